@@ -1,0 +1,15 @@
+//! MarketOps domain rules: pure functions over plain data.
+//!
+//! Nothing here does IO, awaits, or knows about SQL or HTTP. Callers load data, ask a
+//! function for a decision (with its explanation), and persist the outcome.
+
+pub mod calendar;
+pub mod company;
+pub mod diff;
+pub mod errors;
+pub mod money;
+pub mod org;
+pub mod playbook;
+pub mod role;
+
+pub use errors::{FieldErrors, Fields};

@@ -1,0 +1,117 @@
+//! Roles and what each may do (SPEC §11).
+//!
+//! One table answers every permission question, so the UI (which links it shows), the API
+//! (403s) and the CLI agree. Later capabilities add actions here, not checks in handlers.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Executive,
+    MarketingDirector,
+    Marketer,
+    SalesManager,
+    SalesRep,
+    Product,
+    Finance,
+    Legal,
+    Viewer,
+}
+
+impl Role {
+    pub const ALL: [Role; 10] = [
+        Role::Admin,
+        Role::Executive,
+        Role::MarketingDirector,
+        Role::Marketer,
+        Role::SalesManager,
+        Role::SalesRep,
+        Role::Product,
+        Role::Finance,
+        Role::Legal,
+        Role::Viewer,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Executive => "executive",
+            Role::MarketingDirector => "marketing_director",
+            Role::Marketer => "marketer",
+            Role::SalesManager => "sales_manager",
+            Role::SalesRep => "sales_rep",
+            Role::Product => "product",
+            Role::Finance => "finance",
+            Role::Legal => "legal",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.code() == s.trim())
+    }
+
+    pub fn can(self, action: Action) -> bool {
+        use Action::*;
+        use Role::*;
+        match action {
+            // Reading the organisation, the playbook and the calendar is open to every member:
+            // the rules are meant to be known by the people they bind (C-7 data transparency).
+            ViewOrg | ViewPlaybook | ViewCalendar | UseApi => true,
+            // The company profile, working calendar and playbook are the marketing
+            // organisation's rule book: the admin and the marketing director (who owns the
+            // 市场管理制度) maintain them.
+            EditCompany | EditCalendar | EditPlaybook => matches!(self, Admin | MarketingDirector),
+            // Departments, teams and accounts are access control: admin only.
+            EditOrg | ManageUsers => matches!(self, Admin),
+            // P-3: the audit log is for admins and executives.
+            ViewAudit => matches!(self, Admin | Executive),
+        }
+    }
+}
+
+/// Things a user may try to do. Kept coarse on purpose: one row per screen or API group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    ViewOrg,
+    EditOrg,
+    ManageUsers,
+    EditCompany,
+    ViewPlaybook,
+    EditPlaybook,
+    ViewCalendar,
+    EditCalendar,
+    ViewAudit,
+    UseApi,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip() {
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.code()), Some(r));
+        }
+        assert_eq!(Role::parse("superuser"), None);
+    }
+
+    /// §11: only admins manage accounts; admins and executives read the audit log (P-3).
+    #[test]
+    fn admin_only_actions() {
+        for r in Role::ALL {
+            assert_eq!(r.can(Action::ManageUsers), r == Role::Admin, "{r:?}");
+            assert_eq!(
+                r.can(Action::ViewAudit),
+                matches!(r, Role::Admin | Role::Executive),
+                "{r:?}"
+            );
+            assert!(r.can(Action::ViewPlaybook));
+        }
+        assert!(!Role::SalesRep.can(Action::EditCompany));
+        assert!(Role::MarketingDirector.can(Action::EditCompany));
+    }
+}
