@@ -1,1 +1,256 @@
+//! Persistence for MarketOps on SQLite or PostgreSQL, chosen at runtime from the URL.
+//!
+//! One [`Db`] value wraps either pool. SQL is written once where both dialects agree (sqlx
+//! maps `$1` placeholders on SQLite too) and per backend where they do not; the [`on_db!`]
+//! and [`on_tx!`] macros expand a body once per backend, so each query is type-checked
+//! against the concrete driver without generic bounds.
+//!
+//! Every write that changes company data goes through a [`Tx`] together with its audit
+//! record (P-3), so a change and its audit entry commit or roll back together.
 
+pub mod audit;
+pub mod auth;
+pub mod backup;
+pub mod calendar;
+pub mod company;
+pub mod jobs;
+pub mod org;
+pub mod playbook;
+pub mod schema;
+mod ts;
+
+pub use audit::{Actor, Via};
+pub use ts::Ts;
+
+use domain::FieldErrors;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Expands `$body` once per backend with `$p` bound to the pool.
+#[macro_export]
+macro_rules! on_db {
+    ($db:expr, $p:ident => $body:expr) => {
+        match $db {
+            $crate::Db::Sqlite($p) => $body,
+            $crate::Db::Postgres($p) => $body,
+        }
+    };
+}
+
+/// Expands `$body` once per backend with `$c` bound to the transaction's connection.
+#[macro_export]
+macro_rules! on_tx {
+    ($tx:expr, $c:ident => $body:expr) => {
+        match $tx {
+            $crate::Tx::Sqlite(t) => {
+                let $c = &mut **t;
+                $body
+            }
+            $crate::Tx::Postgres(t) => {
+                let $c = &mut **t;
+                $body
+            }
+        }
+    };
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("not found")]
+    NotFound,
+    /// Input that is well-formed but contradicts stored data (unknown reference, taken name).
+    #[error("invalid input: {0}")]
+    Invalid(FieldErrors),
+    /// The write lost a race or would break a uniqueness rule.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Error {
+    pub fn field(field: &str, message: impl Into<String>) -> Error {
+        Error::Invalid(FieldErrors::single(field, message))
+    }
+
+    /// True when the underlying database refused a duplicate value of a unique column.
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, Error::Db(sqlx::Error::Database(e)) if e.is_unique_violation())
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Which engine a [`Db`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// An open transaction on either backend.
+pub enum Tx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<()> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+}
+
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Describes a database URL without its password, for logs and error messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}{}:***{}", &url[..s + 3], user, &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl Db {
+    /// Connects to `sqlite://path` (created if missing) or `postgres://…`. A bare path is
+    /// taken as a SQLite file.
+    pub async fn connect(url: &str) -> Result<Db> {
+        let url = url.trim();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let opts = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(opts)
+                .await?;
+            return Ok(Db::Postgres(pool));
+        }
+        let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+        if path.is_empty() {
+            return Err(Error::Other("the database URL names no file".into()));
+        }
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            // WAL lets readers work while one writer commits; NORMAL sync keeps every
+            // committed transaction through a process crash (the WAL is in the OS cache).
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(opts)
+            .await?;
+        Ok(Db::Sqlite(pool))
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(match self {
+            Db::Sqlite(p) => Tx::Sqlite(p.begin().await?),
+            Db::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
+    /// Applies pending migrations. On PostgreSQL sqlx holds an advisory lock meanwhile, so
+    /// instances starting together do not race.
+    pub async fn migrate(&self) -> Result<()> {
+        match self {
+            Db::Sqlite(p) => SQLITE_MIGRATOR.run(p).await?,
+            Db::Postgres(p) => POSTGRES_MIGRATOR.run(p).await?,
+        }
+        Ok(())
+    }
+
+    fn migrator(&self) -> &'static sqlx::migrate::Migrator {
+        match self {
+            Db::Sqlite(_) => &SQLITE_MIGRATOR,
+            Db::Postgres(_) => &POSTGRES_MIGRATOR,
+        }
+    }
+
+    /// The newest migration this binary knows.
+    pub fn latest_migration(&self) -> i64 {
+        self.migrator().iter().map(|m| m.version).max().unwrap_or(0)
+    }
+
+    /// Versions applied successfully, read from sqlx's bookkeeping table (empty before the
+    /// first migration).
+    pub async fn applied_migrations(&self) -> Result<Vec<i64>> {
+        let sql = "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version";
+        let r: std::result::Result<Vec<i64>, sqlx::Error> =
+            on_db!(self, p => sqlx::query_scalar(sql).fetch_all(p).await);
+        match r {
+            Ok(v) => Ok(v),
+            Err(sqlx::Error::Database(e)) if e.message().contains("_sqlx_migrations") => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Readiness: the database answers and every migration of this binary is applied.
+    pub async fn ready(&self) -> Result<bool> {
+        let applied = self.applied_migrations().await?;
+        Ok(self.migrator().iter().all(|m| applied.contains(&m.version)))
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        on_db!(self, p => sqlx::query("SELECT 1").execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        on_db!(self, p => p.close().await)
+    }
+}
+
+/// Random bytes from the operating system, hex-encoded (session ids, API tokens).
+pub fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).expect("the operating system's random source is unavailable");
+    hex(&buf)
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// SHA-256 of a secret, hex-encoded: what we store instead of session ids and tokens, so a
+/// copy of the database does not hand out live credentials.
+pub fn secret_hash(secret: &str) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(secret.as_bytes()))
+}
