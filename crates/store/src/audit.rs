@@ -40,11 +40,21 @@ pub struct Actor {
 
 impl Actor {
     pub fn system(now: Ts) -> Actor {
-        Actor { user_id: None, label: "system".into(), via: Via::System, now }
+        Actor {
+            user_id: None,
+            label: "system".into(),
+            via: Via::System,
+            now,
+        }
     }
 
     pub fn cli(now: Ts) -> Actor {
-        Actor { user_id: None, label: "cli".into(), via: Via::Cli, now }
+        Actor {
+            user_id: None,
+            label: "cli".into(),
+            via: Via::Cli,
+            now,
+        }
     }
 }
 

@@ -26,7 +26,11 @@ pub struct SessionPolicy {
 
 impl Default for SessionPolicy {
     fn default() -> Self {
-        SessionPolicy { idle_secs: 2 * 3600, absolute_secs: 7 * 24 * 3600, touch_every_secs: 60 }
+        SessionPolicy {
+            idle_secs: 2 * 3600,
+            absolute_secs: 7 * 24 * 3600,
+            touch_every_secs: 60,
+        }
     }
 }
 
@@ -65,7 +69,13 @@ pub async fn create_session(
         .bind(user_agent.map(|u| u.chars().take(300).collect::<String>()))
         .execute(c)
         .await.map(|r| r.rows_affected()))?;
-    let change = Change { action: "login", entity: "session", entity_id: Some(user_id.to_string()), before: None, after: None };
+    let change = Change {
+        action: "login",
+        entity: "session",
+        entity_id: Some(user_id.to_string()),
+        before: None,
+        after: None,
+    };
     audit::record(&mut tx, actor, change).await?;
     tx.commit().await?;
     Ok(NewSession { secret, expires_at })
@@ -142,7 +152,10 @@ pub struct ThrottlePolicy {
 
 impl Default for ThrottlePolicy {
     fn default() -> Self {
-        ThrottlePolicy { max_failures: 5, window_secs: 15 * 60 }
+        ThrottlePolicy {
+            max_failures: 5,
+            window_secs: 15 * 60,
+        }
     }
 }
 

@@ -15,13 +15,20 @@ pub struct DayRow {
 
 impl DayRow {
     pub fn to_domain(&self) -> Result<CalendarDay> {
-        let date = self.day.parse().map_err(|_| Error::Other(format!("stored calendar day `{}` is not a date", self.day)))?;
+        let date = self
+            .day
+            .parse()
+            .map_err(|_| Error::Other(format!("stored calendar day `{}` is not a date", self.day)))?;
         let kind = DayKind::ALL
             .iter()
             .copied()
             .find(|k| k.code() == self.kind)
             .ok_or_else(|| Error::Other(format!("stored calendar kind `{}` is unknown", self.kind)))?;
-        Ok(CalendarDay { date, kind, name: self.name.clone() })
+        Ok(CalendarDay {
+            date,
+            kind,
+            name: self.name.clone(),
+        })
     }
 }
 
@@ -37,7 +44,8 @@ pub async fn list(db: &Db, year: Option<i16>) -> Result<Vec<DayRow>> {
 
 /// Years that have at least one entry, newest first.
 pub async fn years(db: &Db) -> Result<Vec<i16>> {
-    let days: Vec<String> = on_db!(db, p => sqlx::query_scalar("SELECT day FROM calendar_days ORDER BY day").fetch_all(p).await)?;
+    let days: Vec<String> =
+        on_db!(db, p => sqlx::query_scalar("SELECT day FROM calendar_days ORDER BY day").fetch_all(p).await)?;
     let mut ys: Vec<i16> = days.iter().filter_map(|d| d.get(..4)?.parse().ok()).collect();
     ys.dedup();
     ys.reverse();
@@ -45,14 +53,19 @@ pub async fn years(db: &Db) -> Result<Vec<i16>> {
 }
 
 async fn get_tx(tx: &mut Tx, day: &str) -> Result<Option<DayRow>> {
-    Ok(on_tx!(tx, c => sqlx::query_as("SELECT day, kind, name FROM calendar_days WHERE day = $1")
-        .bind(day).fetch_optional(c).await)?)
+    Ok(
+        on_tx!(tx, c => sqlx::query_as("SELECT day, kind, name FROM calendar_days WHERE day = $1")
+        .bind(day).fetch_optional(c).await)?,
+    )
 }
 
 async fn upsert_tx(tx: &mut Tx, actor: &Actor, d: &CalendarDay) -> Result<bool> {
     let day = d.date.to_string();
     let before = get_tx(tx, &day).await?;
-    if before.as_ref().is_some_and(|b| b.kind == d.kind.code() && b.name == d.name) {
+    if before
+        .as_ref()
+        .is_some_and(|b| b.kind == d.kind.code() && b.name == d.name)
+    {
         return Ok(false);
     }
     let sql = "INSERT INTO calendar_days (day, kind, name, updated_at) VALUES ($1, $2, $3, $4) \
@@ -105,6 +118,14 @@ pub async fn delete(db: &Db, actor: &Actor, day: &str) -> Result<()> {
 
 /// The company's working calendar: its weekly pattern and hours with every stored exception.
 pub async fn working_calendar(db: &Db, company: &CompanyProfile) -> Result<WorkingCalendar> {
-    let days = list(db, None).await?.iter().map(DayRow::to_domain).collect::<Result<Vec<_>>>()?;
-    Ok(WorkingCalendar::new(company.weekend_days.clone(), company.working_hours.clone(), &days))
+    let days = list(db, None)
+        .await?
+        .iter()
+        .map(DayRow::to_domain)
+        .collect::<Result<Vec<_>>>()?;
+    Ok(WorkingCalendar::new(
+        company.weekend_days.clone(),
+        company.working_hours.clone(),
+        &days,
+    ))
 }

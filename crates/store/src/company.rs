@@ -33,7 +33,12 @@ impl Row {
                 .weekend_days
                 .split(',')
                 .filter(|s| !s.is_empty())
-                .map(|c| WEEKDAYS.into_iter().find(|d| weekday_code(*d) == c).ok_or_else(|| bad("weekend day")))
+                .map(|c| {
+                    WEEKDAYS
+                        .into_iter()
+                        .find(|d| weekday_code(*d) == c)
+                        .ok_or_else(|| bad("weekend day"))
+                })
                 .collect::<Result<Vec<_>>>()?,
             working_hours: WorkingHours::parse(&self.working_hours).map_err(|_| bad("working_hours"))?,
         })

@@ -27,7 +27,14 @@ pub struct NewJob {
 
 impl NewJob {
     pub fn new(kind: &str, payload: Value, run_at: Ts) -> NewJob {
-        NewJob { kind: kind.to_string(), payload, priority: 0, run_at, max_attempts: 5, dedup_key: None }
+        NewJob {
+            kind: kind.to_string(),
+            payload,
+            priority: 0,
+            run_at,
+            max_attempts: 5,
+            dedup_key: None,
+        }
     }
 
     pub fn dedup(mut self, key: impl Into<String>) -> NewJob {
@@ -97,7 +104,8 @@ pub async fn claim(db: &Db, worker: &str, now: Ts, lease_secs: i64) -> Result<Op
 pub async fn complete(db: &Db, id: i64, worker: &str, now: Ts) -> Result<bool> {
     let sql = "UPDATE jobs SET status = 'done', finished_at = $1, locked_by = NULL, locked_until = NULL, \
                last_error = NULL WHERE id = $2 AND locked_by = $3";
-    let r = on_db!(db, p => sqlx::query(sql).bind(now).bind(id).bind(worker).execute(p).await.map(|r| r.rows_affected()))?;
+    let r =
+        on_db!(db, p => sqlx::query(sql).bind(now).bind(id).bind(worker).execute(p).await.map(|r| r.rows_affected()))?;
     Ok(r == 1)
 }
 

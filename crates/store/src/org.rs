@@ -81,12 +81,16 @@ macro_rules! sql {
 // ---- reads -------------------------------------------------------------------------------
 
 pub async fn list_users(db: &Db) -> Result<Vec<User>> {
-    Ok(on_db!(db, p => sqlx::query_as::<_, User>(sql!("SELECT ", USER_COLS, " FROM users ORDER BY id")).fetch_all(p).await)?)
+    Ok(
+        on_db!(db, p => sqlx::query_as::<_, User>(sql!("SELECT ", USER_COLS, " FROM users ORDER BY id")).fetch_all(p).await)?,
+    )
 }
 
 pub async fn get_user(db: &Db, id: i64) -> Result<Option<User>> {
-    Ok(on_db!(db, p => sqlx::query_as::<_, User>(sql!("SELECT ", USER_COLS, " FROM users WHERE id = $1"))
-        .bind(id).fetch_optional(p).await)?)
+    Ok(
+        on_db!(db, p => sqlx::query_as::<_, User>(sql!("SELECT ", USER_COLS, " FROM users WHERE id = $1"))
+        .bind(id).fetch_optional(p).await)?,
+    )
 }
 
 /// The account and its password hash, for logging in.
@@ -104,23 +108,31 @@ pub async fn find_user_by_email(db: &Db, email: &str) -> Result<Option<User>> {
 }
 
 pub async fn list_departments(db: &Db) -> Result<Vec<Department>> {
-    Ok(on_db!(db, p => sqlx::query_as::<_, Department>(sql!("SELECT ", DEPT_COLS, " FROM departments ORDER BY id"))
-        .fetch_all(p).await)?)
+    Ok(
+        on_db!(db, p => sqlx::query_as::<_, Department>(sql!("SELECT ", DEPT_COLS, " FROM departments ORDER BY id"))
+        .fetch_all(p).await)?,
+    )
 }
 
 pub async fn get_department(db: &Db, id: i64) -> Result<Option<Department>> {
-    Ok(on_db!(db, p => sqlx::query_as::<_, Department>(sql!("SELECT ", DEPT_COLS, " FROM departments WHERE id = $1"))
-        .bind(id).fetch_optional(p).await)?)
+    Ok(
+        on_db!(db, p => sqlx::query_as::<_, Department>(sql!("SELECT ", DEPT_COLS, " FROM departments WHERE id = $1"))
+        .bind(id).fetch_optional(p).await)?,
+    )
 }
 
 pub async fn list_teams(db: &Db) -> Result<Vec<Team>> {
-    Ok(on_db!(db, p => sqlx::query_as::<_, Team>(sql!("SELECT ", TEAM_COLS, " FROM teams ORDER BY department_id, id"))
-        .fetch_all(p).await)?)
+    Ok(
+        on_db!(db, p => sqlx::query_as::<_, Team>(sql!("SELECT ", TEAM_COLS, " FROM teams ORDER BY department_id, id"))
+        .fetch_all(p).await)?,
+    )
 }
 
 pub async fn get_team(db: &Db, id: i64) -> Result<Option<Team>> {
-    Ok(on_db!(db, p => sqlx::query_as::<_, Team>(sql!("SELECT ", TEAM_COLS, " FROM teams WHERE id = $1"))
-        .bind(id).fetch_optional(p).await)?)
+    Ok(
+        on_db!(db, p => sqlx::query_as::<_, Team>(sql!("SELECT ", TEAM_COLS, " FROM teams WHERE id = $1"))
+        .bind(id).fetch_optional(p).await)?,
+    )
 }
 
 pub async fn count_users(db: &Db) -> Result<i64> {
@@ -130,18 +142,24 @@ pub async fn count_users(db: &Db) -> Result<i64> {
 // ---- helpers inside a transaction --------------------------------------------------------
 
 async fn user_tx(tx: &mut Tx, id: i64) -> Result<Option<User>> {
-    Ok(on_tx!(tx, c => sqlx::query_as::<_, User>(sql!("SELECT ", USER_COLS, " FROM users WHERE id = $1"))
-        .bind(id).fetch_optional(c).await)?)
+    Ok(
+        on_tx!(tx, c => sqlx::query_as::<_, User>(sql!("SELECT ", USER_COLS, " FROM users WHERE id = $1"))
+        .bind(id).fetch_optional(c).await)?,
+    )
 }
 
 async fn dept_tx(tx: &mut Tx, id: i64) -> Result<Option<Department>> {
-    Ok(on_tx!(tx, c => sqlx::query_as::<_, Department>(sql!("SELECT ", DEPT_COLS, " FROM departments WHERE id = $1"))
-        .bind(id).fetch_optional(c).await)?)
+    Ok(
+        on_tx!(tx, c => sqlx::query_as::<_, Department>(sql!("SELECT ", DEPT_COLS, " FROM departments WHERE id = $1"))
+        .bind(id).fetch_optional(c).await)?,
+    )
 }
 
 async fn team_tx(tx: &mut Tx, id: i64) -> Result<Option<Team>> {
-    Ok(on_tx!(tx, c => sqlx::query_as::<_, Team>(sql!("SELECT ", TEAM_COLS, " FROM teams WHERE id = $1"))
-        .bind(id).fetch_optional(c).await)?)
+    Ok(
+        on_tx!(tx, c => sqlx::query_as::<_, Team>(sql!("SELECT ", TEAM_COLS, " FROM teams WHERE id = $1"))
+        .bind(id).fetch_optional(c).await)?,
+    )
 }
 
 /// References are checked before writing so the error names the field, instead of the
@@ -174,12 +192,18 @@ async fn check_placement(tx: &mut Tx, department_id: Option<i64>, team_id: Optio
 }
 
 fn unique_to_field(e: Error, field: &str, message: &str) -> Error {
-    if e.is_unique_violation() { Error::field(field, message) } else { e }
+    if e.is_unique_violation() {
+        Error::field(field, message)
+    } else {
+        e
+    }
 }
 
 async fn active_admins(tx: &mut Tx) -> Result<i64> {
-    Ok(on_tx!(tx, c => sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin' AND active")
-        .fetch_one(c).await)?)
+    Ok(
+        on_tx!(tx, c => sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin' AND active")
+        .fetch_one(c).await)?,
+    )
 }
 
 // ---- users -------------------------------------------------------------------------------
@@ -381,7 +405,9 @@ pub async fn delete_department(db: &Db, actor: &Actor, id: i64) -> Result<()> {
     let teams: i64 = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT COUNT(*) FROM teams WHERE department_id = $1")
         .bind(id).fetch_one(c).await)?;
     if teams > 0 {
-        return Err(Error::Conflict(format!("the department still has {teams} team(s); move or delete them first")));
+        return Err(Error::Conflict(format!(
+            "the department still has {teams} team(s); move or delete them first"
+        )));
     }
     on_tx!(&mut tx, c => sqlx::query("DELETE FROM departments WHERE id = $1").bind(id).execute(c).await.map(|r| r.rows_affected()))?;
     let change = Change {
@@ -409,8 +435,13 @@ pub async fn create_team(db: &Db, actor: &Actor, t: &TeamInput) -> Result<Team> 
     .map_err(Error::from)
     .map_err(|e| unique_to_field(e, "name", "the department already has a team with this name"))?;
     let team = team_tx(&mut tx, id).await?.ok_or(Error::NotFound)?;
-    let change =
-        Change { action: "create", entity: "team", entity_id: Some(id.to_string()), before: None, after: Some(team.audit_json()) };
+    let change = Change {
+        action: "create",
+        entity: "team",
+        entity_id: Some(id.to_string()),
+        before: None,
+        after: Some(team.audit_json()),
+    };
     audit::record(&mut tx, actor, change).await?;
     tx.commit().await?;
     Ok(team)
@@ -421,7 +452,8 @@ pub async fn update_team(db: &Db, actor: &Actor, id: i64, t: &TeamInput) -> Resu
     let before = team_tx(&mut tx, id).await?.ok_or(Error::NotFound)?;
     check_placement(&mut tx, Some(t.department_id), None).await?;
     check_user_ref(&mut tx, "lead_user_id", t.lead_user_id).await?;
-    let sql = "UPDATE teams SET department_id = $1, name = $2, lead_user_id = $3, focus = $4, updated_at = $5 WHERE id = $6";
+    let sql =
+        "UPDATE teams SET department_id = $1, name = $2, lead_user_id = $3, focus = $4, updated_at = $5 WHERE id = $6";
     on_tx!(&mut tx, c => sqlx::query(sql)
         .bind(t.department_id).bind(&t.name).bind(t.lead_user_id).bind(&t.focus).bind(actor.now).bind(id)
         .execute(c).await.map(|r| r.rows_affected()))
@@ -449,8 +481,13 @@ pub async fn delete_team(db: &Db, actor: &Actor, id: i64) -> Result<()> {
     let mut tx = db.begin().await?;
     let before = team_tx(&mut tx, id).await?.ok_or(Error::NotFound)?;
     on_tx!(&mut tx, c => sqlx::query("DELETE FROM teams WHERE id = $1").bind(id).execute(c).await.map(|r| r.rows_affected()))?;
-    let change =
-        Change { action: "delete", entity: "team", entity_id: Some(id.to_string()), before: Some(before.audit_json()), after: None };
+    let change = Change {
+        action: "delete",
+        entity: "team",
+        entity_id: Some(id.to_string()),
+        before: Some(before.audit_json()),
+        after: None,
+    };
     audit::record(&mut tx, actor, change).await?;
     tx.commit().await
 }

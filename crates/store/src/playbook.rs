@@ -42,7 +42,13 @@ pub async fn list(db: &Db) -> Result<Vec<VersionInfo>> {
 ///
 /// `based_on` is the version the author started from: if another version was saved in the
 /// meantime the save is refused (409) rather than silently overwriting that change.
-pub async fn create(db: &Db, actor: &Actor, document: &str, note: Option<&str>, based_on: Option<i64>) -> Result<Version> {
+pub async fn create(
+    db: &Db,
+    actor: &Actor,
+    document: &str,
+    note: Option<&str>,
+    based_on: Option<i64>,
+) -> Result<Version> {
     let mut tx = db.begin().await?;
     let current: Option<i64> =
         on_tx!(&mut tx, c => sqlx::query_scalar("SELECT MAX(version) FROM playbook_versions").fetch_one(c).await)?;
@@ -55,7 +61,8 @@ pub async fn create(db: &Db, actor: &Actor, document: &str, note: Option<&str>, 
         )));
     }
     let next = current.unwrap_or(0) + 1;
-    let sql = "INSERT INTO playbook_versions (version, document, note, created_by, created_at) VALUES ($1, $2, $3, $4, $5)";
+    let sql =
+        "INSERT INTO playbook_versions (version, document, note, created_by, created_at) VALUES ($1, $2, $3, $4, $5)";
     on_tx!(&mut tx, c => sqlx::query(sql)
         .bind(next).bind(document).bind(note).bind(actor.user_id).bind(actor.now).execute(c).await.map(|r| r.rows_affected()))
     .map_err(Error::from)

@@ -72,30 +72,34 @@ pub async fn columns(db: &Db) -> Result<Vec<Column>> {
     };
     Ok(rows
         .into_iter()
-        .map(|(table, name, ty, nullable)| Column { table, name, class: class_of(&ty), nullable })
+        .map(|(table, name, ty, nullable)| Column {
+            table,
+            name,
+            class: class_of(&ty),
+            nullable,
+        })
         .collect())
 }
 
 /// Explicitly created indexes as `table.index` (constraint-backed ones are covered by columns).
 pub async fn indexes(db: &Db) -> Result<Vec<String>> {
-    let mut v: Vec<String> = match db {
-        Db::Sqlite(p) => {
-            sqlx::query_scalar(
-                "SELECT tbl_name || '.' || name FROM sqlite_master WHERE type = 'index' \
+    let mut v: Vec<String> =
+        match db {
+            Db::Sqlite(p) => {
+                sqlx::query_scalar(
+                    "SELECT tbl_name || '.' || name FROM sqlite_master WHERE type = 'index' \
                  AND name NOT LIKE 'sqlite_autoindex%'",
-            )
-            .fetch_all(p)
-            .await?
-        }
-        Db::Postgres(p) => {
-            sqlx::query_scalar(
+                )
+                .fetch_all(p)
+                .await?
+            }
+            Db::Postgres(p) => sqlx::query_scalar(
                 "SELECT tablename::text || '.' || indexname::text FROM pg_indexes WHERE schemaname = current_schema() \
                  AND indexname NOT LIKE '%_pkey' AND indexname NOT LIKE '%_key' AND tablename <> '_sqlx_migrations'",
             )
             .fetch_all(p)
-            .await?
-        }
-    };
+            .await?,
+        };
     v.sort();
     Ok(v)
 }

@@ -110,14 +110,20 @@ impl<'r> Decode<'r, Postgres> for Ts {
         match value.format() {
             PgValueFormat::Binary => {
                 let micros: i64 = Decode::<Postgres>::decode(value)?;
-                Ok(Ts(Timestamp::from_microsecond(micros + PG_EPOCH_UNIX_SECONDS * 1_000_000)?))
+                Ok(Ts(Timestamp::from_microsecond(
+                    micros + PG_EPOCH_UNIX_SECONDS * 1_000_000,
+                )?))
             }
             PgValueFormat::Text => {
                 // Text format is only used by the simple query protocol; PostgreSQL writes
                 // `2026-11-23 07:13:17.123456+00`.
                 let s = value.as_str()?;
                 let fixed = s.replacen(' ', "T", 1);
-                let fixed = if fixed.ends_with("+00") { format!("{fixed}:00") } else { fixed };
+                let fixed = if fixed.ends_with("+00") {
+                    format!("{fixed}:00")
+                } else {
+                    fixed
+                };
                 Ok(Ts::parse(&fixed)?)
             }
         }

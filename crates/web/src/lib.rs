@@ -1,1 +1,108 @@
+//! The HTTP face of MarketOps: the JSON API under `/api/v1` (with its OpenAPI document),
+//! the server-rendered UI, authentication, CSRF protection, i18n and metrics.
+//!
+//! Handlers stay thin: load what is needed, let `domain` decide, persist through `store`.
 
+pub mod api;
+pub mod auth;
+pub mod csrf;
+pub mod error;
+pub mod i18n;
+pub mod metrics;
+pub mod password;
+pub mod ui;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use jiff::Timestamp;
+use std::sync::Arc;
+use store::Db;
+use store::auth::{SessionPolicy, ThrottlePolicy};
+
+/// The instant "now" comes from. Production reads the system clock; tests move time.
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    Arc::new(Timestamp::now)
+}
+
+/// Everything configurable about the web layer.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The origin browsers use to reach us (`https://mkt.example.com`). When unset, the
+    /// request's own `Host` is trusted as the origin for the CSRF check.
+    pub public_origin: Option<String>,
+    /// Mark cookies `Secure` (on behind HTTPS; off for plain-HTTP local use).
+    pub secure_cookies: bool,
+    pub session: SessionPolicy,
+    pub throttle: ThrottlePolicy,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+    pub password: password::Params,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            public_origin: None,
+            secure_cookies: false,
+            session: SessionPolicy::default(),
+            throttle: ThrottlePolicy::default(),
+            body_limit: 1024 * 1024,
+            password: password::Params::default(),
+        }
+    }
+}
+
+pub struct Inner {
+    pub db: Db,
+    pub settings: Settings,
+    pub clock: Clock,
+    pub metrics: metrics::Metrics,
+}
+
+#[derive(Clone)]
+pub struct AppState(pub Arc<Inner>);
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(db: Db, settings: Settings, clock: Clock) -> AppState {
+        AppState(Arc::new(Inner {
+            db,
+            settings,
+            clock,
+            metrics: metrics::Metrics::default(),
+        }))
+    }
+
+    pub fn now(&self) -> store::Ts {
+        store::Ts::new((self.clock)())
+    }
+}
+
+/// The whole application: UI, API, health and metrics, with the cross-cutting layers.
+pub fn router(state: AppState) -> Router {
+    let (api_router, _) = api::router().split_for_parts();
+    let body_limit = state.settings.body_limit;
+    Router::new()
+        .merge(ui::router())
+        .merge(api_router)
+        .merge(api::health_router())
+        .fallback(ui::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), csrf::guard))
+        .layer(axum::middleware::from_fn(ui::security_headers))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .with_state(state)
+}
+
+/// The OpenAPI document, generated from the handlers' annotations.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api::router().split_for_parts().1
+}

@@ -1,0 +1,445 @@
+//! The command line: `marketops serve | demo | migrate | healthcheck | user | playbook |
+//! backup | restore`.
+
+use crate::config::Config;
+use crate::startup::{Application, open_db};
+use clap::{Args, Parser, Subcommand};
+use domain::Fields;
+use domain::org::UserInput;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use store::{Actor, Db, Ts};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "marketops",
+    version,
+    about = "MarketOps: the marketing management system (市场管理制度) as running software"
+)]
+pub struct Cli {
+    /// A TOML configuration file (settings: database_url, host, port, public_origin, …).
+    #[arg(long, global = true, env = "MARKETOPS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// `sqlite://path` (default `sqlite://marketops.db`) or `postgres://user@host/db`.
+    #[arg(long, global = true)]
+    pub database_url: Option<String>,
+    /// Write logs as JSON lines.
+    #[arg(long, global = true)]
+    pub log_json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the web server (UI, API, background jobs).
+    Serve(ServeArgs),
+    /// Load the demo company (idempotent: a second run adds nothing).
+    Demo,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Exit 0 if the server at host:port answers /readyz, 1 otherwise.
+    Healthcheck {
+        #[arg(long)]
+        host: Option<String>,
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Show, check and compare playbook versions.
+    #[command(subcommand)]
+    Playbook(PlaybookCmd),
+    /// Write a backup to FILE (SQLite: a database copy; PostgreSQL: a JSON export).
+    Backup { file: PathBuf },
+    /// Replace the database's contents with a backup made by `backup`.
+    Restore {
+        file: PathBuf,
+        /// Confirm that the current contents may be replaced.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[arg(long)]
+    pub host: Option<String>,
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Load the demo company before serving (idempotent).
+    #[arg(long)]
+    pub demo: bool,
+    /// Do not run the background job worker in this process.
+    #[arg(long)]
+    pub no_jobs: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCmd {
+    /// Create an account.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// admin, executive, marketing_director, marketer, sales_manager, sales_rep, product, finance, legal, viewer
+        #[arg(long)]
+        role: String,
+        /// The password; without it, the first line of standard input is read.
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Set an account's password (ends its sessions).
+    Passwd {
+        #[arg(long)]
+        email: String,
+        /// The new password; without it, the first line of standard input is read.
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// List accounts.
+    List,
+    /// Create an API token for an account and print it (shown only once).
+    Token {
+        #[arg(long)]
+        email: String,
+        /// What the token is for.
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PlaybookCmd {
+    /// Print the active version (or --version N).
+    Show {
+        #[arg(long)]
+        version: Option<i64>,
+    },
+    /// Validate a playbook file without saving it.
+    Check { file: PathBuf },
+    /// Differences between two versions (numbers) or files.
+    Diff { a: String, b: String },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let mut cfg = match Config::load(cli.config.as_deref(), &env) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(url) = &cli.database_url {
+        cfg.database_url = url.clone();
+    }
+    if cli.log_json {
+        cfg.log_json = true;
+    }
+    init_logging(&cfg);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, cfg)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(cfg: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_new(&cfg.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if cfg.log_json {
+        let _ = builder.json().try_init();
+    } else {
+        let _ = builder.try_init();
+    }
+}
+
+fn now() -> Ts {
+    Ts::new(jiff::Timestamp::now())
+}
+
+fn read_password(given: Option<String>) -> anyhow::Result<String> {
+    if let Some(p) = given {
+        return Ok(p);
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
+async fn run(command: Command, mut cfg: Config) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve(args) => {
+            if let Some(h) = args.host {
+                cfg.host = h;
+            }
+            if let Some(p) = args.port {
+                cfg.port = p;
+            }
+            if args.no_jobs {
+                cfg.jobs = false;
+            }
+            let started = std::time::Instant::now();
+            let db = open_db(&cfg.database_url).await?;
+            if args.demo {
+                let loaded = crate::demo::load(&db, &Actor::cli(now()), web::password::Params::default()).await?;
+                tracing::info!(?loaded, "demo company ready");
+            }
+            let app = Application::build(&cfg, db, web::system_clock()).await?;
+            tracing::info!(
+                addr = %app.addr,
+                database = %store::redact_url(&cfg.database_url),
+                startup_ms = started.elapsed().as_millis() as u64,
+                "MarketOps is serving on http://{}", app.addr
+            );
+            app.run(shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo => {
+            let db = open_db(&cfg.database_url).await?;
+            let l = crate::demo::load(&db, &Actor::cli(now()), web::password::Params::default()).await?;
+            println!(
+                "demo company loaded: {} account(s), {} department(s), {} team(s), {} calendar day(s) added{}",
+                l.users,
+                l.departments,
+                l.teams,
+                l.calendar_days,
+                if l.company { ", company profile created" } else { "" }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate => {
+            let db = open_db(&cfg.database_url).await?;
+            println!("database is at schema version {}", db.latest_migration());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Healthcheck { host, port } => {
+            let host = host.unwrap_or(cfg.host);
+            let port = port.unwrap_or(cfg.port);
+            match healthcheck(&host, port).await {
+                Ok(()) => {
+                    println!("ready");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("not ready: {e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::User(cmd) => user(cmd, &cfg).await,
+        Command::Playbook(cmd) => playbook(cmd, &cfg).await,
+        Command::Backup { file } => {
+            let db = open_db(&cfg.database_url).await?;
+            store::backup::backup(&db, &file).await?;
+            println!("backup written to {}", file.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Restore { file, yes } => {
+            if !yes {
+                anyhow::bail!(
+                    "restore replaces every table of {}; add --yes to confirm",
+                    store::redact_url(&cfg.database_url)
+                );
+            }
+            let db = open_db(&cfg.database_url).await?;
+            store::backup::restore(&db, &file).await?;
+            println!("restored from {}", file.display());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// A minimal HTTP/1.1 GET of /readyz, so the check needs no HTTP client library.
+async fn healthcheck(host: &str, port: u16) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let fut = async {
+        let mut s = tokio::net::TcpStream::connect((host, port)).await?;
+        let req = format!("GET /readyz HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await?;
+        Ok::<_, std::io::Error>(buf)
+    };
+    let buf = tokio::time::timeout(std::time::Duration::from_secs(5), fut).await??;
+    let head = String::from_utf8_lossy(&buf);
+    let status = head.split_whitespace().nth(1).unwrap_or("");
+    if status == "200" {
+        Ok(())
+    } else {
+        anyhow::bail!("/readyz answered {status}")
+    }
+}
+
+async fn find_user(db: &Db, email: &str) -> anyhow::Result<store::org::User> {
+    let email = email.trim().to_lowercase();
+    store::org::find_user_by_email(db, &email)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no account with e-mail {email}"))
+}
+
+async fn user(cmd: UserCmd, cfg: &Config) -> anyhow::Result<ExitCode> {
+    let db = open_db(&cfg.database_url).await?;
+    let actor = Actor::cli(now());
+    let params = web::password::Params::default();
+    match cmd {
+        UserCmd::Add {
+            email,
+            name,
+            role,
+            password,
+        } => {
+            let password = read_password(password)?;
+            let f = Fields::from_pairs([
+                ("email", email),
+                ("display_name", name),
+                ("role", role),
+                ("password", password.clone()),
+            ]);
+            let input = UserInput::parse(&f, true).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let hash = web::password::hash(password, params).await;
+            let u = store::org::create_user(&db, &actor, &input, &hash)
+                .await
+                .map_err(field_error)?;
+            println!("created account {} <{}> with role {}", u.id, u.email, u.role);
+        }
+        UserCmd::Passwd { email, password } => {
+            let u = find_user(&db, &email).await?;
+            let password = read_password(password)?;
+            domain::org::check_password(&password).map_err(|m| anyhow::anyhow!("password: {m}"))?;
+            let hash = web::password::hash(password, params).await;
+            store::org::set_password(&db, &actor, u.id, &hash).await?;
+            println!("password changed for {}; the account's sessions have ended", u.email);
+        }
+        UserCmd::List => {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{:>4}  {:<32} {:<20} {:<6} name", "id", "email", "role", "active")?;
+            for u in store::org::list_users(&db).await? {
+                writeln!(
+                    out,
+                    "{:>4}  {:<32} {:<20} {:<6} {}",
+                    u.id, u.email, u.role, u.active, u.display_name
+                )?;
+            }
+        }
+        UserCmd::Token { email, name } => {
+            let u = find_user(&db, &email).await?;
+            if !u.active {
+                anyhow::bail!("{} is deactivated", u.email);
+            }
+            let (_, secret) = store::auth::create_token(&db, &actor, u.id, &name).await?;
+            println!("{secret}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn field_error(e: store::Error) -> anyhow::Error {
+    match e {
+        store::Error::Invalid(f) => anyhow::anyhow!("{f}"),
+        other => other.into(),
+    }
+}
+
+/// A version number from the database, or a file path.
+async fn document(db: &Db, what: &str) -> anyhow::Result<(String, String)> {
+    if let Ok(v) = what.trim_start_matches(['v', 'V']).parse::<i64>()
+        && !std::path::Path::new(what).exists()
+    {
+        let doc = store::playbook::get(db, v)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no playbook version {v}"))?;
+        return Ok((format!("v{v}"), doc.document));
+    }
+    let text = std::fs::read_to_string(what).map_err(|e| anyhow::anyhow!("cannot read {what}: {e}"))?;
+    Ok((what.to_string(), text))
+}
+
+async fn playbook(cmd: PlaybookCmd, cfg: &Config) -> anyhow::Result<ExitCode> {
+    match cmd {
+        PlaybookCmd::Check { file } => {
+            let text =
+                std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            match domain::playbook::Playbook::parse(&text) {
+                Ok(_) => {
+                    println!("{}: valid ({} rules)", file.display(), domain::playbook::PARAMS.len());
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    for (k, m) in &e.0 {
+                        eprintln!("{}: {k}: {m}", file.display());
+                    }
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        PlaybookCmd::Show { version } => {
+            let db = open_db(&cfg.database_url).await?;
+            crate::startup::ensure_playbook(&db, now()).await?;
+            let v = match version {
+                Some(n) => store::playbook::get(&db, n).await?,
+                None => store::playbook::active(&db).await?,
+            }
+            .ok_or_else(|| anyhow::anyhow!("no such playbook version"))?;
+            println!(
+                "# version {} · {} · {}",
+                v.version,
+                v.created_at,
+                v.note.unwrap_or_default()
+            );
+            print!("{}", v.document);
+            Ok(ExitCode::SUCCESS)
+        }
+        PlaybookCmd::Diff { a, b } => {
+            let db = open_db(&cfg.database_url).await?;
+            let (name_a, doc_a) = document(&db, &a).await?;
+            let (name_b, doc_b) = document(&db, &b).await?;
+            let changes = domain::playbook::diff(&doc_a, &doc_b).map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("--- {name_a}\n+++ {name_b}");
+            if changes.is_empty() {
+                println!("no differences");
+            }
+            for c in changes {
+                match (c.old, c.new) {
+                    (Some(o), Some(n)) => println!("~ {}: {o} -> {n}", c.key),
+                    (None, Some(n)) => println!("+ {}: {n}", c.key),
+                    (Some(o), None) => println!("- {}: {o}", c.key),
+                    (None, None) => {}
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Building and running the server; shared by `marketops serve` and the tests, so tests
+//! exercise the same path as production (bound to port 0).
+
+use crate::config::Config;
+use crate::jobs::Runner;
+use std::net::SocketAddr;
+use std::time::Duration;
+use store::Db;
+use web::{AppState, Clock};
+
+pub struct Application {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    listener: tokio::net::TcpListener,
+    jobs: Option<(Runner, Duration)>,
+}
+
+/// Connects, migrates, and makes sure a playbook exists (version 1 is the shipped default).
+pub async fn open_db(url: &str) -> anyhow::Result<Db> {
+    let db = Db::connect(url)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", store::redact_url(url)))?;
+    db.migrate()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot migrate {}: {e}", store::redact_url(url)))?;
+    Ok(db)
+}
+
+pub async fn ensure_playbook(db: &Db, now: store::Ts) -> anyhow::Result<()> {
+    if store::playbook::active(db).await?.is_none() {
+        let actor = store::Actor::system(now);
+        let r = store::playbook::create(
+            db,
+            &actor,
+            domain::playbook::DEFAULT_DOCUMENT,
+            Some("MarketOps default"),
+            None,
+        )
+        .await;
+        // Another instance starting at the same moment may have created it: fine.
+        if let Err(e) = r
+            && !matches!(e, store::Error::Conflict(_))
+        {
+            return Err(e.into());
+        }
+    }
+    Ok(())
+}
+
+impl Application {
+    pub async fn build(cfg: &Config, db: Db, clock: Clock) -> anyhow::Result<Application> {
+        ensure_playbook(&db, store::Ts::new(clock())).await?;
+        let settings = cfg.web_settings();
+        let jobs = cfg.jobs.then(|| {
+            (
+                Runner::new(db.clone(), clock.clone(), settings.session, settings.throttle),
+                Duration::from_millis(cfg.job_poll_ms.max(10)),
+            )
+        });
+        let state = AppState::new(db, settings, clock);
+        let listener = tokio::net::TcpListener::bind((cfg.host.as_str(), cfg.port))
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", cfg.host, cfg.port))?;
+        let addr = listener.local_addr()?;
+        Ok(Application {
+            addr,
+            state,
+            listener,
+            jobs,
+        })
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests and stops the worker.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let worker = self.jobs.map(|(runner, poll)| tokio::spawn(runner.run(poll, stop_rx)));
+        let app = web::router(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await?;
+        let _ = stop_tx.send(true);
+        if let Some(w) = worker {
+            let _ = w.await;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,134 @@
+//! The JSON API under `/api/v1`, documented by an OpenAPI 3.1 document generated from the
+//! handlers (`/api/openapi.json`).
+
+pub(crate) mod audit;
+pub(crate) mod calendar;
+mod company;
+mod health;
+pub(crate) mod org;
+mod playbook;
+pub(crate) mod tokens;
+
+pub use health::health_router;
+
+use crate::AppState;
+use crate::error::{ApiError, ErrorBody};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::header;
+use domain::Fields;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "MarketOps API",
+        description = "The marketing management system's JSON API. Authenticate with `Authorization: Bearer <token>` \
+                       (create tokens under Account in the UI, or `marketops user token`). Errors have the shape \
+                       `{\"error\": {\"code\", \"message\", \"fields\"}}`; bad input is 422 with a message per field."
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    components(schemas(ErrorBody)),
+    tags(
+        (name = "me", description = "The calling account"),
+        (name = "company", description = "Company profile (O-1)"),
+        (name = "org", description = "Departments, teams and accounts (O-2)"),
+        (name = "playbook", description = "The versioned playbook (P-1, E-3)"),
+        (name = "calendar", description = "Working calendar (O-1)"),
+        (name = "audit", description = "Audit log (P-3)"),
+        (name = "tokens", description = "API tokens of the calling account"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    let v1 = OpenApiRouter::new()
+        .routes(routes!(tokens::me))
+        .routes(routes!(
+            company::get_company,
+            company::put_company,
+            company::patch_company
+        ))
+        .routes(routes!(org::list_departments, org::create_department))
+        .routes(routes!(
+            org::get_department,
+            org::update_department,
+            org::delete_department
+        ))
+        .routes(routes!(org::list_teams, org::create_team))
+        .routes(routes!(org::get_team, org::update_team, org::delete_team))
+        .routes(routes!(org::list_users, org::create_user))
+        .routes(routes!(org::get_user, org::update_user, org::delete_user))
+        .routes(routes!(org::set_user_password))
+        .routes(routes!(playbook::get_playbook, playbook::create_version))
+        .routes(routes!(playbook::check_playbook))
+        .routes(routes!(playbook::list_versions))
+        .routes(routes!(playbook::get_version))
+        .routes(routes!(playbook::diff_versions))
+        .routes(routes!(calendar::list_days))
+        .routes(routes!(calendar::put_day, calendar::delete_day))
+        .routes(routes!(calendar::load_shipped))
+        .routes(routes!(calendar::due))
+        .routes(routes!(audit::list_audit))
+        .routes(routes!(tokens::list_tokens, tokens::create_token))
+        .routes(routes!(tokens::revoke_token));
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .nest("/api/v1", v1)
+        .route("/api/openapi.json", axum::routing::get(openapi_json))
+}
+
+async fn openapi_json() -> axum::Json<utoipa::openapi::OpenApi> {
+    axum::Json(crate::openapi())
+}
+
+/// A JSON object body, as [`Fields`] so that each field's type is checked by the parser
+/// that needs it and every problem is reported under its field name.
+pub struct JsonBody(pub Fields);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let ct = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        if !(mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::field("body", e.body_text())
+            }
+        })?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| ApiError::field("body", format!("is not valid JSON: {e}")))?;
+        Ok(JsonBody(Fields::from_json(value)?))
+    }
+}
+
+/// Timestamps in API bodies are RFC 3339 in UTC with microseconds.
+fn ts(t: store::Ts) -> String {
+    t.to_text()
+}
+
+fn ts_opt(t: Option<store::Ts>) -> Option<String> {
+    t.map(ts)
+}
