@@ -184,7 +184,7 @@ fn read_password(given: Option<String>) -> anyhow::Result<String> {
     Ok(line.trim_end_matches(['\n', '\r']).to_string())
 }
 
-async fn run(command: Command, mut cfg: Config) -> anyhow::Result<ExitCode> {
+pub async fn run(command: Command, mut cfg: Config) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(args) => {
             if let Some(h) = args.host {
@@ -199,7 +199,7 @@ async fn run(command: Command, mut cfg: Config) -> anyhow::Result<ExitCode> {
             let started = std::time::Instant::now();
             let db = open_db(&cfg.database_url).await?;
             if args.demo {
-                let loaded = crate::demo::load(&db, &Actor::cli(now()), web::password::Params::default()).await?;
+                let loaded = crate::demo::load(&db, &Actor::cli(now()), cfg.web_settings().password).await?;
                 tracing::info!(?loaded, "demo company ready");
             }
             let app = Application::build(&cfg, db, web::system_clock()).await?;
@@ -214,7 +214,7 @@ async fn run(command: Command, mut cfg: Config) -> anyhow::Result<ExitCode> {
         }
         Command::Demo => {
             let db = open_db(&cfg.database_url).await?;
-            let l = crate::demo::load(&db, &Actor::cli(now()), web::password::Params::default()).await?;
+            let l = crate::demo::load(&db, &Actor::cli(now()), cfg.web_settings().password).await?;
             println!(
                 "demo company loaded: {} account(s), {} department(s), {} team(s), {} calendar day(s) added{}",
                 l.users,
@@ -313,7 +313,7 @@ async fn find_user(db: &Db, email: &str) -> anyhow::Result<store::org::User> {
 async fn user(cmd: UserCmd, cfg: &Config) -> anyhow::Result<ExitCode> {
     let db = open_db(&cfg.database_url).await?;
     let actor = Actor::cli(now());
-    let params = web::password::Params::default();
+    let params = cfg.web_settings().password;
     match cmd {
         UserCmd::Add {
             email,

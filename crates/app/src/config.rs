@@ -25,6 +25,9 @@ pub struct Config {
     /// Run the background job worker in this process.
     pub jobs: bool,
     pub job_poll_ms: u64,
+    /// Argon2id memory cost in KiB and passes (OWASP: 19456 and 2).
+    pub password_memory_kib: u32,
+    pub password_iterations: u32,
 }
 
 impl Default for Config {
@@ -44,6 +47,8 @@ impl Default for Config {
             body_limit_kib: 1024,
             jobs: true,
             job_poll_ms: 1000,
+            password_memory_kib: 19 * 1024,
+            password_iterations: 2,
         }
     }
 }
@@ -97,6 +102,8 @@ impl Config {
             "body_limit_kib" => self.body_limit_kib = parse(v)?,
             "jobs" => self.jobs = boolean(v)?,
             "job_poll_ms" => self.job_poll_ms = parse(v)?,
+            "password_memory_kib" => self.password_memory_kib = parse(v)?,
+            "password_iterations" => self.password_iterations = parse(v)?,
             // Variables of other tools may share the prefix; only ours are read.
             "config" => {}
             other => return Err(format!("unknown setting `{other}`")),
@@ -113,6 +120,9 @@ impl Config {
         }
         if self.login_max_failures < 1 || self.login_lockout_minutes < 1 {
             return Err("login_max_failures and login_lockout_minutes must be at least 1".into());
+        }
+        if self.password_memory_kib < 64 || self.password_iterations < 1 {
+            return Err("password_memory_kib must be at least 64 and password_iterations at least 1".into());
         }
         if self.body_limit_kib < 16 {
             return Err("body_limit_kib must be at least 16".into());
@@ -134,7 +144,7 @@ impl Config {
                 window_secs: self.login_lockout_minutes * 60,
             },
             body_limit: self.body_limit_kib * 1024,
-            password: web::password::Params::default(),
+            password: web::password::Params { memory_kib: self.password_memory_kib, iterations: self.password_iterations },
         }
     }
 }

@@ -1,1 +1,169 @@
+//! Test support: databases on both backends, a running app with a movable clock, an HTTP
+//! client that behaves like a browser (cookies, Origin), and a real Chromium.
 
+pub mod browser;
+pub mod client;
+pub mod db;
+
+pub use client::{Client, Resp};
+pub use db::{Kind, TestDb};
+
+use jiff::Timestamp;
+use marketops::config::Config;
+use marketops::startup::Application;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use store::{Actor, Db, Ts};
+
+/// Runs one async test body on SQLite and on PostgreSQL: `both!(name, |kind| async move {…})`
+/// becomes `name::sqlite` and `name::postgres`.
+#[macro_export]
+macro_rules! both {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let f = $body;
+                f($crate::Kind::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let f = $body;
+                f($crate::Kind::Postgres).await;
+            }
+        }
+    };
+}
+
+/// A clock tests move by hand. Starts on Monday 2026-11-23 10:00 in Shanghai.
+#[derive(Clone)]
+pub struct TestClock(Arc<AtomicI64>);
+
+impl Default for TestClock {
+    fn default() -> Self {
+        let start: Timestamp = "2026-11-23T02:00:00Z".parse().expect("valid instant");
+        TestClock(Arc::new(AtomicI64::new(start.as_microsecond())))
+    }
+}
+
+impl TestClock {
+    pub fn now(&self) -> Timestamp {
+        Timestamp::from_microsecond(self.0.load(Ordering::SeqCst)).expect("in range")
+    }
+    pub fn advance_secs(&self, secs: i64) {
+        self.0.fetch_add(secs * 1_000_000, Ordering::SeqCst);
+    }
+    pub fn set(&self, t: Timestamp) {
+        self.0.store(t.as_microsecond(), Ordering::SeqCst);
+    }
+    pub fn as_clock(&self) -> web::Clock {
+        let c = self.clone();
+        Arc::new(move || c.now())
+    }
+}
+
+/// Cheap Argon2 parameters: tests hash many passwords.
+pub fn test_config(database_url: &str) -> Config {
+    Config {
+        database_url: database_url.to_string(),
+        port: 0,
+        jobs: false,
+        password_memory_kib: 64,
+        password_iterations: 1,
+        ..Config::default()
+    }
+}
+
+pub const PASSWORD: &str = marketops::demo::DEMO_PASSWORD;
+
+/// A running MarketOps on a fresh database loaded with the demo company.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub url: String,
+    pub db: Db,
+    pub clock: TestClock,
+    pub cfg: Config,
+    pub testdb: Arc<TestDb>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestApp {
+    pub async fn spawn(kind: Kind) -> TestApp {
+        let testdb = Arc::new(TestDb::new(kind).await);
+        TestApp::spawn_on(testdb, TestClock::default(), true).await
+    }
+
+    /// Another instance on the same database (two servers working together).
+    pub async fn spawn_on(testdb: Arc<TestDb>, clock: TestClock, load_demo: bool) -> TestApp {
+        let cfg = test_config(&testdb.url);
+        let db = marketops::startup::open_db(&cfg.database_url).await.expect("open test database");
+        if load_demo {
+            let actor = Actor::cli(Ts::new(clock.now()));
+            marketops::demo::load(&db, &actor, cfg.web_settings().password).await.expect("load demo");
+        }
+        let app = Application::build(&cfg, db.clone(), clock.as_clock()).await.expect("build app");
+        let addr = app.addr;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = app
+                .run(async move {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        TestApp { addr, url: format!("http://{addr}"), db, clock, cfg, testdb, stop: Some(tx), task: Some(task) }
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&self.url)
+    }
+
+    /// A client logged in (through the login form) as the demo account `email`.
+    pub async fn login(&self, email: &str) -> Client {
+        let mut c = self.client();
+        let r = c.post_form("/login", &[("email", email), ("password", PASSWORD)]).await;
+        assert_eq!(r.status, 303, "login of {email} failed: {}", r.text);
+        c
+    }
+
+    /// A client that authenticates with a fresh API token of `email`.
+    pub async fn api(&self, email: &str) -> Client {
+        let user = store::org::find_user_by_email(&self.db, email).await.expect("db").expect("demo user");
+        let (_, secret) = store::auth::create_token(&self.db, &Actor::cli(self.now()), user.id, "test").await.expect("token");
+        self.client().with_bearer(&secret)
+    }
+
+    pub fn now(&self) -> Ts {
+        Ts::new(self.clock.now())
+    }
+
+    pub async fn user_id(&self, email: &str) -> i64 {
+        store::org::find_user_by_email(&self.db, email).await.expect("db").expect("user").id
+    }
+
+    pub async fn audit_count(&self) -> i64 {
+        store::audit::count(&self.db).await.expect("db")
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+        self.db.close().await;
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}

@@ -72,7 +72,7 @@ CREATE TABLE login_failures (
     key TEXT NOT NULL,
     at TIMESTAMPTEXT NOT NULL
 );
-CREATE INDEX login_failures_key ON login_failures (scope, key, at);
+CREATE INDEX login_failures_lookup ON login_failures (scope, key, at);
 
 CREATE TABLE api_tokens (
     id INTEGER PRIMARY KEY,

@@ -1,1 +1,21 @@
+//! MarketOps integration tests: one binary (links once). Tests that touch the database run
+//! on SQLite and on PostgreSQL (`both!`); browser tests drive a real Chromium.
 
+mod api;
+mod audit;
+mod auth;
+mod backup;
+mod browser;
+mod calendar;
+mod cli;
+mod company;
+mod csrf;
+mod i18n;
+mod jobs;
+mod org;
+mod playbook;
+mod schema;
+
+pub use reqwest::Method;
+pub use serde_json::{Value, json};
+pub use testkit::{Kind, TestApp, both};

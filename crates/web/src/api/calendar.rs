@@ -1,11 +1,11 @@
 //! Working calendar (O-1): dated exceptions and the due-time calculator.
 
-use super::JsonBody;
+use super::{ApiPath, JsonBody};
 use crate::AppState;
 use crate::auth::ApiUser;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use domain::FieldErrors;
 use domain::calendar::{CalendarDay, DayKind, shipped_days};
@@ -96,7 +96,7 @@ pub fn parse_day(date: &str, f: &domain::Fields) -> Result<CalendarDay, FieldErr
 pub async fn put_day(
     State(s): State<AppState>,
     ApiUser(u): ApiUser,
-    Path(date): Path<String>,
+    ApiPath(date): ApiPath<String>,
     JsonBody(f): JsonBody,
 ) -> ApiResult<Json<DayOut>> {
     u.require(Action::EditCalendar)?;
@@ -114,7 +114,7 @@ pub async fn put_day(
 pub async fn delete_day(
     State(s): State<AppState>,
     ApiUser(u): ApiUser,
-    Path(date): Path<String>,
+    ApiPath(date): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     u.require(Action::EditCalendar)?;
     if date.parse::<jiff::civil::Date>().is_err() {

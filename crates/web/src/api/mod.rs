@@ -124,6 +124,20 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     }
 }
 
+/// A path parameter whose parse failure is a JSON 422 naming it, like every other input.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> axum::extract::FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|e| ApiError::field("path", e.body_text()))
+    }
+}
+
 /// Timestamps in API bodies are RFC 3339 in UTC with microseconds.
 fn ts(t: store::Ts) -> String {
     t.to_text()

@@ -1,11 +1,11 @@
 //! Departments, teams and accounts (O-2). Everyone may read; only admins change them.
 
-use super::{JsonBody, ts};
+use super::{ApiPath, JsonBody, ts};
 use crate::AppState;
 use crate::auth::ApiUser;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use domain::Fields;
 use domain::org::{DepartmentInput, TeamInput, UserInput, check_password};
@@ -166,7 +166,7 @@ pub async fn create_department(
 pub async fn get_department(
     State(s): State<AppState>,
     ApiUser(u): ApiUser,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<DepartmentOut>> {
     u.require(Action::ViewOrg)?;
     Ok(Json(
@@ -183,7 +183,7 @@ pub async fn get_department(
 pub async fn update_department(
     State(s): State<AppState>,
     ApiUser(u): ApiUser,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     JsonBody(f): JsonBody,
 ) -> ApiResult<Json<DepartmentOut>> {
     u.require(Action::EditOrg)?;
@@ -201,7 +201,7 @@ pub async fn update_department(
 pub async fn delete_department(
     State(s): State<AppState>,
     ApiUser(u): ApiUser,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     u.require(Action::EditOrg)?;
     store::org::delete_department(&s.db, &u.actor(s.now()), id).await?;
@@ -237,7 +237,7 @@ pub async fn create_team(
 
 #[utoipa::path(get, path = "/teams/{id}", tag = "org", params(("id" = i64, Path)),
     responses((status = 200, body = TeamOut), (status = 404, body = ErrorBody)))]
-pub async fn get_team(State(s): State<AppState>, ApiUser(u): ApiUser, Path(id): Path<i64>) -> ApiResult<Json<TeamOut>> {
+pub async fn get_team(State(s): State<AppState>, ApiUser(u): ApiUser, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<TeamOut>> {
     u.require(Action::ViewOrg)?;
     Ok(Json(
         store::org::get_team(&s.db, id).await?.ok_or(ApiError::NotFound)?.into(),
@@ -250,7 +250,7 @@ pub async fn get_team(State(s): State<AppState>, ApiUser(u): ApiUser, Path(id): 
 pub async fn update_team(
     State(s): State<AppState>,
     ApiUser(u): ApiUser,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     JsonBody(f): JsonBody,
 ) -> ApiResult<Json<TeamOut>> {
     u.require(Action::EditOrg)?;
@@ -264,7 +264,7 @@ pub async fn update_team(
 
 #[utoipa::path(delete, path = "/teams/{id}", tag = "org", params(("id" = i64, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn delete_team(State(s): State<AppState>, ApiUser(u): ApiUser, Path(id): Path<i64>) -> ApiResult<StatusCode> {
+pub async fn delete_team(State(s): State<AppState>, ApiUser(u): ApiUser, ApiPath(id): ApiPath<i64>) -> ApiResult<StatusCode> {
     u.require(Action::EditOrg)?;
     store::org::delete_team(&s.db, &u.actor(s.now()), id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -300,7 +300,7 @@ pub async fn create_user(
 
 #[utoipa::path(get, path = "/users/{id}", tag = "org", params(("id" = i64, Path)),
     responses((status = 200, body = UserOut), (status = 404, body = ErrorBody)))]
-pub async fn get_user(State(s): State<AppState>, ApiUser(u): ApiUser, Path(id): Path<i64>) -> ApiResult<Json<UserOut>> {
+pub async fn get_user(State(s): State<AppState>, ApiUser(u): ApiUser, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<UserOut>> {
     u.require(Action::ViewOrg)?;
     Ok(Json(
         store::org::get_user(&s.db, id).await?.ok_or(ApiError::NotFound)?.into(),
@@ -313,7 +313,7 @@ pub async fn get_user(State(s): State<AppState>, ApiUser(u): ApiUser, Path(id): 
 pub async fn update_user(
     State(s): State<AppState>,
     ApiUser(u): ApiUser,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     JsonBody(f): JsonBody,
 ) -> ApiResult<Json<UserOut>> {
     u.require(Action::ManageUsers)?;
@@ -331,7 +331,7 @@ pub async fn update_user(
 
 #[utoipa::path(delete, path = "/users/{id}", tag = "org", params(("id" = i64, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn delete_user(State(s): State<AppState>, ApiUser(u): ApiUser, Path(id): Path<i64>) -> ApiResult<StatusCode> {
+pub async fn delete_user(State(s): State<AppState>, ApiUser(u): ApiUser, ApiPath(id): ApiPath<i64>) -> ApiResult<StatusCode> {
     u.require(Action::ManageUsers)?;
     if id == u.user.id {
         return Err(ApiError::field("id", "you cannot delete your own account"));
@@ -347,7 +347,7 @@ pub async fn delete_user(State(s): State<AppState>, ApiUser(u): ApiUser, Path(id
 pub async fn set_user_password(
     State(s): State<AppState>,
     ApiUser(u): ApiUser,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     JsonBody(f): JsonBody,
 ) -> ApiResult<StatusCode> {
     if id != u.user.id {

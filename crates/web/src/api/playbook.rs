@@ -1,12 +1,12 @@
 //! The playbook (P-1, E-3): read the active version, check and save new versions, list
 //! and diff versions.
 
-use super::{JsonBody, ts};
+use super::{ApiPath, JsonBody, ts};
 use crate::AppState;
 use crate::auth::ApiUser;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use domain::playbook::{self, Playbook};
 use domain::role::Action;
@@ -202,7 +202,7 @@ pub async fn list_versions(State(s): State<AppState>, ApiUser(u): ApiUser) -> Ap
 pub async fn get_version(
     State(s): State<AppState>,
     ApiUser(u): ApiUser,
-    Path(version): Path<i64>,
+    ApiPath(version): ApiPath<i64>,
 ) -> ApiResult<Json<PlaybookOut>> {
     u.require(Action::ViewPlaybook)?;
     Ok(Json(

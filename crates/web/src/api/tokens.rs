@@ -1,12 +1,12 @@
 //! The calling account and its API tokens.
 
-use super::{JsonBody, ts, ts_opt};
+use super::{ApiPath, JsonBody, ts, ts_opt};
 use crate::AppState;
 use crate::api::org::UserOut;
 use crate::auth::ApiUser;
 use crate::error::{ApiResult, ErrorBody};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use domain::FieldErrors;
 use domain::role::{Action, Role};
@@ -124,7 +124,7 @@ pub async fn create_token(
 pub async fn revoke_token(
     State(s): State<AppState>,
     ApiUser(u): ApiUser,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     store::auth::revoke_token(&s.db, &u.actor(s.now()), u.user.id, id).await?;
     Ok(StatusCode::NO_CONTENT)
