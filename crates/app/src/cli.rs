@@ -161,9 +161,7 @@ pub fn main() -> ExitCode {
 fn init_logging(cfg: &Config) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_new(&cfg.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if cfg.log_json {
         let _ = builder.json().try_init();
     } else {
@@ -296,18 +294,12 @@ async fn healthcheck(host: &str, port: u16) -> anyhow::Result<()> {
     let buf = tokio::time::timeout(std::time::Duration::from_secs(5), fut).await??;
     let head = String::from_utf8_lossy(&buf);
     let status = head.split_whitespace().nth(1).unwrap_or("");
-    if status == "200" {
-        Ok(())
-    } else {
-        anyhow::bail!("/readyz answered {status}")
-    }
+    if status == "200" { Ok(()) } else { anyhow::bail!("/readyz answered {status}") }
 }
 
 async fn find_user(db: &Db, email: &str) -> anyhow::Result<store::org::User> {
     let email = email.trim().to_lowercase();
-    store::org::find_user_by_email(db, &email)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no account with e-mail {email}"))
+    store::org::find_user_by_email(db, &email).await?.ok_or_else(|| anyhow::anyhow!("no account with e-mail {email}"))
 }
 
 async fn user(cmd: UserCmd, cfg: &Config) -> anyhow::Result<ExitCode> {
@@ -315,12 +307,7 @@ async fn user(cmd: UserCmd, cfg: &Config) -> anyhow::Result<ExitCode> {
     let actor = Actor::cli(now());
     let params = cfg.web_settings().password;
     match cmd {
-        UserCmd::Add {
-            email,
-            name,
-            role,
-            password,
-        } => {
+        UserCmd::Add { email, name, role, password } => {
             let password = read_password(password)?;
             let f = Fields::from_pairs([
                 ("email", email),
@@ -330,9 +317,7 @@ async fn user(cmd: UserCmd, cfg: &Config) -> anyhow::Result<ExitCode> {
             ]);
             let input = UserInput::parse(&f, true).map_err(|e| anyhow::anyhow!("{e}"))?;
             let hash = web::password::hash(password, params).await;
-            let u = store::org::create_user(&db, &actor, &input, &hash)
-                .await
-                .map_err(field_error)?;
+            let u = store::org::create_user(&db, &actor, &input, &hash).await.map_err(field_error)?;
             println!("created account {} <{}> with role {}", u.id, u.email, u.role);
         }
         UserCmd::Passwd { email, password } => {
@@ -347,11 +332,7 @@ async fn user(cmd: UserCmd, cfg: &Config) -> anyhow::Result<ExitCode> {
             let mut out = std::io::stdout().lock();
             writeln!(out, "{:>4}  {:<32} {:<20} {:<6} name", "id", "email", "role", "active")?;
             for u in store::org::list_users(&db).await? {
-                writeln!(
-                    out,
-                    "{:>4}  {:<32} {:<20} {:<6} {}",
-                    u.id, u.email, u.role, u.active, u.display_name
-                )?;
+                writeln!(out, "{:>4}  {:<32} {:<20} {:<6} {}", u.id, u.email, u.role, u.active, u.display_name)?;
             }
         }
         UserCmd::Token { email, name } => {
@@ -378,9 +359,7 @@ async fn document(db: &Db, what: &str) -> anyhow::Result<(String, String)> {
     if let Ok(v) = what.trim_start_matches(['v', 'V']).parse::<i64>()
         && !std::path::Path::new(what).exists()
     {
-        let doc = store::playbook::get(db, v)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("no playbook version {v}"))?;
+        let doc = store::playbook::get(db, v).await?.ok_or_else(|| anyhow::anyhow!("no playbook version {v}"))?;
         return Ok((format!("v{v}"), doc.document));
     }
     let text = std::fs::read_to_string(what).map_err(|e| anyhow::anyhow!("cannot read {what}: {e}"))?;
@@ -413,12 +392,7 @@ async fn playbook(cmd: PlaybookCmd, cfg: &Config) -> anyhow::Result<ExitCode> {
                 None => store::playbook::active(&db).await?,
             }
             .ok_or_else(|| anyhow::anyhow!("no such playbook version"))?;
-            println!(
-                "# version {} · {} · {}",
-                v.version,
-                v.created_at,
-                v.note.unwrap_or_default()
-            );
+            println!("# version {} · {} · {}", v.version, v.created_at, v.note.unwrap_or_default());
             print!("{}", v.document);
             Ok(ExitCode::SUCCESS)
         }

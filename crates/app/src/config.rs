@@ -69,8 +69,7 @@ impl Config {
             let Some(name) = k.strip_prefix(ENV_PREFIX) else {
                 continue;
             };
-            cfg.set(&name.to_ascii_lowercase(), v)
-                .map_err(|e| format!("{k}: {e}"))?;
+            cfg.set(&name.to_ascii_lowercase(), v).map_err(|e| format!("{k}: {e}"))?;
         }
         cfg.validate()?;
         Ok(cfg)
@@ -144,7 +143,10 @@ impl Config {
                 window_secs: self.login_lockout_minutes * 60,
             },
             body_limit: self.body_limit_kib * 1024,
-            password: web::password::Params { memory_kib: self.password_memory_kib, iterations: self.password_iterations },
+            password: web::password::Params {
+                memory_kib: self.password_memory_kib,
+                iterations: self.password_iterations,
+            },
         }
     }
 }

@@ -5,7 +5,6 @@
 //! Loading is idempotent: everything is looked up by its natural key (e-mail, department
 //! name, team name) and only what is missing is created, so a second run changes nothing.
 
-use domain::Fields;
 use domain::calendar::shipped_days;
 use domain::company::CompanyProfile;
 use domain::org::{DepartmentInput, Email, TeamInput, UserInput};
@@ -24,34 +23,10 @@ pub const PEOPLE: &[(&str, &str, Role, &str, &str)] = &[
     ("brand@yunqi.example", "马琳", Role::Marketer, "市场部", "品牌组"),
     ("content@yunqi.example", "许婷", Role::Marketer, "市场部", "内容组"),
     ("data@yunqi.example", "冯博", Role::Marketer, "市场部", "数据组"),
-    (
-        "sales.manager@yunqi.example",
-        "张伟",
-        Role::SalesManager,
-        "销售部",
-        "销售一组（华东）",
-    ),
-    (
-        "sales.rep@yunqi.example",
-        "刘洋",
-        Role::SalesRep,
-        "销售部",
-        "销售一组（华东）",
-    ),
-    (
-        "sales.north@yunqi.example",
-        "钱进",
-        Role::SalesManager,
-        "销售部",
-        "销售二组（华北）",
-    ),
-    (
-        "sales.rep2@yunqi.example",
-        "孔亮",
-        Role::SalesRep,
-        "销售部",
-        "销售二组（华北）",
-    ),
+    ("sales.manager@yunqi.example", "张伟", Role::SalesManager, "销售部", "销售一组（华东）"),
+    ("sales.rep@yunqi.example", "刘洋", Role::SalesRep, "销售部", "销售一组（华东）"),
+    ("sales.north@yunqi.example", "钱进", Role::SalesManager, "销售部", "销售二组（华北）"),
+    ("sales.rep2@yunqi.example", "孔亮", Role::SalesRep, "销售部", "销售二组（华北）"),
     ("product@yunqi.example", "王磊", Role::Product, "产品部", ""),
     ("rnd@yunqi.example", "黄涛", Role::Product, "研发部", ""),
     ("design@yunqi.example", "林晓", Role::Marketer, "设计/品牌部", ""),
@@ -65,96 +40,33 @@ pub const PEOPLE: &[(&str, &str, Role, &str, &str)] = &[
 
 /// (name, kind, head e-mail, description)
 pub const DEPARTMENTS: &[(&str, &str, &str, &str)] = &[
-    (
-        "管理层",
-        "executive",
-        "ceo@yunqi.example",
-        "公司战略与年度目标：年度客户增长300家",
-    ),
-    (
-        "市场部",
-        "marketing",
-        "director@yunqi.example",
-        "品牌、获客、内容与数据：从流量到签单的转化引擎",
-    ),
-    (
-        "产品部",
-        "product",
-        "product@yunqi.example",
-        "云产品规划与迭代，接收每月《市场需求简报》",
-    ),
+    ("管理层", "executive", "ceo@yunqi.example", "公司战略与年度目标：年度客户增长300家"),
+    ("市场部", "marketing", "director@yunqi.example", "品牌、获客、内容与数据：从流量到签单的转化引擎"),
+    ("产品部", "product", "product@yunqi.example", "云产品规划与迭代，接收每月《市场需求简报》"),
     ("研发部", "rnd", "rnd@yunqi.example", "产品研发、Demo 与技术答疑"),
     ("设计/品牌部", "design", "design@yunqi.example", "视觉识别与物料设计"),
     ("运营部", "operations", "ops@yunqi.example", "用户与活动运营"),
     ("销售部", "sales", "sales.manager@yunqi.example", "线索跟进、商机与签约"),
-    (
-        "客户成功部",
-        "customer_success",
-        "success@yunqi.example",
-        "续费、增购与客户案例",
-    ),
-    (
-        "财务部",
-        "finance",
-        "finance@yunqi.example",
-        "预算、成本核算与 ROI 核查",
-    ),
+    ("客户成功部", "customer_success", "success@yunqi.example", "续费、增购与客户案例"),
+    ("财务部", "finance", "finance@yunqi.example", "预算、成本核算与 ROI 核查"),
     ("法务部", "legal", "legal@yunqi.example", "广告合规与合同审核"),
-    (
-        "战略/GTM 部",
-        "strategy",
-        "strategy@yunqi.example",
-        "GTM 统筹与跨部门协同",
-    ),
+    ("战略/GTM 部", "strategy", "strategy@yunqi.example", "GTM 统筹与跨部门协同"),
 ];
 
 /// (department, team, lead e-mail, focus)
 pub const TEAMS: &[(&str, &str, &str, &str)] = &[
-    (
-        "市场部",
-        "品牌组",
-        "brand@yunqi.example",
-        "行业峰会、奖项申报与品牌声量",
-    ),
-    (
-        "市场部",
-        "获客组",
-        "marketer@yunqi.example",
-        "精准投放、线索获取（占市场人员 40%）",
-    ),
+    ("市场部", "品牌组", "brand@yunqi.example", "行业峰会、奖项申报与品牌声量"),
+    ("市场部", "获客组", "marketer@yunqi.example", "精准投放、线索获取（占市场人员 40%）"),
     ("市场部", "内容组", "content@yunqi.example", "白皮书、客户案例与直播课"),
-    (
-        "市场部",
-        "数据组",
-        "data@yunqi.example",
-        "线索分级、渠道 ROI 与复盘数据",
-    ),
-    (
-        "销售部",
-        "销售一组（华东）",
-        "sales.manager@yunqi.example",
-        "华东区域：上海、江苏、浙江",
-    ),
-    (
-        "销售部",
-        "销售二组（华北）",
-        "sales.north@yunqi.example",
-        "华北区域：北京、天津、河北",
-    ),
+    ("市场部", "数据组", "data@yunqi.example", "线索分级、渠道 ROI 与复盘数据"),
+    ("销售部", "销售一组（华东）", "sales.manager@yunqi.example", "华东区域：上海、江苏、浙江"),
+    ("销售部", "销售二组（华北）", "sales.north@yunqi.example", "华北区域：北京、天津、河北"),
 ];
 
 pub fn company() -> CompanyProfile {
-    let f = Fields::from_pairs([
-        ("name", "云启科技"),
-        ("industry", "云计算（B2B）"),
-        ("business_type", "complex_b2b"),
-        ("stage", "growth"),
-        ("size", "medium"),
-        ("currency", "CNY"),
-        ("time_zone", "Asia/Shanghai"),
-        ("weekend_days", "sat,sun"),
-        ("working_hours", "09:00-12:00,13:00-18:00"),
-    ]);
+    let mut f = domain::company::default_fields();
+    f.set("name", "云启科技");
+    f.set("industry", "云计算（B2B）");
     match CompanyProfile::parse(&f) {
         Ok(p) => p,
         Err(e) => panic!("the demo company profile is invalid: {e}"),
@@ -217,10 +129,7 @@ pub async fn load(db: &Db, actor: &Actor, password: web::password::Params) -> an
     let mut teams = store::org::list_teams(db).await?;
     for (dept, name, lead, focus) in TEAMS {
         let Some(department_id) = dept_id(dept) else { continue };
-        if teams
-            .iter()
-            .any(|t| t.department_id == department_id && t.name == *name)
-        {
+        if teams.iter().any(|t| t.department_id == department_id && t.name == *name) {
             continue;
         }
         let input = TeamInput {
@@ -241,10 +150,7 @@ pub async fn load(db: &Db, actor: &Actor, password: web::password::Params) -> an
             continue;
         }
         let department_id = dept_id(dept);
-        let team_id = teams
-            .iter()
-            .find(|t| Some(t.department_id) == department_id && t.name == *team)
-            .map(|t| t.id);
+        let team_id = teams.iter().find(|t| Some(t.department_id) == department_id && t.name == *team).map(|t| t.id);
         let input = UserInput {
             email: Email::parse(email).map_err(anyhow::Error::msg)?,
             display_name: (*name).to_string(),

@@ -8,11 +8,7 @@ use store::{Db, Ts};
 use web::Clock;
 
 /// A periodic job: its kind and how often it runs, in seconds.
-pub const PERIODIC: &[(&str, i64)] = &[
-    ("session_sweep", 300),
-    ("login_failure_sweep", 3600),
-    ("jobs_prune", 86_400),
-];
+pub const PERIODIC: &[(&str, i64)] = &[("session_sweep", 300), ("login_failure_sweep", 3600), ("jobs_prune", 86_400)];
 
 /// How long a claimed job may run before another worker may take it over.
 const LEASE_SECS: i64 = 300;
@@ -41,13 +37,7 @@ impl Runner {
         throttle: store::auth::ThrottlePolicy,
     ) -> Runner {
         let worker = format!("{}-{}", std::process::id(), store::random_hex(4));
-        Runner {
-            db,
-            clock,
-            worker,
-            session,
-            throttle,
-        }
+        Runner { db, clock, worker, session, throttle }
     }
 
     fn now(&self) -> Ts {

@@ -17,26 +17,18 @@ pub struct Application {
 
 /// Connects, migrates, and makes sure a playbook exists (version 1 is the shipped default).
 pub async fn open_db(url: &str) -> anyhow::Result<Db> {
-    let db = Db::connect(url)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", store::redact_url(url)))?;
-    db.migrate()
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot migrate {}: {e}", store::redact_url(url)))?;
+    let db =
+        Db::connect(url).await.map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", store::redact_url(url)))?;
+    db.migrate().await.map_err(|e| anyhow::anyhow!("cannot migrate {}: {e}", store::redact_url(url)))?;
     Ok(db)
 }
 
 pub async fn ensure_playbook(db: &Db, now: store::Ts) -> anyhow::Result<()> {
     if store::playbook::active(db).await?.is_none() {
         let actor = store::Actor::system(now);
-        let r = store::playbook::create(
-            db,
-            &actor,
-            domain::playbook::DEFAULT_DOCUMENT,
-            Some("MarketOps default"),
-            None,
-        )
-        .await;
+        let r =
+            store::playbook::create(db, &actor, domain::playbook::DEFAULT_DOCUMENT, Some("MarketOps default"), None)
+                .await;
         // Another instance starting at the same moment may have created it: fine.
         if let Err(e) = r
             && !matches!(e, store::Error::Conflict(_))
@@ -62,12 +54,7 @@ impl Application {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", cfg.host, cfg.port))?;
         let addr = listener.local_addr()?;
-        Ok(Application {
-            addr,
-            state,
-            listener,
-            jobs,
-        })
+        Ok(Application { addr, state, listener, jobs })
     }
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests and stops the worker.

@@ -52,9 +52,7 @@ impl WorkingHours {
             };
             let parse_t = |s: &str| -> Result<Time, String> {
                 let s = s.trim();
-                let (h, m) = s
-                    .split_once(':')
-                    .ok_or_else(|| format!("`{s}` is not a time like 09:00"))?;
+                let (h, m) = s.split_once(':').ok_or_else(|| format!("`{s}` is not a time like 09:00"))?;
                 let h: i8 = h.parse().map_err(|_| format!("`{s}` is not a time like 09:00"))?;
                 let m: i8 = m.parse().map_err(|_| format!("`{s}` is not a time like 09:00"))?;
                 if h == 24 && m == 0 {
@@ -94,11 +92,7 @@ impl Default for WorkingHours {
 
 impl fmt::Display for WorkingHours {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = self
-            .periods
-            .iter()
-            .map(|(s, e)| format!("{}-{}", hm(*s), hm(*e)))
-            .collect();
+        let parts: Vec<String> = self.periods.iter().map(|(s, e)| format!("{}-{}", hm(*s), hm(*e))).collect();
         f.write_str(&parts.join(","))
     }
 }
@@ -184,11 +178,7 @@ pub struct WorkingCalendar {
 
 impl WorkingCalendar {
     pub fn new(weekend: Vec<Weekday>, hours: WorkingHours, days: &[CalendarDay]) -> WorkingCalendar {
-        WorkingCalendar {
-            weekend,
-            hours,
-            days: days.iter().map(|d| (d.date, (d.kind, d.name.clone()))).collect(),
-        }
+        WorkingCalendar { weekend, hours, days: days.iter().map(|d| (d.date, (d.kind, d.name.clone()))).collect() }
     }
 
     pub fn hours(&self) -> &WorkingHours {
@@ -242,10 +232,7 @@ impl WorkingCalendar {
                     t = e;
                 }
             } else {
-                skipped.push(SkippedDay {
-                    date,
-                    reason: self.skip_reason(date),
-                });
+                skipped.push(SkippedDay { date, reason: self.skip_reason(date) });
             }
             date = date.tomorrow().map_err(|_| CalendarError::NoWorkingTime(date))?;
             t = 0;
@@ -279,11 +266,7 @@ impl WorkingCalendar {
         while date <= b.date() {
             if self.is_working_day(date) {
                 let lo = if date == a.date() { nanos_of(a.time()) } else { 0 };
-                let hi = if date == b.date() {
-                    nanos_of(b.time())
-                } else {
-                    NANOS_PER_DAY
-                };
+                let hi = if date == b.date() { nanos_of(b.time()) } else { NANOS_PER_DAY };
                 for (s, e) in &self.hours.periods {
                     let (s, e) = (nanos_of(*s).max(lo), nanos_of(*e).min(hi));
                     if e > s {
@@ -335,20 +318,12 @@ pub fn parse_holiday_file(text: &str) -> Result<(String, i16, Vec<CalendarDay>),
         }
         let mut d = h.from;
         while d <= h.to {
-            out.push(CalendarDay {
-                date: d,
-                kind: DayKind::Holiday,
-                name: h.name.clone(),
-            });
+            out.push(CalendarDay { date: d, kind: DayKind::Holiday, name: h.name.clone() });
             d = d.tomorrow().map_err(|e| e.to_string())?;
         }
     }
     for w in &file.workdays {
-        out.push(CalendarDay {
-            date: w.date,
-            kind: DayKind::Workday,
-            name: w.name.clone(),
-        });
+        out.push(CalendarDay { date: w.date, kind: DayKind::Workday, name: w.name.clone() });
     }
     out.sort_by_key(|d| d.date);
     Ok((file.region, file.year, out))
@@ -421,10 +396,7 @@ mod tests {
         // And an ordinary Saturday is skipped: Friday 16 Oct → Monday 19 Oct.
         let due = cn().add_working_days(ts("2026-10-16T10:00"), &sh(), 1).unwrap();
         assert_eq!(local(due.at), "2026-10-19T10:00:00");
-        assert_eq!(
-            due.skipped.iter().map(|s| s.reason.as_str()).collect::<Vec<_>>(),
-            ["weekend", "weekend"]
-        );
+        assert_eq!(due.skipped.iter().map(|s| s.reason.as_str()).collect::<Vec<_>>(), ["weekend", "weekend"]);
     }
 
     /// R-2's "3 working days" for something filed on Friday evening before the Spring
@@ -440,24 +412,12 @@ mod tests {
     fn lunch_break_and_edges() {
         let cal = cn();
         // 11:00 + 2h: 1 h before lunch, 1 h after → 14:00.
-        assert_eq!(
-            local(cal.add_working_hours(ts("2026-03-02T11:00"), &sh(), 2).unwrap().at),
-            "2026-03-02T14:00:00"
-        );
+        assert_eq!(local(cal.add_working_hours(ts("2026-03-02T11:00"), &sh(), 2).unwrap().at), "2026-03-02T14:00:00");
         // Zero hours outside working time → the next working instant.
-        assert_eq!(
-            local(cal.add_working_hours(ts("2026-03-02T07:30"), &sh(), 0).unwrap().at),
-            "2026-03-02T09:00:00"
-        );
+        assert_eq!(local(cal.add_working_hours(ts("2026-03-02T07:30"), &sh(), 0).unwrap().at), "2026-03-02T09:00:00");
         // Exactly at the end of the day: the next day's work.
-        assert_eq!(
-            local(cal.add_working_hours(ts("2026-03-02T18:00"), &sh(), 1).unwrap().at),
-            "2026-03-03T10:00:00"
-        );
-        assert_eq!(
-            cal.add_working_hours(ts("2026-03-02T18:00"), &sh(), -1),
-            Err(CalendarError::Negative)
-        );
+        assert_eq!(local(cal.add_working_hours(ts("2026-03-02T18:00"), &sh(), 1).unwrap().at), "2026-03-03T10:00:00");
+        assert_eq!(cal.add_working_hours(ts("2026-03-02T18:00"), &sh(), -1), Err(CalendarError::Negative));
     }
 
     #[test]
@@ -471,18 +431,9 @@ mod tests {
     #[test]
     fn working_minutes_between_counts_only_working_time() {
         let cal = cn();
-        assert_eq!(
-            cal.working_minutes_between(ts("2026-09-30T15:00"), ts("2026-10-08T12:00"), &sh()),
-            6 * 60
-        );
-        assert_eq!(
-            cal.working_minutes_between(ts("2026-03-02T11:00"), ts("2026-03-02T14:00"), &sh()),
-            120
-        );
-        assert_eq!(
-            cal.working_minutes_between(ts("2026-03-02T14:00"), ts("2026-03-02T11:00"), &sh()),
-            0
-        );
+        assert_eq!(cal.working_minutes_between(ts("2026-09-30T15:00"), ts("2026-10-08T12:00"), &sh()), 6 * 60);
+        assert_eq!(cal.working_minutes_between(ts("2026-03-02T11:00"), ts("2026-03-02T14:00"), &sh()), 120);
+        assert_eq!(cal.working_minutes_between(ts("2026-03-02T14:00"), ts("2026-03-02T11:00"), &sh()), 0);
     }
 
     #[test]
@@ -491,24 +442,13 @@ mod tests {
         assert!(WorkingHours::parse("9-18").is_err());
         assert!(WorkingHours::parse("13:00-18:00,09:00-12:00").is_err());
         assert!(WorkingHours::parse("09:00-25:00").is_err());
-        assert_eq!(
-            WorkingHours::parse("09:00-12:00, 13:00-18:00").unwrap(),
-            WorkingHours::default()
-        );
+        assert_eq!(WorkingHours::parse("09:00-12:00, 13:00-18:00").unwrap(), WorkingHours::default());
         assert_eq!(WorkingHours::parse("00:00-24:00").unwrap().minutes_per_day(), 1440);
     }
 
     #[test]
     fn no_working_time_is_an_error_not_a_hang() {
-        let all = vec![
-            Weekday::Monday,
-            Weekday::Tuesday,
-            Weekday::Wednesday,
-            Weekday::Thursday,
-            Weekday::Friday,
-            Weekday::Saturday,
-            Weekday::Sunday,
-        ];
+        let all = crate::company::WEEKDAYS.to_vec();
         let cal = WorkingCalendar::new(all, WorkingHours::default(), &[]);
         assert!(matches!(
             cal.add_working_hours(ts("2026-03-02T09:00"), &sh(), 1),

@@ -65,17 +65,8 @@ pub struct CompanyProfile {
     pub working_hours: WorkingHours,
 }
 
-pub const COMPANY_FIELDS: &[&str] = &[
-    "name",
-    "industry",
-    "business_type",
-    "stage",
-    "size",
-    "currency",
-    "time_zone",
-    "weekend_days",
-    "working_hours",
-];
+pub const COMPANY_FIELDS: &[&str] =
+    &["name", "industry", "business_type", "stage", "size", "currency", "time_zone", "weekend_days", "working_hours"];
 
 pub fn weekday_code(d: Weekday) -> &'static str {
     match d {
@@ -99,6 +90,19 @@ pub const WEEKDAYS: [Weekday; 7] = [
     Weekday::Sunday,
 ];
 
+/// Profile values for a mainland-China company, the starting point of a new profile.
+pub fn default_fields() -> Fields {
+    Fields::from_pairs([
+        ("business_type", "complex_b2b"),
+        ("stage", "growth"),
+        ("size", "medium"),
+        ("currency", "CNY"),
+        ("time_zone", "Asia/Shanghai"),
+        ("weekend_days", "sat,sun"),
+        ("working_hours", "09:00-12:00,13:00-18:00"),
+    ])
+}
+
 impl CompanyProfile {
     /// Parses a whole profile: every field is required except `industry`.
     pub fn parse(f: &Fields) -> Result<CompanyProfile, FieldErrors> {
@@ -118,10 +122,7 @@ impl CompanyProfile {
             Some(tz) => match jiff::tz::TimeZone::get(&tz) {
                 Ok(_) => Some(tz),
                 Err(_) => {
-                    e.add(
-                        "time_zone",
-                        format!("unknown time zone `{tz}`; use an IANA name such as Asia/Shanghai"),
-                    );
+                    e.add("time_zone", format!("unknown time zone `{tz}`; use an IANA name such as Asia/Shanghai"));
                     None
                 }
             },
@@ -161,15 +162,7 @@ impl CompanyProfile {
                 }
             },
         };
-        match (
-            business_type,
-            stage,
-            size,
-            currency,
-            time_zone,
-            weekend_days,
-            working_hours,
-        ) {
+        match (business_type, stage, size, currency, time_zone, weekend_days, working_hours) {
             (
                 Some(business_type),
                 Some(stage),
@@ -216,11 +209,7 @@ impl CompanyProfile {
     }
 
     pub fn weekend_codes(&self) -> String {
-        self.weekend_days
-            .iter()
-            .map(|d| weekday_code(*d))
-            .collect::<Vec<_>>()
-            .join(",")
+        self.weekend_days.iter().map(|d| weekday_code(*d)).collect::<Vec<_>>().join(",")
     }
 
     /// Applies a partial update: fields present in `patch` replace the current ones.

@@ -178,13 +178,9 @@ impl Fields {
     pub fn list(&self, errors: &mut FieldErrors, field: &str) -> Option<Vec<String>> {
         match self.0.get(field) {
             None | Some(serde_json::Value::Null) => None,
-            Some(serde_json::Value::String(s)) => Some(
-                s.split([',', '，'])
-                    .map(str::trim)
-                    .filter(|x| !x.is_empty())
-                    .map(str::to_string)
-                    .collect(),
-            ),
+            Some(serde_json::Value::String(s)) => {
+                Some(s.split([',', '，']).map(str::trim).filter(|x| !x.is_empty()).map(str::to_string).collect())
+            }
             Some(serde_json::Value::Array(items)) => {
                 let mut out = Vec::with_capacity(items.len());
                 for item in items {
@@ -235,10 +231,7 @@ pub fn parse_choice<T: Copy>(
         Some(x) => Some(x),
         None => {
             let allowed: Vec<&str> = all.iter().map(|x| code(*x)).collect();
-            errors.add(
-                field,
-                format!("unknown value `{value}`; expected one of: {}", allowed.join(", ")),
-            );
+            errors.add(field, format!("unknown value `{value}`; expected one of: {}", allowed.join(", ")));
             None
         }
     }

@@ -43,11 +43,7 @@ impl Email {
             && !domain.starts_with('.')
             && !domain.ends_with('.')
             && !s.chars().any(|c| c.is_whitespace() || c.is_control());
-        if ok {
-            Ok(Email(s))
-        } else {
-            Err("is not an e-mail address")
-        }
+        if ok { Ok(Email(s)) } else { Err("is not an e-mail address") }
     }
 
     pub fn as_str(&self) -> &str {
@@ -89,12 +85,7 @@ impl DepartmentInput {
         let head_user_id = positive_id(f, &mut e, "head_user_id");
         let description = f.optional(&mut e, "description", 500);
         match kind {
-            Some(kind) if e.is_empty() => Ok(DepartmentInput {
-                name,
-                kind,
-                head_user_id,
-                description,
-            }),
+            Some(kind) if e.is_empty() => Ok(DepartmentInput { name, kind, head_user_id, description }),
             _ => Err(e),
         }
     }
@@ -122,12 +113,7 @@ impl TeamInput {
         let lead_user_id = positive_id(f, &mut e, "lead_user_id");
         let focus = f.optional(&mut e, "focus", 200);
         match department_id {
-            Some(department_id) if e.is_empty() => Ok(TeamInput {
-                name,
-                department_id,
-                lead_user_id,
-                focus,
-            }),
+            Some(department_id) if e.is_empty() => Ok(TeamInput { name, department_id, lead_user_id, focus }),
             _ => Err(e),
         }
     }
@@ -145,15 +131,7 @@ pub struct UserInput {
     pub password: Option<String>,
 }
 
-pub const USER_FIELDS: &[&str] = &[
-    "email",
-    "display_name",
-    "role",
-    "department_id",
-    "team_id",
-    "active",
-    "password",
-];
+pub const USER_FIELDS: &[&str] = &["email", "display_name", "role", "department_id", "team_id", "active", "password"];
 
 impl UserInput {
     pub fn parse(f: &Fields, creating: bool) -> Result<UserInput, FieldErrors> {
@@ -212,15 +190,9 @@ impl UserInput {
             e.add("password", "is required");
         }
         match (email, role) {
-            (Some(email), Some(role)) if e.is_empty() => Ok(UserInput {
-                email,
-                display_name,
-                role,
-                department_id,
-                team_id,
-                active,
-                password,
-            }),
+            (Some(email), Some(role)) if e.is_empty() => {
+                Ok(UserInput { email, display_name, role, department_id, team_id, active, password })
+            }
             _ => Err(e),
         }
     }
@@ -241,10 +213,7 @@ mod tests {
 
     #[test]
     fn email_is_normalised() {
-        assert_eq!(
-            Email::parse("  Li.Lei@Example.COM ").unwrap().as_str(),
-            "li.lei@example.com"
-        );
+        assert_eq!(Email::parse("  Li.Lei@Example.COM ").unwrap().as_str(), "li.lei@example.com");
         for bad in ["", "a", "a@b", "@b.cn", "a@@b.cn", "a b@c.cn", "a@.cn"] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
@@ -264,18 +233,9 @@ mod tests {
     #[test]
     fn user_input_rules() {
         let mut f = Fields::from_pairs([("email", "A@b.cn"), ("display_name", "王芳"), ("role", "marketer")]);
-        assert_eq!(
-            UserInput::parse(&f, true).unwrap_err().get("password"),
-            Some("is required")
-        );
+        assert_eq!(UserInput::parse(&f, true).unwrap_err().get("password"), Some("is required"));
         f.set("password", "short");
-        assert!(
-            UserInput::parse(&f, true)
-                .unwrap_err()
-                .get("password")
-                .unwrap()
-                .contains("at least 8")
-        );
+        assert!(UserInput::parse(&f, true).unwrap_err().get("password").unwrap().contains("at least 8"));
         f.set("password", "long enough");
         let u = UserInput::parse(&f, true).unwrap();
         assert_eq!(u.email.as_str(), "a@b.cn");

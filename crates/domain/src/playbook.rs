@@ -55,23 +55,11 @@ const fn int(
     rule: &'static str,
     seed: &'static str,
 ) -> Param {
-    Param {
-        key,
-        kind: Kind::Int { min, max },
-        rule,
-        seed,
-        unit,
-    }
+    Param { key, kind: Kind::Int { min, max }, rule, seed, unit }
 }
 
 const fn pct(key: &'static str, rule: &'static str, seed: &'static str) -> Param {
-    Param {
-        key,
-        kind: Kind::Float { min: 0.0, max: 100.0 },
-        rule,
-        seed,
-        unit: "%",
-    }
+    Param { key, kind: Kind::Float { min: 0.0, max: 100.0 }, rule, seed, unit: "%" }
 }
 
 const STRUCTURES: &[&str] = &["lean", "functional", "matrix", "divisional"];
@@ -110,14 +98,7 @@ pub const PARAMS: &[Param] = &[
     pct("budget.core_pct", "B-1", "004 §4.1"),
     pct("budget.emerging_pct", "B-1", "004 §4.1"),
     pct("budget.brand_pct", "B-1", "004 §4.1"),
-    int(
-        "budget.approval_threshold",
-        0,
-        1_000_000_000_000,
-        "currency",
-        "B-5",
-        "004 §2.4",
-    ),
+    int("budget.approval_threshold", 0, 1_000_000_000_000, "currency", "B-5", "004 §2.4"),
     int("budget.roi_pause_quarters", 1, 12, "quarters", "B-3", "004 §4.4"),
     int("decisions.key_impact_months", 1, 120, "months", "B-6", "004 §2.1"),
     pct("decisions.key_budget_share_pct", "B-6", "004 §2.1"),
@@ -130,24 +111,10 @@ pub const PARAMS: &[Param] = &[
     int("leads.bant.timeline_max", 1, 10, "points", "L-3", "004 §3.1"),
     int("leads.bant.grade_a_min", 4, 40, "points", "L-3", "004 §3.1"),
     int("leads.bant.grade_b_min", 4, 40, "points", "L-3", "004 §3.1"),
-    int(
-        "leads.sla.first_response_working_hours",
-        1,
-        720,
-        "working hours",
-        "L-5",
-        "004 §1.2",
-    ),
+    int("leads.sla.first_response_working_hours", 1, 720, "working hours", "L-5", "004 §1.2"),
     int("leads.sla.follow_up_max_hours", 1, 2160, "hours", "L-5", "002"),
     int("leads.sla.scan_interval_seconds", 10, 3600, "seconds", "L-5", "—"),
-    int(
-        "leads.handoff.interface_people_per_sales_team",
-        1,
-        10,
-        "people",
-        "L-4",
-        "004 §5.1",
-    ),
+    int("leads.handoff.interface_people_per_sales_team", 1, 10, "people", "L-4", "004 §5.1"),
     Param {
         key: "leads.handoff.valid_lead_definition",
         kind: Kind::Text { max_chars: 4000 },
@@ -157,113 +124,26 @@ pub const PARAMS: &[Param] = &[
     },
     pct("leads.conversion.industry_rate_low_pct", "L-9", "004 §3.3"),
     pct("leads.conversion.industry_rate_high_pct", "L-9", "004 §3.3"),
-    int(
-        "leads.conversion.sales_cycle_smb_months",
-        1,
-        60,
-        "months",
-        "L-8",
-        "004 §3.3",
-    ),
-    int(
-        "leads.conversion.sales_cycle_enterprise_months",
-        1,
-        60,
-        "months",
-        "L-8",
-        "004 §3.3",
-    ),
+    int("leads.conversion.sales_cycle_smb_months", 1, 60, "months", "L-8", "004 §3.3"),
+    int("leads.conversion.sales_cycle_enterprise_months", 1, 60, "months", "L-8", "004 §3.3"),
     int("leads.conversion.top_channels", 1, 20, "channels", "L-9", "004 §3.3"),
-    int(
-        "leads.automation.trial_no_signup_days",
-        1,
-        365,
-        "days",
-        "L-10",
-        "001 §1(五)",
-    ),
+    int("leads.automation.trial_no_signup_days", 1, 365, "days", "L-10", "001 §1(五)"),
     int("leads.automation.dormant_days", 1, 3650, "days", "L-10", "SPEC L-10"),
     int("collaboration.warmup_months", 0, 24, "months", "K-2", "004 §5.2"),
-    int(
-        "collaboration.iron_triangle_every_days",
-        1,
-        90,
-        "days",
-        "K-3",
-        "004 §1.2",
-    ),
-    int(
-        "collaboration.meeting_agenda_days_before",
-        0,
-        30,
-        "days",
-        "K-3",
-        "004 §5.4",
-    ),
+    int("collaboration.iron_triangle_every_days", 1, 90, "days", "K-3", "004 §1.2"),
+    int("collaboration.meeting_agenda_days_before", 0, 30, "days", "K-3", "004 §5.4"),
     int("collaboration.meeting_max_hours", 1, 24, "hours", "K-3", "004 §5.4"),
-    int(
-        "collaboration.meeting_actions_within_days",
-        0,
-        30,
-        "days",
-        "K-3",
-        "004 §5.4",
-    ),
+    int("collaboration.meeting_actions_within_days", 0, 30, "days", "K-3", "004 §5.4"),
     int("collaboration.conflict_target_days", 1, 365, "days", "K-4", "004 §5.3"),
-    int(
-        "collaboration.conflict_baseline_days",
-        1,
-        365,
-        "days",
-        "K-4",
-        "004 §5.3",
-    ),
-    int(
-        "collaboration.demand_brief_min_pain_points",
-        1,
-        50,
-        "pain points",
-        "K-5",
-        "004 §5.2",
-    ),
-    int(
-        "collaboration.demand_brief_max_pain_points",
-        1,
-        50,
-        "pain points",
-        "K-5",
-        "004 §5.2",
-    ),
-    int(
-        "collaboration.user_research_min_per_month",
-        0,
-        100,
-        "sessions",
-        "K-5",
-        "003 §1.2",
-    ),
-    int(
-        "compliance.legal_review_working_days",
-        1,
-        60,
-        "working days",
-        "R-2",
-        "003 §1.3",
-    ),
-    int(
-        "compliance.fast_track_working_hours",
-        1,
-        240,
-        "working hours",
-        "R-2",
-        "003 §1.3",
-    ),
+    int("collaboration.conflict_baseline_days", 1, 365, "days", "K-4", "004 §5.3"),
+    int("collaboration.demand_brief_min_pain_points", 1, 50, "pain points", "K-5", "004 §5.2"),
+    int("collaboration.demand_brief_max_pain_points", 1, 50, "pain points", "K-5", "004 §5.2"),
+    int("collaboration.user_research_min_per_month", 0, 100, "sessions", "K-5", "003 §1.2"),
+    int("compliance.legal_review_working_days", 1, 60, "working days", "R-2", "003 §1.3"),
+    int("compliance.fast_track_working_hours", 1, 240, "working hours", "R-2", "003 §1.3"),
     Param {
         key: "compliance.absolute_terms",
-        kind: Kind::TextList {
-            max_items: 500,
-            max_chars: 40,
-        },
+        kind: Kind::TextList { max_items: 500, max_chars: 40 },
         rule: "R-1",
         seed: "002",
         unit: "",
@@ -442,11 +322,7 @@ pub const DOCUMENT_FIELD: &str = "document";
 pub fn leaves(table: &toml::Table) -> BTreeMap<String, toml::Value> {
     fn walk(prefix: &str, t: &toml::Table, out: &mut BTreeMap<String, toml::Value>) {
         for (k, v) in t {
-            let key = if prefix.is_empty() {
-                k.clone()
-            } else {
-                format!("{prefix}.{k}")
-            };
+            let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
             match v {
                 toml::Value::Table(inner) => walk(&key, inner, out),
                 other => {
@@ -510,20 +386,14 @@ fn check_value(p: &Param, v: &toml::Value, e: &mut FieldErrors) {
                     toml::Value::String(_) => {
                         e.add(format!("{key}[{i}]"), format!("must be 1 to {max_chars} characters"));
                     }
-                    other => e.add(
-                        format!("{key}[{i}]"),
-                        format!("must be a string, got {}", type_name(other)),
-                    ),
+                    other => e.add(format!("{key}[{i}]"), format!("must be a string, got {}", type_name(other))),
                 }
             }
         }
         (Kind::TextList { .. }, other) => e.add(key, format!("must be a list of strings, got {}", type_name(other))),
         (Kind::Choice(choices), toml::Value::String(s)) => {
             if !choices.contains(&s.as_str()) {
-                e.add(
-                    key,
-                    format!("unknown value `{s}`; expected one of: {}", choices.join(", ")),
-                );
+                e.add(key, format!("unknown value `{s}`; expected one of: {}", choices.join(", ")));
             }
         }
         (Kind::Choice(_), other) => e.add(key, format!("must be a string, got {}", type_name(other))),
@@ -541,71 +411,60 @@ fn cross_checks(pb: &Playbook, e: &mut FieldErrors) {
         );
     }
     if o.talent_strategic + o.talent_executing + o.talent_innovative == 0 {
-        e.add(
-            "organisation.talent_innovative",
-            "the talent mix needs at least one non-zero part",
-        );
+        e.add("organisation.talent_innovative", "the talent mix needs at least one non-zero part");
     }
     let b = &pb.budget;
     let split = b.core_pct + b.emerging_pct + b.brand_pct;
     if (split - 100.0).abs() > 1e-9 {
-        e.add(
-            "budget.brand_pct",
-            format!("the three budget buckets must add up to 100, they add up to {split}"),
-        );
+        e.add("budget.brand_pct", format!("the three budget buckets must add up to 100, they add up to {split}"));
     }
     let bant = &pb.leads.bant;
     let max_total = bant.max_total();
     if bant.grade_a_min > max_total {
-        e.add(
-            "leads.bant.grade_a_min",
-            format!("must be at most the highest possible total, {max_total}"),
-        );
+        e.add("leads.bant.grade_a_min", format!("must be at most the highest possible total, {max_total}"));
     }
     if bant.grade_b_min >= bant.grade_a_min {
-        e.add(
-            "leads.bant.grade_b_min",
-            format!("must be below grade_a_min ({})", bant.grade_a_min),
-        );
+        e.add("leads.bant.grade_b_min", format!("must be below grade_a_min ({})", bant.grade_a_min));
     }
     let c = &pb.leads.conversion;
-    if c.industry_rate_low_pct > c.industry_rate_high_pct {
-        e.add(
-            "leads.conversion.industry_rate_low_pct",
-            "must not be above industry_rate_high_pct",
-        );
-    }
-    if c.sales_cycle_smb_months > c.sales_cycle_enterprise_months {
-        e.add(
-            "leads.conversion.sales_cycle_smb_months",
-            "must not be above sales_cycle_enterprise_months",
-        );
-    }
     let k = &pb.collaboration;
-    if k.demand_brief_min_pain_points > k.demand_brief_max_pain_points {
-        e.add(
+    let pairs = [
+        (
+            "leads.conversion.industry_rate_low_pct",
+            c.industry_rate_low_pct,
+            "industry_rate_high_pct",
+            c.industry_rate_high_pct,
+        ),
+        (
+            "leads.conversion.sales_cycle_smb_months",
+            c.sales_cycle_smb_months as f64,
+            "sales_cycle_enterprise_months",
+            c.sales_cycle_enterprise_months as f64,
+        ),
+        (
             "collaboration.demand_brief_min_pain_points",
-            "must not be above demand_brief_max_pain_points",
-        );
-    }
-    if k.conflict_target_days > k.conflict_baseline_days {
-        e.add(
+            k.demand_brief_min_pain_points as f64,
+            "demand_brief_max_pain_points",
+            k.demand_brief_max_pain_points as f64,
+        ),
+        (
             "collaboration.conflict_target_days",
-            "must not be above conflict_baseline_days",
-        );
+            k.conflict_target_days as f64,
+            "conflict_baseline_days",
+            k.conflict_baseline_days as f64,
+        ),
+    ];
+    for (key, low, other, high) in pairs {
+        if low > high {
+            e.add(key, format!("must not be above {other}"));
+        }
     }
     let a = &pb.appraisal;
     if (a.quantitative_pct + a.qualitative_pct - 100.0).abs() > 1e-9 {
-        e.add(
-            "appraisal.qualitative_pct",
-            "quantitative_pct and qualitative_pct must add up to 100",
-        );
+        e.add("appraisal.qualitative_pct", "quantitative_pct and qualitative_pct must add up to 100");
     }
     if pb.compliance.fast_track_working_hours > pb.compliance.legal_review_working_days * 24 {
-        e.add(
-            "compliance.fast_track_working_hours",
-            "the fast track must not be slower than the standard review",
-        );
+        e.add("compliance.fast_track_working_hours", "the fast track must not be slower than the standard review");
     }
 }
 
@@ -616,10 +475,7 @@ impl Playbook {
     pub fn parse(text: &str) -> Result<Playbook, FieldErrors> {
         let mut e = FieldErrors::new();
         if text.len() > MAX_DOCUMENT_BYTES {
-            e.add(
-                DOCUMENT_FIELD,
-                format!("is larger than {} KiB", MAX_DOCUMENT_BYTES / 1024),
-            );
+            e.add(DOCUMENT_FIELD, format!("is larger than {} KiB", MAX_DOCUMENT_BYTES / 1024));
             return Err(e);
         }
         let table: toml::Table = match toml::from_str(text) {
@@ -702,22 +558,13 @@ pub fn diff(a: &str, b: &str) -> Result<Vec<Change>, FieldErrors> {
     };
     let (a, b) = (parse(a)?, parse(b)?);
     let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
-    keys.sort_by_key(|k| {
-        (
-            PARAMS.iter().position(|p| p.key == k.as_str()).unwrap_or(usize::MAX),
-            k.to_string(),
-        )
-    });
+    keys.sort_by_key(|k| (PARAMS.iter().position(|p| p.key == k.as_str()).unwrap_or(usize::MAX), k.to_string()));
     keys.dedup();
     let mut out = Vec::new();
     for k in keys {
         let (old, new) = (a.get(k), b.get(k));
         if old != new {
-            out.push(Change {
-                key: k.clone(),
-                old: old.map(render_value),
-                new: new.map(render_value),
-            });
+            out.push(Change { key: k.clone(), old: old.map(render_value), new: new.map(render_value) });
         }
     }
     Ok(out)
@@ -729,10 +576,7 @@ pub fn values(text: &str) -> Vec<(&'static Param, String)> {
         return Vec::new();
     };
     let found = leaves(&table);
-    PARAMS
-        .iter()
-        .filter_map(|p| found.get(p.key).map(|v| (p, render_value(v))))
-        .collect()
+    PARAMS.iter().filter_map(|p| found.get(p.key).map(|v| (p, render_value(v)))).collect()
 }
 
 #[cfg(test)]
@@ -747,10 +591,7 @@ mod tests {
         assert_eq!(pb.leads.bant.max_total(), 14);
         assert_eq!(pb.leads.sla.first_response_working_hours, 6);
         assert_eq!(pb.leads.sla.follow_up_max_hours, 72);
-        assert_eq!(
-            (pb.budget.core_pct, pb.budget.emerging_pct, pb.budget.brand_pct),
-            (50.0, 30.0, 20.0)
-        );
+        assert_eq!((pb.budget.core_pct, pb.budget.emerging_pct, pb.budget.brand_pct), (50.0, 30.0, 20.0));
         assert_eq!(pb.budget.approval_threshold_minor(), crate::money::Money(5_000_000));
         assert_eq!(pb.goals.tolerance_pct, 10.0);
         assert_eq!(pb.budget.roi_pause_quarters, 2);
@@ -785,10 +626,7 @@ mod tests {
         assert_eq!(e.get("leads.bant.grade_z_min"), Some("unknown key"));
 
         let e = Playbook::parse(&with("grade_a_min = 10", "grade_a_min = \"ten\"")).unwrap_err();
-        assert_eq!(
-            e.get("leads.bant.grade_a_min"),
-            Some("must be an integer, got a string")
-        );
+        assert_eq!(e.get("leads.bant.grade_a_min"), Some("must be an integer, got a string"));
 
         let e = Playbook::parse(&with("need_max = 5", "need_max = 50")).unwrap_err();
         assert!(e.get("leads.bant.need_max").unwrap().contains("between 1 and 10"));
@@ -800,11 +638,7 @@ mod tests {
         assert!(e.get("document").unwrap().contains("line 1"), "{e}");
 
         let e = Playbook::parse(&with("structure_small = \"lean\"", "structure_small = \"flat\"")).unwrap_err();
-        assert!(
-            e.get("organisation.structure_small")
-                .unwrap()
-                .contains("lean, functional")
-        );
+        assert!(e.get("organisation.structure_small").unwrap().contains("lean, functional"));
 
         let e = Playbook::parse(&with("absolute_terms = [\"最\"", "absolute_terms = [3")).unwrap_err();
         assert!(e.get("compliance.absolute_terms[0]").is_some(), "{e}");
@@ -830,11 +664,7 @@ mod tests {
         let d = diff(DEFAULT_DOCUMENT, &b).unwrap();
         assert_eq!(
             d,
-            vec![Change {
-                key: "leads.bant.grade_a_min".into(),
-                old: Some("10".into()),
-                new: Some("11".into())
-            }]
+            vec![Change { key: "leads.bant.grade_a_min".into(), old: Some("10".into()), new: Some("11".into()) }]
         );
         assert!(diff(DEFAULT_DOCUMENT, DEFAULT_DOCUMENT).unwrap().is_empty());
         let d = diff("a = 1", "b = \"x\"").unwrap();
@@ -844,12 +674,6 @@ mod tests {
     #[test]
     fn oversized_document_is_refused() {
         let big = format!("{DEFAULT_DOCUMENT}\n#{}", "x".repeat(MAX_DOCUMENT_BYTES));
-        assert!(
-            Playbook::parse(&big)
-                .unwrap_err()
-                .get("document")
-                .unwrap()
-                .contains("KiB")
-        );
+        assert!(Playbook::parse(&big).unwrap_err().get("document").unwrap().contains("KiB"));
     }
 }

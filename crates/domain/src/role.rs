@@ -104,11 +104,7 @@ mod tests {
     fn admin_only_actions() {
         for r in Role::ALL {
             assert_eq!(r.can(Action::ManageUsers), r == Role::Admin, "{r:?}");
-            assert_eq!(
-                r.can(Action::ViewAudit),
-                matches!(r, Role::Admin | Role::Executive),
-                "{r:?}"
-            );
+            assert_eq!(r.can(Action::ViewAudit), matches!(r, Role::Admin | Role::Executive), "{r:?}");
             assert!(r.can(Action::ViewPlaybook));
         }
         assert!(!Role::SalesRep.can(Action::EditCompany));

@@ -40,21 +40,11 @@ pub struct Actor {
 
 impl Actor {
     pub fn system(now: Ts) -> Actor {
-        Actor {
-            user_id: None,
-            label: "system".into(),
-            via: Via::System,
-            now,
-        }
+        Actor { user_id: None, label: "system".into(), via: Via::System, now }
     }
 
     pub fn cli(now: Ts) -> Actor {
-        Actor {
-            user_id: None,
-            label: "cli".into(),
-            via: Via::Cli,
-            now,
-        }
+        Actor { user_id: None, label: "cli".into(), via: Via::Cli, now }
     }
 }
 
@@ -65,6 +55,30 @@ pub struct Change<'a> {
     pub entity_id: Option<String>,
     pub before: Option<Value>,
     pub after: Option<Value>,
+}
+
+impl<'a> Change<'a> {
+    pub fn new(
+        action: &'a str,
+        entity: &'a str,
+        entity_id: Option<String>,
+        before: Option<Value>,
+        after: Option<Value>,
+    ) -> Change<'a> {
+        Change { action, entity, entity_id, before, after }
+    }
+
+    pub fn created(entity: &'a str, id: impl ToString, after: Value) -> Change<'a> {
+        Change::new("create", entity, Some(id.to_string()), None, Some(after))
+    }
+
+    pub fn updated(entity: &'a str, id: impl ToString, before: Value, after: Value) -> Change<'a> {
+        Change::new("update", entity, Some(id.to_string()), Some(before), Some(after))
+    }
+
+    pub fn deleted(entity: &'a str, id: impl ToString, before: Value) -> Change<'a> {
+        Change::new("delete", entity, Some(id.to_string()), Some(before), None)
+    }
 }
 
 pub async fn record(tx: &mut Tx, actor: &Actor, change: Change<'_>) -> Result<()> {
@@ -86,12 +100,15 @@ pub async fn record(tx: &mut Tx, actor: &Actor, change: Change<'_>) -> Result<()
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Entry {
     pub id: i64,
     pub at: Ts,
     pub actor_id: Option<i64>,
     pub actor_label: String,
+    /// ui | api | cli | system
     pub via: String,
+    /// create | update | delete | login | logout
     pub action: String,
     pub entity: String,
     pub entity_id: Option<String>,

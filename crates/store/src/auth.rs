@@ -26,11 +26,7 @@ pub struct SessionPolicy {
 
 impl Default for SessionPolicy {
     fn default() -> Self {
-        SessionPolicy {
-            idle_secs: 2 * 3600,
-            absolute_secs: 7 * 24 * 3600,
-            touch_every_secs: 60,
-        }
+        SessionPolicy { idle_secs: 2 * 3600, absolute_secs: 7 * 24 * 3600, touch_every_secs: 60 }
     }
 }
 
@@ -69,14 +65,7 @@ pub async fn create_session(
         .bind(user_agent.map(|u| u.chars().take(300).collect::<String>()))
         .execute(c)
         .await.map(|r| r.rows_affected()))?;
-    let change = Change {
-        action: "login",
-        entity: "session",
-        entity_id: Some(user_id.to_string()),
-        before: None,
-        after: None,
-    };
-    audit::record(&mut tx, actor, change).await?;
+    audit::record(&mut tx, actor, Change::new("login", "session", Some(user_id.to_string()), None, None)).await?;
     tx.commit().await?;
     Ok(NewSession { secret, expires_at })
 }
@@ -117,14 +106,12 @@ pub async fn delete_session(db: &Db, actor: &Actor, secret: &str) -> Result<()> 
     let n = on_tx!(&mut tx, c => sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
         .bind(secret_hash(secret)).execute(c).await.map(|r| r.rows_affected()))?;
     if n > 0 {
-        let change = Change {
-            action: "logout",
-            entity: "session",
-            entity_id: actor.user_id.map(|u| u.to_string()),
-            before: None,
-            after: None,
-        };
-        audit::record(&mut tx, actor, change).await?;
+        audit::record(
+            &mut tx,
+            actor,
+            Change::new("logout", "session", actor.user_id.map(|u| u.to_string()), None, None),
+        )
+        .await?;
     }
     tx.commit().await
 }
@@ -152,10 +139,7 @@ pub struct ThrottlePolicy {
 
 impl Default for ThrottlePolicy {
     fn default() -> Self {
-        ThrottlePolicy {
-            max_failures: 5,
-            window_secs: 15 * 60,
-        }
+        ThrottlePolicy { max_failures: 5, window_secs: 15 * 60 }
     }
 }
 
@@ -213,6 +197,7 @@ pub async fn sweep_failures(db: &Db, now: Ts, policy: &ThrottlePolicy) -> Result
 pub const TOKEN_PREFIX: &str = "mko_";
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiToken {
     pub id: i64,
     pub user_id: i64,
@@ -234,14 +219,12 @@ pub async fn create_token(db: &Db, actor: &Actor, user_id: i64, name: &str) -> R
     let token: ApiToken = on_tx!(&mut tx, c => sqlx::query_as(sql)
         .bind(user_id).bind(name).bind(secret_hash(&secret)).bind(&prefix).bind(actor.now)
         .fetch_one(c).await)?;
-    let change = Change {
-        action: "create",
-        entity: "api_token",
-        entity_id: Some(token.id.to_string()),
-        before: None,
-        after: Some(serde_json::json!({"user_id": user_id, "name": name, "prefix": prefix})),
-    };
-    audit::record(&mut tx, actor, change).await?;
+    audit::record(
+        &mut tx,
+        actor,
+        Change::created("api_token", token.id, serde_json::json!({"user_id": user_id, "name": name, "prefix": prefix})),
+    )
+    .await?;
     tx.commit().await?;
     Ok((token, secret))
 }
@@ -260,14 +243,8 @@ pub async fn revoke_token(db: &Db, actor: &Actor, user_id: i64, token_id: i64) -
     if n == 0 {
         return Err(Error::NotFound);
     }
-    let change = Change {
-        action: "delete",
-        entity: "api_token",
-        entity_id: Some(token_id.to_string()),
-        before: Some(serde_json::json!({"user_id": user_id})),
-        after: None,
-    };
-    audit::record(&mut tx, actor, change).await?;
+    audit::record(&mut tx, actor, Change::deleted("api_token", token_id, serde_json::json!({"user_id": user_id})))
+        .await?;
     tx.commit().await
 }
 

@@ -16,16 +16,11 @@ pub const FORMAT: &str = "marketops-backup";
 /// Writes a backup of `db` to `path`, which must not exist yet.
 pub async fn backup(db: &Db, path: &Path) -> Result<()> {
     if path.exists() {
-        return Err(Error::Other(format!(
-            "{} already exists; choose a new file name",
-            path.display()
-        )));
+        return Err(Error::Other(format!("{} already exists; choose a new file name", path.display())));
     }
     match db {
         Db::Sqlite(p) => {
-            let target = path
-                .to_str()
-                .ok_or_else(|| Error::Other("the backup path is not valid UTF-8".into()))?;
+            let target = path.to_str().ok_or_else(|| Error::Other("the backup path is not valid UTF-8".into()))?;
             sqlx::query("VACUUM INTO $1").bind(target).execute(p).await?;
         }
         Db::Postgres(_) => {
@@ -51,20 +46,14 @@ pub async fn dump(db: &Db) -> Result<BTreeMap<String, Vec<Value>>> {
     let cols = schema::columns(db).await?;
     let mut out = BTreeMap::new();
     for table in schema::tables(db).await? {
-        let names: Vec<&str> = cols
-            .iter()
-            .filter(|c| c.table == table)
-            .map(|c| c.name.as_str())
-            .collect();
+        let names: Vec<&str> = cols.iter().filter(|c| c.table == table).map(|c| c.name.as_str()).collect();
         let Some(first) = names.first() else { continue };
         let json: Option<String> = match db {
             Db::Sqlite(p) => {
                 let pairs: Vec<String> = names
                     .iter()
                     .map(|n| {
-                        let is_json = cols
-                            .iter()
-                            .any(|c| c.table == table && c.name == *n && c.class == "json");
+                        let is_json = cols.iter().any(|c| c.table == table && c.name == *n && c.class == "json");
                         // JSON columns are stored as text: embed them as JSON, not as strings.
                         if is_json {
                             format!("'{n}', json({})", quote_ident(n))
@@ -108,14 +97,9 @@ pub async fn restore(db: &Db, path: &Path) -> Result<()> {
                     path.display()
                 )));
             }
-            let file = path
-                .to_str()
-                .ok_or_else(|| Error::Other("the backup path is not valid UTF-8".into()))?;
+            let file = path.to_str().ok_or_else(|| Error::Other("the backup path is not valid UTF-8".into()))?;
             let mut conn = p.acquire().await?;
-            sqlx::query("ATTACH DATABASE $1 AS bk")
-                .bind(file)
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query("ATTACH DATABASE $1 AS bk").bind(file).execute(&mut *conn).await?;
             let result = restore_sqlite(db, &mut conn).await;
             sqlx::query("DETACH DATABASE bk").execute(&mut *conn).await?;
             result
@@ -142,12 +126,9 @@ pub async fn restore(db: &Db, path: &Path) -> Result<()> {
             let mut tx = p.begin().await?;
             sqlx::query("SET CONSTRAINTS ALL DEFERRED").execute(&mut *tx).await?;
             let all: Vec<String> = tables.iter().map(|t| quote_ident(t)).collect();
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "TRUNCATE {} RESTART IDENTITY CASCADE",
-                all.join(", ")
-            )))
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("TRUNCATE {} RESTART IDENTITY CASCADE", all.join(", "))))
+                .execute(&mut *tx)
+                .await?;
             for t in &tables {
                 let rows = doc["tables"][t].as_array().unwrap_or(&empty);
                 if rows.is_empty() {
@@ -201,9 +182,7 @@ async fn restore_sqlite(db: &Db, conn: &mut sqlx::SqliteConnection) -> Result<()
     sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
     let result: Result<()> = async {
         // Checked at COMMIT instead of per statement, so tables can be refilled in any order.
-        sqlx::query("PRAGMA defer_foreign_keys = ON")
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query("PRAGMA defer_foreign_keys = ON").execute(&mut *conn).await?;
         for t in &tables {
             sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM main.{}", quote_ident(t))))
                 .execute(&mut *conn)

@@ -15,20 +15,14 @@ pub struct DayRow {
 
 impl DayRow {
     pub fn to_domain(&self) -> Result<CalendarDay> {
-        let date = self
-            .day
-            .parse()
-            .map_err(|_| Error::Other(format!("stored calendar day `{}` is not a date", self.day)))?;
+        let date =
+            self.day.parse().map_err(|_| Error::Other(format!("stored calendar day `{}` is not a date", self.day)))?;
         let kind = DayKind::ALL
             .iter()
             .copied()
             .find(|k| k.code() == self.kind)
             .ok_or_else(|| Error::Other(format!("stored calendar kind `{}` is unknown", self.kind)))?;
-        Ok(CalendarDay {
-            date,
-            kind,
-            name: self.name.clone(),
-        })
+        Ok(CalendarDay { date, kind, name: self.name.clone() })
     }
 }
 
@@ -53,32 +47,31 @@ pub async fn years(db: &Db) -> Result<Vec<i16>> {
 }
 
 async fn get_tx(tx: &mut Tx, day: &str) -> Result<Option<DayRow>> {
-    Ok(
-        on_tx!(tx, c => sqlx::query_as("SELECT day, kind, name FROM calendar_days WHERE day = $1")
-        .bind(day).fetch_optional(c).await)?,
-    )
+    Ok(on_tx!(tx, c => sqlx::query_as("SELECT day, kind, name FROM calendar_days WHERE day = $1")
+        .bind(day).fetch_optional(c).await)?)
 }
 
 async fn upsert_tx(tx: &mut Tx, actor: &Actor, d: &CalendarDay) -> Result<bool> {
     let day = d.date.to_string();
     let before = get_tx(tx, &day).await?;
-    if before
-        .as_ref()
-        .is_some_and(|b| b.kind == d.kind.code() && b.name == d.name)
-    {
+    if before.as_ref().is_some_and(|b| b.kind == d.kind.code() && b.name == d.name) {
         return Ok(false);
     }
     let sql = "INSERT INTO calendar_days (day, kind, name, updated_at) VALUES ($1, $2, $3, $4) \
                ON CONFLICT (day) DO UPDATE SET kind = excluded.kind, name = excluded.name, updated_at = excluded.updated_at";
     on_tx!(tx, c => sqlx::query(sql).bind(&day).bind(d.kind.code()).bind(&d.name).bind(actor.now).execute(c).await.map(|r| r.rows_affected()))?;
-    let change = Change {
-        action: if before.is_some() { "update" } else { "create" },
-        entity: "calendar_day",
-        entity_id: Some(day.clone()),
-        before: before.map(|b| serde_json::json!({"kind": b.kind, "name": b.name})),
-        after: Some(serde_json::json!({"kind": d.kind.code(), "name": d.name})),
-    };
-    audit::record(tx, actor, change).await?;
+    audit::record(
+        tx,
+        actor,
+        Change::new(
+            if before.is_some() { "update" } else { "create" },
+            "calendar_day",
+            Some(day.clone()),
+            before.map(|b| serde_json::json!({"kind": b.kind, "name": b.name})),
+            Some(serde_json::json!({"kind": d.kind.code(), "name": d.name})),
+        ),
+    )
+    .await?;
     Ok(true)
 }
 
@@ -105,27 +98,17 @@ pub async fn delete(db: &Db, actor: &Actor, day: &str) -> Result<()> {
     let mut tx = db.begin().await?;
     let before = get_tx(&mut tx, day).await?.ok_or(Error::NotFound)?;
     on_tx!(&mut tx, c => sqlx::query("DELETE FROM calendar_days WHERE day = $1").bind(day).execute(c).await.map(|r| r.rows_affected()))?;
-    let change = Change {
-        action: "delete",
-        entity: "calendar_day",
-        entity_id: Some(day.to_string()),
-        before: Some(serde_json::json!({"kind": before.kind, "name": before.name})),
-        after: None,
-    };
-    audit::record(&mut tx, actor, change).await?;
+    audit::record(
+        &mut tx,
+        actor,
+        Change::deleted("calendar_day", day, serde_json::json!({"kind": before.kind, "name": before.name})),
+    )
+    .await?;
     tx.commit().await
 }
 
 /// The company's working calendar: its weekly pattern and hours with every stored exception.
 pub async fn working_calendar(db: &Db, company: &CompanyProfile) -> Result<WorkingCalendar> {
-    let days = list(db, None)
-        .await?
-        .iter()
-        .map(DayRow::to_domain)
-        .collect::<Result<Vec<_>>>()?;
-    Ok(WorkingCalendar::new(
-        company.weekend_days.clone(),
-        company.working_hours.clone(),
-        &days,
-    ))
+    let days = list(db, None).await?.iter().map(DayRow::to_domain).collect::<Result<Vec<_>>>()?;
+    Ok(WorkingCalendar::new(company.weekend_days.clone(), company.working_hours.clone(), &days))
 }

@@ -33,12 +33,7 @@ impl Row {
                 .weekend_days
                 .split(',')
                 .filter(|s| !s.is_empty())
-                .map(|c| {
-                    WEEKDAYS
-                        .into_iter()
-                        .find(|d| weekday_code(*d) == c)
-                        .ok_or_else(|| bad("weekend day"))
-                })
+                .map(|c| WEEKDAYS.into_iter().find(|d| weekday_code(*d) == c).ok_or_else(|| bad("weekend day")))
                 .collect::<Result<Vec<_>>>()?,
             working_hours: WorkingHours::parse(&self.working_hours).map_err(|_| bad("working_hours"))?,
         })
@@ -85,14 +80,18 @@ pub async fn save(db: &Db, actor: &Actor, p: &CompanyProfile) -> Result<()> {
         .bind(actor.now)
         .execute(c)
         .await.map(|r| r.rows_affected()))?;
-    let change = Change {
-        action: if before.is_some() { "update" } else { "create" },
-        entity: "company",
-        entity_id: Some("1".into()),
-        before: before.map(|b| b.to_json()),
-        after: Some(p.to_json()),
-    };
-    audit::record(&mut tx, actor, change).await?;
+    audit::record(
+        &mut tx,
+        actor,
+        Change::new(
+            if before.is_some() { "update" } else { "create" },
+            "company",
+            Some("1".into()),
+            before.map(|b| b.to_json()),
+            Some(p.to_json()),
+        ),
+    )
+    .await?;
     tx.commit().await
 }
 

@@ -27,14 +27,7 @@ pub struct NewJob {
 
 impl NewJob {
     pub fn new(kind: &str, payload: Value, run_at: Ts) -> NewJob {
-        NewJob {
-            kind: kind.to_string(),
-            payload,
-            priority: 0,
-            run_at,
-            max_attempts: 5,
-            dedup_key: None,
-        }
+        NewJob { kind: kind.to_string(), payload, priority: 0, run_at, max_attempts: 5, dedup_key: None }
     }
 
     pub fn dedup(mut self, key: impl Into<String>) -> NewJob {
@@ -113,17 +106,22 @@ pub async fn complete(db: &Db, id: i64, worker: &str, now: Ts) -> Result<bool> {
 /// `max_attempts` is reached.
 pub async fn fail(db: &Db, job: &Claimed, worker: &str, now: Ts, error: &str, base_secs: i64) -> Result<()> {
     let error: String = error.chars().take(2000).collect();
-    if job.attempts >= job.max_attempts {
-        let sql = "UPDATE jobs SET status = 'failed', finished_at = $1, locked_by = NULL, locked_until = NULL, \
-                   last_error = $2 WHERE id = $3 AND locked_by = $4";
-        on_db!(db, p => sqlx::query(sql).bind(now).bind(&error).bind(job.id).bind(worker).execute(p).await.map(|r| r.rows_affected()))?;
-    } else {
-        let shift = u32::try_from(job.attempts.clamp(1, 20) - 1).unwrap_or(0);
-        let delay = base_secs.saturating_mul(1i64 << shift);
-        let sql = "UPDATE jobs SET run_at = $1, locked_by = NULL, locked_until = NULL, last_error = $2 \
-                   WHERE id = $3 AND locked_by = $4";
-        on_db!(db, p => sqlx::query(sql).bind(now.add_secs(delay)).bind(&error).bind(job.id).bind(worker).execute(p).await.map(|r| r.rows_affected()))?;
-    }
+    let give_up = job.attempts >= job.max_attempts;
+    let shift = u32::try_from(job.attempts.clamp(1, 20) - 1).unwrap_or(0);
+    let retry_at = now.add_secs(base_secs.saturating_mul(1i64 << shift));
+    let (status, finished_at) = if give_up { ("failed", Some(now)) } else { ("queued", None) };
+    let sql = "UPDATE jobs SET status = $1, run_at = $2, finished_at = $3, locked_by = NULL, locked_until = NULL, \
+               last_error = $4 WHERE id = $5 AND locked_by = $6";
+    on_db!(db, p => sqlx::query(sql)
+        .bind(status)
+        .bind(if give_up { now } else { retry_at })
+        .bind(finished_at)
+        .bind(&error)
+        .bind(job.id)
+        .bind(worker)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
     Ok(())
 }
 

@@ -146,10 +146,7 @@ impl Db {
                 .await?;
             return Ok(Db::Postgres(pool));
         }
-        let path = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .unwrap_or(url);
+        let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
         if path.is_empty() {
             return Err(Error::Other("the database URL names no file".into()));
         }

@@ -8,9 +8,11 @@ use serde::Serialize;
 use serde_json::json;
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Department {
     pub id: i64,
     pub name: String,
+    /// marketing | product | rnd | design | operations | sales | customer_success | finance | legal | strategy | executive
     pub kind: String,
     pub head_user_id: Option<i64>,
     pub description: Option<String>,
@@ -19,6 +21,7 @@ pub struct Department {
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Team {
     pub id: i64,
     pub department_id: i64,
@@ -30,10 +33,12 @@ pub struct Team {
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     pub id: i64,
     pub email: String,
     pub display_name: String,
+    /// admin | executive | marketing_director | marketer | sales_manager | sales_rep | product | finance | legal | viewer
     pub role: String,
     pub department_id: Option<i64>,
     pub team_id: Option<i64>,
@@ -87,10 +92,8 @@ pub async fn list_users(db: &Db) -> Result<Vec<User>> {
 }
 
 pub async fn get_user(db: &Db, id: i64) -> Result<Option<User>> {
-    Ok(
-        on_db!(db, p => sqlx::query_as::<_, User>(sql!("SELECT ", USER_COLS, " FROM users WHERE id = $1"))
-        .bind(id).fetch_optional(p).await)?,
-    )
+    Ok(on_db!(db, p => sqlx::query_as::<_, User>(sql!("SELECT ", USER_COLS, " FROM users WHERE id = $1"))
+        .bind(id).fetch_optional(p).await)?)
 }
 
 /// The account and its password hash, for logging in.
@@ -108,31 +111,23 @@ pub async fn find_user_by_email(db: &Db, email: &str) -> Result<Option<User>> {
 }
 
 pub async fn list_departments(db: &Db) -> Result<Vec<Department>> {
-    Ok(
-        on_db!(db, p => sqlx::query_as::<_, Department>(sql!("SELECT ", DEPT_COLS, " FROM departments ORDER BY id"))
-        .fetch_all(p).await)?,
-    )
+    Ok(on_db!(db, p => sqlx::query_as::<_, Department>(sql!("SELECT ", DEPT_COLS, " FROM departments ORDER BY id"))
+        .fetch_all(p).await)?)
 }
 
 pub async fn get_department(db: &Db, id: i64) -> Result<Option<Department>> {
-    Ok(
-        on_db!(db, p => sqlx::query_as::<_, Department>(sql!("SELECT ", DEPT_COLS, " FROM departments WHERE id = $1"))
-        .bind(id).fetch_optional(p).await)?,
-    )
+    Ok(on_db!(db, p => sqlx::query_as::<_, Department>(sql!("SELECT ", DEPT_COLS, " FROM departments WHERE id = $1"))
+        .bind(id).fetch_optional(p).await)?)
 }
 
 pub async fn list_teams(db: &Db) -> Result<Vec<Team>> {
-    Ok(
-        on_db!(db, p => sqlx::query_as::<_, Team>(sql!("SELECT ", TEAM_COLS, " FROM teams ORDER BY department_id, id"))
-        .fetch_all(p).await)?,
-    )
+    Ok(on_db!(db, p => sqlx::query_as::<_, Team>(sql!("SELECT ", TEAM_COLS, " FROM teams ORDER BY department_id, id"))
+        .fetch_all(p).await)?)
 }
 
 pub async fn get_team(db: &Db, id: i64) -> Result<Option<Team>> {
-    Ok(
-        on_db!(db, p => sqlx::query_as::<_, Team>(sql!("SELECT ", TEAM_COLS, " FROM teams WHERE id = $1"))
-        .bind(id).fetch_optional(p).await)?,
-    )
+    Ok(on_db!(db, p => sqlx::query_as::<_, Team>(sql!("SELECT ", TEAM_COLS, " FROM teams WHERE id = $1"))
+        .bind(id).fetch_optional(p).await)?)
 }
 
 pub async fn count_users(db: &Db) -> Result<i64> {
@@ -142,24 +137,18 @@ pub async fn count_users(db: &Db) -> Result<i64> {
 // ---- helpers inside a transaction --------------------------------------------------------
 
 async fn user_tx(tx: &mut Tx, id: i64) -> Result<Option<User>> {
-    Ok(
-        on_tx!(tx, c => sqlx::query_as::<_, User>(sql!("SELECT ", USER_COLS, " FROM users WHERE id = $1"))
-        .bind(id).fetch_optional(c).await)?,
-    )
+    Ok(on_tx!(tx, c => sqlx::query_as::<_, User>(sql!("SELECT ", USER_COLS, " FROM users WHERE id = $1"))
+        .bind(id).fetch_optional(c).await)?)
 }
 
 async fn dept_tx(tx: &mut Tx, id: i64) -> Result<Option<Department>> {
-    Ok(
-        on_tx!(tx, c => sqlx::query_as::<_, Department>(sql!("SELECT ", DEPT_COLS, " FROM departments WHERE id = $1"))
-        .bind(id).fetch_optional(c).await)?,
-    )
+    Ok(on_tx!(tx, c => sqlx::query_as::<_, Department>(sql!("SELECT ", DEPT_COLS, " FROM departments WHERE id = $1"))
+        .bind(id).fetch_optional(c).await)?)
 }
 
 async fn team_tx(tx: &mut Tx, id: i64) -> Result<Option<Team>> {
-    Ok(
-        on_tx!(tx, c => sqlx::query_as::<_, Team>(sql!("SELECT ", TEAM_COLS, " FROM teams WHERE id = $1"))
-        .bind(id).fetch_optional(c).await)?,
-    )
+    Ok(on_tx!(tx, c => sqlx::query_as::<_, Team>(sql!("SELECT ", TEAM_COLS, " FROM teams WHERE id = $1"))
+        .bind(id).fetch_optional(c).await)?)
 }
 
 /// References are checked before writing so the error names the field, instead of the
@@ -192,18 +181,12 @@ async fn check_placement(tx: &mut Tx, department_id: Option<i64>, team_id: Optio
 }
 
 fn unique_to_field(e: Error, field: &str, message: &str) -> Error {
-    if e.is_unique_violation() {
-        Error::field(field, message)
-    } else {
-        e
-    }
+    if e.is_unique_violation() { Error::field(field, message) } else { e }
 }
 
 async fn active_admins(tx: &mut Tx) -> Result<i64> {
-    Ok(
-        on_tx!(tx, c => sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin' AND active")
-        .fetch_one(c).await)?,
-    )
+    Ok(on_tx!(tx, c => sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin' AND active")
+        .fetch_one(c).await)?)
 }
 
 // ---- users -------------------------------------------------------------------------------
@@ -227,14 +210,7 @@ pub async fn create_user(db: &Db, actor: &Actor, input: &UserInput, password_has
     .map_err(Error::from)
     .map_err(|e| unique_to_field(e, "email", "is already used by another account"))?;
     let user = user_tx(&mut tx, id).await?.ok_or(Error::NotFound)?;
-    let change = Change {
-        action: "create",
-        entity: "user",
-        entity_id: Some(id.to_string()),
-        before: None,
-        after: Some(user.audit_json()),
-    };
-    audit::record(&mut tx, actor, change).await?;
+    audit::record(&mut tx, actor, Change::created("user", id, user.audit_json())).await?;
     tx.commit().await?;
     Ok(user)
 }
@@ -277,14 +253,7 @@ pub async fn update_user(
     if password_hash.is_some() {
         after_json["password"] = json!("changed");
     }
-    let change = Change {
-        action: "update",
-        entity: "user",
-        entity_id: Some(id.to_string()),
-        before: Some(before.audit_json()),
-        after: Some(after_json),
-    };
-    audit::record(&mut tx, actor, change).await?;
+    audit::record(&mut tx, actor, Change::updated("user", id, before.audit_json(), after_json)).await?;
     tx.commit().await?;
     Ok(after)
 }
@@ -296,18 +265,16 @@ pub async fn set_password(db: &Db, actor: &Actor, id: i64, password_hash: &str) 
     on_tx!(&mut tx, c => sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
         .bind(password_hash).bind(actor.now).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
     on_tx!(&mut tx, c => sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(c).await.map(|r| r.rows_affected()))?;
-    let change = Change {
-        action: "update",
-        entity: "user",
-        entity_id: Some(id.to_string()),
-        before: Some(before.audit_json()),
-        after: Some({
+    audit::record(
+        &mut tx,
+        actor,
+        Change::updated("user", id, before.audit_json(), {
             let mut a = before.audit_json();
             a["password"] = json!("changed");
             a
         }),
-    };
-    audit::record(&mut tx, actor, change).await?;
+    )
+    .await?;
     tx.commit().await
 }
 
@@ -321,14 +288,7 @@ pub async fn set_locale(db: &Db, actor: &Actor, id: i64, locale: &str) -> Result
     on_tx!(&mut tx, c => sqlx::query("UPDATE users SET locale = $1, updated_at = $2 WHERE id = $3")
         .bind(locale).bind(actor.now).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
     let after = user_tx(&mut tx, id).await?.ok_or(Error::NotFound)?;
-    let change = Change {
-        action: "update",
-        entity: "user",
-        entity_id: Some(id.to_string()),
-        before: Some(before.audit_json()),
-        after: Some(after.audit_json()),
-    };
-    audit::record(&mut tx, actor, change).await?;
+    audit::record(&mut tx, actor, Change::updated("user", id, before.audit_json(), after.audit_json())).await?;
     tx.commit().await
 }
 
@@ -339,14 +299,7 @@ pub async fn delete_user(db: &Db, actor: &Actor, id: i64) -> Result<()> {
     if before.role() == Role::Admin && before.active && active_admins(&mut tx).await? == 0 {
         return Err(Error::field("id", "the last active admin cannot be deleted"));
     }
-    let change = Change {
-        action: "delete",
-        entity: "user",
-        entity_id: Some(id.to_string()),
-        before: Some(before.audit_json()),
-        after: None,
-    };
-    audit::record(&mut tx, actor, change).await?;
+    audit::record(&mut tx, actor, Change::deleted("user", id, before.audit_json())).await?;
     tx.commit().await
 }
 
@@ -363,14 +316,7 @@ pub async fn create_department(db: &Db, actor: &Actor, d: &DepartmentInput) -> R
     .map_err(Error::from)
     .map_err(|e| unique_to_field(e, "name", "another department has this name"))?;
     let dept = dept_tx(&mut tx, id).await?.ok_or(Error::NotFound)?;
-    let change = Change {
-        action: "create",
-        entity: "department",
-        entity_id: Some(id.to_string()),
-        before: None,
-        after: Some(dept.audit_json()),
-    };
-    audit::record(&mut tx, actor, change).await?;
+    audit::record(&mut tx, actor, Change::created("department", id, dept.audit_json())).await?;
     tx.commit().await?;
     Ok(dept)
 }
@@ -387,14 +333,7 @@ pub async fn update_department(db: &Db, actor: &Actor, id: i64, d: &DepartmentIn
     .map_err(Error::from)
     .map_err(|e| unique_to_field(e, "name", "another department has this name"))?;
     let after = dept_tx(&mut tx, id).await?.ok_or(Error::NotFound)?;
-    let change = Change {
-        action: "update",
-        entity: "department",
-        entity_id: Some(id.to_string()),
-        before: Some(before.audit_json()),
-        after: Some(after.audit_json()),
-    };
-    audit::record(&mut tx, actor, change).await?;
+    audit::record(&mut tx, actor, Change::updated("department", id, before.audit_json(), after.audit_json())).await?;
     tx.commit().await?;
     Ok(after)
 }
@@ -405,19 +344,10 @@ pub async fn delete_department(db: &Db, actor: &Actor, id: i64) -> Result<()> {
     let teams: i64 = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT COUNT(*) FROM teams WHERE department_id = $1")
         .bind(id).fetch_one(c).await)?;
     if teams > 0 {
-        return Err(Error::Conflict(format!(
-            "the department still has {teams} team(s); move or delete them first"
-        )));
+        return Err(Error::Conflict(format!("the department still has {teams} team(s); move or delete them first")));
     }
     on_tx!(&mut tx, c => sqlx::query("DELETE FROM departments WHERE id = $1").bind(id).execute(c).await.map(|r| r.rows_affected()))?;
-    let change = Change {
-        action: "delete",
-        entity: "department",
-        entity_id: Some(id.to_string()),
-        before: Some(before.audit_json()),
-        after: None,
-    };
-    audit::record(&mut tx, actor, change).await?;
+    audit::record(&mut tx, actor, Change::deleted("department", id, before.audit_json())).await?;
     tx.commit().await
 }
 
@@ -435,14 +365,7 @@ pub async fn create_team(db: &Db, actor: &Actor, t: &TeamInput) -> Result<Team> 
     .map_err(Error::from)
     .map_err(|e| unique_to_field(e, "name", "the department already has a team with this name"))?;
     let team = team_tx(&mut tx, id).await?.ok_or(Error::NotFound)?;
-    let change = Change {
-        action: "create",
-        entity: "team",
-        entity_id: Some(id.to_string()),
-        before: None,
-        after: Some(team.audit_json()),
-    };
-    audit::record(&mut tx, actor, change).await?;
+    audit::record(&mut tx, actor, Change::created("team", id, team.audit_json())).await?;
     tx.commit().await?;
     Ok(team)
 }
@@ -465,14 +388,7 @@ pub async fn update_team(db: &Db, actor: &Actor, id: i64, t: &TeamInput) -> Resu
             .bind(t.department_id).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
     }
     let after = team_tx(&mut tx, id).await?.ok_or(Error::NotFound)?;
-    let change = Change {
-        action: "update",
-        entity: "team",
-        entity_id: Some(id.to_string()),
-        before: Some(before.audit_json()),
-        after: Some(after.audit_json()),
-    };
-    audit::record(&mut tx, actor, change).await?;
+    audit::record(&mut tx, actor, Change::updated("team", id, before.audit_json(), after.audit_json())).await?;
     tx.commit().await?;
     Ok(after)
 }
@@ -481,14 +397,7 @@ pub async fn delete_team(db: &Db, actor: &Actor, id: i64) -> Result<()> {
     let mut tx = db.begin().await?;
     let before = team_tx(&mut tx, id).await?.ok_or(Error::NotFound)?;
     on_tx!(&mut tx, c => sqlx::query("DELETE FROM teams WHERE id = $1").bind(id).execute(c).await.map(|r| r.rows_affected()))?;
-    let change = Change {
-        action: "delete",
-        entity: "team",
-        entity_id: Some(id.to_string()),
-        before: Some(before.audit_json()),
-        after: None,
-    };
-    audit::record(&mut tx, actor, change).await?;
+    audit::record(&mut tx, actor, Change::deleted("team", id, before.audit_json())).await?;
     tx.commit().await
 }
 

@@ -73,14 +73,18 @@ pub async fn create(
             e
         }
     })?;
-    let change = Change {
-        action: "create",
-        entity: "playbook",
-        entity_id: Some(next.to_string()),
-        before: current.map(|v| serde_json::json!({ "version": v })),
-        after: Some(serde_json::json!({ "version": next, "note": note })),
-    };
-    audit::record(&mut tx, actor, change).await?;
+    audit::record(
+        &mut tx,
+        actor,
+        Change::new(
+            "create",
+            "playbook",
+            Some(next.to_string()),
+            current.map(|v| serde_json::json!({ "version": v })),
+            Some(serde_json::json!({ "version": next, "note": note })),
+        ),
+    )
+    .await?;
     tx.commit().await?;
     get(db, next).await?.ok_or(Error::NotFound)
 }

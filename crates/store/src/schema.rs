@@ -72,12 +72,7 @@ pub async fn columns(db: &Db) -> Result<Vec<Column>> {
     };
     Ok(rows
         .into_iter()
-        .map(|(table, name, ty, nullable)| Column {
-            table,
-            name,
-            class: class_of(&ty),
-            nullable,
-        })
+        .map(|(table, name, ty, nullable)| Column { table, name, class: class_of(&ty), nullable })
         .collect())
 }
 

@@ -69,6 +69,21 @@ impl serde::Serialize for Ts {
     }
 }
 
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for Ts {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+            .description(Some("RFC 3339 instant in UTC with microseconds"))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for Ts {}
+
 impl Type<Sqlite> for Ts {
     fn type_info() -> SqliteTypeInfo {
         <str as Type<Sqlite>>::type_info()
@@ -110,20 +125,14 @@ impl<'r> Decode<'r, Postgres> for Ts {
         match value.format() {
             PgValueFormat::Binary => {
                 let micros: i64 = Decode::<Postgres>::decode(value)?;
-                Ok(Ts(Timestamp::from_microsecond(
-                    micros + PG_EPOCH_UNIX_SECONDS * 1_000_000,
-                )?))
+                Ok(Ts(Timestamp::from_microsecond(micros + PG_EPOCH_UNIX_SECONDS * 1_000_000)?))
             }
             PgValueFormat::Text => {
                 // Text format is only used by the simple query protocol; PostgreSQL writes
                 // `2026-11-23 07:13:17.123456+00`.
                 let s = value.as_str()?;
                 let fixed = s.replacen(' ', "T", 1);
-                let fixed = if fixed.ends_with("+00") {
-                    format!("{fixed}:00")
-                } else {
-                    fixed
-                };
+                let fixed = if fixed.ends_with("+00") { format!("{fixed}:00") } else { fixed };
                 Ok(Ts::parse(&fixed)?)
             }
         }

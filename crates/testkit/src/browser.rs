@@ -43,7 +43,9 @@ impl Browser {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| anyhow::anyhow!("cannot start {driver_bin}: {e} (the test command installs chromium-driver)"))?;
+            .map_err(|e| {
+                anyhow::anyhow!("cannot start {driver_bin}: {e} (the test command installs chromium-driver)")
+            })?;
         let profile = tempfile::tempdir()?;
         let caps = serde_json::json!({
             "goog:chromeOptions": {
@@ -69,7 +71,14 @@ impl Browser {
             builder.capabilities(caps.clone());
             match builder.connect(&url).await {
                 Ok(client) => {
-                    return Ok(Browser { client, driver, _profile: profile, name: name.to_string(), step: 0, shots: Vec::new() });
+                    return Ok(Browser {
+                        client,
+                        driver,
+                        _profile: profile,
+                        name: name.to_string(),
+                        step: 0,
+                        shots: Vec::new(),
+                    });
                 }
                 Err(e) => {
                     last_err = e.to_string();

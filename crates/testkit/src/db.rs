@@ -56,15 +56,24 @@ async fn template() -> String {
                 .expect("query pg_database");
             if !exists {
                 let tmp = format!("{name}_build_{}", std::process::id());
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {tmp} WITH (FORCE)"))).execute(&pool).await;
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {tmp}"))).execute(&pool).await.expect("create template");
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {tmp} WITH (FORCE)")))
+                    .execute(&pool)
+                    .await;
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {tmp}")))
+                    .execute(&pool)
+                    .await
+                    .expect("create template");
                 let db = store::Db::connect(&format!("{}/{tmp}", pg_base())).await.expect("connect template");
                 db.migrate().await.expect("migrate template");
                 db.close().await;
                 // Renaming makes the finished template appear atomically to other test runs.
-                let r = sqlx::query(sqlx::AssertSqlSafe(format!("ALTER DATABASE {tmp} RENAME TO {name}"))).execute(&pool).await;
+                let r = sqlx::query(sqlx::AssertSqlSafe(format!("ALTER DATABASE {tmp} RENAME TO {name}")))
+                    .execute(&pool)
+                    .await;
                 if r.is_err() {
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {tmp} WITH (FORCE)"))).execute(&pool).await;
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {tmp} WITH (FORCE)")))
+                        .execute(&pool)
+                        .await;
                 }
             }
             pool.close().await;
@@ -89,7 +98,9 @@ impl TestDb {
                 let pool = admin().await;
                 let mut tries = 0;
                 loop {
-                    let r = sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name} TEMPLATE {tpl}"))).execute(&pool).await;
+                    let r = sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name} TEMPLATE {tpl}")))
+                        .execute(&pool)
+                        .await;
                     match r {
                         Ok(_) => break,
                         // Two clones of one template at the same instant can collide; retry.
@@ -124,7 +135,9 @@ impl Drop for TestDb {
         let Some(name) = self.name.take() else { return };
         // Drop runs outside any async context we can rely on: use a small runtime of our own.
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
             rt.block_on(async move {
                 if let Ok(pool) = sqlx::postgres::PgPoolOptions::new()
                     .max_connections(1)

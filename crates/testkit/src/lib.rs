@@ -133,7 +133,8 @@ impl TestApp {
     /// A client that authenticates with a fresh API token of `email`.
     pub async fn api(&self, email: &str) -> Client {
         let user = store::org::find_user_by_email(&self.db, email).await.expect("db").expect("demo user");
-        let (_, secret) = store::auth::create_token(&self.db, &Actor::cli(self.now()), user.id, "test").await.expect("token");
+        let (_, secret) =
+            store::auth::create_token(&self.db, &Actor::cli(self.now()), user.id, "test").await.expect("token");
         self.client().with_bearer(&secret)
     }
 

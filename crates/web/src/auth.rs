@@ -33,11 +33,7 @@ impl CurrentUser {
     }
 
     pub fn require(&self, action: Action) -> Result<(), ApiError> {
-        if self.can(action) {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden)
-        }
+        if self.can(action) { Ok(()) } else { Err(ApiError::Forbidden) }
     }
 
     pub fn actor(&self, now: Ts) -> Actor {
@@ -52,16 +48,12 @@ impl CurrentUser {
 
 /// The value of cookie `name`, if the request carries it.
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(axum::http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|line| {
-            line.split(';').find_map(|pair| {
-                let (k, v) = pair.trim().split_once('=')?;
-                (k == name).then(|| v.trim().to_string())
-            })
+    headers.get_all(axum::http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|line| {
+        line.split(';').find_map(|pair| {
+            let (k, v) = pair.trim().split_once('=')?;
+            (k == name).then(|| v.trim().to_string())
         })
+    })
 }
 
 pub fn session_cookie(state: &AppState, secret: &str, max_age_secs: i64) -> String {
@@ -90,11 +82,7 @@ pub async fn from_session(state: &AppState, headers: &HeaderMap) -> Result<Optio
         return Ok(None);
     };
     let user = store::auth::session_user(&state.db, &secret, state.now(), &state.settings.session).await?;
-    Ok(user.map(|user| CurrentUser {
-        user,
-        via: Via::Ui,
-        session: Some(secret),
-    }))
+    Ok(user.map(|user| CurrentUser { user, via: Via::Ui, session: Some(secret) }))
 }
 
 /// An authenticated API caller: a bearer token, or a browser session.
@@ -107,11 +95,7 @@ impl FromRequestParts<AppState> for ApiUser {
         if let Some(token) = bearer(&parts.headers) {
             let user = store::auth::token_user(&state.db, token, state.now()).await?;
             return match user {
-                Some(user) => Ok(ApiUser(CurrentUser {
-                    user,
-                    via: Via::Api,
-                    session: None,
-                })),
+                Some(user) => Ok(ApiUser(CurrentUser { user, via: Via::Api, session: None })),
                 None => Err(ApiError::Unauthorized),
             };
         }
@@ -127,9 +111,7 @@ impl FromRequestParts<AppState> for ApiUser {
 
 /// The client's address as seen by this server (no proxy headers are trusted).
 pub fn client_ip(parts_ext: &axum::http::Extensions) -> String {
-    parts_ext
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string())
+    parts_ext.get::<ConnectInfo<SocketAddr>>().map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string())
 }
 
 #[derive(Debug)]
@@ -174,20 +156,12 @@ pub async fn login(
             return Err(LoginError::Throttled(secs.max(1)));
         }
     }
-    let found = if email.is_empty() {
-        None
-    } else {
-        store::org::find_login(&state.db, &email).await?
-    };
+    let found = if email.is_empty() { None } else { store::org::find_login(&state.db, &email).await? };
     let ok = match &found {
         Some((user, hash)) => password::verify(password_text.to_string(), hash.clone()).await && user.active,
         None => {
             // Same work as a real check, so response time does not reveal which accounts exist.
-            let _ = password::verify(
-                password_text.to_string(),
-                dummy_hash(state.settings.password).to_string(),
-            )
-            .await;
+            let _ = password::verify(password_text.to_string(), dummy_hash(state.settings.password).to_string()).await;
             false
         }
     };
@@ -199,12 +173,8 @@ pub async fn login(
         return Err(LoginError::Invalid);
     };
     store::auth::clear_failures(&state.db, Scope::Account, &email).await?;
-    let actor = Actor {
-        user_id: Some(user.id),
-        label: format!("{} <{}>", user.display_name, user.email),
-        via: Via::Ui,
-        now,
-    };
+    let actor =
+        Actor { user_id: Some(user.id), label: format!("{} <{}>", user.display_name, user.email), via: Via::Ui, now };
     let session = store::auth::create_session(
         &state.db,
         &actor,

@@ -36,10 +36,7 @@ pub fn allowed(state: &AppState, req: &Request) -> bool {
             let Some(host) = h.get(header::HOST).and_then(|v| v.to_str().ok()) else {
                 return false;
             };
-            origin
-                .strip_prefix("http://")
-                .or_else(|| origin.strip_prefix("https://"))
-                == Some(host)
+            origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) == Some(host)
         }
     }
 }
@@ -54,10 +51,6 @@ pub async fn guard(State(state): State<AppState>, req: Request, next: Next) -> R
             serde_json::json!({"error": {"code": "forbidden", "message": "cross-site request refused", "fields": {}}});
         (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
     } else {
-        (
-            StatusCode::FORBIDDEN,
-            "403 Forbidden: cross-site request refused / 跨站请求已拒绝",
-        )
-            .into_response()
+        (StatusCode::FORBIDDEN, "403 Forbidden: cross-site request refused / 跨站请求已拒绝").into_response()
     }
 }

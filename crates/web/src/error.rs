@@ -46,11 +46,9 @@ impl ApiError {
 
     fn parts(&self) -> (StatusCode, &'static str, String) {
         match self {
-            ApiError::Unauthorized => (
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "log in or send a bearer token".into(),
-            ),
+            ApiError::Unauthorized => {
+                (StatusCode::UNAUTHORIZED, "unauthorized", "log in or send a bearer token".into())
+            }
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "your role may not do this".into()),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found", "no such resource".into()),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m.clone()),
@@ -63,11 +61,9 @@ impl ApiError {
                 "too_many_requests",
                 format!("too many failed attempts; try again in {retry_after_secs} s"),
             ),
-            ApiError::PayloadTooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "the request body is too large".into(),
-            ),
+            ApiError::PayloadTooLarge => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is too large".into())
+            }
             ApiError::UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
@@ -92,17 +88,8 @@ impl IntoResponse for ApiError {
             ApiError::Invalid(e) => e.0.clone(),
             _ => BTreeMap::new(),
         };
-        let mut resp = (
-            status,
-            Json(ErrorBody {
-                error: ErrorDetail {
-                    code: code.into(),
-                    message,
-                    fields,
-                },
-            }),
-        )
-            .into_response();
+        let mut resp =
+            (status, Json(ErrorBody { error: ErrorDetail { code: code.into(), message, fields } })).into_response();
         if let ApiError::TooManyRequests { retry_after_secs } = self
             && let Ok(v) = HeaderValue::from_str(&retry_after_secs.max(1).to_string())
         {

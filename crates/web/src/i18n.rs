@@ -50,16 +50,12 @@ impl Lang {
             .filter_map(|part| {
                 let mut it = part.split(';');
                 let tag = it.next()?.trim();
-                let q = it
-                    .find_map(|p| p.trim().strip_prefix("q="))
-                    .and_then(|q| q.parse::<f32>().ok())
-                    .unwrap_or(1.0);
+                let q = it.find_map(|p| p.trim().strip_prefix("q=")).and_then(|q| q.parse::<f32>().ok()).unwrap_or(1.0);
                 Some((q, tag))
             })
             .collect();
         tags.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
-        tags.into_iter()
-            .find_map(|(_, t)| Lang::parse(t).or_else(|| t.starts_with("zh").then_some(Lang::ZhCn)))
+        tags.into_iter().find_map(|(_, t)| Lang::parse(t).or_else(|| t.starts_with("zh").then_some(Lang::ZhCn)))
     }
 
     fn id(self) -> LanguageIdentifier {
@@ -99,10 +95,7 @@ impl I18n {
         let map: HashMap<Cow<'static, str>, fluent_templates::fluent_bundle::FluentValue> = args
             .iter()
             .map(|(k, v)| {
-                (
-                    Cow::Owned(k.to_string()),
-                    fluent_templates::fluent_bundle::FluentValue::from(v.to_string()),
-                )
+                (Cow::Owned(k.to_string()), fluent_templates::fluent_bundle::FluentValue::from(v.to_string()))
             })
             .collect();
         LOCALES.lookup_with_args(&self.id, key, &map)
@@ -111,8 +104,7 @@ impl I18n {
     /// A localised label for a closed-set code (`role-sales_rep`, `stage-growth`, …),
     /// falling back to the code itself.
     pub fn code_label(&self, prefix: &str, code: &str) -> String {
-        self.try_t(&format!("{prefix}-{code}"))
-            .unwrap_or_else(|| code.to_string())
+        self.try_t(&format!("{prefix}-{code}")).unwrap_or_else(|| code.to_string())
     }
 
     /// Translates a validation message from `domain` (written in English) into this
@@ -137,10 +129,7 @@ impl I18n {
             ("another department has this name", "err-department-taken"),
             ("the department already has a team with this name", "err-team-taken"),
             ("the team belongs to another department", "err-team-department"),
-            (
-                "at least one day of the week must be a working day",
-                "err-no-working-day",
-            ),
+            ("at least one day of the week must be a working day", "err-no-working-day"),
         ];
         if let Some((_, key)) = fixed.iter().find(|(m, _)| *m == message) {
             return self.t(key);
@@ -156,25 +145,16 @@ impl I18n {
         {
             return self.t_args("err-range", &[("min", min), ("max", max), ("got", got)]);
         }
-        if let Some(n) = message
-            .strip_prefix("must be at most ")
-            .and_then(|r| r.strip_suffix(" characters"))
-        {
+        if let Some(n) = message.strip_prefix("must be at most ").and_then(|r| r.strip_suffix(" characters")) {
             return self.t_args("err-max-chars", &[("max", n)]);
         }
-        if let Some(n) = message
-            .strip_prefix("must be at least ")
-            .and_then(|r| r.strip_suffix(" characters"))
-        {
+        if let Some(n) = message.strip_prefix("must be at least ").and_then(|r| r.strip_suffix(" characters")) {
             return self.t_args("err-min-chars", &[("min", n)]);
         }
         if let Some(rest) = message.strip_prefix("must be an integer, got ") {
             return self.t_args("err-integer", &[("got", rest)]);
         }
-        if let Some(rest) = message
-            .strip_prefix("unknown time zone `")
-            .and_then(|r| r.split_once('`'))
-        {
+        if let Some(rest) = message.strip_prefix("unknown time zone `").and_then(|r| r.split_once('`')) {
             return self.t_args("err-time-zone", &[("value", rest.0)]);
         }
         message.to_string()

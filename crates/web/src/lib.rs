@@ -73,12 +73,7 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     pub fn new(db: Db, settings: Settings, clock: Clock) -> AppState {
-        AppState(Arc::new(Inner {
-            db,
-            settings,
-            clock,
-            metrics: metrics::Metrics::default(),
-        }))
+        AppState(Arc::new(Inner { db, settings, clock, metrics: metrics::Metrics::default() }))
     }
 
     pub fn now(&self) -> store::Ts {

@@ -73,16 +73,8 @@ impl Metrics {
                     "marketops_http_request_duration_seconds_bucket{{route=\"{r}\",le=\"+Inf\"}} {}",
                     h.count
                 );
-                let _ = writeln!(
-                    out,
-                    "marketops_http_request_duration_seconds_sum{{route=\"{r}\"}} {}",
-                    h.sum
-                );
-                let _ = writeln!(
-                    out,
-                    "marketops_http_request_duration_seconds_count{{route=\"{r}\"}} {}",
-                    h.count
-                );
+                let _ = writeln!(out, "marketops_http_request_duration_seconds_sum{{route=\"{r}\"}} {}", h.sum);
+                let _ = writeln!(out, "marketops_http_request_duration_seconds_count{{route=\"{r}\"}} {}", h.count);
             }
         }
         if let Some(depth) = queue_depth {
@@ -98,17 +90,14 @@ fn escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
+/// Counts and times every request, and writes the access log.
 pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     // The route template (`/api/v1/users/{id}`), not the concrete path, keeps the label set small.
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
+    let route =
+        req.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
     let method = req.method().as_str().to_string();
     let resp = next.run(req).await;
-    state
-        .metrics
-        .observe(&method, &route, resp.status().as_u16(), start.elapsed().as_secs_f64());
+    state.metrics.observe(&method, &route, resp.status().as_u16(), start.elapsed().as_secs_f64());
     resp
 }

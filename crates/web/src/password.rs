@@ -14,10 +14,7 @@ pub struct Params {
 
 impl Default for Params {
     fn default() -> Self {
-        Params {
-            memory_kib: 19 * 1024,
-            iterations: 2,
-        }
+        Params { memory_kib: 19 * 1024, iterations: 2 }
     }
 }
 
@@ -35,9 +32,7 @@ pub fn hash_blocking(password: &str, p: Params) -> String {
 }
 
 pub async fn hash(password: String, p: Params) -> String {
-    tokio::task::spawn_blocking(move || hash_blocking(&password, p))
-        .await
-        .expect("the password hashing task panicked")
+    tokio::task::spawn_blocking(move || hash_blocking(&password, p)).await.expect("the password hashing task panicked")
 }
 
 /// Verifies against a stored PHC string; a malformed hash never verifies.
@@ -49,7 +44,5 @@ pub fn verify_blocking(password: &str, phc: &str) -> bool {
 }
 
 pub async fn verify(password: String, phc: String) -> bool {
-    tokio::task::spawn_blocking(move || verify_blocking(&password, &phc))
-        .await
-        .unwrap_or(false)
+    tokio::task::spawn_blocking(move || verify_blocking(&password, &phc)).await.unwrap_or(false)
 }

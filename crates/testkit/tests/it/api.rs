@@ -73,7 +73,10 @@ async fn openapi_document_is_valid_and_covers_every_route() {
         for (method, op) in item.as_object().unwrap() {
             listed.push((method.clone(), path.clone()));
             assert!(op_ids.insert(op["operationId"].as_str().unwrap().to_string()), "duplicate operationId");
-            assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()), "{method} {path} documents no responses");
+            assert!(
+                op["responses"].as_object().is_some_and(|r| !r.is_empty()),
+                "{method} {path} documents no responses"
+            );
             // Every path parameter is declared.
             for seg in path.split('/').filter(|s| s.starts_with('{')) {
                 let name = seg.trim_matches(['{', '}']);
@@ -111,7 +114,8 @@ both!(bad_bodies_get_clear_errors_and_change_nothing, |kind| async move {
     let app = TestApp::spawn(kind).await;
     let mut c = app.api("admin@yunqi.example").await;
     let before = (app.audit_count().await, store::backup::dump(&app.db).await.unwrap());
-    let r = c.send(Method::POST, "/api/v1/departments", Some(Body::Raw("application/json", b"{\"name\": ".to_vec()))).await;
+    let r =
+        c.send(Method::POST, "/api/v1/departments", Some(Body::Raw("application/json", b"{\"name\": ".to_vec()))).await;
     assert_eq!(r.status, 422);
     assert!(r.fields()["body"].as_str().unwrap().contains("not valid JSON"));
     let r = c.send(Method::POST, "/api/v1/departments", Some(Body::Raw("application/json", b"[1,2]".to_vec()))).await;
@@ -123,7 +127,13 @@ both!(bad_bodies_get_clear_errors_and_change_nothing, |kind| async move {
     assert_eq!((r.status, r.json()["error"]["code"].clone()), (413, json!("payload_too_large")));
     let r = c.json(Method::POST, "/api/v1/departments", &json!({"name": "x".repeat(81), "kind": "sales"})).await;
     assert_eq!(r.fields()["name"], "must be at most 80 characters");
-    let r = c.json(Method::POST, "/api/v1/users", &json!({"email": ["a"], "role": "god", "active": "maybe", "department_id": -3})).await;
+    let r = c
+        .json(
+            Method::POST,
+            "/api/v1/users",
+            &json!({"email": ["a"], "role": "god", "active": "maybe", "department_id": -3}),
+        )
+        .await;
     assert_eq!(r.status, 422);
     assert_eq!(r.fields()["email"], "must be a string");
     assert!(r.fields()["role"].as_str().unwrap().contains("sales_rep"));
@@ -182,7 +192,11 @@ both!(health_readiness_and_metrics, |kind| async move {
     c.get("/api/v1/users/1").await;
     let m = c.get("/metrics").await;
     assert!(m.header("content-type").unwrap().starts_with("text/plain"));
-    assert!(m.text.contains("marketops_http_requests_total{method=\"GET\",route=\"/login\",status=\"200\"} 1"), "{}", m.text);
+    assert!(
+        m.text.contains("marketops_http_requests_total{method=\"GET\",route=\"/login\",status=\"200\"} 1"),
+        "{}",
+        m.text
+    );
     assert!(m.text.contains("route=\"/api/v1/users/{id}\",status=\"401\""));
     assert!(m.text.contains("marketops_http_request_duration_seconds_bucket{route=\"/login\",le=\"+Inf\"} 1"));
     assert!(m.text.contains("marketops_job_queue_depth 0"));

@@ -10,7 +10,13 @@ both!(p3_changes_from_every_interface_are_audited, |kind| async move {
     // API
     let mut api = app.api("admin@yunqi.example").await;
     let dept = store::org::list_departments(&app.db).await.unwrap().into_iter().find(|d| d.name == "临时部门").unwrap();
-    let r = api.json(Method::PUT, &format!("/api/v1/departments/{}", dept.id), &json!({"name": "临时部门", "kind": "strategy"})).await;
+    let r = api
+        .json(
+            Method::PUT,
+            &format!("/api/v1/departments/{}", dept.id),
+            &json!({"name": "临时部门", "kind": "strategy"}),
+        )
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(api.delete(&format!("/api/v1/departments/{}", dept.id)).await.status, 204);
     // CLI

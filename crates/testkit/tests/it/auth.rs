@@ -13,7 +13,12 @@ both!(login_session_and_logout, |kind| async move {
     assert_eq!(c.get("/api/v1/me").await.status, 401);
     // A session id planted before login is replaced at login (no fixation).
     c.session = Some("planted-by-attacker".into());
-    let r = c.post_form("/login", &[("email", " Director@Yunqi.example "), ("password", testkit::PASSWORD), ("next", "/company")]).await;
+    let r = c
+        .post_form(
+            "/login",
+            &[("email", " Director@Yunqi.example "), ("password", testkit::PASSWORD), ("next", "/company")],
+        )
+        .await;
     assert_eq!((r.status, r.location()), (303, "/company".to_string()));
     let cookie = r.cookies().into_iter().find(|c| c.starts_with("mko_session=")).unwrap();
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"), "{cookie}");
@@ -129,7 +134,10 @@ both!(deactivated_accounts_lose_access, |kind| async move {
     assert_eq!(admin.json(Method::PUT, &format!("/api/v1/users/{id}"), &body).await.status, 200);
     assert_eq!(rep.get("/api/v1/me").await.status, 401);
     assert_eq!(rep_api.get("/api/v1/me").await.status, 401);
-    let r = app.client().post_form("/login", &[("email", "sales.rep@yunqi.example"), ("password", testkit::PASSWORD)]).await;
+    let r = app
+        .client()
+        .post_form("/login", &[("email", "sales.rep@yunqi.example"), ("password", testkit::PASSWORD)])
+        .await;
     assert_eq!(r.status, 401);
     app.stop().await;
 });
@@ -151,7 +159,11 @@ both!(non_admins_are_refused, |kind| async move {
     let checks = [
         (Method::PATCH, "/api/v1/company", json!({"size": "large"})),
         (Method::POST, "/api/v1/departments", json!({"name": "X", "kind": "sales"})),
-        (Method::POST, "/api/v1/users", json!({"email": "x@y.cn", "display_name": "X", "role": "admin", "password": "12345678"})),
+        (
+            Method::POST,
+            "/api/v1/users",
+            json!({"email": "x@y.cn", "display_name": "X", "role": "admin", "password": "12345678"}),
+        ),
         (Method::POST, "/api/v1/playbook", json!({"document": domain::playbook::DEFAULT_DOCUMENT})),
         (Method::PUT, "/api/v1/calendar/2026-12-24", json!({"kind": "holiday", "name": "x"})),
     ];

@@ -9,7 +9,9 @@ both!(o1_due_times_across_holidays_and_makeup_days, |kind| async move {
     assert_eq!(days.as_array().unwrap().len(), 39);
     assert!(days.as_array().unwrap().iter().any(|d| d["date"] == "2026-10-10" && d["kind"] == "workday"));
     // 6 working hours from the afternoon before National Day: 3 h, then 8 Oct morning.
-    let r = c.json(Method::POST, "/api/v1/calendar/due", &json!({"start": "2026-09-30T15:00:00+08:00", "working_hours": 6})).await;
+    let r = c
+        .json(Method::POST, "/api/v1/calendar/due", &json!({"start": "2026-09-30T15:00:00+08:00", "working_hours": 6}))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let due = r.json();
     assert_eq!(due["due_local"], "2026-10-08T12:00:00+08:00");
@@ -17,10 +19,18 @@ both!(o1_due_times_across_holidays_and_makeup_days, |kind| async move {
     assert_eq!(due["skipped"].as_array().unwrap().len(), 7);
     assert_eq!(due["skipped"][0]["reason"], "国庆节");
     // One working day from Friday 9 Oct lands on the make-up Saturday.
-    let r = c.json(Method::POST, "/api/v1/calendar/due", &json!({"start": "2026-10-09T10:00:00+08:00", "working_days": 1})).await;
+    let r = c
+        .json(Method::POST, "/api/v1/calendar/due", &json!({"start": "2026-10-09T10:00:00+08:00", "working_days": 1}))
+        .await;
     assert_eq!(r.json()["due_local"], "2026-10-10T10:00:00+08:00");
     // Bad input names the field.
-    let r = c.json(Method::POST, "/api/v1/calendar/due", &json!({"start": "yesterday", "working_hours": 1, "working_days": 1})).await;
+    let r = c
+        .json(
+            Method::POST,
+            "/api/v1/calendar/due",
+            &json!({"start": "yesterday", "working_hours": 1, "working_days": 1}),
+        )
+        .await;
     assert_eq!(r.status, 422);
     assert!(r.fields()["start"].as_str().unwrap().contains("RFC 3339"));
     assert!(r.fields()["working_days"].as_str().unwrap().contains("not both"));
@@ -34,7 +44,9 @@ both!(o1_calendar_is_editable_data, |kind| async move {
     // A company-specific day off changes due times at once.
     let r = c.json(Method::PUT, "/api/v1/calendar/2026-11-24", &json!({"kind": "holiday", "name": "公司年会"})).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let r = c.json(Method::POST, "/api/v1/calendar/due", &json!({"start": "2026-11-23T17:00:00+08:00", "working_hours": 2})).await;
+    let r = c
+        .json(Method::POST, "/api/v1/calendar/due", &json!({"start": "2026-11-23T17:00:00+08:00", "working_hours": 2}))
+        .await;
     assert_eq!(r.json()["due_local"], "2026-11-25T10:00:00+08:00");
     assert_eq!(r.json()["skipped"][0]["reason"], "公司年会");
     let before = app.audit_count().await;

@@ -41,17 +41,32 @@ both!(cli_users_tokens_and_playbook, |kind| async move {
     let cfg = testkit::test_config(&app.testdb.url);
     // user add with a bad role is a clear error naming the field, and writes nothing.
     let n = store::org::count_users(&app.db).await.unwrap();
-    let bad = UserCmd::Add { email: "a@b.cn".into(), name: "A".into(), role: "boss".into(), password: Some("12345678".into()) };
+    let bad = UserCmd::Add {
+        email: "a@b.cn".into(),
+        name: "A".into(),
+        role: "boss".into(),
+        password: Some("12345678".into()),
+    };
     let e = run(Command::User(bad), cfg.clone()).await.unwrap_err().to_string();
     assert!(e.contains("role") && e.contains("marketing_director"), "{e}");
     assert_eq!(store::org::count_users(&app.db).await.unwrap(), n);
-    let add = UserCmd::Add { email: "ops2@yunqi.example".into(), name: "运营二".into(), role: "marketer".into(), password: Some("first password".into()) };
+    let add = UserCmd::Add {
+        email: "ops2@yunqi.example".into(),
+        name: "运营二".into(),
+        role: "marketer".into(),
+        password: Some("first password".into()),
+    };
     assert_eq!(run(Command::User(add), cfg.clone()).await.unwrap(), ExitCode::SUCCESS);
     let passwd = UserCmd::Passwd { email: "OPS2@yunqi.example".into(), password: Some("second password".into()) };
     run(Command::User(passwd), cfg.clone()).await.unwrap();
     let mut c = app.client();
-    assert_eq!(c.post_form("/login", &[("email", "ops2@yunqi.example"), ("password", "second password")]).await.status, 303);
-    let e = run(Command::User(UserCmd::Token { email: "nobody@x.cn".into(), name: "x".into() }), cfg.clone()).await.unwrap_err();
+    assert_eq!(
+        c.post_form("/login", &[("email", "ops2@yunqi.example"), ("password", "second password")]).await.status,
+        303
+    );
+    let e = run(Command::User(UserCmd::Token { email: "nobody@x.cn".into(), name: "x".into() }), cfg.clone())
+        .await
+        .unwrap_err();
     assert!(e.to_string().contains("no account"));
     // playbook check: exit codes for a good and a bad file.
     let dir = tempfile::tempdir().unwrap();
@@ -59,10 +74,14 @@ both!(cli_users_tokens_and_playbook, |kind| async move {
     std::fs::write(&good, domain::playbook::DEFAULT_DOCUMENT.replace("grade_a_min = 10", "grade_a_min = 12")).unwrap();
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, "[leads]\nfoo = 1\n").unwrap();
-    assert_eq!(run(Command::Playbook(PlaybookCmd::Check { file: good.clone() }), cfg.clone()).await.unwrap(), ExitCode::SUCCESS);
+    assert_eq!(
+        run(Command::Playbook(PlaybookCmd::Check { file: good.clone() }), cfg.clone()).await.unwrap(),
+        ExitCode::SUCCESS
+    );
     assert_eq!(run(Command::Playbook(PlaybookCmd::Check { file: bad }), cfg.clone()).await.unwrap(), ExitCode::FAILURE);
     // playbook diff between a version and a file, and between two versions.
-    let d = run(Command::Playbook(PlaybookCmd::Diff { a: "1".into(), b: good.display().to_string() }), cfg.clone()).await;
+    let d =
+        run(Command::Playbook(PlaybookCmd::Diff { a: "1".into(), b: good.display().to_string() }), cfg.clone()).await;
     assert_eq!(d.unwrap(), ExitCode::SUCCESS);
     assert!(run(Command::Playbook(PlaybookCmd::Diff { a: "1".into(), b: "7".into() }), cfg.clone()).await.is_err());
     // demo is idempotent: a second run adds nothing.

@@ -17,10 +17,14 @@ both!(o1_company_profile_api, |kind| async move {
     let before = store::company::get(&app.db).await.unwrap();
     // Wrong types, unknown enum values, unknown fields, bad zone: every field named, nothing written.
     let r = director
-        .json(Method::PATCH, "/api/v1/company", &json!({
-            "size": 5, "stage": "teenager", "time_zone": "Mars/Olympus", "colour": "red",
-            "weekend_days": ["sat", "funday"], "working_hours": "18:00-09:00", "currency": "XXX"
-        }))
+        .json(
+            Method::PATCH,
+            "/api/v1/company",
+            &json!({
+                "size": 5, "stage": "teenager", "time_zone": "Mars/Olympus", "colour": "red",
+                "weekend_days": ["sat", "funday"], "working_hours": "18:00-09:00", "currency": "XXX"
+            }),
+        )
         .await;
     assert_eq!(r.status, 422);
     let f = r.fields();
@@ -47,9 +51,12 @@ both!(o1_company_profile_api, |kind| async move {
     assert_eq!(r.json()["stage"], "mature");
     assert_eq!(r.json()["weekend_days"], json!(["sun"]));
     assert_eq!(r.json()["name"], "云启科技");
-    let log = store::audit::list(&app.db, &store::audit::Filter { entity: Some("company".into()), limit: 1, ..Default::default() })
-        .await
-        .unwrap();
+    let log = store::audit::list(
+        &app.db,
+        &store::audit::Filter { entity: Some("company".into()), limit: 1, ..Default::default() },
+    )
+    .await
+    .unwrap();
     assert_eq!(log[0].before.as_ref().unwrap()["stage"], "growth");
     assert_eq!(log[0].after.as_ref().unwrap()["stage"], "mature");
     assert_eq!(log[0].via, "api");
@@ -64,9 +71,16 @@ both!(o1_company_profile_ui, |kind| async move {
     let page = c.get("/company").await.text;
     assert!(page.contains("value=\"云启科技\"") && page.contains("id=\"company-save\""));
     let mut form = vec![
-        ("name", "云启科技"), ("industry", "云计算"), ("business_type", "complex_b2b"), ("stage", "growth"),
-        ("size", "medium"), ("currency", "CNY"), ("time_zone", "Mars/Olympus"), ("weekend_days", "sat"),
-        ("weekend_days", "sun"), ("working_hours", "09:00-12:00,13:00-18:00"),
+        ("name", "云启科技"),
+        ("industry", "云计算"),
+        ("business_type", "complex_b2b"),
+        ("stage", "growth"),
+        ("size", "medium"),
+        ("currency", "CNY"),
+        ("time_zone", "Mars/Olympus"),
+        ("weekend_days", "sat"),
+        ("weekend_days", "sun"),
+        ("working_hours", "09:00-12:00,13:00-18:00"),
     ];
     let before = app.audit_count().await;
     let r = c.post_form("/company", &form).await;

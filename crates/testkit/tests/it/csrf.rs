@@ -6,8 +6,15 @@ both!(forged_cross_site_requests_are_refused, |kind| async move {
     let app = TestApp::spawn(kind).await;
     let mut c = app.login("admin@yunqi.example").await;
     let before = app.audit_count().await;
-    let form = [("name", "Forged"), ("business_type", "complex_b2b"), ("stage", "growth"), ("size", "small"),
-        ("currency", "CNY"), ("time_zone", "Asia/Shanghai"), ("working_hours", "09:00-18:00")];
+    let form = [
+        ("name", "Forged"),
+        ("business_type", "complex_b2b"),
+        ("stage", "growth"),
+        ("size", "small"),
+        ("currency", "CNY"),
+        ("time_zone", "Asia/Shanghai"),
+        ("working_hours", "09:00-18:00"),
+    ];
     // A foreign Origin.
     c.origin = Some("https://evil.example".into());
     assert_eq!(c.post_form("/company", &form).await.status, 403);

@@ -4,7 +4,10 @@
 use super::*;
 use marketops::jobs::{PERIODIC, Runner};
 use store::jobs::{self as q, NewJob};
-use store::{Ts, auth::{SessionPolicy, ThrottlePolicy}};
+use store::{
+    Ts,
+    auth::{SessionPolicy, ThrottlePolicy},
+};
 
 fn runner(app: &TestApp) -> Runner {
     Runner::new(app.db.clone(), app.clock.as_clock(), SessionPolicy::default(), ThrottlePolicy::default())
@@ -90,7 +93,10 @@ both!(failed_jobs_retry_with_backoff_and_leases_expire, |kind| async move {
     assert!(q::claim(&app.db, "other", t.add_secs(59), 60).await.unwrap().is_none());
     let again = q::claim(&app.db, "other", t.add_secs(61), 60).await.unwrap().unwrap();
     assert_eq!(again.id, first.id);
-    assert!(!q::complete(&app.db, first.id, "dead-worker", t.add_secs(62)).await.unwrap(), "the old holder cannot finish it");
+    assert!(
+        !q::complete(&app.db, first.id, "dead-worker", t.add_secs(62)).await.unwrap(),
+        "the old holder cannot finish it"
+    );
     assert!(q::complete(&app.db, first.id, "other", t.add_secs(62)).await.unwrap());
     app.stop().await;
 });

@@ -7,13 +7,26 @@ both!(o2_demo_organisation, |kind| async move {
     let mut c = app.api("viewer@yunqi.example").await;
     let depts = c.get("/api/v1/departments").await.json();
     let kinds: Vec<&str> = depts.as_array().unwrap().iter().map(|d| d["kind"].as_str().unwrap()).collect();
-    for k in ["marketing", "product", "rnd", "design", "operations", "sales", "customer_success", "finance", "legal", "strategy", "executive"] {
+    for k in [
+        "marketing",
+        "product",
+        "rnd",
+        "design",
+        "operations",
+        "sales",
+        "customer_success",
+        "finance",
+        "legal",
+        "strategy",
+        "executive",
+    ] {
         assert!(kinds.contains(&k), "missing department kind {k}");
     }
     assert!(depts.as_array().unwrap().iter().all(|d| d["head_user_id"].is_i64()), "every department has a head");
     let teams = c.get("/api/v1/teams").await.json();
     let names: Vec<&str> = teams.as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    for t in ["品牌组", "获客组", "内容组", "数据组", "销售一组（华东）", "销售二组（华北）"] {
+    for t in ["品牌组", "获客组", "内容组", "数据组", "销售一组（华东）", "销售二组（华北）"]
+    {
         assert!(names.contains(&t), "{t}");
     }
     let users = c.get("/api/v1/users").await.json();
@@ -28,14 +41,22 @@ both!(o2_demo_organisation, |kind| async move {
 both!(o2_admin_manages_departments_teams_users, |kind| async move {
     let app = TestApp::spawn(kind).await;
     let mut a = app.api("admin@yunqi.example").await;
-    let r = a.json(Method::POST, "/api/v1/departments", &json!({"name": "海外市场部", "kind": "marketing", "description": "东南亚"})).await;
+    let r = a
+        .json(
+            Method::POST,
+            "/api/v1/departments",
+            &json!({"name": "海外市场部", "kind": "marketing", "description": "东南亚"}),
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let dept = r.json()["id"].as_i64().unwrap();
     // Duplicate name and unknown head are field errors; nothing is written.
     let before = app.audit_count().await;
     let r = a.json(Method::POST, "/api/v1/departments", &json!({"name": "海外市场部", "kind": "marketing"})).await;
     assert_eq!((r.status, r.fields()["name"].clone()), (422, json!("another department has this name")));
-    let r = a.json(Method::POST, "/api/v1/departments", &json!({"name": "X", "kind": "marketing", "head_user_id": 99999})).await;
+    let r = a
+        .json(Method::POST, "/api/v1/departments", &json!({"name": "X", "kind": "marketing", "head_user_id": 99999}))
+        .await;
     assert_eq!(r.fields()["head_user_id"], "no user with id 99999");
     let r = a.json(Method::POST, "/api/v1/departments", &json!({"kind": "wizards", "head_user_id": "seven"})).await;
     assert_eq!(r.status, 422);
@@ -48,22 +69,30 @@ both!(o2_admin_manages_departments_teams_users, |kind| async move {
     assert_eq!(r.status, 201, "{}", r.text);
     let team = r.json()["id"].as_i64().unwrap();
     let r = a
-        .json(Method::POST, "/api/v1/users", &json!({
-            "email": "New.Person@Yunqi.example", "display_name": "新同事", "role": "marketer",
-            "department_id": dept, "team_id": team, "password": "a long password"
-        }))
+        .json(
+            Method::POST,
+            "/api/v1/users",
+            &json!({
+                "email": "New.Person@Yunqi.example", "display_name": "新同事", "role": "marketer",
+                "department_id": dept, "team_id": team, "password": "a long password"
+            }),
+        )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.json()["email"], "new.person@yunqi.example");
     let uid = r.json()["id"].as_i64().unwrap();
     // The new account can log in.
     let mut c = app.client();
-    assert_eq!(c.post_form("/login", &[("email", "new.person@yunqi.example"), ("password", "a long password")]).await.status, 303);
+    assert_eq!(
+        c.post_form("/login", &[("email", "new.person@yunqi.example"), ("password", "a long password")]).await.status,
+        303
+    );
     let r = a
         .json(Method::POST, "/api/v1/users", &json!({"email": "new.person@yunqi.example", "display_name": "x", "role": "marketer", "password": "12345678"}))
         .await;
     assert_eq!(r.fields()["email"], "is already used by another account");
-    let other_team = store::org::list_teams(&app.db).await.unwrap().into_iter().find(|t| t.name == "品牌组").unwrap().id;
+    let other_team =
+        store::org::list_teams(&app.db).await.unwrap().into_iter().find(|t| t.name == "品牌组").unwrap().id;
     let r = a
         .json(Method::PUT, &format!("/api/v1/users/{uid}"), &json!({
             "email": "new.person@yunqi.example", "display_name": "新同事", "role": "marketer", "department_id": dept, "team_id": other_team
@@ -79,7 +108,13 @@ both!(o2_admin_manages_departments_teams_users, |kind| async move {
     assert!(u["department_id"].is_null() && u["team_id"].is_null(), "members are unplaced, not deleted");
     // The last admin cannot demote or delete themselves away.
     let me = app.user_id("admin@yunqi.example").await;
-    let r = a.json(Method::PUT, &format!("/api/v1/users/{me}"), &json!({"email": "admin@yunqi.example", "display_name": "管理员", "role": "viewer"})).await;
+    let r = a
+        .json(
+            Method::PUT,
+            &format!("/api/v1/users/{me}"),
+            &json!({"email": "admin@yunqi.example", "display_name": "管理员", "role": "viewer"}),
+        )
+        .await;
     assert_eq!(r.fields()["role"], "the last active admin cannot lose admin rights");
     assert_eq!(a.delete(&format!("/api/v1/users/{me}")).await.fields()["id"], "you cannot delete your own account");
     assert_eq!(a.delete(&format!("/api/v1/users/{uid}")).await.status, 204);
@@ -90,7 +125,12 @@ both!(o2_ui_forms_show_field_errors, |kind| async move {
     let app = TestApp::spawn(kind).await;
     let mut c = app.login("admin@yunqi.example").await;
     assert_eq!(c.get("/org/users/new").await.status, 200);
-    let r = c.post_form("/org/users", &[("email", "not-an-email"), ("display_name", ""), ("role", "marketer"), ("password", "short")]).await;
+    let r = c
+        .post_form(
+            "/org/users",
+            &[("email", "not-an-email"), ("display_name", ""), ("role", "marketer"), ("password", "short")],
+        )
+        .await;
     assert_eq!(r.status, 422);
     assert!(r.text.contains("id=\"email-error\"") && r.text.contains("不是有效的邮箱地址"));
     assert!(r.text.contains("id=\"display_name-error\""));

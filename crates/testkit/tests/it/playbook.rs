@@ -37,7 +37,11 @@ both!(p1_invalid_versions_are_refused_naming_the_key, |kind| async move {
     let before = (versions(&app).await, app.audit_count().await);
     let cases = [
         (edited("grade_a_min = 10", "grade_a_min = 10\ngrade_s_min = 13"), "leads.bant.grade_s_min", "unknown key"),
-        (edited("grade_a_min = 10", "grade_a_min = \"ten\""), "leads.bant.grade_a_min", "must be an integer, got a string"),
+        (
+            edited("grade_a_min = 10", "grade_a_min = \"ten\""),
+            "leads.bant.grade_a_min",
+            "must be an integer, got a string",
+        ),
         (edited("need_max = 5", "need_max = 99"), "leads.bant.need_max", "must be between 1 and 10, got 99"),
         ("[leads.bant\ngrade_a_min = 1".to_string(), "document", "line 1"),
         (edited("core_pct = 50", "core_pct = 55"), "budget.brand_pct", "must add up to 100"),
@@ -70,7 +74,9 @@ both!(e3_new_versions_history_and_diff, |kind| async move {
     let r = c.json(Method::POST, "/api/v1/playbook/check", &json!({"document": doc})).await;
     assert_eq!(r.json()["changes"], json!([{"key": "leads.bant.grade_a_min", "old": "10", "new": "11"}]));
     assert_eq!(versions(&app).await, 1, "check saves nothing");
-    let r = c.json(Method::POST, "/api/v1/playbook", &json!({"document": doc, "note": "A 级门槛提高到 11", "based_on": 1})).await;
+    let r = c
+        .json(Method::POST, "/api/v1/playbook", &json!({"document": doc, "note": "A 级门槛提高到 11", "based_on": 1}))
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.json()["version"], 2);
     // Domain rules read the active version.

@@ -12,14 +12,29 @@ async fn migrations_agree_between_sqlite_and_postgres() {
     ca_sorted.sort();
     cb_sorted.sort();
     for c in &ca_sorted {
-        assert!(!c.class.starts_with("unmapped"), "SQLite column {}.{} has an unmapped type {}", c.table, c.name, c.class);
+        assert!(
+            !c.class.starts_with("unmapped"),
+            "SQLite column {}.{} has an unmapped type {}",
+            c.table,
+            c.name,
+            c.class
+        );
     }
     for c in &cb_sorted {
-        assert!(!c.class.starts_with("unmapped"), "PostgreSQL column {}.{} has an unmapped type {}", c.table, c.name, c.class);
+        assert!(
+            !c.class.starts_with("unmapped"),
+            "PostgreSQL column {}.{} has an unmapped type {}",
+            c.table,
+            c.name,
+            c.class
+        );
     }
     let only_a: Vec<_> = ca_sorted.iter().filter(|c| !cb_sorted.contains(c)).collect();
     let only_b: Vec<_> = cb_sorted.iter().filter(|c| !ca_sorted.contains(c)).collect();
-    assert!(only_a.is_empty() && only_b.is_empty(), "schemas drifted:\nonly SQLite: {only_a:#?}\nonly PostgreSQL: {only_b:#?}");
+    assert!(
+        only_a.is_empty() && only_b.is_empty(),
+        "schemas drifted:\nonly SQLite: {only_a:#?}\nonly PostgreSQL: {only_b:#?}"
+    );
     assert_eq!(store::schema::indexes(&a).await.unwrap(), store::schema::indexes(&b).await.unwrap());
     assert_eq!(store::schema::tables(&a).await.unwrap(), store::schema::tables(&b).await.unwrap());
     assert_eq!(a.latest_migration(), b.latest_migration());

@@ -1,6 +1,5 @@
 //! The audit log (P-3), for admins and executives.
 
-use super::ts;
 use crate::AppState;
 use crate::auth::ApiUser;
 use crate::error::{ApiResult, ErrorBody};
@@ -13,18 +12,8 @@ use utoipa::{IntoParams, ToSchema};
 
 #[derive(Serialize, ToSchema)]
 pub struct AuditEntryOut {
-    pub id: i64,
-    pub at: String,
-    pub actor_id: Option<i64>,
-    pub actor_label: String,
-    /// ui | api | cli | system
-    pub via: String,
-    /// create | update | delete | login | logout
-    pub action: String,
-    pub entity: String,
-    pub entity_id: Option<String>,
-    pub before: Option<serde_json::Value>,
-    pub after: Option<serde_json::Value>,
+    #[serde(flatten)]
+    pub entry: store::audit::Entry,
     /// Top-level fields whose values differ between before and after.
     pub changed: Vec<String>,
 }
@@ -60,17 +49,7 @@ pub fn parse_filter(f: &Fields, tz: &jiff::tz::TimeZone) -> Result<store::audit:
     let mut e = FieldErrors::new();
     f.reject_unknown(
         &mut e,
-        &[
-            "actor_id",
-            "entity",
-            "entity_id",
-            "action",
-            "via",
-            "from",
-            "until",
-            "before_id",
-            "limit",
-        ],
+        &["actor_id", "entity", "entity_id", "action", "via", "from", "until", "before_id", "limit"],
     );
     let actor_id = f.int(&mut e, "actor_id");
     let entity = f.optional(&mut e, "entity", 40);
@@ -89,9 +68,7 @@ pub fn parse_filter(f: &Fields, tz: &jiff::tz::TimeZone) -> Result<store::audit:
         match v.parse::<jiff::civil::Date>() {
             Ok(d) => {
                 let d = if end { d.tomorrow().ok()? } else { d };
-                tz.to_timestamp(d.to_datetime(jiff::civil::Time::MIN))
-                    .ok()
-                    .map(store::Ts::new)
+                tz.to_timestamp(d.to_datetime(jiff::civil::Time::MIN)).ok().map(store::Ts::new)
             }
             Err(_) => {
                 e.add(field, "must be a date like 2026-11-01 or an RFC 3339 instant");
@@ -106,34 +83,11 @@ pub fn parse_filter(f: &Fields, tz: &jiff::tz::TimeZone) -> Result<store::audit:
     if !(1..=500).contains(&limit) {
         e.add("limit", "must be between 1 and 500");
     }
-    e.into_result(store::audit::Filter {
-        actor_id,
-        entity,
-        entity_id,
-        action,
-        via,
-        from,
-        until,
-        before_id,
-        limit,
-    })
+    e.into_result(store::audit::Filter { actor_id, entity, entity_id, action, via, from, until, before_id, limit })
 }
 
-pub fn entry_out(x: store::audit::Entry) -> AuditEntryOut {
-    let changed = x.changed_fields();
-    AuditEntryOut {
-        id: x.id,
-        at: ts(x.at),
-        actor_id: x.actor_id,
-        actor_label: x.actor_label,
-        via: x.via,
-        action: x.action,
-        entity: x.entity,
-        entity_id: x.entity_id,
-        before: x.before,
-        after: x.after,
-        changed,
-    }
+pub fn entry_out(entry: store::audit::Entry) -> AuditEntryOut {
+    AuditEntryOut { changed: entry.changed_fields(), entry }
 }
 
 /// Newest first, filtered; paginate with `before_id`.
@@ -148,18 +102,11 @@ pub async fn list_audit(
     let tz = company_tz(&s).await?;
     let filter = parse_filter(&Fields::from_pairs(q), &tz)?;
     let entries = store::audit::list(&s.db, &filter).await?;
-    let next_before_id = (entries.len() as i64 == filter.limit)
-        .then(|| entries.last().map(|x| x.id))
-        .flatten();
-    Ok(Json(AuditPage {
-        entries: entries.into_iter().map(entry_out).collect(),
-        next_before_id,
-    }))
+    let next_before_id = (entries.len() as i64 == filter.limit).then(|| entries.last().map(|x| x.id)).flatten();
+    Ok(Json(AuditPage { entries: entries.into_iter().map(entry_out).collect(), next_before_id }))
 }
 
 pub async fn company_tz(s: &AppState) -> ApiResult<jiff::tz::TimeZone> {
-    let zone = store::company::get(&s.db)
-        .await?
-        .map_or_else(|| "Asia/Shanghai".to_string(), |c| c.time_zone);
+    let zone = store::company::get(&s.db).await?.map_or_else(|| "Asia/Shanghai".to_string(), |c| c.time_zone);
     Ok(jiff::tz::TimeZone::get(&zone).unwrap_or(jiff::tz::TimeZone::UTC))
 }

@@ -60,15 +60,7 @@ pub async fn list_days(
         return Err(e.into());
     }
     let days = store::calendar::list(&s.db, year).await?;
-    Ok(Json(
-        days.into_iter()
-            .map(|d| DayOut {
-                date: d.day,
-                kind: d.kind,
-                name: d.name,
-            })
-            .collect(),
-    ))
+    Ok(Json(days.into_iter().map(|d| DayOut { date: d.day, kind: d.kind, name: d.name }).collect()))
 }
 
 /// Parses a calendar entry from a date and fields `kind` and `name`.
@@ -102,11 +94,7 @@ pub async fn put_day(
     u.require(Action::EditCalendar)?;
     let day = parse_day(&date, &f)?;
     store::calendar::upsert(&s.db, &u.actor(s.now()), &day).await?;
-    Ok(Json(DayOut {
-        date: day.date.to_string(),
-        kind: day.kind.code().into(),
-        name: day.name,
-    }))
+    Ok(Json(DayOut { date: day.date.to_string(), kind: day.kind.code().into(), name: day.name }))
 }
 
 #[utoipa::path(delete, path = "/calendar/{date}", tag = "calendar", params(("date" = String, Path, description = "YYYY-MM-DD")),
@@ -159,16 +147,10 @@ pub async fn load_shipped(
     }
     let year = i16::try_from(year.unwrap_or_default()).unwrap_or(0);
     let Some(days) = shipped_days(&region, year) else {
-        let shipped: Vec<String> = domain::calendar::SHIPPED
-            .iter()
-            .map(|(r, y, _)| format!("{r} {y}"))
-            .collect();
+        let shipped: Vec<String> = domain::calendar::SHIPPED.iter().map(|(r, y, _)| format!("{r} {y}")).collect();
         return Err(ApiError::field(
             "year",
-            format!(
-                "no shipped calendar for {region} {year}; shipped: {}",
-                shipped.join(", ")
-            ),
+            format!("no shipped calendar for {region} {year}; shipped: {}", shipped.join(", ")),
         ));
     };
     let changed = store::calendar::upsert_many(&s.db, &u.actor(s.now()), &days).await?;
@@ -256,24 +238,13 @@ pub async fn due(State(s): State<AppState>, ApiUser(u): ApiUser, JsonBody(f): Js
     }
     let tz = jiff::tz::TimeZone::get(&company.time_zone).map_err(|err| ApiError::Internal(err.to_string()))?;
     let cal = store::calendar::working_calendar(&s.db, &company).await?;
-    let result = if is_hours {
-        cal.add_working_hours(start, &tz, n)
-    } else {
-        cal.add_working_days(start, &tz, n)
-    };
+    let result = if is_hours { cal.add_working_hours(start, &tz, n) } else { cal.add_working_days(start, &tz, n) };
     let d = result
         .map_err(|err| ApiError::field(if is_hours { "working_hours" } else { "working_days" }, err.to_string()))?;
     Ok(Json(DueOut {
         due: store::Ts::new(d.at).to_text(),
         due_local: d.at.to_zoned(tz).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
         time_zone: company.time_zone,
-        skipped: d
-            .skipped
-            .into_iter()
-            .map(|k| SkippedOut {
-                date: k.date.to_string(),
-                reason: k.reason,
-            })
-            .collect(),
+        skipped: d.skipped.into_iter().map(|k| SkippedOut { date: k.date.to_string(), reason: k.reason }).collect(),
     }))
 }

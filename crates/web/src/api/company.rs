@@ -41,11 +41,7 @@ impl From<&CompanyProfile> for CompanyOut {
             size: p.size.code().into(),
             currency: p.currency.clone(),
             time_zone: p.time_zone.clone(),
-            weekend_days: p
-                .weekend_days
-                .iter()
-                .map(|d| domain::company::weekday_code(*d).to_string())
-                .collect(),
+            weekend_days: p.weekend_days.iter().map(|d| domain::company::weekday_code(*d).to_string()).collect(),
             working_hours: p.working_hours.to_string(),
         }
     }

@@ -8,10 +8,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 pub fn health_router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics))
 }
 
 /// The process is up and serving.
@@ -36,8 +33,5 @@ async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
 
 async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     let depth = store::jobs::queue_depth(&s.db).await.ok();
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        s.metrics.render(depth),
-    )
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], s.metrics.render(depth))
 }

@@ -57,17 +57,9 @@ impl Modify for BearerAuth {
 pub fn router() -> OpenApiRouter<AppState> {
     let v1 = OpenApiRouter::new()
         .routes(routes!(tokens::me))
-        .routes(routes!(
-            company::get_company,
-            company::put_company,
-            company::patch_company
-        ))
+        .routes(routes!(company::get_company, company::put_company, company::patch_company))
         .routes(routes!(org::list_departments, org::create_department))
-        .routes(routes!(
-            org::get_department,
-            org::update_department,
-            org::delete_department
-        ))
+        .routes(routes!(org::get_department, org::update_department, org::delete_department))
         .routes(routes!(org::list_teams, org::create_team))
         .routes(routes!(org::get_team, org::update_team, org::delete_team))
         .routes(routes!(org::list_users, org::create_user))
@@ -102,11 +94,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let ct = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
+        let ct = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
         let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         if !(mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))) {
             return Err(ApiError::UnsupportedMediaType);
@@ -141,8 +129,4 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> axum::extract::FromR
 /// Timestamps in API bodies are RFC 3339 in UTC with microseconds.
 fn ts(t: store::Ts) -> String {
     t.to_text()
-}
-
-fn ts_opt(t: Option<store::Ts>) -> Option<String> {
-    t.map(ts)
 }

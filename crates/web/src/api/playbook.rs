@@ -102,13 +102,7 @@ pub struct CheckOut {
 }
 
 fn changes(list: Vec<playbook::Change>) -> Vec<ChangeOut> {
-    list.into_iter()
-        .map(|c| ChangeOut {
-            key: c.key,
-            old: c.old,
-            new: c.new,
-        })
-        .collect()
+    list.into_iter().map(|c| ChangeOut { key: c.key, old: c.old, new: c.new }).collect()
 }
 
 async fn active(s: &AppState) -> ApiResult<store::playbook::Version> {
@@ -174,10 +168,7 @@ pub async fn check_playbook(
     let (document, _, _) = parse_body(&f)?;
     let current = active(&s).await?;
     let diff = playbook::diff(&current.document, &document)?;
-    Ok(Json(CheckOut {
-        valid: true,
-        changes: changes(diff),
-    }))
+    Ok(Json(CheckOut { valid: true, changes: changes(diff) }))
 }
 
 #[utoipa::path(get, path = "/playbook/versions", tag = "playbook",
@@ -205,12 +196,7 @@ pub async fn get_version(
     ApiPath(version): ApiPath<i64>,
 ) -> ApiResult<Json<PlaybookOut>> {
     u.require(Action::ViewPlaybook)?;
-    Ok(Json(
-        store::playbook::get(&s.db, version)
-            .await?
-            .ok_or(ApiError::NotFound)?
-            .into(),
-    ))
+    Ok(Json(store::playbook::get(&s.db, version).await?.ok_or(ApiError::NotFound)?.into()))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -252,13 +238,7 @@ pub async fn diff_versions(
         Some(t) => store::playbook::get(&s.db, t).await?.ok_or(ApiError::NotFound)?,
         None => active(&s).await?,
     };
-    let from = store::playbook::get(&s.db, from.unwrap_or_default())
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let from = store::playbook::get(&s.db, from.unwrap_or_default()).await?.ok_or(ApiError::NotFound)?;
     let diff = playbook::diff(&from.document, &to.document)?;
-    Ok(Json(DiffOut {
-        from: from.version,
-        to: to.version,
-        changes: changes(diff),
-    }))
+    Ok(Json(DiffOut { from: from.version, to: to.version, changes: changes(diff) }))
 }

@@ -1,8 +1,7 @@
 //! The calling account and its API tokens.
 
-use super::{ApiPath, JsonBody, ts, ts_opt};
+use super::{ApiPath, JsonBody};
 use crate::AppState;
-use crate::api::org::UserOut;
 use crate::auth::ApiUser;
 use crate::error::{ApiResult, ErrorBody};
 use axum::Json;
@@ -11,11 +10,13 @@ use axum::http::StatusCode;
 use domain::FieldErrors;
 use domain::role::{Action, Role};
 use serde::Serialize;
+use store::auth::ApiToken;
+use store::org::User;
 use utoipa::ToSchema;
 
 #[derive(Serialize, ToSchema)]
 pub struct MeOut {
-    pub user: UserOut,
+    pub user: User,
     /// What this account may do: edit_company, edit_playbook, manage_users, view_audit, …
     pub permissions: Vec<String>,
 }
@@ -30,49 +31,18 @@ const PERMISSIONS: &[(Action, &str)] = &[
 ];
 
 pub fn permissions(role: Role) -> Vec<String> {
-    PERMISSIONS
-        .iter()
-        .filter(|(a, _)| role.can(*a))
-        .map(|(_, n)| n.to_string())
-        .collect()
+    PERMISSIONS.iter().filter(|(a, _)| role.can(*a)).map(|(_, n)| n.to_string()).collect()
 }
 
 #[utoipa::path(get, path = "/me", tag = "me", responses((status = 200, body = MeOut), (status = 401, body = ErrorBody)))]
 pub async fn me(ApiUser(u): ApiUser) -> ApiResult<Json<MeOut>> {
     let permissions = permissions(u.role());
-    Ok(Json(MeOut {
-        user: u.user.into(),
-        permissions,
-    }))
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct TokenOut {
-    pub id: i64,
-    pub name: String,
-    /// The first characters, to recognise the token.
-    pub prefix: String,
-    pub created_at: String,
-    pub last_used_at: Option<String>,
-    pub revoked_at: Option<String>,
-}
-
-impl From<store::auth::ApiToken> for TokenOut {
-    fn from(t: store::auth::ApiToken) -> Self {
-        TokenOut {
-            id: t.id,
-            name: t.name,
-            prefix: t.prefix,
-            created_at: ts(t.created_at),
-            last_used_at: ts_opt(t.last_used_at),
-            revoked_at: ts_opt(t.revoked_at),
-        }
-    }
+    Ok(Json(MeOut { user: u.user, permissions }))
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct TokenCreatedOut {
-    pub token: TokenOut,
+    pub token: ApiToken,
     /// The bearer token. It is shown once and cannot be retrieved again.
     pub secret: String,
 }
@@ -84,15 +54,9 @@ pub struct TokenIn {
     name: String,
 }
 
-#[utoipa::path(get, path = "/tokens", tag = "tokens", responses((status = 200, body = Vec<TokenOut>), (status = 401, body = ErrorBody)))]
-pub async fn list_tokens(State(s): State<AppState>, ApiUser(u): ApiUser) -> ApiResult<Json<Vec<TokenOut>>> {
-    Ok(Json(
-        store::auth::list_tokens(&s.db, u.user.id)
-            .await?
-            .into_iter()
-            .map(Into::into)
-            .collect(),
-    ))
+#[utoipa::path(get, path = "/tokens", tag = "tokens", responses((status = 200, body = Vec<ApiToken>), (status = 401, body = ErrorBody)))]
+pub async fn list_tokens(State(s): State<AppState>, ApiUser(u): ApiUser) -> ApiResult<Json<Vec<ApiToken>>> {
+    Ok(Json(store::auth::list_tokens(&s.db, u.user.id).await?))
 }
 
 #[utoipa::path(post, path = "/tokens", tag = "tokens", request_body = TokenIn,
@@ -110,13 +74,7 @@ pub async fn create_token(
         return Err(e.into());
     }
     let (token, secret) = store::auth::create_token(&s.db, &u.actor(s.now()), u.user.id, &name).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(TokenCreatedOut {
-            token: token.into(),
-            secret,
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(TokenCreatedOut { token, secret })))
 }
 
 #[utoipa::path(delete, path = "/tokens/{id}", tag = "tokens", params(("id" = i64, Path)),

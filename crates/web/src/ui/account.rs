@@ -104,13 +104,7 @@ pub async fn login_page(ctx: Ctx, Query(q): Query<NextQuery>) -> Response {
     if ctx.user.is_some() {
         return Redirect::to(&safe_next(q.next.as_deref())).into_response();
     }
-    LoginPage {
-        ctx,
-        email: String::new(),
-        next: safe_next(q.next.as_deref()),
-        error: None,
-    }
-    .into_response()
+    LoginPage { ctx, email: String::new(), next: safe_next(q.next.as_deref()), error: None }.into_response()
 }
 
 pub async fn login_submit(
@@ -121,12 +115,7 @@ pub async fn login_submit(
     form: UiForm,
 ) -> Response {
     let f = form_fields(form.0);
-    let email =
-        f.0.get("email")
-            .and_then(|v| v.as_str())
-            .unwrap_or("")
-            .trim()
-            .to_string();
+    let email = f.0.get("email").and_then(|v| v.as_str()).unwrap_or("").trim().to_string();
     let password = f.0.get("password").and_then(|v| v.as_str()).unwrap_or("").to_string();
     let next = safe_next(f.0.get("next").and_then(|v| v.as_str()));
     let ip = client_ip(&ext);
@@ -152,12 +141,7 @@ pub async fn login_submit(
             resp
         }
         Err(LoginError::Invalid) => {
-            let page = LoginPage {
-                error: Some(ctx.t("login-invalid")),
-                ctx,
-                email,
-                next,
-            };
+            let page = LoginPage { error: Some(ctx.t("login-invalid")), ctx, email, next };
             (StatusCode::UNAUTHORIZED, page).into_response()
         }
         Err(LoginError::Throttled(secs)) => {

@@ -37,9 +37,7 @@ pub struct AuditPage {
 }
 
 fn pretty(v: &Option<serde_json::Value>) -> String {
-    v.as_ref()
-        .map(|v| serde_json::to_string_pretty(v).unwrap_or_default())
-        .unwrap_or_default()
+    v.as_ref().map(|v| serde_json::to_string_pretty(v).unwrap_or_default()).unwrap_or_default()
 }
 
 pub async fn page(State(s): State<AppState>, ctx: Ctx, Query(q): Query<Vec<(String, String)>>) -> Response {
@@ -47,20 +45,11 @@ pub async fn page(State(s): State<AppState>, ctx: Ctx, Query(q): Query<Vec<(Stri
         return r;
     }
     let q: Vec<(String, String)> = q.into_iter().filter(|(k, v)| !v.is_empty() && k != "done").collect();
-    let get = |k: &str| {
-        q.iter()
-            .find(|(x, _)| x == k)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
+    let get = |k: &str| q.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone()).unwrap_or_default();
     let tz = super::company_tz(&s).await;
-    let loaded = async {
-        Ok::<_, store::Error>((
-            store::org::list_users(&s.db).await?,
-            store::audit::entities(&s.db).await?,
-        ))
-    }
-    .await;
+    let loaded =
+        async { Ok::<_, store::Error>((store::org::list_users(&s.db).await?, store::audit::entities(&s.db).await?)) }
+            .await;
     let (users, entities) = match loaded {
         Ok(x) => x,
         Err(e) => return internal(&ctx, e),
@@ -68,14 +57,7 @@ pub async fn page(State(s): State<AppState>, ctx: Ctx, Query(q): Query<Vec<(Stri
     let i = &ctx.i18n;
     let any = ctx.t("audit-any");
     let with_any = |mut v: Vec<Opt>, current: &str| {
-        v.insert(
-            0,
-            Opt {
-                value: String::new(),
-                label: any.clone(),
-                selected: current.is_empty(),
-            },
-        );
+        v.insert(0, Opt { value: String::new(), label: any.clone(), selected: current.is_empty() });
         v
     };
     let actor = get("actor_id");
@@ -92,22 +74,14 @@ pub async fn page(State(s): State<AppState>, ctx: Ctx, Query(q): Query<Vec<(Stri
     );
     let entity = get("entity");
     let entity_codes: Vec<&str> = entities.iter().map(String::as_str).collect();
-    let entities = with_any(
-        Opt::list(&entity_codes, &entity, |c| i.code_label("entity", c)),
-        &entity,
-    );
+    let entities = with_any(Opt::list(&entity_codes, &entity, |c| i.code_label("entity", c)), &entity);
     let action = get("action");
     let actions = with_any(
-        Opt::list(&["create", "update", "delete", "login", "logout"], &action, |c| {
-            i.code_label("action", c)
-        }),
+        Opt::list(&["create", "update", "delete", "login", "logout"], &action, |c| i.code_label("action", c)),
         &action,
     );
     let via = get("via");
-    let vias = with_any(
-        Opt::list(&["ui", "api", "cli", "system"], &via, |c| i.code_label("via", c)),
-        &via,
-    );
+    let vias = with_any(Opt::list(&["ui", "api", "cli", "system"], &via, |c| i.code_label("via", c)), &via);
     let mut page = AuditPage {
         entries: Vec::new(),
         actors,

@@ -51,10 +51,7 @@ async fn view(s: &AppState, ctx: &Ctx, year: Option<i16>, form: (String, String,
     let this_year = s.now().get().to_zoned(tz).year();
     let year = year.unwrap_or(this_year);
     let loaded = async {
-        Ok::<_, store::Error>((
-            store::calendar::list(&s.db, Some(year)).await?,
-            store::calendar::years(&s.db).await?,
-        ))
+        Ok::<_, store::Error>((store::calendar::list(&s.db, Some(year)).await?, store::calendar::years(&s.db).await?))
     }
     .await;
     let (rows, mut years) = match loaded {
@@ -76,13 +73,7 @@ async fn view(s: &AppState, ctx: &Ctx, year: Option<i16>, form: (String, String,
                 .parse::<jiff::civil::Date>()
                 .map(|x| i.code_label("weekday", domain::company::weekday_code(x.weekday())))
                 .unwrap_or_default();
-            DayView {
-                kind: i.code_label("daykind", &d.kind),
-                kind_code: d.kind,
-                weekday,
-                date: d.day,
-                name: d.name,
-            }
+            DayView { kind: i.code_label("daykind", &d.kind), kind_code: d.kind, weekday, date: d.day, name: d.name }
         })
         .collect();
     let (weekend, hours, time_zone) = company.map_or_else(Default::default, |c| {
@@ -102,47 +93,26 @@ async fn view(s: &AppState, ctx: &Ctx, year: Option<i16>, form: (String, String,
         weekend,
         hours,
         time_zone,
-        shipped: domain::calendar::SHIPPED
-            .iter()
-            .map(|(r, y, _)| (r.to_string(), *y))
-            .collect(),
+        shipped: domain::calendar::SHIPPED.iter().map(|(r, y, _)| (r.to_string(), *y)).collect(),
         form_date: form.0,
         kinds: Opt::list(&codes, &form.1, |c| i.code_label("daykind", c)),
         form_name: form.2,
         errors,
         ctx: ctx.clone(),
     };
-    if page.errors.is_empty() {
-        page.into_response()
-    } else {
-        unprocessable(page)
-    }
+    if page.errors.is_empty() { page.into_response() } else { unprocessable(page) }
 }
 
 pub async fn page(State(s): State<AppState>, ctx: Ctx, Query(q): Query<YearQuery>) -> Response {
     if let Err(r) = ctx.allowed(Action::ViewCalendar) {
         return r;
     }
-    let year = q
-        .year
-        .as_deref()
-        .and_then(|y| y.parse::<i16>().ok())
-        .filter(|y| (1900..=2200).contains(y));
-    view(
-        &s,
-        &ctx,
-        year,
-        (String::new(), "holiday".into(), String::new()),
-        Errors::default(),
-    )
-    .await
+    let year = q.year.as_deref().and_then(|y| y.parse::<i16>().ok()).filter(|y| (1900..=2200).contains(y));
+    view(&s, &ctx, year, (String::new(), "holiday".into(), String::new()), Errors::default()).await
 }
 
 pub async fn save_day(State(s): State<AppState>, ctx: Ctx, form: UiForm) -> Response {
-    let u = match ctx.allowed(Action::EditCalendar) {
-        Ok(u) => u.clone(),
-        Err(r) => return r,
-    };
+    let u = allowed!(ctx, Action::EditCalendar);
     let f = form_fields(form.0);
     let date = f.0.get("date").and_then(|v| v.as_str()).unwrap_or("").to_string();
     let kind = f.0.get("kind").and_then(|v| v.as_str()).unwrap_or("").to_string();
@@ -163,10 +133,7 @@ pub async fn save_day(State(s): State<AppState>, ctx: Ctx, form: UiForm) -> Resp
 }
 
 pub async fn delete_day(State(s): State<AppState>, ctx: Ctx, Path(date): Path<String>) -> Response {
-    let u = match ctx.allowed(Action::EditCalendar) {
-        Ok(u) => u.clone(),
-        Err(r) => return r,
-    };
+    let u = allowed!(ctx, Action::EditCalendar);
     let year = date.get(..4).unwrap_or("").to_string();
     match store::calendar::delete(&s.db, &u.actor(s.now()), &date).await {
         Ok(()) => done(&format!("/calendar?year={year}"), "deleted"),
@@ -175,17 +142,10 @@ pub async fn delete_day(State(s): State<AppState>, ctx: Ctx, Path(date): Path<St
 }
 
 pub async fn load_shipped(State(s): State<AppState>, ctx: Ctx, form: UiForm) -> Response {
-    let u = match ctx.allowed(Action::EditCalendar) {
-        Ok(u) => u.clone(),
-        Err(r) => return r,
-    };
+    let u = allowed!(ctx, Action::EditCalendar);
     let f = form_fields(form.0);
     let region = f.0.get("region").and_then(|v| v.as_str()).unwrap_or("").to_string();
-    let year =
-        f.0.get("year")
-            .and_then(|v| v.as_str())
-            .and_then(|y| y.parse::<i16>().ok())
-            .unwrap_or(0);
+    let year = f.0.get("year").and_then(|v| v.as_str()).and_then(|y| y.parse::<i16>().ok()).unwrap_or(0);
     let Some(days) = shipped_days(&region, year) else {
         return ctx.error_page(StatusCode::UNPROCESSABLE_ENTITY, "calendar-not-shipped");
     };
@@ -219,11 +179,7 @@ pub async fn due(State(s): State<AppState>, ctx: Ctx, form: UiForm) -> Response 
     let tz = jiff::tz::TimeZone::get(&company.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
     let start = f.text(&mut e, "start").and_then(|t| {
         // `<input type="datetime-local">` sends local civil time without a zone.
-        match t
-            .parse::<jiff::civil::DateTime>()
-            .ok()
-            .and_then(|dt| tz.to_timestamp(dt).ok())
-        {
+        match t.parse::<jiff::civil::DateTime>().ok().and_then(|dt| tz.to_timestamp(dt).ok()) {
             Some(ts) => Some(ts),
             None => {
                 e.add("start", "must be a date and time like 2026-09-30T15:00");
@@ -243,26 +199,13 @@ pub async fn due(State(s): State<AppState>, ctx: Ctx, form: UiForm) -> Response 
     }
     let unit = f.text(&mut e, "unit").unwrap_or_default();
     if unit != "hours" && unit != "days" {
-        e.add(
-            "unit",
-            "unknown value `".to_string() + &unit + "`; expected one of: hours, days",
-        );
+        e.add("unit", "unknown value `".to_string() + &unit + "`; expected one of: hours, days");
     }
     let (Some(start), Some(amount)) = (start, amount) else {
-        return unprocessable(DueFragment {
-            errors: ctx.errors(&e),
-            due: String::new(),
-            skipped: Vec::new(),
-            ctx,
-        });
+        return unprocessable(DueFragment { errors: ctx.errors(&e), due: String::new(), skipped: Vec::new(), ctx });
     };
     if !e.is_empty() {
-        return unprocessable(DueFragment {
-            errors: ctx.errors(&e),
-            due: String::new(),
-            skipped: Vec::new(),
-            ctx,
-        });
+        return unprocessable(DueFragment { errors: ctx.errors(&e), due: String::new(), skipped: Vec::new(), ctx });
     }
     let cal = match store::calendar::working_calendar(&s.db, &company).await {
         Ok(c) => c,
@@ -283,12 +226,7 @@ pub async fn due(State(s): State<AppState>, ctx: Ctx, form: UiForm) -> Response 
         .into_response(),
         Err(err) => {
             let e = FieldErrors::single("amount", err.to_string());
-            unprocessable(DueFragment {
-                errors: ctx.errors(&e),
-                due: String::new(),
-                skipped: Vec::new(),
-                ctx,
-            })
+            unprocessable(DueFragment { errors: ctx.errors(&e), due: String::new(), skipped: Vec::new(), ctx })
         }
     }
 }

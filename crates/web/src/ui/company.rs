@@ -55,11 +55,7 @@ fn view(ctx: &Ctx, f: &Fields, errors: Errors) -> CompanyPage {
             .iter()
             .map(|d| {
                 let code = weekday_code(*d);
-                Opt {
-                    value: code.into(),
-                    label: i.code_label("weekday", code),
-                    selected: weekend.contains(&code),
-                }
+                Opt { value: code.into(), label: i.code_label("weekday", code), selected: weekend.contains(&code) }
             })
             .collect(),
         working_hours: text(f, "working_hours"),
@@ -68,33 +64,19 @@ fn view(ctx: &Ctx, f: &Fields, errors: Errors) -> CompanyPage {
     }
 }
 
-fn defaults() -> Fields {
-    Fields::from_pairs([
-        ("business_type", "complex_b2b"),
-        ("stage", "growth"),
-        ("size", "medium"),
-        ("currency", "CNY"),
-        ("time_zone", "Asia/Shanghai"),
-        ("weekend_days", "sat,sun"),
-        ("working_hours", "09:00-12:00,13:00-18:00"),
-    ])
-}
-
 pub async fn page(State(s): State<AppState>, ctx: Ctx) -> Response {
     if let Err(r) = ctx.user() {
         return r;
     }
     match store::company::get(&s.db).await {
-        Ok(p) => view(&ctx, &p.map_or_else(defaults, |p| p.to_fields()), Errors::default()).into_response(),
+        Ok(p) => view(&ctx, &p.map_or_else(domain::company::default_fields, |p| p.to_fields()), Errors::default())
+            .into_response(),
         Err(e) => internal(&ctx, e),
     }
 }
 
 pub async fn submit(State(s): State<AppState>, ctx: Ctx, form: UiForm) -> Response {
-    let u = match ctx.allowed(Action::EditCompany) {
-        Ok(u) => u.clone(),
-        Err(r) => return r,
-    };
+    let u = allowed!(ctx, Action::EditCompany);
     let f = form_fields(form.0);
     match CompanyProfile::parse(&f) {
         Ok(p) => match store::company::save(&s.db, &u.actor(s.now()), &p).await {

@@ -1,6 +1,17 @@
 //! The server-rendered UI: askama templates, plain forms (Post/Redirect/Get), htmx where a
 //! partial update helps. Every visible string comes from the fluent files.
 
+/// The current account if it may do `$action`; otherwise the handler returns the login
+/// redirect or the 403 page.
+macro_rules! allowed {
+    ($ctx:expr, $action:expr) => {
+        match $ctx.allowed($action) {
+            Ok(u) => u.clone(),
+            Err(r) => return r,
+        }
+    };
+}
+
 mod account;
 mod audit;
 mod calendar;
@@ -37,10 +48,7 @@ pub fn router() -> Router<AppState> {
         .route("/org", get(org::overview))
         .route("/org/departments/new", get(org::new_department))
         .route("/org/departments", post(org::create_department))
-        .route(
-            "/org/departments/{id}",
-            get(org::edit_department).post(org::update_department),
-        )
+        .route("/org/departments/{id}", get(org::edit_department).post(org::update_department))
         .route("/org/departments/{id}/delete", post(org::delete_department))
         .route("/org/teams/new", get(org::new_team))
         .route("/org/teams", post(org::create_team))
@@ -74,6 +82,9 @@ pub struct Ctx {
     pub flash: Option<String>,
 }
 
+// The error side is a ready-made page (axum's `Response`): built at most once per request,
+// so its size does not matter and boxing it would only add noise to every handler.
+#[allow(clippy::result_large_err)]
 impl Ctx {
     pub fn t(&self, key: &str) -> String {
         self.i18n.t(key)
@@ -98,26 +109,16 @@ impl Ctx {
     }
 
     pub fn user_name(&self) -> String {
-        self.user
-            .as_ref()
-            .map(|u| u.user.display_name.clone())
-            .unwrap_or_default()
+        self.user.as_ref().map(|u| u.user.display_name.clone()).unwrap_or_default()
     }
 
     pub fn role_label(&self) -> String {
-        self.user
-            .as_ref()
-            .map(|u| self.i18n.code_label("role", &u.user.role))
-            .unwrap_or_default()
+        self.user.as_ref().map(|u| self.i18n.code_label("role", &u.user.role)).unwrap_or_default()
     }
 
     /// `aria-current="page"` for the nav entry of the current section.
     pub fn current(&self, prefix: &str) -> &'static str {
-        let here = if prefix == "/" {
-            self.path == "/"
-        } else {
-            self.path.starts_with(prefix)
-        };
+        let here = if prefix == "/" { self.path == "/" } else { self.path.starts_with(prefix) };
         if here { "page" } else { "false" }
     }
 
@@ -126,9 +127,7 @@ impl Ctx {
     }
 
     fn require_user(&self) -> Result<&CurrentUser, Response> {
-        self.user
-            .as_ref()
-            .ok_or_else(|| Redirect::to(&login_url(&self.path)).into_response())
+        self.user.as_ref().ok_or_else(|| Redirect::to(&login_url(&self.path)).into_response())
     }
 
     /// The logged-in account, or a redirect to the login page.
@@ -139,19 +138,11 @@ impl Ctx {
     /// Like [`Ctx::user`], and also a 403 page unless the account may do `action`.
     pub fn allowed(&self, action: Action) -> Result<&CurrentUser, Response> {
         let u = self.require_user()?;
-        if u.can(action) {
-            Ok(u)
-        } else {
-            Err(self.error_page(StatusCode::FORBIDDEN, "error-forbidden"))
-        }
+        if u.can(action) { Ok(u) } else { Err(self.error_page(StatusCode::FORBIDDEN, "error-forbidden")) }
     }
 
     pub fn error_page(&self, status: StatusCode, key: &str) -> Response {
-        let page = ErrorPage {
-            ctx: self.clone(),
-            status: status.as_u16(),
-            message: self.t(key),
-        };
+        let page = ErrorPage { ctx: self.clone(), status: status.as_u16(), message: self.t(key) };
         (status, page).into_response()
     }
 
@@ -206,9 +197,7 @@ impl FromRequestParts<AppState> for Ctx {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let user = from_session(state, &parts.headers)
-            .await
-            .map_err(|e| ApiError::from(e).into_response())?;
+        let user = from_session(state, &parts.headers).await.map_err(|e| ApiError::from(e).into_response())?;
         // Language: the account's choice, then the cookie, then the browser, then zh-CN.
         let lang = user
             .as_ref()
@@ -222,26 +211,14 @@ impl FromRequestParts<AppState> for Ctx {
                     .and_then(Lang::from_accept_language)
             })
             .unwrap_or(Lang::ZhCn);
-        let uri = parts
-            .extensions
-            .get::<OriginalUri>()
-            .map_or_else(|| parts.uri.clone(), |u| u.0.clone());
+        let uri = parts.extensions.get::<OriginalUri>().map_or_else(|| parts.uri.clone(), |u| u.0.clone());
         let query = uri.query().unwrap_or("");
         let flash = query.split('&').find_map(|kv| kv.strip_prefix("done=")).map(|k| {
-            let key = format!(
-                "flash-{}",
-                k.chars()
-                    .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-                    .collect::<String>()
-            );
+            let key =
+                format!("flash-{}", k.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect::<String>());
             I18n::new(lang).try_t(&key).unwrap_or_default()
         });
-        Ok(Ctx {
-            i18n: I18n::new(lang),
-            user,
-            path: uri.path().to_string(),
-            flash: flash.filter(|f| !f.is_empty()),
-        })
+        Ok(Ctx { i18n: I18n::new(lang), user, path: uri.path().to_string(), flash: flash.filter(|f| !f.is_empty()) })
     }
 }
 
@@ -266,6 +243,35 @@ pub fn done(to: &str, flash: &str) -> Response {
     Redirect::to(&format!("{to}{sep}done={flash}")).into_response()
 }
 
+/// Validates a form, saves it, and either redirects with the "saved" flash or shows the form
+/// again with each error beside its field (also for errors the store finds, like a taken name).
+pub async fn save_form<I, T>(
+    ctx: &Ctx,
+    f: Fields,
+    parse: impl FnOnce(&Fields) -> Result<I, FieldErrors>,
+    save: impl AsyncFnOnce(I) -> Result<T, store::Error>,
+    again: impl AsyncFnOnce(&Fields, Errors) -> Response,
+    redirect: &str,
+) -> Response {
+    let input = match parse(&f) {
+        Ok(i) => i,
+        Err(e) => return again(&f, ctx.errors(&e)).await,
+    };
+    match save(input).await {
+        Ok(_) => done(redirect, "saved"),
+        Err(store::Error::Invalid(e)) => again(&f, ctx.errors(&e)).await,
+        Err(e) => internal(ctx, e),
+    }
+}
+
+/// After a delete: back to `redirect` with the "deleted" flash, or the error page.
+pub fn deleted(ctx: &Ctx, result: Result<(), store::Error>, redirect: &str) -> Response {
+    match result {
+        Ok(()) => done(redirect, "deleted"),
+        Err(e) => internal(ctx, e),
+    }
+}
+
 pub fn unprocessable(page: impl IntoResponse) -> Response {
     (StatusCode::UNPROCESSABLE_ENTITY, page).into_response()
 }
@@ -280,14 +286,7 @@ pub struct Opt {
 
 impl Opt {
     pub fn list(codes: &[&str], current: &str, label: impl Fn(&str) -> String) -> Vec<Opt> {
-        codes
-            .iter()
-            .map(|c| Opt {
-                value: c.to_string(),
-                label: label(c),
-                selected: *c == current,
-            })
-            .collect()
+        codes.iter().map(|c| Opt { value: c.to_string(), label: label(c), selected: *c == current }).collect()
     }
 }
 
@@ -297,11 +296,7 @@ pub fn internal(ctx: &Ctx, e: store::Error) -> Response {
     match e {
         store::Error::NotFound => ctx.error_page(StatusCode::NOT_FOUND, "error-not-found"),
         store::Error::Conflict(m) => {
-            let page = ErrorPage {
-                ctx: ctx.clone(),
-                status: 409,
-                message: m,
-            };
+            let page = ErrorPage { ctx: ctx.clone(), status: 409, message: m };
             (StatusCode::CONFLICT, page).into_response()
         }
         other => {
@@ -344,33 +339,16 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
 }
 
 const STATIC: &[(&str, &str, &[u8])] = &[
-    (
-        "app.css",
-        "text/css; charset=utf-8",
-        include_bytes!("../../static/app.css"),
-    ),
-    (
-        "app.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../../static/app.js"),
-    ),
-    (
-        "htmx.min.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../../static/htmx.min.js"),
-    ),
+    ("app.css", "text/css; charset=utf-8", include_bytes!("../../static/app.css")),
+    ("app.js", "text/javascript; charset=utf-8", include_bytes!("../../static/app.js")),
+    ("htmx.min.js", "text/javascript; charset=utf-8", include_bytes!("../../static/htmx.min.js")),
 ];
 
 async fn static_file(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
     match STATIC.iter().find(|(name, _, _)| *name == file) {
-        Some((_, mime, body)) => (
-            [
-                (header::CONTENT_TYPE, *mime),
-                (header::CACHE_CONTROL, "public, max-age=86400"),
-            ],
-            *body,
-        )
-            .into_response(),
+        Some((_, mime, body)) => {
+            ([(header::CONTENT_TYPE, *mime), (header::CACHE_CONTROL, "public, max-age=86400")], *body).into_response()
+        }
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }
@@ -381,7 +359,5 @@ pub fn local_time(t: store::Ts, tz: &jiff::tz::TimeZone) -> String {
 }
 
 pub async fn company_tz(state: &AppState) -> jiff::tz::TimeZone {
-    crate::api::audit::company_tz(state)
-        .await
-        .unwrap_or(jiff::tz::TimeZone::UTC)
+    crate::api::audit::company_tz(state).await.unwrap_or(jiff::tz::TimeZone::UTC)
 }

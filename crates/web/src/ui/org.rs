@@ -1,6 +1,6 @@
 //! Organisation (O-2): departments with their teams and heads, and the accounts.
 
-use super::{Ctx, Errors, Opt, UiForm, done, form_fields, internal, unprocessable};
+use super::{Ctx, Errors, Opt, UiForm, deleted, done, form_fields, internal, save_form, unprocessable};
 use crate::AppState;
 use askama::Template;
 use askama_web::WebTemplate;
@@ -98,20 +98,12 @@ pub async fn overview(State(s): State<AppState>, ctx: Ctx) -> Response {
             display_name: u.display_name.clone(),
             email: u.email.clone(),
             role: i.code_label("role", &u.role),
-            department: u
-                .department_id
-                .and_then(|d| dept_name.get(&d).cloned())
-                .unwrap_or_default(),
+            department: u.department_id.and_then(|d| dept_name.get(&d).cloned()).unwrap_or_default(),
             team: u.team_id.and_then(|t| team_name.get(&t).cloned()).unwrap_or_default(),
             active: u.active,
         })
         .collect();
-    OrgPage {
-        ctx,
-        departments,
-        users,
-    }
-    .into_response()
+    OrgPage { ctx, departments, users }.into_response()
 }
 
 fn text(f: &Fields, k: &str) -> String {
@@ -124,11 +116,7 @@ fn text(f: &Fields, k: &str) -> String {
 
 /// Options for a "pick an account" select, with an empty first choice.
 fn user_opts(users: &[store::org::User], current: &str, none: String) -> Vec<Opt> {
-    let mut v = vec![Opt {
-        value: String::new(),
-        label: none,
-        selected: current.is_empty(),
-    }];
+    let mut v = vec![Opt { value: String::new(), label: none, selected: current.is_empty() }];
     v.extend(users.iter().map(|u| Opt {
         value: u.id.to_string(),
         label: format!("{} ({})", u.display_name, u.email),
@@ -171,11 +159,7 @@ async fn department_form(s: &AppState, ctx: &Ctx, id: Option<i64>, f: &Fields, e
 
 impl DepartmentForm {
     fn respond(self) -> Response {
-        if self.errors.is_empty() {
-            self.into_response()
-        } else {
-            unprocessable(self)
-        }
+        if self.errors.is_empty() { self.into_response() } else { unprocessable(self) }
     }
 }
 
@@ -183,31 +167,14 @@ pub async fn new_department(State(s): State<AppState>, ctx: Ctx) -> Response {
     if let Err(r) = ctx.allowed(Action::EditOrg) {
         return r;
     }
-    department_form(
-        &s,
-        &ctx,
-        None,
-        &Fields::from_pairs([("kind", "marketing")]),
-        Errors::default(),
-    )
-    .await
+    department_form(&s, &ctx, None, &Fields::from_pairs([("kind", "marketing")]), Errors::default()).await
 }
 
 pub async fn create_department(State(s): State<AppState>, ctx: Ctx, form: UiForm) -> Response {
-    let u = match ctx.allowed(Action::EditOrg) {
-        Ok(u) => u.clone(),
-        Err(r) => return r,
-    };
-    let f = form_fields(form.0);
-    let input = match DepartmentInput::parse(&f) {
-        Ok(i) => i,
-        Err(e) => return department_form(&s, &ctx, None, &f, ctx.errors(&e)).await,
-    };
-    match store::org::create_department(&s.db, &u.actor(s.now()), &input).await {
-        Ok(_) => done("/org", "saved"),
-        Err(store::Error::Invalid(e)) => department_form(&s, &ctx, None, &f, ctx.errors(&e)).await,
-        Err(e) => internal(&ctx, e),
-    }
+    let u = allowed!(ctx, Action::EditOrg);
+    let save = async |i| store::org::create_department(&s.db, &u.actor(s.now()), &i).await;
+    let again = async |f: &Fields, e| department_form(&s, &ctx, None, f, e).await;
+    save_form(&ctx, form_fields(form.0), DepartmentInput::parse, save, again, "/org").await
 }
 
 pub async fn edit_department(State(s): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Response {
@@ -232,31 +199,15 @@ pub async fn edit_department(State(s): State<AppState>, ctx: Ctx, Path(id): Path
 }
 
 pub async fn update_department(State(s): State<AppState>, ctx: Ctx, Path(id): Path<i64>, form: UiForm) -> Response {
-    let u = match ctx.allowed(Action::EditOrg) {
-        Ok(u) => u.clone(),
-        Err(r) => return r,
-    };
-    let f = form_fields(form.0);
-    let input = match DepartmentInput::parse(&f) {
-        Ok(i) => i,
-        Err(e) => return department_form(&s, &ctx, Some(id), &f, ctx.errors(&e)).await,
-    };
-    match store::org::update_department(&s.db, &u.actor(s.now()), id, &input).await {
-        Ok(_) => done("/org", "saved"),
-        Err(store::Error::Invalid(e)) => department_form(&s, &ctx, Some(id), &f, ctx.errors(&e)).await,
-        Err(e) => internal(&ctx, e),
-    }
+    let u = allowed!(ctx, Action::EditOrg);
+    let save = async |i| store::org::update_department(&s.db, &u.actor(s.now()), id, &i).await;
+    let again = async |f: &Fields, e| department_form(&s, &ctx, Some(id), f, e).await;
+    save_form(&ctx, form_fields(form.0), DepartmentInput::parse, save, again, "/org").await
 }
 
 pub async fn delete_department(State(s): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Response {
-    let u = match ctx.allowed(Action::EditOrg) {
-        Ok(u) => u.clone(),
-        Err(r) => return r,
-    };
-    match store::org::delete_department(&s.db, &u.actor(s.now()), id).await {
-        Ok(()) => done("/org", "deleted"),
-        Err(e) => internal(&ctx, e),
-    }
+    let u = allowed!(ctx, Action::EditOrg);
+    deleted(&ctx, store::org::delete_department(&s.db, &u.actor(s.now()), id).await, "/org")
 }
 
 // ---- teams -------------------------------------------------------------------------------
@@ -275,10 +226,7 @@ pub struct TeamForm {
 
 async fn team_form(s: &AppState, ctx: &Ctx, id: Option<i64>, f: &Fields, errors: Errors) -> Response {
     let loaded = async {
-        Ok::<_, store::Error>((
-            store::org::list_users(&s.db).await?,
-            store::org::list_departments(&s.db).await?,
-        ))
+        Ok::<_, store::Error>((store::org::list_users(&s.db).await?, store::org::list_departments(&s.db).await?))
     }
     .await;
     let (users, depts) = match loaded {
@@ -291,22 +239,14 @@ async fn team_form(s: &AppState, ctx: &Ctx, id: Option<i64>, f: &Fields, errors:
         name: text(f, "name"),
         departments: depts
             .iter()
-            .map(|d| Opt {
-                value: d.id.to_string(),
-                label: d.name.clone(),
-                selected: d.id.to_string() == current,
-            })
+            .map(|d| Opt { value: d.id.to_string(), label: d.name.clone(), selected: d.id.to_string() == current })
             .collect(),
         leads: user_opts(&users, &text(f, "lead_user_id"), ctx.t("org-none")),
         focus: text(f, "focus"),
         errors,
         ctx: ctx.clone(),
     };
-    if page.errors.is_empty() {
-        page.into_response()
-    } else {
-        unprocessable(page)
-    }
+    if page.errors.is_empty() { page.into_response() } else { unprocessable(page) }
 }
 
 pub async fn new_team(State(s): State<AppState>, ctx: Ctx) -> Response {
@@ -317,20 +257,10 @@ pub async fn new_team(State(s): State<AppState>, ctx: Ctx) -> Response {
 }
 
 pub async fn create_team(State(s): State<AppState>, ctx: Ctx, form: UiForm) -> Response {
-    let u = match ctx.allowed(Action::EditOrg) {
-        Ok(u) => u.clone(),
-        Err(r) => return r,
-    };
-    let f = form_fields(form.0);
-    let input = match TeamInput::parse(&f) {
-        Ok(i) => i,
-        Err(e) => return team_form(&s, &ctx, None, &f, ctx.errors(&e)).await,
-    };
-    match store::org::create_team(&s.db, &u.actor(s.now()), &input).await {
-        Ok(_) => done("/org", "saved"),
-        Err(store::Error::Invalid(e)) => team_form(&s, &ctx, None, &f, ctx.errors(&e)).await,
-        Err(e) => internal(&ctx, e),
-    }
+    let u = allowed!(ctx, Action::EditOrg);
+    let save = async |i| store::org::create_team(&s.db, &u.actor(s.now()), &i).await;
+    let again = async |f: &Fields, e| team_form(&s, &ctx, None, f, e).await;
+    save_form(&ctx, form_fields(form.0), TeamInput::parse, save, again, "/org").await
 }
 
 pub async fn edit_team(State(s): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Response {
@@ -355,31 +285,15 @@ pub async fn edit_team(State(s): State<AppState>, ctx: Ctx, Path(id): Path<i64>)
 }
 
 pub async fn update_team(State(s): State<AppState>, ctx: Ctx, Path(id): Path<i64>, form: UiForm) -> Response {
-    let u = match ctx.allowed(Action::EditOrg) {
-        Ok(u) => u.clone(),
-        Err(r) => return r,
-    };
-    let f = form_fields(form.0);
-    let input = match TeamInput::parse(&f) {
-        Ok(i) => i,
-        Err(e) => return team_form(&s, &ctx, Some(id), &f, ctx.errors(&e)).await,
-    };
-    match store::org::update_team(&s.db, &u.actor(s.now()), id, &input).await {
-        Ok(_) => done("/org", "saved"),
-        Err(store::Error::Invalid(e)) => team_form(&s, &ctx, Some(id), &f, ctx.errors(&e)).await,
-        Err(e) => internal(&ctx, e),
-    }
+    let u = allowed!(ctx, Action::EditOrg);
+    let save = async |i| store::org::update_team(&s.db, &u.actor(s.now()), id, &i).await;
+    let again = async |f: &Fields, e| team_form(&s, &ctx, Some(id), f, e).await;
+    save_form(&ctx, form_fields(form.0), TeamInput::parse, save, again, "/org").await
 }
 
 pub async fn delete_team(State(s): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Response {
-    let u = match ctx.allowed(Action::EditOrg) {
-        Ok(u) => u.clone(),
-        Err(r) => return r,
-    };
-    match store::org::delete_team(&s.db, &u.actor(s.now()), id).await {
-        Ok(()) => done("/org", "deleted"),
-        Err(e) => internal(&ctx, e),
-    }
+    let u = allowed!(ctx, Action::EditOrg);
+    deleted(&ctx, store::org::delete_team(&s.db, &u.actor(s.now()), id).await, "/org")
 }
 
 // ---- users -------------------------------------------------------------------------------
@@ -400,10 +314,7 @@ pub struct UserForm {
 
 async fn user_form(s: &AppState, ctx: &Ctx, id: Option<i64>, f: &Fields, errors: Errors) -> Response {
     let loaded = async {
-        Ok::<_, store::Error>((
-            store::org::list_departments(&s.db).await?,
-            store::org::list_teams(&s.db).await?,
-        ))
+        Ok::<_, store::Error>((store::org::list_departments(&s.db).await?, store::org::list_teams(&s.db).await?))
     }
     .await;
     let (depts, teams) = match loaded {
@@ -413,29 +324,17 @@ async fn user_form(s: &AppState, ctx: &Ctx, id: Option<i64>, f: &Fields, errors:
     let codes: Vec<&str> = Role::ALL.iter().map(|r| r.code()).collect();
     let dept = text(f, "department_id");
     let team = text(f, "team_id");
-    let mut departments = vec![Opt {
-        value: String::new(),
-        label: ctx.t("org-none"),
-        selected: dept.is_empty(),
-    }];
+    let mut departments = vec![Opt { value: String::new(), label: ctx.t("org-none"), selected: dept.is_empty() }];
     departments.extend(depts.iter().map(|d| Opt {
         value: d.id.to_string(),
         label: d.name.clone(),
         selected: d.id.to_string() == dept,
     }));
     let dept_name: HashMap<i64, &str> = depts.iter().map(|d| (d.id, d.name.as_str())).collect();
-    let mut team_opts = vec![Opt {
-        value: String::new(),
-        label: ctx.t("org-none"),
-        selected: team.is_empty(),
-    }];
+    let mut team_opts = vec![Opt { value: String::new(), label: ctx.t("org-none"), selected: team.is_empty() }];
     team_opts.extend(teams.iter().map(|t| Opt {
         value: t.id.to_string(),
-        label: format!(
-            "{} / {}",
-            dept_name.get(&t.department_id).copied().unwrap_or(""),
-            t.name
-        ),
+        label: format!("{} / {}", dept_name.get(&t.department_id).copied().unwrap_or(""), t.name),
         selected: t.id.to_string() == team,
     }));
     let active = !matches!(text(f, "active").as_str(), "false" | "off" | "0");
@@ -450,11 +349,7 @@ async fn user_form(s: &AppState, ctx: &Ctx, id: Option<i64>, f: &Fields, errors:
         errors,
         ctx: ctx.clone(),
     };
-    if page.errors.is_empty() {
-        page.into_response()
-    } else {
-        unprocessable(page)
-    }
+    if page.errors.is_empty() { page.into_response() } else { unprocessable(page) }
 }
 
 /// Checkbox semantics: an unchecked box sends nothing, which means "inactive" here.
@@ -469,32 +364,17 @@ pub async fn new_user(State(s): State<AppState>, ctx: Ctx) -> Response {
     if let Err(r) = ctx.allowed(Action::ManageUsers) {
         return r;
     }
-    user_form(
-        &s,
-        &ctx,
-        None,
-        &Fields::from_pairs([("role", "marketer"), ("active", "true")]),
-        Errors::default(),
-    )
-    .await
+    user_form(&s, &ctx, None, &Fields::from_pairs([("role", "marketer"), ("active", "true")]), Errors::default()).await
 }
 
 pub async fn create_user(State(s): State<AppState>, ctx: Ctx, form: UiForm) -> Response {
-    let u = match ctx.allowed(Action::ManageUsers) {
-        Ok(u) => u.clone(),
-        Err(r) => return r,
+    let u = allowed!(ctx, Action::ManageUsers);
+    let save = async |i: UserInput| {
+        let hash = crate::password::hash(i.password.clone().unwrap_or_default(), s.settings.password).await;
+        store::org::create_user(&s.db, &u.actor(s.now()), &i, &hash).await
     };
-    let f = with_active(form_fields(form.0));
-    let input = match UserInput::parse(&f, true) {
-        Ok(i) => i,
-        Err(e) => return user_form(&s, &ctx, None, &f, ctx.errors(&e)).await,
-    };
-    let hash = crate::password::hash(input.password.clone().unwrap_or_default(), s.settings.password).await;
-    match store::org::create_user(&s.db, &u.actor(s.now()), &input, &hash).await {
-        Ok(_) => done("/org", "saved"),
-        Err(store::Error::Invalid(e)) => user_form(&s, &ctx, None, &f, ctx.errors(&e)).await,
-        Err(e) => internal(&ctx, e),
-    }
+    let again = async |f: &Fields, e| user_form(&s, &ctx, None, f, e).await;
+    save_form(&ctx, with_active(form_fields(form.0)), |f| UserInput::parse(f, true), save, again, "/org").await
 }
 
 pub async fn edit_user(State(s): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Response {
@@ -523,31 +403,20 @@ pub async fn edit_user(State(s): State<AppState>, ctx: Ctx, Path(id): Path<i64>)
 }
 
 pub async fn update_user(State(s): State<AppState>, ctx: Ctx, Path(id): Path<i64>, form: UiForm) -> Response {
-    let u = match ctx.allowed(Action::ManageUsers) {
-        Ok(u) => u.clone(),
-        Err(r) => return r,
+    let u = allowed!(ctx, Action::ManageUsers);
+    let save = async |i: UserInput| {
+        let hash = match &i.password {
+            Some(p) => Some(crate::password::hash(p.clone(), s.settings.password).await),
+            None => None,
+        };
+        store::org::update_user(&s.db, &u.actor(s.now()), id, &i, hash.as_deref()).await
     };
-    let f = with_active(form_fields(form.0));
-    let input = match UserInput::parse(&f, false) {
-        Ok(i) => i,
-        Err(e) => return user_form(&s, &ctx, Some(id), &f, ctx.errors(&e)).await,
-    };
-    let hash = match &input.password {
-        Some(p) => Some(crate::password::hash(p.clone(), s.settings.password).await),
-        None => None,
-    };
-    match store::org::update_user(&s.db, &u.actor(s.now()), id, &input, hash.as_deref()).await {
-        Ok(_) => done("/org", "saved"),
-        Err(store::Error::Invalid(e)) => user_form(&s, &ctx, Some(id), &f, ctx.errors(&e)).await,
-        Err(e) => internal(&ctx, e),
-    }
+    let again = async |f: &Fields, e| user_form(&s, &ctx, Some(id), f, e).await;
+    save_form(&ctx, with_active(form_fields(form.0)), |f| UserInput::parse(f, false), save, again, "/org").await
 }
 
 pub async fn delete_user(State(s): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Response {
-    let u = match ctx.allowed(Action::ManageUsers) {
-        Ok(u) => u.clone(),
-        Err(r) => return r,
-    };
+    let u = allowed!(ctx, Action::ManageUsers);
     if id == u.user.id {
         return ctx.error_page(StatusCode::UNPROCESSABLE_ENTITY, "error-delete-self");
     }

@@ -62,10 +62,7 @@ fn sections(ctx: &Ctx, document: &str) -> Vec<Section> {
         };
         match out.last_mut() {
             Some(s) if s.title == title => s.rules.push(row),
-            _ => out.push(Section {
-                title,
-                rules: vec![row],
-            }),
+            _ => out.push(Section { title, rules: vec![row] }),
         }
     }
     out
@@ -94,10 +91,7 @@ async fn show(s: &AppState, ctx: &Ctx, version: Option<i64>) -> Response {
         version: v.version,
         active_version: active.map_or(0, |a| a.version),
         note: v.note.clone().unwrap_or_default(),
-        author: v
-            .created_by
-            .and_then(|id| names.get(&id).cloned())
-            .unwrap_or_else(|| ctx.t("playbook-system")),
+        author: v.created_by.and_then(|id| names.get(&id).cloned()).unwrap_or_else(|| ctx.t("playbook-system")),
         created: local_time(v.created_at, &tz),
         sections: sections(ctx, &v.document),
         document: v.document,
@@ -135,14 +129,10 @@ pub async fn edit(State(s): State<AppState>, ctx: Ctx) -> Response {
         return r;
     }
     match store::playbook::active(&s.db).await {
-        Ok(Some(v)) => EditPage {
-            ctx,
-            based_on: v.version,
-            document: v.document,
-            note: String::new(),
-            errors: Errors::default(),
+        Ok(Some(v)) => {
+            EditPage { ctx, based_on: v.version, document: v.document, note: String::new(), errors: Errors::default() }
+                .into_response()
         }
-        .into_response(),
         Ok(None) => ctx.error_page(StatusCode::NOT_FOUND, "error-not-found"),
         Err(e) => internal(&ctx, e),
     }
@@ -155,10 +145,7 @@ fn form_text(f: &domain::Fields, k: &str) -> String {
 /// Saves the edited document as a new version, or shows each error beside the document,
 /// naming its key.
 pub async fn save(State(s): State<AppState>, ctx: Ctx, form: UiForm) -> Response {
-    let u = match ctx.allowed(Action::EditPlaybook) {
-        Ok(u) => u.clone(),
-        Err(r) => return r,
-    };
+    let u = allowed!(ctx, Action::EditPlaybook);
     let f = form_fields(form.0);
     let document = form_text(&f, "document").replace("\r\n", "\n");
     let note = form_text(&f, "note").trim().to_string();
@@ -208,11 +195,7 @@ pub async fn check(State(s): State<AppState>, ctx: Ctx, form: UiForm) -> Respons
     let f = form_fields(form.0);
     let document = form_text(&f, "document").replace("\r\n", "\n");
     match Playbook::parse(&document) {
-        Err(e) => unprocessable(CheckFragment {
-            errors: ctx.errors(&e),
-            changes: Vec::new(),
-            ctx,
-        }),
+        Err(e) => unprocessable(CheckFragment { errors: ctx.errors(&e), changes: Vec::new(), ctx }),
         Ok(_) => {
             let active = match store::playbook::active(&s.db).await {
                 Ok(Some(v)) => v.document,
@@ -220,12 +203,7 @@ pub async fn check(State(s): State<AppState>, ctx: Ctx, form: UiForm) -> Respons
                 Err(e) => return internal(&ctx, e),
             };
             let changes = playbook::diff(&active, &document).unwrap_or_default();
-            CheckFragment {
-                ctx,
-                errors: Errors::default(),
-                changes,
-            }
-            .into_response()
+            CheckFragment { ctx, errors: Errors::default(), changes }.into_response()
         }
     }
 }
@@ -249,13 +227,9 @@ pub async fn history(State(s): State<AppState>, ctx: Ctx) -> Response {
     if let Err(r) = ctx.allowed(Action::ViewPlaybook) {
         return r;
     }
-    let loaded = async {
-        Ok::<_, store::Error>((
-            store::playbook::list(&s.db).await?,
-            store::org::user_names(&s.db).await?,
-        ))
-    }
-    .await;
+    let loaded =
+        async { Ok::<_, store::Error>((store::playbook::list(&s.db).await?, store::org::user_names(&s.db).await?)) }
+            .await;
     let (list, names) = match loaded {
         Ok(x) => x,
         Err(e) => return internal(&ctx, e),
@@ -268,10 +242,7 @@ pub async fn history(State(s): State<AppState>, ctx: Ctx) -> Response {
             version: v.version,
             previous: list.get(i + 1).map(|p| p.version),
             note: v.note.clone().unwrap_or_default(),
-            author: v
-                .created_by
-                .and_then(|id| names.get(&id).cloned())
-                .unwrap_or_else(|| ctx.t("playbook-system")),
+            author: v.created_by.and_then(|id| names.get(&id).cloned()).unwrap_or_else(|| ctx.t("playbook-system")),
             created: local_time(v.created_at, &tz),
         })
         .collect();
@@ -315,10 +286,7 @@ pub async fn diff_page(State(s): State<AppState>, ctx: Ctx, Query(q): Query<Diff
     let to = parse(&q.to, newest);
     let from = parse(&q.from, (to - 1).max(1));
     let docs = async {
-        Ok::<_, store::Error>((
-            store::playbook::get(&s.db, from).await?,
-            store::playbook::get(&s.db, to).await?,
-        ))
+        Ok::<_, store::Error>((store::playbook::get(&s.db, from).await?, store::playbook::get(&s.db, to).await?))
     }
     .await;
     let (Some(a), Some(b)) = (match docs {
@@ -331,21 +299,11 @@ pub async fn diff_page(State(s): State<AppState>, ctx: Ctx, Query(q): Query<Diff
         .unwrap_or_default()
         .into_iter()
         .map(|c| ChangeRow {
-            label: ctx
-                .i18n
-                .try_t(&format!("pb-{}", c.key.replace(['.', '_'], "-")))
-                .unwrap_or_default(),
+            label: ctx.i18n.try_t(&format!("pb-{}", c.key.replace(['.', '_'], "-"))).unwrap_or_default(),
             key: c.key,
             old: c.old.unwrap_or_else(|| "—".into()),
             new: c.new.unwrap_or_else(|| "—".into()),
         })
         .collect();
-    DiffPage {
-        ctx,
-        from,
-        to,
-        versions,
-        changes,
-    }
-    .into_response()
+    DiffPage { ctx, from, to, versions, changes }.into_response()
 }
