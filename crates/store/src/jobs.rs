@@ -69,26 +69,15 @@ pub async fn claim(db: &Db, worker: &str, now: Ts, lease_secs: i64) -> Result<Op
     let update = "UPDATE jobs SET locked_by = $1, locked_until = $3, attempts = attempts + 1 WHERE id = ";
     let returning = " RETURNING id, kind, payload, attempts, max_attempts";
     let lease = now.add_secs(lease_secs);
-    let row = match db {
-        Db::Sqlite(p) => {
-            let sql = format!("{update}({pick}){returning}");
-            sqlx::query_as::<_, Claimed>(sqlx::AssertSqlSafe(sql))
-                .bind(worker)
-                .bind(now)
-                .bind(lease)
-                .fetch_optional(p)
-                .await?
-        }
-        Db::Postgres(p) => {
-            let sql = format!("{update}({pick} FOR UPDATE SKIP LOCKED){returning}");
-            sqlx::query_as::<_, Claimed>(sqlx::AssertSqlSafe(sql))
-                .bind(worker)
-                .bind(now)
-                .bind(lease)
-                .fetch_optional(p)
-                .await?
-        }
-    };
+    // PostgreSQL skips rows another worker is claiming this instant; SQLite has one writer.
+    let lock = if db.backend() == crate::Backend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+    let sql = format!("{update}({pick}{lock}){returning}");
+    let row = on_db!(db, p => sqlx::query_as::<_, Claimed>(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(worker)
+        .bind(now)
+        .bind(lease)
+        .fetch_optional(p)
+        .await)?;
     Ok(row)
 }
 
