@@ -72,7 +72,6 @@ pub async fn create_session(
 
 #[derive(sqlx::FromRow)]
 struct SessionRow {
-    created_at: Ts,
     last_seen_at: Ts,
     expires_at: Ts,
     #[sqlx(flatten)]
@@ -84,12 +83,11 @@ struct SessionRow {
 pub async fn session_user(db: &Db, secret: &str, now: Ts, policy: &SessionPolicy) -> Result<Option<User>> {
     let id_hash = secret_hash(secret);
     let row: Option<SessionRow> = on_db!(db, p => sqlx::query_as(sql!(
-        "SELECT s.created_at, s.last_seen_at, s.expires_at, ", USER_COLS_U,
+        "SELECT s.last_seen_at, s.expires_at, ", USER_COLS_U,
         " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = $1"
     )).bind(&id_hash).fetch_optional(p).await)?;
     let Some(row) = row else { return Ok(None) };
     let idle_deadline = row.last_seen_at.add_secs(policy.idle_secs);
-    let _ = row.created_at;
     if now >= row.expires_at || now >= idle_deadline || !row.user.active {
         on_db!(db, p => sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(&id_hash).execute(p).await.map(|r| r.rows_affected()))?;
         return Ok(None);
