@@ -63,6 +63,8 @@ const fn pct(key: &'static str, rule: &'static str, seed: &'static str) -> Param
 }
 
 const STRUCTURES: &[&str] = &["lean", "functional", "matrix", "divisional"];
+/// Where a graded lead goes: a sales owner, marketing nurture, or content touches only.
+pub const ROUTES: &[&str] = &["sales", "nurture", "content"];
 
 /// Every key of a valid playbook, in document order.
 pub const PARAMS: &[Param] = &[
@@ -110,11 +112,18 @@ pub const PARAMS: &[Param] = &[
     int("leads.bant.need_max", 1, 10, "points", "L-3", "004 §3.1"),
     int("leads.bant.timeline_max", 1, 10, "points", "L-3", "004 §3.1"),
     int("leads.bant.grade_a_min", 4, 40, "points", "L-3", "004 §3.1"),
+    int("leads.bant.answers.budget.*", 1, 10, "points", "L-3", "004 §3.1"),
+    int("leads.bant.answers.authority.*", 1, 10, "points", "L-3", "004 §3.1"),
+    int("leads.bant.answers.need.*", 1, 10, "points", "L-3", "004 §3.1"),
+    int("leads.bant.answers.timeline.*", 1, 10, "points", "L-3", "004 §3.1"),
     int("leads.bant.grade_b_min", 4, 40, "points", "L-3", "004 §3.1"),
     int("leads.sla.first_response_working_hours", 1, 720, "working hours", "L-5", "004 §1.2"),
     int("leads.sla.follow_up_max_hours", 1, 2160, "hours", "L-5", "002"),
     int("leads.sla.scan_interval_seconds", 10, 3600, "seconds", "L-5", "—"),
     int("leads.handoff.interface_people_per_sales_team", 1, 10, "people", "L-4", "004 §5.1"),
+    Param { key: "leads.routing.grade_a", kind: Kind::Choice(ROUTES), rule: "L-3, L-4", seed: "004 §3.1", unit: "" },
+    Param { key: "leads.routing.grade_b", kind: Kind::Choice(ROUTES), rule: "L-3, L-4", seed: "004 §3.1", unit: "" },
+    Param { key: "leads.routing.grade_c", kind: Kind::Choice(ROUTES), rule: "L-3, L-4", seed: "004 §3.1", unit: "" },
     Param {
         key: "leads.handoff.valid_lead_definition",
         kind: Kind::Text { max_chars: 4000 },
@@ -157,8 +166,22 @@ pub const PARAMS: &[Param] = &[
     int("evolution.large_change_months", 1, 24, "months", "E-1", "003 §1.3"),
 ];
 
+/// The schema entry for a key. A key ending in `.*` stands for a table of free-named
+/// entries (e.g. `leads.bant.answers.budget.approved`): any single-segment name matches.
 pub fn param(key: &str) -> Option<&'static Param> {
-    PARAMS.iter().find(|p| p.key == key)
+    PARAMS.iter().find(|p| p.key == key).or_else(|| {
+        PARAMS.iter().find(|p| {
+            p.key.strip_suffix('*').and_then(|prefix| key.strip_prefix(prefix)).is_some_and(|rest| is_name(rest))
+        })
+    })
+}
+
+fn is_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 40 && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn is_wildcard(p: &Param) -> bool {
+    p.key.ends_with(".*")
 }
 
 /// The typed view of a valid document, read by domain rules.
@@ -224,6 +247,7 @@ pub struct Decisions {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Leads {
     pub bant: Bant,
+    pub routing: Routing,
     pub sla: Sla,
     pub handoff: Handoff,
     pub conversion: Conversion,
@@ -238,6 +262,24 @@ pub struct Bant {
     pub timeline_max: i64,
     pub grade_a_min: i64,
     pub grade_b_min: i64,
+    pub answers: BantAnswers,
+}
+
+/// Answer code → points, per BANT part (L-3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BantAnswers {
+    pub budget: BTreeMap<String, i64>,
+    pub authority: BTreeMap<String, i64>,
+    pub need: BTreeMap<String, i64>,
+    pub timeline: BTreeMap<String, i64>,
+}
+
+/// Where each grade goes (L-3, L-4): `sales`, `nurture` or `content`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Routing {
+    pub grade_a: String,
+    pub grade_b: String,
+    pub grade_c: String,
 }
 
 impl Bant {
@@ -423,6 +465,18 @@ fn cross_checks(pb: &Playbook, e: &mut FieldErrors) {
     if bant.grade_a_min > max_total {
         e.add("leads.bant.grade_a_min", format!("must be at most the highest possible total, {max_total}"));
     }
+    for (part, answers, max) in [
+        ("budget", &bant.answers.budget, bant.budget_max),
+        ("authority", &bant.answers.authority, bant.authority_max),
+        ("need", &bant.answers.need, bant.need_max),
+        ("timeline", &bant.answers.timeline, bant.timeline_max),
+    ] {
+        for (answer, points) in answers {
+            if *points > max {
+                e.add(format!("leads.bant.answers.{part}.{answer}"), format!("must be at most {part}_max ({max})"));
+            }
+        }
+    }
     if bant.grade_b_min >= bant.grade_a_min {
         e.add("leads.bant.grade_b_min", format!("must be below grade_a_min ({})", bant.grade_a_min));
     }
@@ -499,7 +553,12 @@ impl Playbook {
             }
         }
         for p in PARAMS {
-            if !found.contains_key(p.key) {
+            if is_wildcard(p) {
+                let table = p.key.trim_end_matches(".*");
+                if !found.keys().any(|k| param(k).is_some_and(|q| q.key == p.key)) {
+                    e.add(table, "needs at least one entry");
+                }
+            } else if !found.contains_key(p.key) {
                 e.add(p.key, "is missing");
             }
         }
@@ -570,13 +629,41 @@ pub fn diff(a: &str, b: &str) -> Result<Vec<Change>, FieldErrors> {
     Ok(out)
 }
 
-/// The current value of every key of a valid document, in schema order, for display.
-pub fn values(text: &str) -> Vec<(&'static Param, String)> {
+/// One value of a document with the schema entry that describes it.
+#[derive(Debug, Clone)]
+pub struct RuleValue {
+    pub param: &'static Param,
+    /// The concrete key (differs from `param.key` for entries of a `.*` table).
+    pub key: String,
+    pub value: String,
+}
+
+/// The current value of every key of a valid document, in schema order, for display;
+/// entries of a `.*` table follow in descending value, then name.
+pub fn values(text: &str) -> Vec<RuleValue> {
     let Ok(table) = toml::from_str::<toml::Table>(text) else {
         return Vec::new();
     };
     let found = leaves(&table);
-    PARAMS.iter().filter_map(|p| found.get(p.key).map(|v| (p, render_value(v)))).collect()
+    let mut out = Vec::new();
+    for p in PARAMS {
+        if is_wildcard(p) {
+            let mut entries: Vec<(&String, &toml::Value)> =
+                found.iter().filter(|(k, _)| param(k).is_some_and(|q| q.key == p.key)).collect();
+            entries.sort_by(|a, b| {
+                let n = |v: &toml::Value| v.as_integer().unwrap_or(0);
+                n(b.1).cmp(&n(a.1)).then(a.0.cmp(b.0))
+            });
+            out.extend(entries.into_iter().map(|(k, v)| RuleValue {
+                param: p,
+                key: k.clone(),
+                value: render_value(v),
+            }));
+        } else if let Some(v) = found.get(p.key) {
+            out.push(RuleValue { param: p, key: p.key.to_string(), value: render_value(v) });
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -608,7 +695,10 @@ mod tests {
         assert_eq!(pb.organisation.staffing_acquisition_pct, 40.0);
         assert!(pb.compliance.absolute_terms.iter().any(|t| t == "全网最低价"));
         // Every schema key appears in the document and has a source.
-        assert_eq!(values(DEFAULT_DOCUMENT).len(), PARAMS.len());
+        let listed = values(DEFAULT_DOCUMENT);
+        for p in PARAMS {
+            assert!(listed.iter().any(|v| v.param.key == p.key), "{} not in the document", p.key);
+        }
         for p in PARAMS {
             assert!(!p.seed.is_empty() && !p.rule.is_empty(), "{}", p.key);
         }

@@ -24,7 +24,15 @@ both!(p1_active_playbook_with_sources, |kind| async move {
     assert_eq!(rule("budget.approval_threshold")["seed"], "004 §2.4");
     assert_eq!(rule("leads.sla.follow_up_max_hours")["value"], "72");
     assert_eq!(rule("compliance.legal_review_working_days")["value"], "3");
-    assert_eq!(pb["rules"].as_array().unwrap().len(), domain::playbook::PARAMS.len());
+    assert_eq!(rule("leads.bant.answers.need.critical")["value"], "5");
+    for p in domain::playbook::PARAMS {
+        let prefix = p.key.trim_end_matches('*');
+        assert!(
+            pb["rules"].as_array().unwrap().iter().any(|r| r["key"].as_str().unwrap().starts_with(prefix)),
+            "{}",
+            p.key
+        );
+    }
     let page = app.login("sales.rep@yunqi.example").await.get("/playbook").await.text;
     assert!(page.contains("A 级线索最低总分") && page.contains("来源文档 004 §3.1"));
     assert!(!page.contains("id=\"edit-playbook\""), "a sales rep cannot edit");
@@ -46,6 +54,8 @@ both!(p1_invalid_versions_are_refused_naming_the_key, |kind| async move {
         ("[leads.bant\ngrade_a_min = 1".to_string(), "document", "line 1"),
         (edited("core_pct = 50", "core_pct = 55"), "budget.brand_pct", "must add up to 100"),
         (edited("tolerance_pct = 10\n", ""), "goals.tolerance_pct", "is missing"),
+        (edited("critical = 5", "critical = 6"), "leads.bant.answers.need.critical", "at most need_max (5)"),
+        (edited("approved = 3", "Approved! = 3"), "document", "line"),
     ];
     for (doc, key, msg) in &cases {
         let r = c.json(Method::POST, "/api/v1/playbook", &json!({"document": doc})).await;

@@ -351,3 +351,27 @@ pb-appraisal-converted-signed-amount-pct = Weight of signed amount from converte
 pb-incentives-project-bonus-pct = Project bonus (share of signed amount)
 pb-evolution-small-change-days = Small changes decided within
 pb-evolution-large-change-months = Large changes decided within
+
+# Lead engine (L-3, L-4).
+pb-leads-bant-answers-budget = Budget (B): points per answer
+pb-leads-bant-answers-authority = Authority (A): points per answer
+pb-leads-bant-answers-need = Need (N): points per answer
+pb-leads-bant-answers-timeline = Timeline (T): points per answer
+pb-leads-routing-grade-a = Where grade A leads go
+pb-leads-routing-grade-b = Where grade B leads go
+pb-leads-routing-grade-c = Where grade C leads go
+pbsec-leads-routing = Lead routing (L-4)
+bant-budget-approved = Budget approved
+bant-budget-planned = Budget planned
+bant-budget-unknown = Budget unclear
+bant-authority-decision_maker = Decision maker
+bant-authority-influencer = Influencer / evaluator
+bant-authority-user = User or unknown
+bant-need-critical = Critical, urgent pain
+bant-need-clear = Clear, good fit
+bant-need-moderate = Partial fit
+bant-need-exploring = Exploring
+bant-need-none = No need yet
+bant-timeline-within_3_months = Within 3 months
+bant-timeline-within_12_months = Within 12 months
+bant-timeline-later = Later or unknown

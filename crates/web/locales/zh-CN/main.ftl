@@ -351,3 +351,27 @@ pb-appraisal-converted-signed-amount-pct = 线索转化签约额在市场考核�
 pb-incentives-project-bonus-pct = 项目奖金（签单额比例）
 pb-evolution-small-change-days = 小的制度调整决定时限
 pb-evolution-large-change-months = 大的制度调整决定时限
+
+# Lead engine (L-3, L-4).
+pb-leads-bant-answers-budget = B 预算明确度：答案得分
+pb-leads-bant-answers-authority = A 决策权限：答案得分
+pb-leads-bant-answers-need = N 需求匹配度：答案得分
+pb-leads-bant-answers-timeline = T 采购周期：答案得分
+pb-leads-routing-grade-a = A 级线索去向
+pb-leads-routing-grade-b = B 级线索去向
+pb-leads-routing-grade-c = C 级线索去向
+pbsec-leads-routing = 线索分配（L-4）
+bant-budget-approved = 预算已审批
+bant-budget-planned = 有预算计划
+bant-budget-unknown = 预算不明确
+bant-authority-decision_maker = 决策人
+bant-authority-influencer = 影响者/评估人
+bant-authority-user = 使用者或未知
+bant-need-critical = 核心痛点，急需解决
+bant-need-clear = 需求明确且匹配
+bant-need-moderate = 部分匹配
+bant-need-exploring = 了解中
+bant-need-none = 暂无需求
+bant-timeline-within_3_months = 3 个月内
+bant-timeline-within_12_months = 一年内
+bant-timeline-later = 时间未定

@@ -42,12 +42,12 @@ impl From<store::playbook::Version> for PlaybookOut {
     fn from(v: store::playbook::Version) -> Self {
         let rules = playbook::values(&v.document)
             .into_iter()
-            .map(|(p, value)| RuleOut {
-                key: p.key.into(),
-                value,
-                unit: p.unit.into(),
-                rule: p.rule.into(),
-                seed: p.seed.into(),
+            .map(|r| RuleOut {
+                key: r.key,
+                value: r.value,
+                unit: r.param.unit.into(),
+                rule: r.param.rule.into(),
+                seed: r.param.seed.into(),
             })
             .collect();
         PlaybookOut {

@@ -39,19 +39,38 @@ pub struct PlaybookPage {
     document: String,
 }
 
+/// The label of a playbook key: its own, or for an entry of a `.*` table (a BANT answer)
+/// the table's label with the entry's.
+pub fn rule_label(ctx: &Ctx, key: &str) -> String {
+    let own = format!("pb-{}", key.replace(['.', '_'], "-"));
+    if let Some(l) = ctx.i18n.try_t(&own) {
+        return l;
+    }
+    if let Some((table, entry)) = key.rsplit_once('.') {
+        let table_label = ctx.i18n.try_t(&format!("pb-{}", table.replace(['.', '_'], "-")));
+        let part = table.rsplit('.').next().unwrap_or("");
+        if let Some(t) = table_label {
+            return format!("{t}：{}", ctx.i18n.code_label(&format!("bant-{part}"), entry));
+        }
+    }
+    key.to_string()
+}
+
 fn sections(ctx: &Ctx, document: &str) -> Vec<Section> {
     let mut out: Vec<Section> = Vec::new();
-    for (p, value) in playbook::values(document) {
-        let section_key = p.key.rsplit_once('.').map_or("", |(s, _)| s);
+    for r in playbook::values(document) {
+        let p = r.param;
+        let section_key = p.key.trim_end_matches(".*").rsplit_once('.').map_or("", |(s, _)| s);
+        let section_key = section_key.strip_suffix(".answers").map_or(section_key, |s| s);
+        let section_key = if section_key.starts_with("leads.bant") { "leads.bant" } else { section_key };
         let title = ctx
             .i18n
             .try_t(&format!("pbsec-{}", section_key.replace('.', "-")))
             .unwrap_or_else(|| section_key.to_string());
-        let label_key = format!("pb-{}", p.key.replace(['.', '_'], "-"));
         let row = RuleRow {
-            key: p.key.to_string(),
-            label: ctx.i18n.try_t(&label_key).unwrap_or_else(|| p.key.to_string()),
-            value,
+            label: rule_label(ctx, &r.key),
+            key: r.key,
+            value: r.value,
             unit: if p.unit.is_empty() {
                 String::new()
             } else {
@@ -299,7 +318,7 @@ pub async fn diff_page(State(s): State<AppState>, ctx: Ctx, Query(q): Query<Diff
         .unwrap_or_default()
         .into_iter()
         .map(|c| ChangeRow {
-            label: ctx.i18n.try_t(&format!("pb-{}", c.key.replace(['.', '_'], "-"))).unwrap_or_default(),
+            label: rule_label(&ctx, &c.key),
             key: c.key,
             old: c.old.unwrap_or_else(|| "—".into()),
             new: c.new.unwrap_or_else(|| "—".into()),
