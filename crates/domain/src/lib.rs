@@ -6,6 +6,7 @@
 pub mod calendar;
 pub mod company;
 pub mod diff;
+pub mod lead;
 pub mod errors;
 pub mod money;
 pub mod org;
