@@ -59,7 +59,9 @@ pub fn normalize_phone(s: &str) -> Option<String> {
             .or_else(|| if digits.len() == 13 { digits.strip_prefix("86") } else { None })
             .unwrap_or(&digits)
     };
-    let is_mobile = national.len() == 11 && national.starts_with('1') && national.as_bytes()[1].is_ascii_digit()
+    let is_mobile = national.len() == 11
+        && national.starts_with('1')
+        && national.as_bytes()[1].is_ascii_digit()
         && (b'3'..=b'9').contains(&national.as_bytes()[1]);
     if is_mobile {
         Some(national.to_string())
@@ -344,9 +346,15 @@ pub struct RoutingTeam {
 #[serde(tag = "route", rename_all = "snake_case")]
 pub enum RouteDecision {
     /// Assigned to a sales owner.
-    Sales { team_id: i64, owner_id: i64, reason: String },
+    Sales {
+        team_id: i64,
+        owner_id: i64,
+        reason: String,
+    },
     /// No available rep: kept unassigned for a manager, with the reason.
-    Unassigned { reason: String },
+    Unassigned {
+        reason: String,
+    },
     Nurture,
     Content,
 }
@@ -354,7 +362,13 @@ pub enum RouteDecision {
 /// L-4: a lead whose grade routes to sales goes to the team covering its city or
 /// province (city first), else to all sales teams; within the team, round-robin after the
 /// last assigned rep, skipping reps marked unavailable.
-pub fn route(pb: &Playbook, grade: Grade, province: Option<&str>, city: Option<&str>, teams: &[RoutingTeam]) -> RouteDecision {
+pub fn route(
+    pb: &Playbook,
+    grade: Grade,
+    province: Option<&str>,
+    city: Option<&str>,
+    teams: &[RoutingTeam],
+) -> RouteDecision {
     match pb.route_for(grade) {
         "nurture" => return RouteDecision::Nurture,
         "content" => return RouteDecision::Content,
@@ -438,7 +452,12 @@ mod tests {
     }
 
     fn team(id: i64, territories: &[&str], reps: &[(i64, bool)], last: Option<i64>) -> RoutingTeam {
-        RoutingTeam { team_id: id, territories: territories.iter().map(|s| s.to_string()).collect(), reps: reps.to_vec(), last_assigned: last }
+        RoutingTeam {
+            team_id: id,
+            territories: territories.iter().map(|s| s.to_string()).collect(),
+            reps: reps.to_vec(),
+            last_assigned: last,
+        }
     }
 
     /// L-4: territory first, then round robin, skipping unavailable reps; B and C go to
@@ -471,7 +490,12 @@ mod tests {
     #[test]
     fn l1_lead_input() {
         let pb = Playbook::default_playbook();
-        let f = Fields::from_pairs([("name", "张伟"), ("phone", "+86 138 0013 8000"), ("channel", "douyin"), ("need", "clear")]);
+        let f = Fields::from_pairs([
+            ("name", "张伟"),
+            ("phone", "+86 138 0013 8000"),
+            ("channel", "douyin"),
+            ("need", "clear"),
+        ]);
         let l = LeadInput::parse(&f, &pb).unwrap();
         assert_eq!(l.phone_key().as_deref(), Some("13800138000"));
         let f = Fields::from_pairs([("channel", "tv"), ("need", "huge"), ("email", "nope")]);

@@ -6,8 +6,8 @@
 pub mod calendar;
 pub mod company;
 pub mod diff;
-pub mod lead;
 pub mod errors;
+pub mod lead;
 pub mod money;
 pub mod org;
 pub mod playbook;

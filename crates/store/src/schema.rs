@@ -90,7 +90,7 @@ pub async fn indexes(db: &Db) -> Result<Vec<String>> {
             }
             Db::Postgres(p) => sqlx::query_scalar(
                 "SELECT tablename::text || '.' || indexname::text FROM pg_indexes WHERE schemaname = current_schema() \
-                 AND indexname NOT LIKE '%_pkey' AND indexname NOT LIKE '%_key' AND tablename <> '_sqlx_migrations'",
+                 AND indexname NOT IN (SELECT conname FROM pg_constraint) AND tablename <> '_sqlx_migrations'",
             )
             .fetch_all(p)
             .await?,

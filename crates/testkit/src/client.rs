@@ -50,6 +50,10 @@ impl Client {
         Client { http, base: base.to_string(), session: None, lang: None, bearer: None, origin: Some(base.to_string()) }
     }
 
+    pub fn bearer_token(&self) -> Option<String> {
+        self.bearer.clone()
+    }
+
     pub fn with_bearer(mut self, token: &str) -> Client {
         self.bearer = Some(token.to_string());
         self

@@ -93,8 +93,28 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), csrf::guard))
         .layer(axum::middleware::from_fn(ui::security_headers))
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), refuse_oversized))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)
+}
+
+/// Refuses a body whose declared length is over the limit before reading any of it (the
+/// streaming limit above catches bodies without a length).
+async fn refuse_oversized(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > state.settings.body_limit as u64) {
+        return error::ApiError::PayloadTooLarge.into_response();
+    }
+    next.run(req).await
 }
 
 /// The OpenAPI document, generated from the handlers' annotations.
