@@ -53,14 +53,28 @@ pub const DEPARTMENTS: &[(&str, &str, &str, &str)] = &[
     ("战略/GTM 部", "strategy", "strategy@yunqi.example", "GTM 统筹与跨部门协同"),
 ];
 
-/// (department, team, lead e-mail, focus)
-pub const TEAMS: &[(&str, &str, &str, &str)] = &[
-    ("市场部", "品牌组", "brand@yunqi.example", "行业峰会、奖项申报与品牌声量"),
-    ("市场部", "获客组", "marketer@yunqi.example", "精准投放、线索获取（占市场人员 40%）"),
-    ("市场部", "内容组", "content@yunqi.example", "白皮书、客户案例与直播课"),
-    ("市场部", "数据组", "data@yunqi.example", "线索分级、渠道 ROI 与复盘数据"),
-    ("销售部", "销售一组（华东）", "sales.manager@yunqi.example", "华东区域：上海、江苏、浙江"),
-    ("销售部", "销售二组（华北）", "sales.north@yunqi.example", "华北区域：北京、天津、河北"),
+/// (department, team, lead e-mail, focus, territories, marketing interface person)
+pub const TEAMS: &[(&str, &str, &str, &str, &str, &str)] = &[
+    ("市场部", "品牌组", "brand@yunqi.example", "行业峰会、奖项申报与品牌声量", "", ""),
+    ("市场部", "获客组", "marketer@yunqi.example", "精准投放、线索获取（占市场人员 40%）", "", ""),
+    ("市场部", "内容组", "content@yunqi.example", "白皮书、客户案例与直播课", "", ""),
+    ("市场部", "数据组", "data@yunqi.example", "线索分级、渠道 ROI 与复盘数据", "", ""),
+    (
+        "销售部",
+        "销售一组（华东）",
+        "sales.manager@yunqi.example",
+        "华东区域",
+        "上海,江苏,浙江,安徽",
+        "marketer@yunqi.example",
+    ),
+    (
+        "销售部",
+        "销售二组（华北）",
+        "sales.north@yunqi.example",
+        "华北区域",
+        "北京,天津,河北,山东",
+        "data@yunqi.example",
+    ),
 ];
 
 pub fn company() -> CompanyProfile {
@@ -127,7 +141,7 @@ pub async fn load(db: &Db, actor: &Actor, password: web::password::Params) -> an
     }
     let dept_id = |name: &str| departments.iter().find(|d| d.name == name).map(|d| d.id);
     let mut teams = store::org::list_teams(db).await?;
-    for (dept, name, lead, focus) in TEAMS {
+    for (dept, name, lead, focus, territories, interface) in TEAMS {
         let Some(department_id) = dept_id(dept) else { continue };
         if teams.iter().any(|t| t.department_id == department_id && t.name == *name) {
             continue;
@@ -137,6 +151,8 @@ pub async fn load(db: &Db, actor: &Actor, password: web::password::Params) -> an
             department_id,
             lead_user_id: user_id(&users, lead),
             focus: Some((*focus).to_string()),
+            territories: territories.split(',').filter(|t| !t.is_empty()).map(str::to_string).collect(),
+            interface_user_id: user_id(&users, interface),
         };
         teams.push(store::org::create_team(db, actor, &input).await?);
         out.teams += 1;

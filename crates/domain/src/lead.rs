@@ -408,6 +408,40 @@ pub fn route(
     RouteDecision::Unassigned { reason: "no available sales rep in the matching teams".into() }
 }
 
+/// L-5 clocks of an assigned lead: first response within N working hours (the working
+/// calendar), follow-up within M hours at most (calendar time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlaDue {
+    pub first_response: jiff::Timestamp,
+    pub follow_up: jiff::Timestamp,
+}
+
+pub fn sla_due(
+    pb: &Playbook,
+    cal: &crate::calendar::WorkingCalendar,
+    tz: &jiff::tz::TimeZone,
+    assigned_at: jiff::Timestamp,
+) -> Result<SlaDue, crate::calendar::CalendarError> {
+    let first = cal.add_working_hours(assigned_at, tz, pb.leads.sla.first_response_working_hours)?.at;
+    let follow_up = assigned_at
+        .checked_add(jiff::SignedDuration::from_hours(pb.leads.sla.follow_up_max_hours))
+        .unwrap_or(assigned_at);
+    Ok(SlaDue { first_response: first, follow_up })
+}
+
+/// The text a lead is found by: names, company, e-mail, phone digits and place, lower-cased
+/// and space-separated.
+pub fn search_text(l: &LeadInput) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for v in [&l.name, &l.company, &l.title, &l.email, &l.province, &l.city].into_iter().flatten() {
+        parts.push(v.to_lowercase());
+    }
+    if let Some(p) = l.phone_key() {
+        parts.push(p);
+    }
+    parts.join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

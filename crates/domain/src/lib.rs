@@ -4,6 +4,7 @@
 //! function for a decision (with its explanation), and persist the outcome.
 
 pub mod calendar;
+pub mod campaign;
 pub mod company;
 pub mod diff;
 pub mod errors;

@@ -10,6 +10,27 @@ impl Money {
         units.checked_mul(100).map(Money)
     }
 
+    /// Parses `1234`, `1234.5` or `-1234.56` (major units, at most two decimals) exactly.
+    pub fn parse_major(s: &str) -> Option<Money> {
+        let s = s.trim();
+        let (neg, s) = match s.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, s),
+        };
+        let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+        if int.is_empty()
+            || !int.chars().all(|c| c.is_ascii_digit())
+            || frac.len() > 2
+            || !frac.chars().all(|c| c.is_ascii_digit())
+        {
+            return None;
+        }
+        let major: i64 = int.parse().ok()?;
+        let minor: i64 = if frac.is_empty() { 0 } else { format!("{frac:0<2}").parse().ok()? };
+        let v = major.checked_mul(100)?.checked_add(minor)?;
+        Some(Money(if neg { -v } else { v }))
+    }
+
     pub fn fen(self) -> i64 {
         self.0
     }
@@ -57,5 +78,10 @@ mod tests {
         assert_eq!(Money(0).format_plain(), "0.00");
         assert_eq!(Money::from_major(50_000), Some(Money(5_000_000)));
         assert_eq!(Money::from_major(i64::MAX), None);
+        assert_eq!(Money::parse_major("12345.6"), Some(Money(1_234_560)));
+        assert_eq!(Money::parse_major("-0.05"), Some(Money(-5)));
+        assert_eq!(Money::parse_major("1.234"), None);
+        assert_eq!(Money::parse_major("1e3"), None);
+        assert_eq!(Money::parse_major(""), None);
     }
 }

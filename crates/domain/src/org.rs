@@ -97,9 +97,14 @@ pub struct TeamInput {
     pub department_id: i64,
     pub lead_user_id: Option<i64>,
     pub focus: Option<String>,
+    /// Provinces and cities the team covers (L-4 routing).
+    pub territories: Vec<String>,
+    /// The marketing interface person (接口人) of a sales team (L-4).
+    pub interface_user_id: Option<i64>,
 }
 
-pub const TEAM_FIELDS: &[&str] = &["name", "department_id", "lead_user_id", "focus"];
+pub const TEAM_FIELDS: &[&str] =
+    &["name", "department_id", "lead_user_id", "focus", "territories", "interface_user_id"];
 
 impl TeamInput {
     pub fn parse(f: &Fields) -> Result<TeamInput, FieldErrors> {
@@ -112,8 +117,16 @@ impl TeamInput {
         }
         let lead_user_id = positive_id(f, &mut e, "lead_user_id");
         let focus = f.optional(&mut e, "focus", 200);
+        let territories: Vec<String> =
+            f.list(&mut e, "territories").unwrap_or_default().into_iter().filter(|t| !t.is_empty()).collect();
+        if territories.iter().any(|t| t.chars().count() > 40) || territories.len() > 100 {
+            e.add("territories", "at most 100 places of at most 40 characters each");
+        }
+        let interface_user_id = positive_id(f, &mut e, "interface_user_id");
         match department_id {
-            Some(department_id) if e.is_empty() => Ok(TeamInput { name, department_id, lead_user_id, focus }),
+            Some(department_id) if e.is_empty() => {
+                Ok(TeamInput { name, department_id, lead_user_id, focus, territories, interface_user_id })
+            }
             _ => Err(e),
         }
     }

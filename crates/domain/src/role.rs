@@ -68,6 +68,12 @@ impl Role {
             EditOrg | ManageUsers => matches!(self, Admin),
             // P-3: the audit log is for admins and executives.
             ViewAudit => matches!(self, Admin | Executive),
+            // Leads: everyone reads (within their scope, see `lead_scope`); viewers only read.
+            ViewLeads => true,
+            CaptureLeads | EditLeads => matches!(self, Admin | MarketingDirector | Marketer | SalesManager | SalesRep),
+            // Reassigning a lead is a manager's call (L-4), or marketing's before hand-off.
+            ReassignLeads => matches!(self, Admin | MarketingDirector | SalesManager),
+            ManageCampaigns => matches!(self, Admin | MarketingDirector | Marketer),
         }
     }
 }
@@ -85,6 +91,30 @@ pub enum Action {
     EditCalendar,
     ViewAudit,
     UseApi,
+    ViewLeads,
+    CaptureLeads,
+    EditLeads,
+    ReassignLeads,
+    ManageCampaigns,
+}
+
+/// Which leads a role sees (L permissions): a sales rep only their own, a sales manager their
+/// team's, everyone else all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeadScope {
+    All,
+    Team,
+    Own,
+}
+
+impl Role {
+    pub fn lead_scope(self) -> LeadScope {
+        match self {
+            Role::SalesRep => LeadScope::Own,
+            Role::SalesManager => LeadScope::Team,
+            _ => LeadScope::All,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -28,6 +28,10 @@ pub struct Team {
     pub name: String,
     pub lead_user_id: Option<i64>,
     pub focus: Option<String>,
+    /// Comma-separated provinces and cities the team covers (L-4).
+    pub territories: String,
+    /// The marketing interface person of a sales team (L-4).
+    pub interface_user_id: Option<i64>,
     pub created_at: Ts,
     pub updated_at: Ts,
 }
@@ -71,13 +75,15 @@ impl Department {
 
 impl Team {
     fn audit_json(&self) -> serde_json::Value {
-        json!({"name": self.name, "department_id": self.department_id, "lead_user_id": self.lead_user_id, "focus": self.focus})
+        json!({"name": self.name, "department_id": self.department_id, "lead_user_id": self.lead_user_id, "focus": self.focus,
+               "territories": self.territories, "interface_user_id": self.interface_user_id})
     }
 }
 
 const USER_COLS: &str = "id, email, display_name, role, department_id, team_id, active, locale, created_at, updated_at";
 const DEPT_COLS: &str = "id, name, kind, head_user_id, description, created_at, updated_at";
-const TEAM_COLS: &str = "id, department_id, name, lead_user_id, focus, created_at, updated_at";
+const TEAM_COLS: &str =
+    "id, department_id, name, lead_user_id, focus, territories, interface_user_id, created_at, updated_at";
 
 macro_rules! sql {
     ($($part:expr),+ $(,)?) => { sqlx::AssertSqlSafe([$($part),+].concat()) };
@@ -153,7 +159,7 @@ async fn team_tx(tx: &mut Tx, id: i64) -> Result<Option<Team>> {
 
 /// References are checked before writing so the error names the field, instead of the
 /// database's foreign-key message.
-async fn check_user_ref(tx: &mut Tx, field: &str, id: Option<i64>) -> Result<()> {
+pub(crate) async fn check_user_ref(tx: &mut Tx, field: &str, id: Option<i64>) -> Result<()> {
     if let Some(id) = id
         && user_tx(tx, id).await?.is_none()
     {
@@ -357,10 +363,12 @@ pub async fn create_team(db: &Db, actor: &Actor, t: &TeamInput) -> Result<Team> 
     let mut tx = db.begin().await?;
     check_placement(&mut tx, Some(t.department_id), None).await?;
     check_user_ref(&mut tx, "lead_user_id", t.lead_user_id).await?;
-    let sql = "INSERT INTO teams (department_id, name, lead_user_id, focus, created_at, updated_at) \
-               VALUES ($1, $2, $3, $4, $5, $5) RETURNING id";
+    check_user_ref(&mut tx, "interface_user_id", t.interface_user_id).await?;
+    let sql = "INSERT INTO teams (department_id, name, lead_user_id, focus, territories, interface_user_id, created_at, \
+               updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id";
     let id: i64 = on_tx!(&mut tx, c => sqlx::query_scalar(sql)
-        .bind(t.department_id).bind(&t.name).bind(t.lead_user_id).bind(&t.focus).bind(actor.now)
+        .bind(t.department_id).bind(&t.name).bind(t.lead_user_id).bind(&t.focus).bind(t.territories.join(","))
+        .bind(t.interface_user_id).bind(actor.now)
         .fetch_one(c).await)
     .map_err(Error::from)
     .map_err(|e| unique_to_field(e, "name", "the department already has a team with this name"))?;
@@ -375,10 +383,12 @@ pub async fn update_team(db: &Db, actor: &Actor, id: i64, t: &TeamInput) -> Resu
     let before = team_tx(&mut tx, id).await?.ok_or(Error::NotFound)?;
     check_placement(&mut tx, Some(t.department_id), None).await?;
     check_user_ref(&mut tx, "lead_user_id", t.lead_user_id).await?;
-    let sql =
-        "UPDATE teams SET department_id = $1, name = $2, lead_user_id = $3, focus = $4, updated_at = $5 WHERE id = $6";
+    let sql = "UPDATE teams SET department_id = $1, name = $2, lead_user_id = $3, focus = $4, territories = $5, \
+         interface_user_id = $6, updated_at = $7 WHERE id = $8";
+    check_user_ref(&mut tx, "interface_user_id", t.interface_user_id).await?;
     on_tx!(&mut tx, c => sqlx::query(sql)
-        .bind(t.department_id).bind(&t.name).bind(t.lead_user_id).bind(&t.focus).bind(actor.now).bind(id)
+        .bind(t.department_id).bind(&t.name).bind(t.lead_user_id).bind(&t.focus).bind(t.territories.join(","))
+        .bind(t.interface_user_id).bind(actor.now).bind(id)
         .execute(c).await.map(|r| r.rows_affected()))
     .map_err(Error::from)
     .map_err(|e| unique_to_field(e, "name", "the department already has a team with this name"))?;

@@ -10,6 +10,7 @@ pub mod error;
 pub mod i18n;
 pub mod metrics;
 pub mod password;
+pub mod rules;
 pub mod ui;
 
 use axum::Router;

@@ -107,6 +107,7 @@ CREATE TABLE idempotency_keys (
     id INTEGER PRIMARY KEY,
     owner_key TEXT NOT NULL,
     key TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
     lead_id INTEGER,
     status_code INTEGER NOT NULL,
     response JSONTEXT NOT NULL,

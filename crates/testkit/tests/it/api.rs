@@ -57,6 +57,15 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/tokens"),
     ("post", "/api/v1/tokens"),
     ("delete", "/api/v1/tokens/{id}"),
+    ("post", "/api/v1/leads"),
+    ("get", "/api/v1/leads"),
+    ("get", "/api/v1/leads/{id}"),
+    ("put", "/api/v1/leads/{id}/answers"),
+    ("get", "/api/v1/campaigns"),
+    ("post", "/api/v1/campaigns"),
+    ("get", "/api/v1/campaigns/{id}"),
+    ("put", "/api/v1/campaigns/{id}"),
+    ("post", "/api/v1/campaigns/{id}/spend"),
 ];
 
 #[tokio::test]

@@ -12,6 +12,7 @@ mod company;
 mod csrf;
 mod i18n;
 mod jobs;
+mod leads;
 mod org;
 mod playbook;
 mod schema;

@@ -375,3 +375,7 @@ bant-need-none = No need yet
 bant-timeline-within_3_months = Within 3 months
 bant-timeline-within_12_months = Within 12 months
 bant-timeline-later = Later or unknown
+org-territories = Territories
+org-territories-hint = Provinces or cities, comma-separated; grade A leads from there go to this team's reps (L-4)
+org-interface = Marketing interface person
+org-interface-hint = The sales team's marketing contact; gets SLA breach alerts (L-4, L-5)

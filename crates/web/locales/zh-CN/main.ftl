@@ -375,3 +375,7 @@ bant-need-none = 暂无需求
 bant-timeline-within_3_months = 3 个月内
 bant-timeline-within_12_months = 一年内
 bant-timeline-later = 时间未定
+org-territories = 负责区域
+org-territories-hint = 省份或城市，逗号分隔；A 级线索按区域分配给该组销售（L-4）
+org-interface = 市场接口人
+org-interface-hint = 销售团队的市场对接人，接收超时提醒（L-4、L-5）

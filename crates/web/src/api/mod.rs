@@ -3,8 +3,10 @@
 
 pub(crate) mod audit;
 pub(crate) mod calendar;
+mod campaigns;
 mod company;
 mod health;
+pub(crate) mod leads;
 pub(crate) mod org;
 mod playbook;
 pub(crate) mod tokens;
@@ -41,6 +43,8 @@ use utoipa_axum::routes;
         (name = "calendar", description = "Working calendar (O-1)"),
         (name = "audit", description = "Audit log (P-3)"),
         (name = "tokens", description = "API tokens of the calling account"),
+        (name = "leads", description = "Lead capture, grading and routing (L-1…L-4)"),
+        (name = "campaigns", description = "Campaigns and their cost ledger (L-1, L-9)"),
     )
 )]
 struct ApiDoc;
@@ -76,7 +80,13 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(calendar::due))
         .routes(routes!(audit::list_audit))
         .routes(routes!(tokens::list_tokens, tokens::create_token))
-        .routes(routes!(tokens::revoke_token));
+        .routes(routes!(tokens::revoke_token))
+        .routes(routes!(leads::capture_lead, leads::list_leads))
+        .routes(routes!(leads::get_lead))
+        .routes(routes!(leads::set_lead_answers))
+        .routes(routes!(campaigns::list_campaigns, campaigns::create_campaign))
+        .routes(routes!(campaigns::get_campaign, campaigns::update_campaign))
+        .routes(routes!(campaigns::add_campaign_spend));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
         .route("/api/openapi.json", axum::routing::get(openapi_json))

@@ -221,6 +221,8 @@ pub struct TeamForm {
     departments: Vec<Opt>,
     leads: Vec<Opt>,
     focus: String,
+    territories: String,
+    interfaces: Vec<Opt>,
     errors: Errors,
 }
 
@@ -243,6 +245,8 @@ async fn team_form(s: &AppState, ctx: &Ctx, id: Option<i64>, f: &Fields, errors:
             .collect(),
         leads: user_opts(&users, &text(f, "lead_user_id"), ctx.t("org-none")),
         focus: text(f, "focus"),
+        territories: text(f, "territories"),
+        interfaces: user_opts(&users, &text(f, "interface_user_id"), ctx.t("org-none")),
         errors,
         ctx: ctx.clone(),
     };
@@ -273,9 +277,13 @@ pub async fn edit_team(State(s): State<AppState>, ctx: Ctx, Path(id): Path<i64>)
                 ("name", t.name),
                 ("department_id", t.department_id.to_string()),
                 ("focus", t.focus.unwrap_or_default()),
+                ("territories", t.territories),
             ]);
             if let Some(l) = t.lead_user_id {
                 f.set("lead_user_id", l.to_string());
+            }
+            if let Some(i) = t.interface_user_id {
+                f.set("interface_user_id", i.to_string());
             }
             team_form(&s, &ctx, Some(id), &f, Errors::default()).await
         }

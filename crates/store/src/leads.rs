@@ -1,0 +1,514 @@
+//! Leads (L-1…L-7): capture with idempotency and deduplication, grading, routing and SLA
+//! clocks — all in one transaction per lead, with the lead's history in `lead_events`.
+
+use crate::audit::{self, Actor, Change};
+use crate::{Db, Error, Result, Ts, Tx, on_db, on_tx};
+use domain::calendar::WorkingCalendar;
+use domain::lead::{Grading, LeadInput, RouteDecision, RoutingTeam, sla_due};
+use domain::playbook::Playbook;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Lead {
+    pub id: i64,
+    pub name: Option<String>,
+    pub company: Option<String>,
+    pub title: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub province: Option<String>,
+    pub city: Option<String>,
+    /// smb | enterprise
+    pub company_size: Option<String>,
+    pub channel: String,
+    pub campaign_id: Option<i64>,
+    pub utm_source: Option<String>,
+    pub utm_medium: Option<String>,
+    pub utm_campaign: Option<String>,
+    pub utm_term: Option<String>,
+    pub utm_content: Option<String>,
+    /// BANT answers (codes from the playbook) and the points each earned.
+    pub budget: Option<String>,
+    pub authority: Option<String>,
+    pub need: Option<String>,
+    pub timeline: Option<String>,
+    pub budget_points: i64,
+    pub authority_points: i64,
+    pub need_points: i64,
+    pub timeline_points: i64,
+    pub total: i64,
+    /// A | B | C
+    pub grade: String,
+    /// The playbook version that made the grade.
+    pub graded_version: i64,
+    pub graded_at: Ts,
+    /// sales | nurture | content | unassigned
+    pub route: String,
+    pub route_reason: Option<String>,
+    /// open | accepted | rejected | converted | lost
+    pub status: String,
+    pub owner_id: Option<i64>,
+    pub team_id: Option<i64>,
+    pub assigned_at: Option<Ts>,
+    pub first_response_due: Option<Ts>,
+    pub first_response_at: Option<Ts>,
+    pub follow_up_due: Option<Ts>,
+    pub last_activity_at: Ts,
+    /// awareness | consideration | decision
+    pub nurture_stage: Option<String>,
+    /// Every capture that produced or merged into this lead: channel, campaign, UTM, time.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    pub sources: Value,
+    pub note: Option<String>,
+    pub created_at: Ts,
+    pub updated_at: Ts,
+}
+
+const COLS: &str = "id, name, company, title, email, phone, province, city, company_size, channel, campaign_id, \
+    utm_source, utm_medium, utm_campaign, utm_term, utm_content, budget, authority, need, timeline, budget_points, \
+    authority_points, need_points, timeline_points, total, grade, graded_version, graded_at, route, route_reason, status, \
+    owner_id, team_id, assigned_at, first_response_due, first_response_at, follow_up_due, last_activity_at, nurture_stage, \
+    sources, note, created_at, updated_at";
+
+fn select(tail: &str) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(format!("SELECT {COLS} FROM leads {tail}"))
+}
+
+/// What grading and routing need besides the lead: the active playbook and the calendar.
+pub struct Rules<'a> {
+    pub playbook: &'a Playbook,
+    pub version: i64,
+    pub calendar: &'a WorkingCalendar,
+    pub tz: &'a jiff::tz::TimeZone,
+}
+
+/// The result of a capture.
+#[derive(Debug, Clone)]
+pub enum Captured {
+    /// A new lead.
+    Created(Box<Lead>),
+    /// The capture matched an existing lead by e-mail or phone and was merged into it.
+    Merged(Box<Lead>),
+    /// A retry of an earlier request with the same idempotency key: its first answer.
+    Replayed { status: u16, body: Value },
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Event {
+    pub id: i64,
+    pub lead_id: i64,
+    pub at: Ts,
+    /// created | merged | graded | routed | reassigned | responded | touched | stage | accepted | rejected | breach …
+    pub kind: String,
+    pub actor_id: Option<i64>,
+    pub actor_label: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub data: Value,
+}
+
+async fn event(tx: &mut Tx, actor: &Actor, lead_id: i64, kind: &str, data: Value) -> Result<()> {
+    let sql =
+        "INSERT INTO lead_events (lead_id, at, kind, actor_id, actor_label, data) VALUES ($1, $2, $3, $4, $5, $6)";
+    on_tx!(tx, c => sqlx::query(sql)
+        .bind(lead_id).bind(actor.now).bind(kind).bind(actor.user_id).bind(&actor.label).bind(&data)
+        .execute(c).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
+async fn get_tx(tx: &mut Tx, id: i64) -> Result<Option<Lead>> {
+    Ok(on_tx!(tx, c => sqlx::query_as::<_, Lead>(select("WHERE id = $1")).bind(id).fetch_optional(c).await)?)
+}
+
+pub async fn get(db: &Db, id: i64) -> Result<Option<Lead>> {
+    Ok(on_db!(db, p => sqlx::query_as::<_, Lead>(select("WHERE id = $1")).bind(id).fetch_optional(p).await)?)
+}
+
+pub async fn events(db: &Db, lead_id: i64) -> Result<Vec<Event>> {
+    let sql =
+        "SELECT id, lead_id, at, kind, actor_id, actor_label, data FROM lead_events WHERE lead_id = $1 ORDER BY id";
+    Ok(on_db!(db, p => sqlx::query_as(sql).bind(lead_id).fetch_all(p).await)?)
+}
+
+/// The sales teams as routing sees them: territories, reps (with availability), and the
+/// round-robin position.
+async fn routing_teams(tx: &mut Tx) -> Result<Vec<RoutingTeam>> {
+    let teams: Vec<(i64, String, Option<i64>)> = on_tx!(tx, c => sqlx::query_as(
+        "SELECT t.id, t.territories, t.last_assigned_user_id FROM teams t JOIN departments d ON d.id = t.department_id \
+         WHERE d.kind = 'sales' ORDER BY t.id"
+    ).fetch_all(c).await)?;
+    let reps: Vec<(i64, i64, bool)> = on_tx!(tx, c => sqlx::query_as(
+        "SELECT team_id, id, available FROM users WHERE role = 'sales_rep' AND active AND team_id IS NOT NULL ORDER BY id"
+    ).fetch_all(c).await)?;
+    Ok(teams
+        .into_iter()
+        .map(|(team_id, territories, last_assigned)| RoutingTeam {
+            team_id,
+            territories: territories
+                .split([',', '，', '、'])
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+            reps: reps.iter().filter(|(t, _, _)| *t == team_id).map(|(_, id, a)| (*id, *a)).collect(),
+            last_assigned,
+        })
+        .collect())
+}
+
+fn grading_json(g: &Grading) -> Value {
+    json!({
+        "grade": g.grade.code(), "total": g.total, "playbook_version": g.playbook_version,
+        "parts": g.parts.iter().map(|p| json!({"part": p.part, "answer": p.answer, "points": p.points, "max": p.max})).collect::<Vec<_>>(),
+    })
+}
+
+fn source_json(input: &LeadInput, now: Ts) -> Value {
+    json!({"channel": input.channel.code(), "campaign_id": input.campaign_id, "utm_source": input.utm.source,
+           "utm_medium": input.utm.medium, "utm_campaign": input.utm.campaign, "at": now})
+}
+
+/// Routes a lead that is not yet with sales, and starts its SLA clocks if it gets an owner.
+async fn route_tx(tx: &mut Tx, actor: &Actor, lead: &Lead, rules: &Rules<'_>) -> Result<()> {
+    if lead.owner_id.is_some() || lead.status != "open" {
+        return Ok(());
+    }
+    let grade = domain::lead::Grade::parse(&lead.grade).unwrap_or(domain::lead::Grade::C);
+    let teams = routing_teams(tx).await?;
+    let decision = domain::lead::route(rules.playbook, grade, lead.province.as_deref(), lead.city.as_deref(), &teams);
+    let (route, reason, owner, team) = match &decision {
+        RouteDecision::Sales { team_id, owner_id, reason } => {
+            ("sales", Some(reason.clone()), Some(*owner_id), Some(*team_id))
+        }
+        RouteDecision::Unassigned { reason } => ("unassigned", Some(reason.clone()), None, None),
+        RouteDecision::Nurture => ("nurture", None, None, None),
+        RouteDecision::Content => ("content", None, None, None),
+    };
+    if route == lead.route && owner.is_none() {
+        return Ok(());
+    }
+    let (first_due, follow_due) = match owner {
+        Some(_) => {
+            let due = sla_due(rules.playbook, rules.calendar, rules.tz, actor.now.get())
+                .map_err(|e| Error::Other(format!("cannot compute the SLA: {e}")))?;
+            (Some(Ts::new(due.first_response)), Some(Ts::new(due.follow_up)))
+        }
+        None => (None, None),
+    };
+    let stage = if route == "nurture" { Some("awareness") } else { None };
+    let sql = "UPDATE leads SET route = $1, route_reason = $2, owner_id = $3, team_id = $4, assigned_at = $5, \
+               first_response_due = $6, follow_up_due = $7, nurture_stage = COALESCE(nurture_stage, $8), updated_at = $9 WHERE id = $10";
+    on_tx!(tx, c => sqlx::query(sql)
+        .bind(route).bind(&reason).bind(owner).bind(team).bind(owner.map(|_| actor.now)).bind(first_due).bind(follow_due)
+        .bind(stage).bind(actor.now).bind(lead.id).execute(c).await.map(|r| r.rows_affected()))?;
+    if let (Some(owner), Some(team)) = (owner, team) {
+        on_tx!(tx, c => sqlx::query("UPDATE teams SET last_assigned_user_id = $1 WHERE id = $2")
+            .bind(owner).bind(team).execute(c).await.map(|r| r.rows_affected()))?;
+    }
+    event(
+        tx,
+        actor,
+        lead.id,
+        "routed",
+        json!({"decision": decision, "first_response_due": first_due, "follow_up_due": follow_due}),
+    )
+    .await
+}
+
+/// Reserves an idempotency key as the transaction's first write. `Err(replay)` when the
+/// key was used before (its first answer), or a conflict if it was used for another body.
+async fn reserve_key(tx: &mut Tx, owner: &str, key: &str, hash: &str, now: Ts) -> Result<Option<Captured>> {
+    let sql = "INSERT INTO idempotency_keys (owner_key, key, request_hash, status_code, response, created_at) \
+               VALUES ($1, $2, $3, 0, $4, $5) ON CONFLICT (owner_key, key) DO NOTHING RETURNING id";
+    let inserted: Option<i64> = on_tx!(tx, c => sqlx::query_scalar(sql)
+        .bind(owner).bind(key).bind(hash).bind(json!({})).bind(now).fetch_optional(c).await)?;
+    if inserted.is_some() {
+        return Ok(None);
+    }
+    let row: (String, i64, Value) = on_tx!(tx, c => sqlx::query_as(
+        "SELECT request_hash, status_code, response FROM idempotency_keys WHERE owner_key = $1 AND key = $2"
+    ).bind(owner).bind(key).fetch_one(c).await)?;
+    if row.0 != hash {
+        return Err(Error::Conflict("this Idempotency-Key was already used for a different request".into()));
+    }
+    Ok(Some(Captured::Replayed { status: u16::try_from(row.1).unwrap_or(200), body: row.2 }))
+}
+
+/// L-1/L-2/L-3/L-4: records a captured lead. With `idempotency = Some((owner, key, hash))`
+/// a retry returns the first answer, also when it races the first request (the key is
+/// reserved by the transaction's first statement, so the second waits for the first).
+pub async fn capture(
+    db: &Db,
+    actor: &Actor,
+    input: &LeadInput,
+    rules: &Rules<'_>,
+    idempotency: Option<(&str, &str, &str)>,
+) -> Result<Captured> {
+    let mut tx = db.begin().await?;
+    if let Some((owner, key, hash)) = idempotency
+        && let Some(replay) = reserve_key(&mut tx, owner, key, hash, actor.now).await?
+    {
+        return Ok(replay);
+    }
+    let grading = rules.playbook.grade(&input.answers, rules.version).map_err(Error::Invalid)?;
+    if let Some(campaign) = input.campaign_id {
+        let found: Option<i64> = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT id FROM campaigns WHERE id = $1")
+            .bind(campaign).fetch_optional(c).await)?;
+        if found.is_none() {
+            return Err(Error::field("campaign_id", format!("no campaign with id {campaign}")));
+        }
+    }
+    let existing = find_duplicate(&mut tx, input).await?;
+    let outcome = match existing {
+        Some(id) => Captured::Merged(Box::new(merge_tx(&mut tx, actor, id, input, rules).await?)),
+        None => Captured::Created(Box::new(insert_tx(&mut tx, actor, input, &grading, rules).await?)),
+    };
+    if let Some((owner, key, _)) = idempotency {
+        let (status, lead) = match &outcome {
+            Captured::Created(l) => (201, l),
+            Captured::Merged(l) => (200, l),
+            Captured::Replayed { .. } => unreachable!("replays return early"),
+        };
+        let body = serde_json::to_value(lead.as_ref()).map_err(|e| Error::Other(e.to_string()))?;
+        let body = json!({"lead": body, "merged": status == 200});
+        on_tx!(&mut tx, c => sqlx::query(
+            "UPDATE idempotency_keys SET lead_id = $1, status_code = $2, response = $3 WHERE owner_key = $4 AND key = $5"
+        ).bind(lead.id).bind(status).bind(&body).bind(owner).bind(key).execute(c).await.map(|r| r.rows_affected()))?;
+    }
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// L-2: the existing lead with the same normalised e-mail, else the same phone.
+async fn find_duplicate(tx: &mut Tx, input: &LeadInput) -> Result<Option<i64>> {
+    if let Some(k) = input.email_key() {
+        let id: Option<i64> = on_tx!(tx, c => sqlx::query_scalar("SELECT id FROM leads WHERE email_key = $1")
+            .bind(&k).fetch_optional(c).await)?;
+        if id.is_some() {
+            return Ok(id);
+        }
+    }
+    if let Some(k) = input.phone_key() {
+        let id: Option<i64> = on_tx!(tx, c => sqlx::query_scalar("SELECT id FROM leads WHERE phone_key = $1")
+            .bind(&k).fetch_optional(c).await)?;
+        return Ok(id);
+    }
+    Ok(None)
+}
+
+async fn insert_tx(tx: &mut Tx, actor: &Actor, input: &LeadInput, g: &Grading, rules: &Rules<'_>) -> Result<Lead> {
+    let p = |i: usize| g.parts[i].points;
+    let sql = "INSERT INTO leads (name, company, title, email, email_key, phone, phone_key, weak_key, province, city, \
+        company_size, channel, campaign_id, utm_source, utm_medium, utm_campaign, utm_term, utm_content, budget, authority, \
+        need, timeline, budget_points, authority_points, need_points, timeline_points, total, grade, graded_version, \
+        graded_at, route, status, last_activity_at, sources, note, search_text, created_at, updated_at) VALUES ($1, $2, $3, \
+        $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, \
+        $28, $29, $30, 'new', 'open', $30, $31, $32, $33, $30, $30) RETURNING id";
+    let id: i64 = on_tx!(tx, c => sqlx::query_scalar(sql)
+        .bind(&input.name).bind(&input.company).bind(&input.title).bind(&input.email).bind(input.email_key())
+        .bind(&input.phone).bind(input.phone_key()).bind(input.weak_key()).bind(&input.province).bind(&input.city)
+        .bind(input.company_size.map(|s| s.code())).bind(input.channel.code()).bind(input.campaign_id)
+        .bind(&input.utm.source).bind(&input.utm.medium).bind(&input.utm.campaign).bind(&input.utm.term).bind(&input.utm.content)
+        .bind(&input.answers.budget).bind(&input.answers.authority).bind(&input.answers.need).bind(&input.answers.timeline)
+        .bind(p(0)).bind(p(1)).bind(p(2)).bind(p(3)).bind(g.total).bind(g.grade.code()).bind(g.playbook_version)
+        .bind(actor.now).bind(json!([source_json(input, actor.now)])).bind(&input.note)
+        .bind(domain::lead::search_text(input))
+        .fetch_one(c).await)
+    .map_err(Error::from)
+    .map_err(|e| if e.is_unique_violation() { Error::Conflict("a lead with this e-mail or phone was captured at the same moment; retry".into()) } else { e })?;
+    event(tx, actor, id, "created", source_json(input, actor.now)).await?;
+    event(tx, actor, id, "graded", grading_json(g)).await?;
+    let lead = get_tx(tx, id).await?.ok_or(Error::NotFound)?;
+    route_tx(tx, actor, &lead, rules).await?;
+    let lead = get_tx(tx, id).await?.ok_or(Error::NotFound)?;
+    let after = json!({"name": lead.name, "company": lead.company, "channel": lead.channel, "grade": lead.grade,
+                       "route": lead.route, "owner_id": lead.owner_id});
+    audit::record(tx, actor, Change::created("lead", id, after)).await?;
+    Ok(lead)
+}
+
+/// L-2: a duplicate merges into the existing lead: missing details are filled in, the new
+/// source is added to the list, newer BANT answers replace older ones (and regrade), and the
+/// capture is kept in the history.
+async fn merge_tx(tx: &mut Tx, actor: &Actor, id: i64, input: &LeadInput, rules: &Rules<'_>) -> Result<Lead> {
+    let before = get_tx(tx, id).await?.ok_or(Error::NotFound)?;
+    let mut sources = before.sources.as_array().cloned().unwrap_or_default();
+    sources.push(source_json(input, actor.now));
+    let email_key = free_key(tx, "email_key", input.email_key(), id).await?;
+    let phone_key = free_key(tx, "phone_key", input.phone_key(), id).await?;
+    let sql = "UPDATE leads SET name = COALESCE(name, $1), company = COALESCE(company, $2), title = COALESCE(title, $3), \
+        email = CASE WHEN email_key IS NULL AND $4 IS NOT NULL THEN $5 ELSE email END, email_key = COALESCE(email_key, $4), \
+        phone = CASE WHEN phone_key IS NULL AND $6 IS NOT NULL THEN $7 ELSE phone END, phone_key = COALESCE(phone_key, $6), \
+        province = COALESCE(province, $8), city = COALESCE(city, $9), company_size = COALESCE(company_size, $10), \
+        sources = $11, last_activity_at = $12, updated_at = $12 WHERE id = $13";
+    on_tx!(tx, c => sqlx::query(sql)
+        .bind(&input.name).bind(&input.company).bind(&input.title).bind(&email_key).bind(&input.email)
+        .bind(&phone_key).bind(&input.phone).bind(&input.province).bind(&input.city).bind(input.company_size.map(|s| s.code()))
+        .bind(Value::Array(sources)).bind(actor.now).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
+    event(
+        tx,
+        actor,
+        id,
+        "merged",
+        json!({"capture": source_json(input, actor.now), "name": input.name, "company": input.company,
+        "email": input.email, "phone": input.phone}),
+    )
+    .await?;
+    let answers = merged_answers(&before, &input.answers);
+    regrade_tx(tx, actor, id, &answers, rules).await?;
+    let after = get_tx(tx, id).await?.ok_or(Error::NotFound)?;
+    audit::record(
+        tx,
+        actor,
+        Change::updated(
+            "lead",
+            id,
+            json!({"sources": before.sources.as_array().map_or(0, Vec::len)}),
+            json!({"sources": after.sources.as_array().map_or(0, Vec::len), "merged_capture": input.channel.code()}),
+        ),
+    )
+    .await?;
+    Ok(after)
+}
+
+/// `key` unless another lead than `id` already holds it in `col` (copying it would break
+/// uniqueness; the two leads stay separate and the capture is in the history).
+async fn free_key(tx: &mut Tx, col: &'static str, key: Option<String>, id: i64) -> Result<Option<String>> {
+    let Some(k) = key else { return Ok(None) };
+    let sql = format!("SELECT COUNT(*) FROM leads WHERE {col} = $1 AND id <> $2");
+    let n: i64 =
+        on_tx!(tx, c => sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone())).bind(&k).bind(id).fetch_one(c).await)?;
+    Ok((n == 0).then_some(k))
+}
+
+fn merged_answers(l: &Lead, new: &domain::lead::BantAnswers) -> domain::lead::BantAnswers {
+    domain::lead::BantAnswers {
+        budget: new.budget.clone().or_else(|| l.budget.clone()),
+        authority: new.authority.clone().or_else(|| l.authority.clone()),
+        need: new.need.clone().or_else(|| l.need.clone()),
+        timeline: new.timeline.clone().or_else(|| l.timeline.clone()),
+    }
+}
+
+/// L-3: grades a lead again from `answers` with the given rules; records the change and
+/// routes the lead if its new grade sends it to sales.
+async fn regrade_tx(
+    tx: &mut Tx,
+    actor: &Actor,
+    id: i64,
+    answers: &domain::lead::BantAnswers,
+    rules: &Rules<'_>,
+) -> Result<()> {
+    let before = get_tx(tx, id).await?.ok_or(Error::NotFound)?;
+    let g = rules.playbook.grade(answers, rules.version).map_err(Error::Invalid)?;
+    let same = before.budget == answers.budget
+        && before.authority == answers.authority
+        && before.need == answers.need
+        && before.timeline == answers.timeline
+        && before.graded_version == rules.version;
+    if same {
+        return Ok(());
+    }
+    let sql = "UPDATE leads SET budget = $1, authority = $2, need = $3, timeline = $4, budget_points = $5, \
+        authority_points = $6, need_points = $7, timeline_points = $8, total = $9, grade = $10, graded_version = $11, \
+        graded_at = $12, updated_at = $12 WHERE id = $13";
+    on_tx!(tx, c => sqlx::query(sql)
+        .bind(&answers.budget).bind(&answers.authority).bind(&answers.need).bind(&answers.timeline)
+        .bind(g.parts[0].points).bind(g.parts[1].points).bind(g.parts[2].points).bind(g.parts[3].points)
+        .bind(g.total).bind(g.grade.code()).bind(g.playbook_version).bind(actor.now).bind(id)
+        .execute(c).await.map(|r| r.rows_affected()))?;
+    let mut data = grading_json(&g);
+    data["previous_grade"] = json!(before.grade);
+    data["previous_total"] = json!(before.total);
+    event(tx, actor, id, "graded", data).await?;
+    let after = get_tx(tx, id).await?.ok_or(Error::NotFound)?;
+    route_tx(tx, actor, &after, rules).await
+}
+
+/// Changes a lead's answers (L-3: changing the answers regrades the lead).
+pub async fn set_answers(
+    db: &Db,
+    actor: &Actor,
+    id: i64,
+    answers: &domain::lead::BantAnswers,
+    rules: &Rules<'_>,
+) -> Result<Lead> {
+    let mut tx = db.begin().await?;
+    let before = get_tx(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    regrade_tx(&mut tx, actor, id, answers, rules).await?;
+    let after = get_tx(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    let view = |l: &Lead| {
+        json!({"budget": l.budget, "authority": l.authority, "need": l.need, "timeline": l.timeline,
+        "total": l.total, "grade": l.grade, "graded_version": l.graded_version})
+    };
+    audit::record(&mut tx, actor, Change::updated("lead", id, view(&before), view(&after))).await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// Who may see which leads (SPEC L permissions): everyone in marketing and management sees
+/// all; a sales manager sees the team's; a sales rep only their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Team(i64),
+    Owner(i64),
+    Nothing,
+}
+
+impl Scope {
+    fn clause(self) -> (&'static str, Option<i64>) {
+        match self {
+            Scope::All => (" AND $S IS NULL", None),
+            Scope::Team(t) => (" AND team_id = $S", Some(t)),
+            Scope::Owner(u) => (" AND owner_id = $S", Some(u)),
+            Scope::Nothing => (" AND $S IS NULL AND 1 = 0", None),
+        }
+    }
+
+    pub fn allows(self, l: &Lead) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Team(t) => l.team_id == Some(t),
+            Scope::Owner(u) => l.owner_id == Some(u),
+            Scope::Nothing => false,
+        }
+    }
+}
+
+/// Filters for a lead list; keyset-paginated by id, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub grade: Option<String>,
+    pub channel: Option<String>,
+    pub route: Option<String>,
+    pub status: Option<String>,
+    pub owner_id: Option<i64>,
+    pub campaign_id: Option<i64>,
+    pub q: Option<String>,
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
+pub async fn list(db: &Db, scope: Scope, f: &Filter) -> Result<Vec<Lead>> {
+    let (clause, scope_value) = scope.clause();
+    let like = f.q.as_ref().map(|q| format!("%{}%", q.trim().to_lowercase().replace(['%', '_'], "")));
+    let sql = format!(
+        "SELECT {COLS} FROM leads WHERE ($1 IS NULL OR grade = $1) AND ($2 IS NULL OR channel = $2) \
+         AND ($3 IS NULL OR route = $3) AND ($4 IS NULL OR status = $4) AND ($5 IS NULL OR owner_id = $5) \
+         AND ($6 IS NULL OR campaign_id = $6) AND ($7 IS NULL OR search_text LIKE $7) AND ($8 IS NULL OR id < $8){} \
+         ORDER BY id DESC LIMIT $9",
+        clause.replace("$S", "$10")
+    );
+    let limit = f.limit.clamp(1, 500);
+    Ok(on_db!(db, p => sqlx::query_as::<_, Lead>(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(&f.grade).bind(&f.channel).bind(&f.route).bind(&f.status).bind(f.owner_id).bind(f.campaign_id)
+        .bind(&like).bind(f.before_id).bind(limit).bind(scope_value)
+        .fetch_all(p).await)?)
+}
+
+pub async fn count(db: &Db) -> Result<i64> {
+    Ok(on_db!(db, p => sqlx::query_scalar("SELECT COUNT(*) FROM leads").fetch_one(p).await)?)
+}

@@ -1,0 +1,273 @@
+//! L-1…L-4 through the API: capture, dedup, grading, routing, idempotency, permissions.
+
+use super::*;
+
+fn a_lead() -> Value {
+    json!({
+        "name": "周杰", "company": "苏州精工制造", "title": "IT 总监", "email": "zhou.jie@jinggong.example",
+        "phone": "+86 139-1234-5678", "province": "江苏", "city": "苏州", "company_size": "enterprise",
+        "channel": "trade_show", "utm_source": "summit", "utm_campaign": "cloud-2026",
+        "budget": "approved", "authority": "decision_maker", "need": "clear", "timeline": "within_3_months"
+    })
+}
+
+both!(l1_l3_l4_capture_grades_and_routes, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let mut mk = app.api("marketer@yunqi.example").await;
+    let r = mk.json(Method::POST, "/api/v1/leads", &a_lead()).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let lead = r.json()["lead"].clone();
+    // L-3: 3 + 3 + 4 + 3 = 13 → A, graded by playbook version 1.
+    assert_eq!(
+        (lead["total"].as_i64(), lead["grade"].as_str(), lead["graded_version"].as_i64()),
+        (Some(13), Some("A"), Some(1))
+    );
+    assert_eq!(lead["need_points"], 4);
+    // L-4: 江苏 is 销售一组's territory; its only rep is 刘洋.
+    assert_eq!(lead["route"], "sales");
+    assert_eq!(lead["owner_id"], app.user_id("sales.rep@yunqi.example").await);
+    assert!(lead["route_reason"].as_str().unwrap().contains("江苏"));
+    // L-5 clocks: assigned Monday 10:00 → first response due 17:00 (6 working hours around
+    // the 12:00–13:00 break), follow-up within 72 h.
+    assert_eq!(lead["first_response_due"], "2026-11-23T09:00:00.000000Z");
+    assert_eq!(lead["follow_up_due"], "2026-11-26T02:00:00.000000Z");
+    // The detail explains the grade part by part.
+    let id = lead["id"].as_i64().unwrap();
+    let d = mk.get(&format!("/api/v1/leads/{id}")).await.json();
+    assert_eq!(d["parts"][2], json!({"part": "need", "answer": "clear", "points": 4, "max": 5}));
+    let kinds: Vec<&str> = d["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["created", "graded", "routed"]);
+    // B goes to nurture, C to content.
+    let b = json!({"name": "王五", "email": "ww@b.example", "channel": "wechat", "budget": "planned", "authority": "influencer", "need": "exploring", "timeline": "within_3_months"});
+    let r = mk.json(Method::POST, "/api/v1/leads", &b).await.json();
+    assert_eq!(
+        (r["lead"]["grade"].as_str(), r["lead"]["route"].as_str(), r["lead"]["nurture_stage"].as_str()),
+        (Some("B"), Some("nurture"), Some("awareness"))
+    );
+    let c = json!({"company": "某小店", "phone": "13700000000", "channel": "douyin"});
+    let r = mk.json(Method::POST, "/api/v1/leads", &c).await.json();
+    assert_eq!(
+        (r["lead"]["total"].as_i64(), r["lead"]["grade"].as_str(), r["lead"]["route"].as_str()),
+        (Some(4), Some("C"), Some("content"))
+    );
+    // Changing answers regrades and, now A, routes to sales.
+    let bid = store::leads::list(
+        &app.db,
+        store::leads::Scope::All,
+        &store::leads::Filter { grade: Some("B".into()), limit: 5, ..Default::default() },
+    )
+    .await
+    .unwrap()[0]
+        .id;
+    let r = mk.json(Method::PUT, &format!("/api/v1/leads/{bid}/answers"), &json!({"budget": "approved", "authority": "decision_maker", "need": "exploring", "timeline": "within_3_months"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!((r.json()["grade"].as_str(), r.json()["route"].as_str()), (Some("A"), Some("sales")));
+    app.stop().await;
+});
+
+both!(l2_duplicates_merge_by_email_and_phone, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let mut mk = app.api("marketer@yunqi.example").await;
+    let first = mk
+        .json(
+            Method::POST,
+            "/api/v1/leads",
+            &json!({"name": "李雷", "email": "Li.Lei@Example.com", "channel": "website_form"}),
+        )
+        .await;
+    assert_eq!(first.status, 201);
+    let id = first.json()["lead"]["id"].clone();
+    // Same address in another case and with spaces: merged, history and sources kept.
+    let r = mk.json(Method::POST, "/api/v1/leads", &json!({"email": " li.lei@example.COM ", "phone": "138 0013 8000", "company": "韩梅梅科技", "channel": "webinar", "need": "critical"})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["merged"], true);
+    let lead = r.json()["lead"].clone();
+    assert_eq!(lead["id"], id);
+    assert_eq!(lead["company"], "韩梅梅科技", "missing details are filled in");
+    assert_eq!(lead["need"], "critical", "newer answers regrade");
+    assert_eq!(lead["sources"].as_array().unwrap().len(), 2);
+    // Same mobile written another way merges too.
+    let r = mk
+        .json(
+            Method::POST,
+            "/api/v1/leads",
+            &json!({"name": "李雷", "phone": "+86 13800138000", "channel": "referral"}),
+        )
+        .await;
+    assert_eq!((r.status, r.json()["lead"]["id"].clone()), (200, id.clone()));
+    let d = mk.get(&format!("/api/v1/leads/{}", id)).await.json();
+    assert_eq!(d["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "merged").count(), 2);
+    assert_eq!(store::leads::count(&app.db).await.unwrap(), 1);
+    app.stop().await;
+});
+
+both!(l1_idempotency_key_replays_the_first_answer, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let mut mk = app.api("marketer@yunqi.example").await;
+    let token = mk.bearer_token().unwrap();
+    let post = |key: &'static str, body: Value| {
+        let url = format!("{}/api/v1/leads", app.url);
+        let token = token.clone();
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(token)
+                .header("Idempotency-Key", key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let body = json!({"name": "赵六", "email": "zl@race.example", "channel": "email"});
+    // Twenty concurrent requests with one key: one lead, and every answer is the first one.
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        tasks.push(tokio::spawn(post("race-1", body.clone())));
+    }
+    let mut ids = std::collections::HashSet::new();
+    let mut replays = 0;
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert_eq!(r.status(), 201, "every answer repeats the first (201)");
+        if r.headers().get("idempotent-replayed").is_some() {
+            replays += 1;
+        }
+        let v: Value = r.json().await.unwrap();
+        ids.insert(v["lead"]["id"].as_i64().unwrap());
+    }
+    assert_eq!((ids.len(), replays), (1, 19));
+    assert_eq!(store::leads::count(&app.db).await.unwrap(), 1);
+    // The same key with another body is a conflict, not a silent replay.
+    let r = post("race-1", json!({"name": "别人", "email": "x@y.example", "channel": "email"})).await;
+    assert_eq!(r.status(), 409);
+    // Another key with the same person merges (200), and its own retry replays 200.
+    assert_eq!(post("race-2", body.clone()).await.status(), 200);
+    let again = post("race-2", body.clone()).await;
+    assert_eq!((again.status().as_u16(), again.headers().contains_key("idempotent-replayed")), (200, true));
+    let r = mk.send(Method::POST, "/api/v1/leads", Some(testkit::client::Body::Json(&body))).await;
+    assert_eq!(r.status, 200, "without a key a repeat still merges instead of duplicating");
+    assert_eq!(store::leads::count(&app.db).await.unwrap(), 1);
+    app.stop().await;
+});
+
+both!(lead_permissions_by_role, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let mut mk = app.api("marketer@yunqi.example").await;
+    let east = mk.json(Method::POST, "/api/v1/leads", &a_lead()).await.json()["lead"]["id"].as_i64().unwrap();
+    let mut north_lead = a_lead();
+    north_lead["email"] = json!("n@north.example");
+    north_lead["phone"] = json!("13611112222");
+    north_lead["province"] = json!("北京");
+    north_lead["city"] = json!("北京");
+    let north = mk.json(Method::POST, "/api/v1/leads", &north_lead).await.json()["lead"]["id"].as_i64().unwrap();
+    // The east rep sees only their own lead, by list and by id.
+    let mut rep = app.api("sales.rep@yunqi.example").await;
+    let ids: Vec<i64> = rep.get("/api/v1/leads").await.json()["leads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![east]);
+    assert_eq!(rep.get(&format!("/api/v1/leads/{north}")).await.status, 404);
+    assert_eq!(rep.json(Method::PUT, &format!("/api/v1/leads/{north}/answers"), &json!({})).await.status, 404);
+    // The north manager sees the north team's lead only; marketing sees both; the viewer reads but cannot capture.
+    let mut mgr = app.api("sales.north@yunqi.example").await;
+    let ids: Vec<i64> = mgr.get("/api/v1/leads").await.json()["leads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![north]);
+    assert_eq!(mk.get("/api/v1/leads").await.json()["leads"].as_array().unwrap().len(), 2);
+    let mut viewer = app.api("viewer@yunqi.example").await;
+    assert_eq!(viewer.get("/api/v1/leads").await.json()["leads"].as_array().unwrap().len(), 2);
+    assert_eq!(viewer.json(Method::POST, "/api/v1/leads", &a_lead()).await.status, 403);
+    app.stop().await;
+});
+
+both!(bad_lead_input_changes_nothing, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let mut mk = app.api("marketer@yunqi.example").await;
+    let before = (app.audit_count().await, store::leads::count(&app.db).await.unwrap());
+    let r = mk
+        .json(
+            Method::POST,
+            "/api/v1/leads",
+            &json!({"channel": "tv", "email": "nope", "need": "huge", "campaign_id": "x", "shoe_size": 42}),
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    let f = r.fields();
+    assert!(f["channel"].as_str().unwrap().contains("xiaohongshu"));
+    assert_eq!(f["email"], "is not an e-mail address");
+    assert!(f["need"].as_str().unwrap().contains("critical"));
+    assert_eq!(f["campaign_id"], "must be a whole number");
+    assert_eq!(f["shoe_size"], "unknown field");
+    assert_eq!(f["name"], "give a name or a company");
+    let r = mk
+        .json(
+            Method::POST,
+            "/api/v1/leads",
+            &json!({"name": "x", "email": "x@x.example", "channel": "email", "campaign_id": 999}),
+        )
+        .await;
+    assert_eq!(r.fields()["campaign_id"], "no campaign with id 999");
+    let long_key = "k".repeat(201);
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/v1/leads", app.url))
+        .bearer_auth(mk.bearer_token().unwrap())
+        .header("Idempotency-Key", long_key)
+        .json(&json!({"name": "x", "email": "x@x.example", "channel": "email"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert_eq!((app.audit_count().await, store::leads::count(&app.db).await.unwrap()), before);
+    let r = mk.get("/api/v1/leads?grade=D&limit=0").await;
+    assert!(r.fields()["grade"].is_string() && r.fields()["limit"].is_string());
+    app.stop().await;
+});
+
+both!(campaigns_and_their_cost, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let mut mk = app.api("marketer@yunqi.example").await;
+    let r = mk.json(Method::POST, "/api/v1/campaigns", &json!({"name": "2026 云计算峰会", "channel": "trade_show", "starts_on": "2026-09-01", "ends_on": "2026-09-03", "planned_cost": "200000"})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.json()["id"].as_i64().unwrap();
+    assert_eq!(r.json()["planned_cost_fen"], 20_000_000);
+    for (amount, cat) in [("80000", "event"), ("12345.67", "ads")] {
+        let r = mk
+            .json(
+                Method::POST,
+                &format!("/api/v1/campaigns/{id}/spend"),
+                &json!({"spent_on": "2026-09-02", "amount": amount, "category": cat}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let d = mk.get(&format!("/api/v1/campaigns/{id}")).await.json();
+    assert_eq!(d["campaign"]["actual_cost_fen"], 9_234_567);
+    assert_eq!(d["spend"].as_array().unwrap().len(), 2);
+    let r = mk
+        .json(
+            Method::POST,
+            &format!("/api/v1/campaigns/{id}/spend"),
+            &json!({"spent_on": "yesterday", "amount": "1.234", "category": "party"}),
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert_eq!(r.fields().as_object().unwrap().len(), 3);
+    // A lead from the campaign.
+    let mut lead = a_lead();
+    lead["campaign_id"] = json!(id);
+    assert_eq!(mk.json(Method::POST, "/api/v1/leads", &lead).await.json()["lead"]["campaign_id"], id);
+    let mut rep = app.api("sales.rep@yunqi.example").await;
+    assert_eq!(
+        rep.json(Method::POST, "/api/v1/campaigns", &json!({"name": "x", "channel": "email"})).await.status,
+        403
+    );
+    app.stop().await;
+});
