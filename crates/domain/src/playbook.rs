@@ -171,7 +171,7 @@ pub const PARAMS: &[Param] = &[
 pub fn param(key: &str) -> Option<&'static Param> {
     PARAMS.iter().find(|p| p.key == key).or_else(|| {
         PARAMS.iter().find(|p| {
-            p.key.strip_suffix('*').and_then(|prefix| key.strip_prefix(prefix)).is_some_and(|rest| is_name(rest))
+            p.key.strip_suffix('*').and_then(|prefix| key.strip_prefix(prefix)).is_some_and(is_name)
         })
     })
 }
