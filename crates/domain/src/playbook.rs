@@ -170,9 +170,7 @@ pub const PARAMS: &[Param] = &[
 /// entries (e.g. `leads.bant.answers.budget.approved`): any single-segment name matches.
 pub fn param(key: &str) -> Option<&'static Param> {
     PARAMS.iter().find(|p| p.key == key).or_else(|| {
-        PARAMS.iter().find(|p| {
-            p.key.strip_suffix('*').and_then(|prefix| key.strip_prefix(prefix)).is_some_and(is_name)
-        })
+        PARAMS.iter().find(|p| p.key.strip_suffix('*').and_then(|prefix| key.strip_prefix(prefix)).is_some_and(is_name))
     })
 }
 

@@ -130,6 +130,9 @@ impl I18n {
             ("the department already has a team with this name", "err-team-taken"),
             ("the team belongs to another department", "err-team-department"),
             ("at least one day of the week must be a working day", "err-no-working-day"),
+            ("is not a phone number", "err-phone"),
+            ("give an e-mail address or a phone number", "err-contact"),
+            ("give a name or a company", "err-who"),
         ];
         if let Some((_, key)) = fixed.iter().find(|(m, _)| *m == message) {
             return self.t(key);

@@ -271,3 +271,89 @@ both!(campaigns_and_their_cost, |kind| async move {
     );
     app.stop().await;
 });
+
+both!(lead_pages_in_the_ui, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let mut mk = app.login("marketer@yunqi.example").await;
+    assert!(mk.get("/leads/new").await.text.contains("id=\"lead-form\""));
+    // A bad manual entry shows each error beside its field.
+    let r = mk.post_form("/leads", &[("channel", "website_form"), ("email", "bad"), ("need", "clear")]).await;
+    assert_eq!(r.status, 422);
+    assert!(r.text.contains("id=\"email-error\"") && r.text.contains("id=\"name-error\""), "{}", r.text);
+    let form = [
+        ("name", "钱七"),
+        ("company", "杭州云帆"),
+        ("email", "qian7@yunfan.example"),
+        ("province", "浙江"),
+        ("city", "杭州"),
+        ("channel", "website_form"),
+        ("budget", "approved"),
+        ("authority", "decision_maker"),
+        ("need", "moderate"),
+        ("timeline", "within_3_months"),
+    ];
+    let r = mk.post_form("/leads", &form).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let path = r.location().split('?').next().unwrap().to_string();
+    let page = mk.get(&path).await.text;
+    assert!(
+        page.contains("钱七") && page.contains("<strong>3</strong> / 3") && page.contains("<strong>12</strong> → A"),
+        "{page}"
+    );
+    assert!(page.contains("制度手册") || page.contains("v1"));
+    // Regrade through the page: need 'none' → 3 + 3 + 1 + 3 = 10, still A; budget unknown → 8, B.
+    let id = path.rsplit('/').next().unwrap().to_string();
+    let r = mk
+        .post_form(
+            &format!("/leads/{id}/answers"),
+            &[
+                ("budget", "unknown"),
+                ("authority", "decision_maker"),
+                ("need", "none"),
+                ("timeline", "within_3_months"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    assert!(mk.get(&path).await.text.contains("<strong>8</strong> → B"));
+    let r = mk.post_form(&format!("/leads/{id}/answers"), &[("budget", "millions")]).await;
+    assert_eq!(r.status, 422);
+    // The same e-mail again merges.
+    let r =
+        mk.post_form("/leads", &[("name", "钱七"), ("email", "QIAN7@yunfan.example"), ("channel", "webinar")]).await;
+    assert_eq!(r.location(), format!("{path}?done=merged"));
+    // Lists: marketing sees it, the north manager does not (it went east), the viewer sees it.
+    assert!(mk.get("/leads?q=云帆").await.text.contains("钱七"));
+    let mut north = app.login("sales.north@yunqi.example").await;
+    assert!(!north.get("/leads").await.text.contains("钱七"));
+    assert_eq!(north.get(&path).await.status, 404);
+    assert!(app.login("viewer@yunqi.example").await.get("/leads").await.text.contains("钱七"));
+    // Campaigns: create with a field error first, then record a cost.
+    let r = mk
+        .post_form("/campaigns", &[("name", "小红书种草"), ("channel", "xiaohongshu"), ("planned_cost", "1.234")])
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.text.contains("id=\"planned_cost-error\""));
+    let r = mk
+        .post_form("/campaigns", &[("name", "小红书种草"), ("channel", "xiaohongshu"), ("planned_cost", "30000")])
+        .await;
+    assert_eq!(r.status, 303);
+    let c = store::campaigns::list(&app.db).await.unwrap().into_iter().find(|c| c.name == "小红书种草").unwrap();
+    let r = mk
+        .post_form(
+            &format!("/campaigns/{}/spend", c.id),
+            &[("spent_on", "2026-11-20"), ("amount", "5000"), ("category", "kol")],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    assert!(mk.get(&format!("/campaigns/{}", c.id)).await.text.contains("¥5,000.00"));
+    assert_eq!(
+        app.login("sales.rep@yunqi.example")
+            .await
+            .post_form("/campaigns", &[("name", "x"), ("channel", "email")])
+            .await
+            .status,
+        403
+    );
+    app.stop().await;
+});

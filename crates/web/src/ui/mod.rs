@@ -15,7 +15,9 @@ macro_rules! allowed {
 mod account;
 mod audit;
 mod calendar;
+mod campaigns;
 mod company;
+mod leads;
 mod org;
 mod playbook;
 
@@ -70,6 +72,13 @@ pub fn router() -> Router<AppState> {
         .route("/calendar/load", post(calendar::load_shipped))
         .route("/calendar/due", post(calendar::due))
         .route("/audit", get(audit::page))
+        .route("/leads", get(leads::list).post(leads::create))
+        .route("/leads/new", get(leads::new))
+        .route("/leads/{id}", get(leads::show))
+        .route("/leads/{id}/answers", post(leads::save_answers))
+        .route("/campaigns", get(campaigns::list).post(campaigns::create))
+        .route("/campaigns/{id}", get(campaigns::show))
+        .route("/campaigns/{id}/spend", post(campaigns::add_spend))
         .route("/static/{file}", get(static_file))
 }
 
@@ -103,6 +112,9 @@ impl Ctx {
             "edit_playbook" => Action::EditPlaybook,
             "edit_calendar" => Action::EditCalendar,
             "view_audit" => Action::ViewAudit,
+            "capture_leads" => Action::CaptureLeads,
+            "edit_leads" => Action::EditLeads,
+            "manage_campaigns" => Action::ManageCampaigns,
             _ => return false,
         };
         self.user.as_ref().is_some_and(|u| u.can(a))

@@ -1,0 +1,397 @@
+//! Lead pages (L-1…L-4): the list within the account's scope, manual entry, and the lead
+//! with its grading explanation, routing and history.
+
+use super::{Ctx, Errors, Opt, UiForm, done, form_fields, internal, local_time, unprocessable};
+use crate::AppState;
+use crate::api::leads::{parse_answers, parse_filter, parts_of};
+use crate::rules::{lead_scope, load};
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use domain::Fields;
+use domain::lead::{Channel, CompanySize, LeadInput, PARTS};
+use domain::playbook::Playbook;
+use domain::role::Action;
+use std::collections::HashMap;
+
+pub struct Row {
+    id: i64,
+    who: String,
+    company: String,
+    grade: String,
+    total: i64,
+    channel: String,
+    owner: String,
+    route: String,
+    status: String,
+    created: String,
+    due: String,
+    overdue: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "leads.html")]
+pub struct ListPage {
+    ctx: Ctx,
+    rows: Vec<Row>,
+    grades: Vec<Opt>,
+    channels: Vec<Opt>,
+    routes: Vec<Opt>,
+    q: String,
+    next_query: Option<String>,
+    errors: Errors,
+}
+
+fn with_any(ctx: &Ctx, mut v: Vec<Opt>, current: &str) -> Vec<Opt> {
+    v.insert(0, Opt { value: String::new(), label: ctx.t("audit-any"), selected: current.is_empty() });
+    v
+}
+
+pub async fn list(State(s): State<AppState>, ctx: Ctx, Query(q): Query<Vec<(String, String)>>) -> Response {
+    let u = allowed!(ctx, Action::ViewLeads);
+    let q: Vec<(String, String)> = q.into_iter().filter(|(k, v)| !v.is_empty() && k != "done").collect();
+    let get = |k: &str| q.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let i = &ctx.i18n;
+    let channel_codes: Vec<&str> = Channel::ALL.iter().map(|c| c.code()).collect();
+    let mut page = ListPage {
+        rows: Vec::new(),
+        grades: with_any(&ctx, Opt::list(&["A", "B", "C"], &get("grade"), |c| c.to_string()), &get("grade")),
+        channels: with_any(
+            &ctx,
+            Opt::list(&channel_codes, &get("channel"), |c| i.code_label("channel", c)),
+            &get("channel"),
+        ),
+        routes: with_any(
+            &ctx,
+            Opt::list(&["sales", "nurture", "content", "unassigned"], &get("route"), |c| i.code_label("route", c)),
+            &get("route"),
+        ),
+        q: get("q"),
+        next_query: None,
+        errors: Errors::default(),
+        ctx: ctx.clone(),
+    };
+    let filter = match parse_filter(&Fields::from_pairs(q.clone())) {
+        Ok(f) => f,
+        Err(e) => {
+            page.errors = ctx.errors(&e);
+            return unprocessable(page);
+        }
+    };
+    let loaded = async {
+        Ok::<_, store::Error>((
+            store::leads::list(&s.db, lead_scope(&u), &filter).await?,
+            store::org::user_names(&s.db).await?,
+        ))
+    }
+    .await;
+    let (leads, names) = match loaded {
+        Ok(x) => x,
+        Err(e) => return internal(&ctx, e),
+    };
+    if leads.len() as i64 == filter.limit
+        && let Some(last) = leads.last()
+    {
+        let mut next: Vec<String> = q
+            .iter()
+            .filter(|(k, _)| k != "before_id")
+            .map(|(k, v)| format!("{k}={}", super::percent_encode(v)))
+            .collect();
+        next.push(format!("before_id={}", last.id));
+        page.next_query = Some(next.join("&"));
+    }
+    let tz = super::company_tz(&s).await;
+    let now = s.now();
+    page.rows = leads
+        .into_iter()
+        .map(|l| Row {
+            id: l.id,
+            who: l.name.clone().unwrap_or_default(),
+            company: l.company.clone().unwrap_or_default(),
+            grade: l.grade.clone(),
+            total: l.total,
+            channel: i.code_label("channel", &l.channel),
+            owner: l.owner_id.and_then(|o| names.get(&o).cloned()).unwrap_or_default(),
+            route: i.code_label("route", &l.route),
+            status: i.code_label("status", &l.status),
+            created: local_time(l.created_at, &tz),
+            due: l
+                .first_response_due
+                .filter(|_| l.first_response_at.is_none())
+                .map(|d| local_time(d, &tz))
+                .unwrap_or_default(),
+            overdue: l.first_response_at.is_none() && l.first_response_due.is_some_and(|d| d < now),
+        })
+        .collect();
+    page.into_response()
+}
+
+struct PartView {
+    part: String,
+    answer: String,
+    points: i64,
+    max: i64,
+    options: Vec<Opt>,
+}
+
+struct EventView {
+    at: String,
+    kind: String,
+    actor: String,
+    detail: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "lead.html")]
+pub struct LeadPage {
+    ctx: Ctx,
+    lead: store::leads::Lead,
+    owner: String,
+    team: String,
+    campaign: String,
+    parts: Vec<PartView>,
+    route: String,
+    status: String,
+    channel: String,
+    created: String,
+    first_due: String,
+    follow_due: String,
+    overdue: bool,
+    events: Vec<EventView>,
+    sources: usize,
+    can_edit: bool,
+    errors: Errors,
+}
+
+fn answer_opts(ctx: &Ctx, pb: &Playbook, part: &str, current: Option<&str>) -> Vec<Opt> {
+    let mut v = vec![Opt { value: String::new(), label: ctx.t("lead-unanswered"), selected: current.is_none() }];
+    v.extend(pb.answers_for(part).into_iter().map(|(code, points)| Opt {
+        label: format!("{}（{points}）", ctx.i18n.code_label(&format!("bant-{part}"), &code)),
+        selected: current == Some(code.as_str()),
+        value: code,
+    }));
+    v
+}
+
+async fn lead_view(s: &AppState, ctx: &Ctx, id: i64, errors: Errors) -> Response {
+    let Some(u) = ctx.user.clone() else { return ctx.error_page(StatusCode::UNAUTHORIZED, "error-forbidden") };
+    let lead = match crate::api::leads::visible(s, &u, id).await {
+        Ok(l) => l,
+        Err(_) => return ctx.error_page(StatusCode::NOT_FOUND, "error-not-found"),
+    };
+    let loaded = async {
+        let graded_by = store::playbook::get(&s.db, lead.graded_version).await?.ok_or(store::Error::NotFound)?;
+        let graded_by = Playbook::parse(&graded_by.document).map_err(store::Error::Invalid)?;
+        let active = load(s).await?;
+        let names = store::org::user_names(&s.db).await?;
+        let teams = store::org::list_teams(&s.db).await?;
+        let campaign = match lead.campaign_id {
+            Some(c) => store::campaigns::get(&s.db, c).await?.map(|c| c.name),
+            None => None,
+        };
+        let events = store::leads::events(&s.db, id).await?;
+        Ok::<_, store::Error>((graded_by, active, names, teams, campaign, events))
+    }
+    .await;
+    let (graded_by, active, names, teams, campaign, events) = match loaded {
+        Ok(x) => x,
+        Err(e) => return internal(ctx, e),
+    };
+    let tz = &active.tz;
+    let i = &ctx.i18n;
+    let parts = parts_of(&lead, &graded_by)
+        .into_iter()
+        .map(|p| PartView {
+            answer: p
+                .answer
+                .as_deref()
+                .map(|a| i.code_label(&format!("bant-{}", p.part), a))
+                .unwrap_or_else(|| ctx.t("lead-unanswered")),
+            options: answer_opts(ctx, &active.playbook, &p.part, p.answer.as_deref()),
+            points: p.points,
+            max: p.max,
+            part: p.part,
+        })
+        .collect();
+    let events = events
+        .into_iter()
+        .map(|e| EventView {
+            at: local_time(e.at, tz),
+            kind: i.code_label("event", &e.kind),
+            actor: e.actor_label,
+            detail: event_detail(ctx, &e.kind, &e.data),
+        })
+        .collect();
+    let now = s.now();
+    LeadPage {
+        owner: lead.owner_id.and_then(|o| names.get(&o).cloned()).unwrap_or_default(),
+        team: lead.team_id.and_then(|t| teams.iter().find(|x| x.id == t).map(|x| x.name.clone())).unwrap_or_default(),
+        campaign: campaign.unwrap_or_default(),
+        parts,
+        route: i.code_label("route", &lead.route),
+        status: i.code_label("status", &lead.status),
+        channel: i.code_label("channel", &lead.channel),
+        created: local_time(lead.created_at, tz),
+        first_due: lead.first_response_due.map(|d| local_time(d, tz)).unwrap_or_default(),
+        follow_due: lead.follow_up_due.map(|d| local_time(d, tz)).unwrap_or_default(),
+        overdue: lead.first_response_at.is_none() && lead.first_response_due.is_some_and(|d| d < now),
+        sources: lead.sources.as_array().map_or(0, Vec::len),
+        events,
+        can_edit: u.can(Action::EditLeads),
+        errors,
+        lead,
+        ctx: ctx.clone(),
+    }
+    .into_response()
+}
+
+/// A one-line reading of an event's data for the history list.
+fn event_detail(ctx: &Ctx, kind: &str, data: &serde_json::Value) -> String {
+    let i = &ctx.i18n;
+    match kind {
+        "graded" => {
+            let mut s = format!(
+                "{} {} · {} {}",
+                ctx.t("lead-grade"),
+                data["grade"].as_str().unwrap_or(""),
+                ctx.t("lead-total"),
+                data["total"]
+            );
+            if let Some(prev) = data["previous_grade"].as_str() {
+                s = format!("{prev} → {s}");
+            }
+            format!("{s} · {} v{}", ctx.t("lead-playbook-version"), data["playbook_version"])
+        }
+        "routed" => match data["decision"]["route"].as_str() {
+            Some(r) => {
+                let reason = data["decision"]["reason"].as_str().unwrap_or("");
+                format!("{} {reason}", i.code_label("route", r))
+            }
+            None => String::new(),
+        },
+        "created" | "merged" => {
+            let src = if kind == "merged" { &data["capture"] } else { data };
+            i.code_label("channel", src["channel"].as_str().unwrap_or(""))
+        }
+        _ => String::new(),
+    }
+}
+
+pub async fn show(State(s): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Response {
+    if let Err(r) = ctx.allowed(Action::ViewLeads) {
+        return r;
+    }
+    lead_view(&s, &ctx, id, Errors::default()).await
+}
+
+pub async fn save_answers(State(s): State<AppState>, ctx: Ctx, Path(id): Path<i64>, form: UiForm) -> Response {
+    let u = allowed!(ctx, Action::EditLeads);
+    if crate::api::leads::visible(&s, &u, id).await.is_err() {
+        return ctx.error_page(StatusCode::NOT_FOUND, "error-not-found");
+    }
+    let loaded = match load(&s).await {
+        Ok(l) => l,
+        Err(e) => return internal(&ctx, e),
+    };
+    let f = form_fields(form.0);
+    match parse_answers(&f, &loaded.playbook) {
+        Ok(a) => match store::leads::set_answers(&s.db, &u.actor(s.now()), id, &a, &loaded.rules()).await {
+            Ok(_) => done(&format!("/leads/{id}"), "saved"),
+            Err(e) => internal(&ctx, e),
+        },
+        Err(e) => {
+            let page = lead_view(&s, &ctx, id, ctx.errors(&e)).await;
+            (StatusCode::UNPROCESSABLE_ENTITY, page).into_response()
+        }
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "lead_form.html")]
+pub struct NewPage {
+    ctx: Ctx,
+    values: HashMap<String, String>,
+    channels: Vec<Opt>,
+    sizes: Vec<Opt>,
+    campaigns: Vec<Opt>,
+    answers: Vec<(String, String, Vec<Opt>)>,
+    errors: Errors,
+}
+
+impl NewPage {
+    pub fn v(&self, k: &str) -> &str {
+        self.values.get(k).map_or("", String::as_str)
+    }
+}
+
+async fn new_form(s: &AppState, ctx: &Ctx, f: &Fields, errors: Errors) -> Response {
+    let loaded = async { Ok::<_, store::Error>((load(s).await?, store::campaigns::list(&s.db).await?)) }.await;
+    let (rules, campaigns) = match loaded {
+        Ok(x) => x,
+        Err(e) => return internal(ctx, e),
+    };
+    let values: HashMap<String, String> =
+        f.0.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string))).collect();
+    let get = |k: &str| values.get(k).cloned().unwrap_or_default();
+    let i = &ctx.i18n;
+    let channel_codes: Vec<&str> = Channel::ALL.iter().map(|c| c.code()).collect();
+    let size_codes: Vec<&str> = CompanySize::ALL.iter().map(|c| c.code()).collect();
+    let mut sizes =
+        vec![Opt { value: String::new(), label: ctx.t("lead-unanswered"), selected: get("company_size").is_empty() }];
+    sizes.extend(Opt::list(&size_codes, &get("company_size"), |c| i.code_label("size", c)));
+    let mut camp =
+        vec![Opt { value: String::new(), label: ctx.t("org-none"), selected: get("campaign_id").is_empty() }];
+    camp.extend(campaigns.iter().map(|c| Opt {
+        value: c.id.to_string(),
+        label: c.name.clone(),
+        selected: c.id.to_string() == get("campaign_id"),
+    }));
+    let answers = PARTS
+        .iter()
+        .map(|p| {
+            let current = values.get(*p).filter(|v| !v.is_empty()).cloned();
+            (p.to_string(), ctx.t(&format!("lead-part-{p}")), answer_opts(ctx, &rules.playbook, p, current.as_deref()))
+        })
+        .collect();
+    let page = NewPage {
+        channels: Opt::list(&channel_codes, &get("channel"), |c| i.code_label("channel", c)),
+        sizes,
+        campaigns: camp,
+        answers,
+        values,
+        errors,
+        ctx: ctx.clone(),
+    };
+    if page.errors.is_empty() { page.into_response() } else { unprocessable(page) }
+}
+
+pub async fn new(State(s): State<AppState>, ctx: Ctx) -> Response {
+    if let Err(r) = ctx.allowed(Action::CaptureLeads) {
+        return r;
+    }
+    new_form(&s, &ctx, &Fields::from_pairs([("channel", "website_form")]), Errors::default()).await
+}
+
+/// L-1 (d): manual entry. A duplicate merges into the existing lead, like every capture.
+pub async fn create(State(s): State<AppState>, ctx: Ctx, form: UiForm) -> Response {
+    let u = allowed!(ctx, Action::CaptureLeads);
+    let mut f = form_fields(form.0);
+    f.0.retain(|_, v| v.as_str().is_none_or(|s| !s.is_empty()));
+    let loaded = match load(&s).await {
+        Ok(l) => l,
+        Err(e) => return internal(&ctx, e),
+    };
+    let input = match LeadInput::parse(&f, &loaded.playbook) {
+        Ok(i) => i,
+        Err(e) => return new_form(&s, &ctx, &f, ctx.errors(&e)).await,
+    };
+    match store::leads::capture(&s.db, &u.actor(s.now()), &input, &loaded.rules(), None).await {
+        Ok(store::leads::Captured::Created(l)) => done(&format!("/leads/{}", l.id), "saved"),
+        Ok(store::leads::Captured::Merged(l)) => done(&format!("/leads/{}", l.id), "merged"),
+        Ok(store::leads::Captured::Replayed { .. }) => done("/leads", "saved"),
+        Err(store::Error::Invalid(e)) => new_form(&s, &ctx, &f, ctx.errors(&e)).await,
+        Err(e) => internal(&ctx, e),
+    }
+}
