@@ -21,6 +21,19 @@ pub struct Runner {
     pub worker: String,
     pub session: store::auth::SessionPolicy,
     pub throttle: store::auth::ThrottlePolicy,
+    /// The base of links in notifications (`https://mkt.example.com`).
+    pub link_base: String,
+    http: reqwest::Client,
+}
+
+/// How long a webhook receiver may take to answer.
+const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// TLS for outbound HTTPS (WeCom, DingTalk and Feishu bots): ring as the crypto provider,
+/// the system's trust store for certificates. Call before building an HTTP client; a second
+/// call is harmless.
+pub fn install_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// The dedup key of `kind`'s run in the time slot containing `now`.
@@ -37,7 +50,14 @@ impl Runner {
         throttle: store::auth::ThrottlePolicy,
     ) -> Runner {
         let worker = format!("{}-{}", std::process::id(), store::random_hex(4));
-        Runner { db, clock, worker, session, throttle }
+        install_tls();
+        let http = reqwest::Client::builder().timeout(WEBHOOK_TIMEOUT).build().unwrap_or_default();
+        Runner { db, clock, worker, session, throttle, link_base: String::new(), http }
+    }
+
+    pub fn with_link_base(mut self, base: impl Into<String>) -> Runner {
+        self.link_base = base.into();
+        self
     }
 
     fn now(&self) -> Ts {
@@ -49,6 +69,17 @@ impl Runner {
     pub async fn schedule(&self) -> store::Result<usize> {
         let now = self.now();
         let mut n = 0;
+        // L-5: the breach scan runs as often as the active playbook says.
+        let every = match store::playbook::active(&self.db).await? {
+            Some(v) => {
+                domain::playbook::Playbook::parse(&v.document).map_or(60, |pb| pb.leads.sla.scan_interval_seconds)
+            }
+            None => 60,
+        };
+        let scan = NewJob::new("sla_scan", serde_json::json!({}), now).dedup(slot_key("sla_scan", every, now.get()));
+        if jobs::enqueue(&self.db, &scan, now).await?.is_some() {
+            n += 1;
+        }
         for (kind, every) in PERIODIC {
             let job = NewJob::new(kind, serde_json::json!({}), now).dedup(slot_key(kind, *every, now.get()));
             if jobs::enqueue(&self.db, &job, now).await?.is_some() {
@@ -93,7 +124,51 @@ impl Runner {
                 .await
                 .map(|n| format!("{n} finished jobs removed"))
                 .map_err(|e| e.to_string()),
+            "sla_scan" => self.sla_scan(now).await.map(|n| format!("{n} new SLA breaches")),
+            "webhook_delivery" => self.deliver(job).await,
             other => Err(format!("no handler for job kind `{other}`")),
+        }
+    }
+
+    async fn sla_scan(&self, now: Ts) -> Result<usize, String> {
+        let Some(v) = store::playbook::active(&self.db).await.map_err(|e| e.to_string())? else { return Ok(0) };
+        let Some(company) = store::company::get(&self.db).await.map_err(|e| e.to_string())? else { return Ok(0) };
+        let tz = jiff::tz::TimeZone::get(&company.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+        let ctx = store::sla::ScanContext { now, playbook_version: v.version, tz: &tz, link_base: &self.link_base };
+        store::sla::scan(&self.db, &ctx).await.map_err(|e| e.to_string())
+    }
+
+    /// Posts one webhook delivery. Bot endpoints answer 200 with an error code in the body
+    /// when they refuse a message, so that counts as a failure too.
+    async fn deliver(&self, job: &jobs::Claimed) -> Result<String, String> {
+        let id = job.payload["delivery_id"].as_i64().ok_or("the job has no delivery_id")?;
+        let Some((url, body)) = store::sla::delivery_target(&self.db, id).await.map_err(|e| e.to_string())? else {
+            return Ok(format!("delivery {id} no longer exists"));
+        };
+        let outcome = match self.http.post(&url).json(&body).send().await {
+            Err(e) => Err((None, format!("cannot reach {url}: {e}"))),
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let text = resp.text().await.unwrap_or_default();
+                let refused = serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| {
+                    let code = v.get("errcode").or_else(|| v.get("code")).and_then(serde_json::Value::as_i64)?;
+                    (code != 0).then(|| format!("the receiver refused the message: {text}"))
+                });
+                match (status, refused) {
+                    (200..=299, None) => Ok(status),
+                    (200..=299, Some(why)) => Err((Some(status), why)),
+                    _ => Err((Some(status), format!("HTTP {status}: {}", text.chars().take(300).collect::<String>()))),
+                }
+            }
+        };
+        let final_attempt = job.attempts >= job.max_attempts;
+        let now = self.now();
+        store::sla::record_attempt(&self.db, id, now, outcome.clone(), final_attempt)
+            .await
+            .map_err(|e| e.to_string())?;
+        match outcome {
+            Ok(code) => Ok(format!("delivery {id}: HTTP {code}")),
+            Err((_, e)) => Err(e),
         }
     }
 

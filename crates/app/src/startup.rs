@@ -43,9 +43,10 @@ impl Application {
     pub async fn build(cfg: &Config, db: Db, clock: Clock) -> anyhow::Result<Application> {
         ensure_playbook(&db, store::Ts::new(clock())).await?;
         let settings = cfg.web_settings();
+        let link_base = cfg.public_origin.clone().unwrap_or_else(|| format!("http://{}:{}", cfg.host, cfg.port));
         let jobs = cfg.jobs.then(|| {
             (
-                Runner::new(db.clone(), clock.clone(), settings.session, settings.throttle),
+                Runner::new(db.clone(), clock.clone(), settings.session, settings.throttle).with_link_base(link_base),
                 Duration::from_millis(cfg.job_poll_ms.max(10)),
             )
         });

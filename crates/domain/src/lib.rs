@@ -10,6 +10,7 @@ pub mod diff;
 pub mod errors;
 pub mod lead;
 pub mod money;
+pub mod notify;
 pub mod org;
 pub mod playbook;
 pub mod role;

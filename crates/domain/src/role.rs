@@ -74,6 +74,8 @@ impl Role {
             // Reassigning a lead is a manager's call (L-4), or marketing's before hand-off.
             ReassignLeads => matches!(self, Admin | MarketingDirector | SalesManager),
             ManageCampaigns => matches!(self, Admin | MarketingDirector | Marketer),
+            // Outbound webhooks carry company data to other systems: admin and director.
+            ManageIntegrations => matches!(self, Admin | MarketingDirector),
         }
     }
 }
@@ -96,6 +98,7 @@ pub enum Action {
     EditLeads,
     ReassignLeads,
     ManageCampaigns,
+    ManageIntegrations,
 }
 
 /// Which leads a role sees (L permissions): a sales rep only their own, a sales manager their

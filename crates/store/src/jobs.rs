@@ -36,10 +36,26 @@ impl NewJob {
     }
 }
 
+const ENQUEUE: &str = "INSERT INTO jobs (kind, payload, priority, status, run_at, attempts, max_attempts, dedup_key, \
+    created_at) VALUES ($1, $2, $3, 'queued', $4, 0, $5, $6, $7) ON CONFLICT (dedup_key) DO NOTHING RETURNING id";
+
+/// Adds a job inside a transaction, so it exists exactly when the change that needs it commits.
+pub async fn enqueue_tx(tx: &mut crate::Tx, job: &NewJob, now: Ts) -> Result<Option<i64>> {
+    Ok(crate::on_tx!(tx, c => sqlx::query_scalar(ENQUEUE)
+        .bind(&job.kind)
+        .bind(&job.payload)
+        .bind(job.priority)
+        .bind(job.run_at)
+        .bind(job.max_attempts)
+        .bind(&job.dedup_key)
+        .bind(now)
+        .fetch_optional(c)
+        .await)?)
+}
+
 /// Adds a job; `None` if a job with the same dedup key already exists.
 pub async fn enqueue(db: &Db, job: &NewJob, now: Ts) -> Result<Option<i64>> {
-    let sql = "INSERT INTO jobs (kind, payload, priority, status, run_at, attempts, max_attempts, dedup_key, created_at) \
-               VALUES ($1, $2, $3, 'queued', $4, 0, $5, $6, $7) ON CONFLICT (dedup_key) DO NOTHING RETURNING id";
+    let sql = ENQUEUE;
     Ok(on_db!(db, p => sqlx::query_scalar(sql)
         .bind(&job.kind)
         .bind(&job.payload)

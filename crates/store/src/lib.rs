@@ -19,6 +19,7 @@ pub mod leads;
 pub mod org;
 pub mod playbook;
 pub mod schema;
+pub mod sla;
 mod ts;
 
 pub use audit::{Actor, Via};

@@ -46,6 +46,7 @@ impl Resp {
 
 impl Client {
     pub fn new(base: &str) -> Client {
+        marketops::jobs::install_tls();
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("http client");
         Client { http, base: base.to_string(), session: None, lang: None, bearer: None, origin: Some(base.to_string()) }
     }

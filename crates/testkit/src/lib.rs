@@ -99,6 +99,7 @@ impl TestApp {
 
     /// Another instance on the same database (two servers working together).
     pub async fn spawn_on(testdb: Arc<TestDb>, clock: TestClock, load_demo: bool) -> TestApp {
+        marketops::jobs::install_tls();
         let cfg = test_config(&testdb.url);
         let db = marketops::startup::open_db(&cfg.database_url).await.expect("open test database");
         if load_demo {
@@ -168,3 +169,52 @@ impl Drop for TestApp {
         }
     }
 }
+
+/// A webhook receiver on a local port (the edge of the system: tests stand in for WeCom,
+/// DingTalk or Feishu here). It answers `fail_first` requests with HTTP 500, then 200.
+pub struct Receiver {
+    pub url: String,
+    pub bodies: Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    pub async fn start(fail_first: usize) -> Receiver {
+        use axum::routing::post;
+        let bodies: Arc<std::sync::Mutex<Vec<serde_json::Value>>> = Arc::default();
+        let failures = Arc::new(std::sync::atomic::AtomicUsize::new(fail_first));
+        let (b, f) = (bodies.clone(), failures.clone());
+        let app = axum::Router::new().route(
+            "/hook",
+            post(move |axum::Json(v): axum::Json<serde_json::Value>| {
+                let (b, f) = (b.clone(), f.clone());
+                async move {
+                    b.lock().expect("lock").push(v);
+                    if f.load(Ordering::SeqCst) > 0 {
+                        f.fetch_sub(1, Ordering::SeqCst);
+                        return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "busy").into_response();
+                    }
+                    axum::Json(serde_json::json!({"errcode": 0, "errmsg": "ok"})).into_response()
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Receiver { url, bodies, task }
+    }
+
+    pub fn received(&self) -> Vec<serde_json::Value> {
+        self.bodies.lock().expect("lock").clone()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+use axum::response::IntoResponse;

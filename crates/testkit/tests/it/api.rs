@@ -66,6 +66,15 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/campaigns/{id}"),
     ("put", "/api/v1/campaigns/{id}"),
     ("post", "/api/v1/campaigns/{id}/spend"),
+    ("post", "/api/v1/leads/{id}/activities"),
+    ("get", "/api/v1/leads/{id}/activities"),
+    ("get", "/api/v1/notifications"),
+    ("post", "/api/v1/notifications/read"),
+    ("get", "/api/v1/webhooks"),
+    ("post", "/api/v1/webhooks"),
+    ("delete", "/api/v1/webhooks/{id}"),
+    ("get", "/api/v1/webhooks/deliveries"),
+    ("get", "/api/v1/reports/sla"),
 ];
 
 #[tokio::test]

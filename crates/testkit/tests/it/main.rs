@@ -16,6 +16,7 @@ mod leads;
 mod org;
 mod playbook;
 mod schema;
+mod sla;
 
 pub use reqwest::Method;
 pub use serde_json::{Value, json};

@@ -9,6 +9,7 @@ mod health;
 pub(crate) mod leads;
 pub(crate) mod org;
 mod playbook;
+pub(crate) mod sla;
 pub(crate) mod tokens;
 
 pub use health::health_router;
@@ -45,6 +46,9 @@ use utoipa_axum::routes;
         (name = "tokens", description = "API tokens of the calling account"),
         (name = "leads", description = "Lead capture, grading and routing (L-1…L-4)"),
         (name = "campaigns", description = "Campaigns and their cost ledger (L-1, L-9)"),
+        (name = "notifications", description = "In-app notifications of the calling account (L-5)"),
+        (name = "webhooks", description = "Outbound webhooks: generic JSON, WeCom, DingTalk, Feishu (L-5)"),
+        (name = "reports", description = "Reports"),
     )
 )]
 struct ApiDoc;
@@ -86,7 +90,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(leads::set_lead_answers))
         .routes(routes!(campaigns::list_campaigns, campaigns::create_campaign))
         .routes(routes!(campaigns::get_campaign, campaigns::update_campaign))
-        .routes(routes!(campaigns::add_campaign_spend));
+        .routes(routes!(campaigns::add_campaign_spend))
+        .routes(routes!(sla::add_activity, sla::list_activities))
+        .routes(routes!(sla::list_notifications))
+        .routes(routes!(sla::mark_read))
+        .routes(routes!(sla::list_webhooks, sla::create_webhook))
+        .routes(routes!(sla::delete_webhook))
+        .routes(routes!(sla::list_deliveries))
+        .routes(routes!(sla::sla_report));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
         .route("/api/openapi.json", axum::routing::get(openapi_json))
