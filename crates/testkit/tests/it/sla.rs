@@ -147,3 +147,56 @@ both!(l5_failed_webhooks_retry_with_backoff_and_stay_visible, |kind| async move 
     assert_eq!(app.api("sales.rep@yunqi.example").await.get("/api/v1/webhooks").await.status, 403);
     app.stop().await;
 });
+
+both!(l5_pages_show_activities_notifications_webhooks_and_counts, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let mut mk = app.api("marketer@yunqi.example").await;
+    let id =
+        mk.json(Method::POST, "/api/v1/leads", &a_lead("d@d.example")).await.json()["lead"]["id"].as_i64().unwrap();
+    // The rep records a follow-up on the lead page.
+    let mut rep = app.login("sales.rep@yunqi.example").await;
+    let r = rep.post_form(&format!("/leads/{id}/activities"), &[("kind", "wechat"), ("note", "已加微信")]).await;
+    assert_eq!(r.status, 303);
+    assert!(rep.get(&format!("/leads/{id}")).await.text.contains("已加微信"));
+    assert_eq!(rep.post_form(&format!("/leads/{id}/activities"), &[("kind", "smoke")]).await.status, 422);
+    // A second lead nobody answers breaches; the manager sees the badge and the notice.
+    let id2 =
+        mk.json(Method::POST, "/api/v1/leads", &a_lead("e@e.example")).await.json()["lead"]["id"].as_i64().unwrap();
+    app.clock.advance_secs(8 * 3600);
+    runner(&app, app.db.clone()).tick().await.unwrap();
+    let mut mgr = app.login("sales.manager@yunqi.example").await;
+    let home = mgr.get("/").await.text;
+    assert!(home.contains("id=\"unread\">1<"), "{home}");
+    let page = mgr.get("/notifications").await.text;
+    assert!(page.contains(&format!("/leads/{id2}")) && page.contains("首次响应超时"));
+    mgr.post_form("/notifications/read", &[]).await;
+    assert!(!mgr.get("/").await.text.contains("id=\"unread\""));
+    // The report counts it; the director manages webhooks in the UI, the rep may not.
+    assert!(mgr.get("/reports/sla").await.text.contains("首次响应超时"));
+    assert_eq!(mgr.get("/reports/sla?from=2026-12-01&until=2026-11-01").await.status, 422);
+    let mut dir = app.login("director@yunqi.example").await;
+    let r = dir
+        .post_form(
+            "/settings/webhooks",
+            &[("name", "钉钉群"), ("url", "not a url"), ("format", "dingtalk"), ("events", "sla_breach")],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.text.contains("id=\"url-error\""));
+    let r = dir
+        .post_form(
+            "/settings/webhooks",
+            &[
+                ("name", "钉钉群"),
+                ("url", "https://oapi.dingtalk.com/robot/send?access_token=x"),
+                ("format", "dingtalk"),
+                ("events", "sla_breach"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    assert!(dir.get("/settings/webhooks").await.text.contains("钉钉群"));
+    let mut rep = app.login("sales.rep@yunqi.example").await; // the earlier session idled out over 8 hours
+    assert_eq!(rep.get("/settings/webhooks").await.status, 403);
+    app.stop().await;
+});

@@ -162,6 +162,8 @@ pub struct LeadPage {
     events: Vec<EventView>,
     sources: usize,
     can_edit: bool,
+    activities: Vec<(String, String, String)>,
+    activity_kinds: Vec<Opt>,
     errors: Errors,
 }
 
@@ -192,10 +194,11 @@ async fn lead_view(s: &AppState, ctx: &Ctx, id: i64, errors: Errors) -> Response
             None => None,
         };
         let events = store::leads::events(&s.db, id).await?;
-        Ok::<_, store::Error>((graded_by, active, names, teams, campaign, events))
+        let activities = store::sla::activities(&s.db, id).await?;
+        Ok::<_, store::Error>((graded_by, active, names, teams, campaign, events, activities))
     }
     .await;
-    let (graded_by, active, names, teams, campaign, events) = match loaded {
+    let (graded_by, active, names, teams, campaign, events, activities) = match loaded {
         Ok(x) => x,
         Err(e) => return internal(ctx, e),
     };
@@ -240,6 +243,11 @@ async fn lead_view(s: &AppState, ctx: &Ctx, id: i64, errors: Errors) -> Response
         sources: lead.sources.as_array().map_or(0, Vec::len),
         events,
         can_edit: u.can(Action::EditLeads),
+        activities: activities
+            .into_iter()
+            .map(|a| (local_time(a.at, tz), i.code_label("activity", &a.kind), a.note.unwrap_or_default()))
+            .collect(),
+        activity_kinds: Opt::list(store::sla::ACTIVITY_KINDS, "call", |c| i.code_label("activity", c)),
         errors,
         lead,
         ctx: ctx.clone(),

@@ -20,6 +20,7 @@ mod company;
 mod leads;
 mod org;
 mod playbook;
+mod sla;
 
 use crate::auth::{CurrentUser, LANG_COOKIE, cookie, from_session};
 use crate::i18n::{I18n, Lang};
@@ -79,6 +80,12 @@ pub fn router() -> Router<AppState> {
         .route("/campaigns", get(campaigns::list).post(campaigns::create))
         .route("/campaigns/{id}", get(campaigns::show))
         .route("/campaigns/{id}/spend", post(campaigns::add_spend))
+        .route("/leads/{id}/activities", post(sla::add_activity))
+        .route("/notifications", get(sla::notifications))
+        .route("/notifications/read", post(sla::mark_read))
+        .route("/settings/webhooks", get(sla::webhooks).post(sla::create_webhook))
+        .route("/settings/webhooks/{id}/delete", post(sla::delete_webhook))
+        .route("/reports/sla", get(sla::report))
         .route("/static/{file}", get(static_file))
 }
 
@@ -89,6 +96,8 @@ pub struct Ctx {
     pub user: Option<CurrentUser>,
     pub path: String,
     pub flash: Option<String>,
+    /// Unread notifications of the account, for the badge in the header.
+    pub unread: i64,
 }
 
 // The error side is a ready-made page (axum's `Response`): built at most once per request,
@@ -115,6 +124,7 @@ impl Ctx {
             "capture_leads" => Action::CaptureLeads,
             "edit_leads" => Action::EditLeads,
             "manage_campaigns" => Action::ManageCampaigns,
+            "manage_integrations" => Action::ManageIntegrations,
             _ => return false,
         };
         self.user.as_ref().is_some_and(|u| u.can(a))
@@ -230,7 +240,17 @@ impl FromRequestParts<AppState> for Ctx {
                 format!("flash-{}", k.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect::<String>());
             I18n::new(lang).try_t(&key).unwrap_or_default()
         });
-        Ok(Ctx { i18n: I18n::new(lang), user, path: uri.path().to_string(), flash: flash.filter(|f| !f.is_empty()) })
+        let unread = match &user {
+            Some(u) => store::sla::unread_count(&state.db, u.user.id).await.unwrap_or(0),
+            None => 0,
+        };
+        Ok(Ctx {
+            i18n: I18n::new(lang),
+            user,
+            path: uri.path().to_string(),
+            flash: flash.filter(|f| !f.is_empty()),
+            unread,
+        })
     }
 }
 
