@@ -97,7 +97,7 @@ pub fn parse_webhook(f: &Fields) -> Result<WebhookInput, FieldErrors> {
     f.reject_unknown(&mut e, &["name", "url", "format", "events", "active"]);
     let name = f.required(&mut e, "name", 80);
     let url = f.required(&mut e, "url", 500);
-    if !url.is_empty() && !(url.starts_with("https://") || url.starts_with("http://")) {
+    if !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://")) {
         e.add("url", "must start with https:// or http://");
     }
     let format = f.choice(&mut e, "format", Format::ALL, Format::code);
