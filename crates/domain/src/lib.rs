@@ -6,6 +6,7 @@
 pub mod calendar;
 pub mod campaign;
 pub mod company;
+pub mod deal;
 pub mod diff;
 pub mod errors;
 pub mod lead;

@@ -2,7 +2,7 @@
 //! JSON webhook or for the WeCom, DingTalk and Feishu group bots.
 
 use crate::company::code_enum;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 code_enum!(

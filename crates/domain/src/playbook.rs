@@ -131,11 +131,25 @@ pub const PARAMS: &[Param] = &[
         seed: "004 §5.4",
         unit: "",
     },
+    Param {
+        key: "leads.handoff.reject_reasons",
+        kind: Kind::TextList { max_items: 50, max_chars: 40 },
+        rule: "L-7",
+        seed: "004 §3.4",
+        unit: "",
+    },
     pct("leads.conversion.industry_rate_low_pct", "L-9", "004 §3.3"),
     pct("leads.conversion.industry_rate_high_pct", "L-9", "004 §3.3"),
     int("leads.conversion.sales_cycle_smb_months", 1, 60, "months", "L-8", "004 §3.3"),
     int("leads.conversion.sales_cycle_enterprise_months", 1, 60, "months", "L-8", "004 §3.3"),
     int("leads.conversion.top_channels", 1, 20, "channels", "L-9", "004 §3.3"),
+    Param {
+        key: "leads.conversion.lost_reasons",
+        kind: Kind::TextList { max_items: 50, max_chars: 40 },
+        rule: "L-8",
+        seed: "002",
+        unit: "",
+    },
     int("leads.automation.trial_no_signup_days", 1, 365, "days", "L-10", "001 §1(五)"),
     int("leads.automation.dormant_days", 1, 3650, "days", "L-10", "SPEC L-10"),
     int("collaboration.warmup_months", 0, 24, "months", "K-2", "004 §5.2"),
@@ -298,6 +312,7 @@ pub struct Sla {
 pub struct Handoff {
     pub interface_people_per_sales_team: i64,
     pub valid_lead_definition: String,
+    pub reject_reasons: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -307,6 +322,7 @@ pub struct Conversion {
     pub sales_cycle_smb_months: i64,
     pub sales_cycle_enterprise_months: i64,
     pub top_channels: i64,
+    pub lost_reasons: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -74,6 +74,8 @@ impl Role {
             // Reassigning a lead is a manager's call (L-4), or marketing's before hand-off.
             ReassignLeads => matches!(self, Admin | MarketingDirector | SalesManager),
             ManageCampaigns => matches!(self, Admin | MarketingDirector | Marketer),
+            // L-7: the hand-off is accepted or rejected by sales, not by marketing.
+            AcceptLeads => matches!(self, Admin | SalesManager | SalesRep),
             // Outbound webhooks carry company data to other systems: admin and director.
             ManageIntegrations => matches!(self, Admin | MarketingDirector),
         }
@@ -99,6 +101,7 @@ pub enum Action {
     ReassignLeads,
     ManageCampaigns,
     ManageIntegrations,
+    AcceptLeads,
 }
 
 /// Which leads a role sees (L permissions): a sales rep only their own, a sales manager their

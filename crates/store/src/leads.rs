@@ -109,7 +109,7 @@ pub struct Event {
     pub data: Value,
 }
 
-async fn event(tx: &mut Tx, actor: &Actor, lead_id: i64, kind: &str, data: Value) -> Result<()> {
+pub(crate) async fn event(tx: &mut Tx, actor: &Actor, lead_id: i64, kind: &str, data: Value) -> Result<()> {
     let sql =
         "INSERT INTO lead_events (lead_id, at, kind, actor_id, actor_label, data) VALUES ($1, $2, $3, $4, $5, $6)";
     on_tx!(tx, c => sqlx::query(sql)
@@ -118,7 +118,7 @@ async fn event(tx: &mut Tx, actor: &Actor, lead_id: i64, kind: &str, data: Value
     Ok(())
 }
 
-async fn get_tx(tx: &mut Tx, id: i64) -> Result<Option<Lead>> {
+pub(crate) async fn get_tx(tx: &mut Tx, id: i64) -> Result<Option<Lead>> {
     Ok(on_tx!(tx, c => sqlx::query_as::<_, Lead>(select("WHERE id = $1")).bind(id).fetch_optional(c).await)?)
 }
 

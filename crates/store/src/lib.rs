@@ -14,6 +14,7 @@ pub mod backup;
 pub mod calendar;
 pub mod campaigns;
 pub mod company;
+pub mod deals;
 pub mod jobs;
 pub mod leads;
 pub mod org;

@@ -75,6 +75,15 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/v1/webhooks/{id}"),
     ("get", "/api/v1/webhooks/deliveries"),
     ("get", "/api/v1/reports/sla"),
+    ("post", "/api/v1/leads/{id}/reassign"),
+    ("post", "/api/v1/leads/{id}/accept"),
+    ("post", "/api/v1/leads/{id}/reject"),
+    ("post", "/api/v1/leads/{id}/touches"),
+    ("get", "/api/v1/leads/{id}/touches"),
+    ("post", "/api/v1/leads/{id}/convert"),
+    ("get", "/api/v1/deals"),
+    ("get", "/api/v1/deals/{id}"),
+    ("put", "/api/v1/deals/{id}/stage"),
 ];
 
 #[tokio::test]

@@ -10,6 +10,7 @@ mod calendar;
 mod cli;
 mod company;
 mod csrf;
+mod deals;
 mod i18n;
 mod jobs;
 mod leads;

@@ -5,6 +5,7 @@ pub(crate) mod audit;
 pub(crate) mod calendar;
 mod campaigns;
 mod company;
+pub(crate) mod deals;
 mod health;
 pub(crate) mod leads;
 pub(crate) mod org;
@@ -49,6 +50,7 @@ use utoipa_axum::routes;
         (name = "notifications", description = "In-app notifications of the calling account (L-5)"),
         (name = "webhooks", description = "Outbound webhooks: generic JSON, WeCom, DingTalk, Feishu (L-5)"),
         (name = "reports", description = "Reports"),
+        (name = "deals", description = "Deals from converted leads (L-8)"),
     )
 )]
 struct ApiDoc;
@@ -97,7 +99,15 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(sla::list_webhooks, sla::create_webhook))
         .routes(routes!(sla::delete_webhook))
         .routes(routes!(sla::list_deliveries))
-        .routes(routes!(sla::sla_report));
+        .routes(routes!(sla::sla_report))
+        .routes(routes!(deals::reassign_lead))
+        .routes(routes!(deals::accept_lead))
+        .routes(routes!(deals::reject_lead))
+        .routes(routes!(deals::add_touch, deals::list_touches))
+        .routes(routes!(deals::convert_lead))
+        .routes(routes!(deals::list_deals))
+        .routes(routes!(deals::get_deal))
+        .routes(routes!(deals::set_deal_stage));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
         .route("/api/openapi.json", axum::routing::get(openapi_json))

@@ -1,0 +1,173 @@
+//! L-4 reassignment, L-6 nurture, L-7 hand-off, L-8 deals through the API.
+
+use super::*;
+
+fn a_lead(email: &str, size: &str) -> Value {
+    json!({"name": "客户", "company": "甲公司", "email": email, "province": "上海", "city": "上海", "company_size": size,
+           "channel": "trade_show", "budget": "approved", "authority": "decision_maker", "need": "clear", "timeline": "within_3_months"})
+}
+
+both!(l4_l7_reassign_accept_reject, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let mut mk = app.api("marketer@yunqi.example").await;
+    let id = mk.json(Method::POST, "/api/v1/leads", &a_lead("x1@x.example", "smb")).await.json()["lead"]["id"]
+        .as_i64()
+        .unwrap();
+    let rep = app.user_id("sales.rep@yunqi.example").await;
+    let rep2 = app.user_id("sales.rep2@yunqi.example").await;
+    // Only managers reassign, with a reason; the new owner must be in sales.
+    let mut mgr = app.api("sales.manager@yunqi.example").await;
+    let legal = app.user_id("legal@yunqi.example").await;
+    let r = mgr.json(Method::POST, &format!("/api/v1/leads/{id}/reassign"), &json!({"owner_id": legal})).await;
+    assert_eq!((r.status, r.fields()["reason"].clone()), (422, json!("is required")));
+    let r = mgr
+        .json(Method::POST, &format!("/api/v1/leads/{id}/reassign"), &json!({"owner_id": legal, "reason": "x"}))
+        .await;
+    assert!(r.fields()["owner_id"].as_str().unwrap().contains("sales"));
+    app.clock.advance_secs(3600);
+    let r = mgr
+        .json(
+            Method::POST,
+            &format!("/api/v1/leads/{id}/reassign"),
+            &json!({"owner_id": rep2, "reason": "客户在北京有分公司"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["owner_id"], rep2);
+    assert_eq!(
+        r.json()["first_response_due"],
+        "2026-11-23T10:00:00.000000Z",
+        "the clock restarts for the new owner (11:00 + 6 working h = 18:00)"
+    );
+    let mut rep_api = app.api("sales.rep@yunqi.example").await;
+    assert_eq!(
+        rep_api
+            .json(Method::POST, &format!("/api/v1/leads/{id}/reassign"), &json!({"owner_id": rep, "reason": "x"}))
+            .await
+            .status,
+        403
+    );
+    assert_eq!(rep_api.get(&format!("/api/v1/leads/{id}")).await.status, 404, "no longer theirs");
+    // The new owner accepts; rejecting needs a reason and sends the lead back to marketing.
+    let mut rep2_api = app.api("sales.rep2@yunqi.example").await;
+    assert_eq!(
+        rep2_api.json(Method::POST, &format!("/api/v1/leads/{id}/accept"), &json!({})).await.json()["status"],
+        "accepted"
+    );
+    assert_eq!(
+        rep2_api.json(Method::POST, &format!("/api/v1/leads/{id}/reject"), &json!({})).await.fields()["reason"],
+        "is required"
+    );
+    let r = rep2_api.json(Method::POST, &format!("/api/v1/leads/{id}/reject"), &json!({"reason": "无预算"})).await;
+    assert_eq!((r.json()["status"].as_str(), r.json()["route"].as_str()), (Some("rejected"), Some("nurture")));
+    assert_eq!(
+        mk.json(Method::POST, &format!("/api/v1/leads/{id}/accept"), &json!({})).await.status,
+        403,
+        "marketing cannot accept for sales"
+    );
+    let d = mk.get(&format!("/api/v1/leads/{id}")).await.json();
+    let kinds: Vec<&str> = d["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert!(kinds.ends_with(&["reassigned", "accepted", "rejected"]), "{kinds:?}");
+    app.stop().await;
+});
+
+both!(l6_nurture_stages_move_forward_with_touches, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let mut mk = app.api("marketer@yunqi.example").await;
+    let b = json!({"name": "培育", "email": "n@n.example", "channel": "webinar", "budget": "planned", "authority": "influencer", "need": "exploring", "timeline": "within_3_months"});
+    let id = mk.json(Method::POST, "/api/v1/leads", &b).await.json()["lead"]["id"].as_i64().unwrap();
+    for (kind, stage) in [
+        ("white_paper", "awareness"),
+        ("case_study", "consideration"),
+        ("webinar", "consideration"),
+        ("demo", "decision"),
+    ] {
+        let r = mk
+            .json(
+                Method::POST,
+                &format!("/api/v1/leads/{id}/touches"),
+                &json!({"kind": kind, "title": "云上制造白皮书"}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        assert_eq!(
+            store::leads::get(&app.db, id).await.unwrap().unwrap().nurture_stage.as_deref(),
+            Some(stage),
+            "after {kind}"
+        );
+    }
+    assert_eq!(mk.get(&format!("/api/v1/leads/{id}/touches")).await.json().as_array().unwrap().len(), 4);
+    let r = mk.json(Method::POST, &format!("/api/v1/leads/{id}/touches"), &json!({"kind": "flyer"})).await;
+    assert!(r.fields()["kind"].as_str().unwrap().contains("reference_meeting"));
+    let d = mk.get(&format!("/api/v1/leads/{id}")).await.json();
+    assert_eq!(
+        d["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "stage").count(),
+        2,
+        "awareness was already set at routing"
+    );
+    app.stop().await;
+});
+
+both!(l8_convert_and_close_with_cycle_and_attribution, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let mut mk = app.api("marketer@yunqi.example").await;
+    let camp = mk
+        .json(
+            Method::POST,
+            "/api/v1/campaigns",
+            &json!({"name": "峰会", "channel": "trade_show", "planned_cost": "100000"}),
+        )
+        .await
+        .json()["id"]
+        .as_i64()
+        .unwrap();
+    let mut l = a_lead("w@w.example", "enterprise");
+    l["campaign_id"] = json!(camp);
+    let id = mk.json(Method::POST, "/api/v1/leads", &l).await.json()["lead"]["id"].as_i64().unwrap();
+    // A later capture from another channel: last touch differs from first touch.
+    let r = mk
+        .json(Method::POST, "/api/v1/leads", &json!({"name": "客户", "email": "w@w.example", "channel": "webinar"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let mut rep = app.api("sales.rep@yunqi.example").await;
+    let r = rep
+        .json(Method::POST, &format!("/api/v1/leads/{id}/convert"), &json!({"name": "甲公司私有云", "amount": "x"}))
+        .await;
+    assert_eq!(r.fields()["amount"], "must be an amount like 1234.56 (at most two decimals)");
+    let r = rep
+        .json(
+            Method::POST,
+            &format!("/api/v1/leads/{id}/convert"),
+            &json!({"name": "甲公司私有云", "amount": "480000"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let deal = r.json();
+    assert_eq!(
+        (deal["first_channel"].as_str(), deal["first_campaign_id"].as_i64(), deal["last_channel"].as_str()),
+        (Some("trade_show"), Some(camp), Some("webinar"))
+    );
+    assert_eq!(
+        rep.json(Method::POST, &format!("/api/v1/leads/{id}/convert"), &json!({"name": "again", "amount": "1"}))
+            .await
+            .status,
+        409
+    );
+    let did = deal["id"].as_i64().unwrap();
+    app.clock.advance_secs(100 * 86_400);
+    let r = rep.json(Method::PUT, &format!("/api/v1/deals/{did}/stage"), &json!({"stage": "closed_lost"})).await;
+    assert_eq!(r.fields()["lost_reason"], "is required");
+    let r = rep
+        .json(Method::PUT, &format!("/api/v1/deals/{did}/stage"), &json!({"stage": "closed_won", "amount": "500000"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!((r.json()["cycle_days"].as_i64(), r.json()["amount_fen"].as_i64()), (Some(100), Some(50_000_000)));
+    assert_eq!(
+        rep.json(Method::PUT, &format!("/api/v1/deals/{did}/stage"), &json!({"stage": "proposal"})).await.status,
+        409,
+        "closed deals stay closed"
+    );
+    assert_eq!(app.api("sales.north@yunqi.example").await.get(&format!("/api/v1/deals/{did}")).await.status, 404);
+    assert_eq!(mk.get("/api/v1/deals").await.json().as_array().unwrap().len(), 1);
+    app.stop().await;
+});
