@@ -171,3 +171,61 @@ both!(l8_convert_and_close_with_cycle_and_attribution, |kind| async move {
     assert_eq!(mk.get("/api/v1/deals").await.json().as_array().unwrap().len(), 1);
     app.stop().await;
 });
+
+both!(lifecycle_from_the_lead_page, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let mut mk = app.api("marketer@yunqi.example").await;
+    let id = mk.json(Method::POST, "/api/v1/leads", &a_lead("ui@x.example", "smb")).await.json()["lead"]["id"]
+        .as_i64()
+        .unwrap();
+    let mut rep = app.login("sales.rep@yunqi.example").await;
+    let page = rep.get(&format!("/leads/{id}")).await.text;
+    assert!(page.contains("id=\"accept-lead\"") && page.contains("无预算") && !page.contains("id=\"reassign-lead\""));
+    assert_eq!(rep.post_form(&format!("/leads/{id}/accept"), &[]).await.status, 303);
+    assert_eq!(
+        rep.post_form(&format!("/leads/{id}/touches"), &[("kind", "demo"), ("title", "线上演示")]).await.status,
+        303
+    );
+    let r = rep.post_form(&format!("/leads/{id}/convert"), &[("name", "私有云项目"), ("amount", "abc")]).await;
+    assert_eq!(r.status, 422);
+    assert_eq!(
+        rep.post_form(&format!("/leads/{id}/convert"), &[("name", "私有云项目"), ("amount", "120000")]).await.status,
+        303
+    );
+    let deal = store::deals::deal_of_lead(&app.db, id).await.unwrap().unwrap();
+    app.clock.advance_secs(30 * 86_400);
+    let mut rep = app.login("sales.rep@yunqi.example").await;
+    let r = rep
+        .post_form(
+            &format!("/deals/{}/stage", deal.id),
+            &[("stage", "closed_lost"), ("lost_choice", ""), ("lost_text", "")],
+        )
+        .await;
+    assert_eq!(r.status, 422, "lost needs a reason");
+    let r = rep.post_form(&format!("/deals/{}/stage", deal.id), &[("stage", "closed_won"), ("amount", "")]).await;
+    assert_eq!(r.status, 303);
+    let page = rep.get(&format!("/leads/{id}")).await.text;
+    assert!(page.contains("赢单") && page.contains("id=\"deal-cycle\">30 天"), "{page}");
+    assert!(rep.get("/deals").await.text.contains("私有云项目"));
+    // A manager reassigns from the page; the reason is required.
+    let id2 = mk.json(Method::POST, "/api/v1/leads", &a_lead("ui2@x.example", "smb")).await.json()["lead"]["id"]
+        .as_i64()
+        .unwrap();
+    let mut mgr = app.login("sales.manager@yunqi.example").await;
+    assert!(mgr.get(&format!("/leads/{id2}")).await.text.contains("id=\"reassign-lead\""));
+    let r = mgr
+        .post_form(
+            &format!("/leads/{id2}/reassign"),
+            &[("owner_id", &app.user_id("sales.rep2@yunqi.example").await.to_string()), ("reason", "")],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    let r = mgr
+        .post_form(
+            &format!("/leads/{id2}/reassign"),
+            &[("owner_id", &app.user_id("sales.rep2@yunqi.example").await.to_string()), ("reason", "北京客户")],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    app.stop().await;
+});

@@ -164,7 +164,30 @@ pub struct LeadPage {
     can_edit: bool,
     activities: Vec<(String, String, String)>,
     activity_kinds: Vec<Opt>,
+    can_accept: bool,
+    can_reject: bool,
+    can_reassign: bool,
+    can_convert: bool,
+    reject_reasons: Vec<String>,
+    lost_reasons: Vec<String>,
+    owners: Vec<Opt>,
+    touch_kinds: Vec<Opt>,
+    touches: Vec<(String, String, String, String)>,
+    deal: Option<DealView>,
+    deal_stages: Vec<Opt>,
     errors: Errors,
+}
+
+pub struct DealView {
+    id: i64,
+    name: String,
+    amount: String,
+    stage: String,
+    closed: bool,
+    lost_reason: String,
+    first: String,
+    last: String,
+    cycle: String,
 }
 
 fn answer_opts(ctx: &Ctx, pb: &Playbook, part: &str, current: Option<&str>) -> Vec<Opt> {
@@ -195,10 +218,15 @@ async fn lead_view(s: &AppState, ctx: &Ctx, id: i64, errors: Errors) -> Response
         };
         let events = store::leads::events(&s.db, id).await?;
         let activities = store::sla::activities(&s.db, id).await?;
-        Ok::<_, store::Error>((graded_by, active, names, teams, campaign, events, activities))
+        let extra = (
+            store::deals::touches(&s.db, id).await?,
+            store::deals::deal_of_lead(&s.db, id).await?,
+            store::org::list_users(&s.db).await?,
+        );
+        Ok::<_, store::Error>((graded_by, active, names, teams, campaign, events, activities, extra))
     }
     .await;
-    let (graded_by, active, names, teams, campaign, events, activities) = match loaded {
+    let (graded_by, active, names, teams, campaign, events, activities, (touches, deal, users)) = match loaded {
         Ok(x) => x,
         Err(e) => return internal(ctx, e),
     };
@@ -248,6 +276,53 @@ async fn lead_view(s: &AppState, ctx: &Ctx, id: i64, errors: Errors) -> Response
             .map(|a| (local_time(a.at, tz), i.code_label("activity", &a.kind), a.note.unwrap_or_default()))
             .collect(),
         activity_kinds: Opt::list(store::sla::ACTIVITY_KINDS, "call", |c| i.code_label("activity", c)),
+        can_accept: u.can(Action::AcceptLeads) && lead.route == "sales" && lead.status == "open",
+        can_reject: u.can(Action::AcceptLeads)
+            && lead.route == "sales"
+            && matches!(lead.status.as_str(), "open" | "accepted"),
+        can_reassign: u.can(Action::ReassignLeads) && !matches!(lead.status.as_str(), "converted" | "lost"),
+        can_convert: u.can(Action::EditLeads) && deal.is_none() && lead.route == "sales",
+        reject_reasons: active.playbook.leads.handoff.reject_reasons.clone(),
+        lost_reasons: active.playbook.leads.conversion.lost_reasons.clone(),
+        owners: users
+            .iter()
+            .filter(|x| x.active && matches!(x.role.as_str(), "sales_rep" | "sales_manager"))
+            .map(|x| Opt {
+                value: x.id.to_string(),
+                label: format!("{} · {}", x.display_name, i.code_label("role", &x.role)),
+                selected: Some(x.id) == lead.owner_id,
+            })
+            .collect(),
+        touch_kinds: {
+            let codes: Vec<&str> = domain::deal::TouchKind::ALL.iter().map(|k| k.code()).collect();
+            Opt::list(&codes, "white_paper", |c| i.code_label("touch", c))
+        },
+        touches: touches
+            .into_iter()
+            .map(|t| {
+                (
+                    local_time(t.at, tz),
+                    i.code_label("touch", &t.kind),
+                    i.code_label("stage", &t.stage),
+                    t.title.unwrap_or_default(),
+                )
+            })
+            .collect(),
+        deal_stages: {
+            let codes: Vec<&str> = domain::deal::DealStage::ALL.iter().map(|k| k.code()).collect();
+            Opt::list(&codes, deal.as_ref().map_or("", |d| d.stage.as_str()), |c| i.code_label("deal", c))
+        },
+        deal: deal.map(|d| DealView {
+            id: d.id,
+            amount: format!("¥{}", domain::money::Money(d.amount_fen).format_plain()),
+            stage: i.code_label("deal", &d.stage),
+            closed: matches!(d.stage.as_str(), "closed_won" | "closed_lost"),
+            lost_reason: d.lost_reason.unwrap_or_default(),
+            first: i.code_label("channel", &d.first_channel),
+            last: i.code_label("channel", &d.last_channel),
+            cycle: d.cycle_days.map(|c| c.to_string()).unwrap_or_default(),
+            name: d.name,
+        }),
         errors,
         lead,
         ctx: ctx.clone(),

@@ -17,6 +17,7 @@ mod audit;
 mod calendar;
 mod campaigns;
 mod company;
+mod deals;
 mod leads;
 mod org;
 mod playbook;
@@ -81,6 +82,13 @@ pub fn router() -> Router<AppState> {
         .route("/campaigns/{id}", get(campaigns::show))
         .route("/campaigns/{id}/spend", post(campaigns::add_spend))
         .route("/leads/{id}/activities", post(sla::add_activity))
+        .route("/leads/{id}/accept", post(deals::accept))
+        .route("/leads/{id}/reject", post(deals::reject))
+        .route("/leads/{id}/reassign", post(deals::reassign))
+        .route("/leads/{id}/touches", post(deals::touch))
+        .route("/leads/{id}/convert", post(deals::convert))
+        .route("/deals", get(deals::list))
+        .route("/deals/{id}/stage", post(deals::stage))
         .route("/notifications", get(sla::notifications))
         .route("/notifications/read", post(sla::mark_read))
         .route("/settings/webhooks", get(sla::webhooks).post(sla::create_webhook))
