@@ -14,6 +14,7 @@ pub mod money;
 pub mod notify;
 pub mod org;
 pub mod playbook;
+pub mod report;
 pub mod role;
 
 pub use errors::{FieldErrors, Fields};

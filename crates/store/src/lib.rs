@@ -19,6 +19,7 @@ pub mod jobs;
 pub mod leads;
 pub mod org;
 pub mod playbook;
+pub mod reports;
 pub mod schema;
 pub mod sla;
 mod ts;

@@ -6,3 +6,57 @@ document.addEventListener("submit", function (ev) {
     ev.preventDefault();
   }
 });
+
+// Charts: <div data-chart="kind" data-chart-src="/api/..."> is drawn with ECharts from the
+// same JSON the API serves. The table beside each chart holds the same figures.
+function drawCharts() {
+  if (typeof echarts === "undefined") return;
+  document.querySelectorAll("[data-chart-src]").forEach(function (el) {
+    if (el.getAttribute("data-drawn")) return;
+    el.setAttribute("data-drawn", "1");
+    fetch(el.getAttribute("data-chart-src"), { credentials: "same-origin" })
+      .then(function (r) { return r.json(); })
+      .then(function (data) {
+        var option = chartOption(el.getAttribute("data-chart"), el.getAttribute("data-title"), data);
+        if (!option) return;
+        var chart = echarts.init(el, null, { renderer: "svg" });
+        chart.setOption(option);
+        window.addEventListener("resize", function () { chart.resize(); });
+      });
+  });
+}
+
+function chartOption(kind, title, data) {
+  var rows = (data.report && data.report.channels) || [];
+  var names = rows.map(function (r) { return r.channel; });
+  if (kind === "roi") {
+    return {
+      title: { text: title, textStyle: { fontSize: 14 } },
+      tooltip: {},
+      xAxis: { type: "category", data: names },
+      yAxis: { type: "value" },
+      series: [{ type: "bar", data: rows.map(function (r) {
+        return { value: r.roi === null ? 0 : Number(r.roi.toFixed(2)), itemStyle: { color: r.top ? "#067647" : "#98a2b3" } };
+      }) }]
+    };
+  }
+  if (kind === "conversion") {
+    var low = data.report.industry_low_pct, high = data.report.industry_high_pct;
+    return {
+      title: { text: title, textStyle: { fontSize: 14 } },
+      tooltip: {},
+      xAxis: { type: "category", data: names },
+      yAxis: { type: "value", axisLabel: { formatter: "{value}%" } },
+      series: [{
+        type: "bar",
+        data: rows.map(function (r) { return r.conversion_pct === null ? 0 : Number(r.conversion_pct.toFixed(2)); }),
+        markArea: { itemStyle: { color: "rgba(21,112,239,0.08)" }, data: [[{ yAxis: low }, { yAxis: high }]] },
+        markLine: { symbol: "none", data: [{ yAxis: low }, { yAxis: high }] }
+      }]
+    };
+  }
+  return null;
+}
+
+window.addEventListener("load", drawCharts);
+document.addEventListener("htmx:afterSwap", drawCharts);

@@ -84,6 +84,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/deals"),
     ("get", "/api/v1/deals/{id}"),
     ("put", "/api/v1/deals/{id}/stage"),
+    ("get", "/api/v1/reports/channels"),
 ];
 
 #[tokio::test]

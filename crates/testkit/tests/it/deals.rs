@@ -229,3 +229,84 @@ both!(lifecycle_from_the_lead_page, |kind| async move {
     assert_eq!(r.status, 303);
     app.stop().await;
 });
+
+both!(l9_channel_report_roi_conversion_and_top_channels, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let mut mk = app.api("marketer@yunqi.example").await;
+    let show = mk
+        .json(
+            Method::POST,
+            "/api/v1/campaigns",
+            &json!({"name": "峰会", "channel": "trade_show", "planned_cost": "100000"}),
+        )
+        .await
+        .json()["id"]
+        .as_i64()
+        .unwrap();
+    mk.json(
+        Method::POST,
+        &format!("/api/v1/campaigns/{show}/spend"),
+        &json!({"spent_on": "2026-11-23", "amount": "100000", "category": "event"}),
+    )
+    .await;
+    let web = mk.json(Method::POST, "/api/v1/campaigns", &json!({"name": "研讨会", "channel": "webinar"})).await.json()
+        ["id"]
+        .as_i64()
+        .unwrap();
+    mk.json(
+        Method::POST,
+        &format!("/api/v1/campaigns/{web}/spend"),
+        &json!({"spent_on": "2026-11-23", "amount": "20000", "category": "content"}),
+    )
+    .await;
+    let mut rep = app.api("sales.rep@yunqi.example").await;
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let (ch, camp) = if i < 3 { ("trade_show", show) } else { ("webinar", web) };
+        let mut l = a_lead(&format!("r{i}@r.example"), "smb");
+        l["channel"] = json!(ch);
+        l["campaign_id"] = json!(camp);
+        ids.push(mk.json(Method::POST, "/api/v1/leads", &l).await.json()["lead"]["id"].as_i64().unwrap());
+    }
+    // One won deal per channel: 300,000 from the trade show, 160,000 from the webinar.
+    for (id, amount) in [(ids[0], "300000"), (ids[3], "160000")] {
+        let did = rep
+            .json(Method::POST, &format!("/api/v1/leads/{id}/convert"), &json!({"name": "x", "amount": amount}))
+            .await
+            .json()["id"]
+            .as_i64()
+            .unwrap();
+        assert_eq!(
+            rep.json(Method::PUT, &format!("/api/v1/deals/{did}/stage"), &json!({"stage": "closed_won"})).await.status,
+            200
+        );
+    }
+    let r = mk.get("/api/v1/reports/channels?from=2026-11-01&until=2026-11-30").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let rows = r.json()["report"]["channels"].clone();
+    let by = |ch: &str| rows.as_array().unwrap().iter().find(|x| x["channel"] == ch).cloned().unwrap();
+    assert_eq!(
+        (by("trade_show")["leads"].as_i64(), by("trade_show")["cost_per_lead_fen"].as_i64()),
+        (Some(3), Some(3_333_333))
+    );
+    assert_eq!(by("trade_show")["roi"].as_f64(), Some(3.0));
+    assert_eq!(by("webinar")["roi"].as_f64(), Some(8.0));
+    assert_eq!(rows[0]["channel"], "webinar", "sorted by ROI");
+    assert!(by("webinar")["top"].as_bool().unwrap() && by("trade_show")["top"].as_bool().unwrap());
+    assert!((by("trade_show")["conversion_pct"].as_f64().unwrap() - 33.333).abs() < 0.01);
+    assert_eq!(by("trade_show")["versus_industry"], "above");
+    assert_eq!(r.json()["report"]["campaigns"].as_array().unwrap().len(), 2);
+    let r = mk.get("/api/v1/reports/channels?from=2026-13-01&attribution=middle").await;
+    assert!(r.fields()["from"].is_string() || r.fields()["attribution"].is_string());
+    // The page and the export.
+    let mut ui = app.login("director@yunqi.example").await;
+    let page = ui.get("/reports/channels?from=2026-11-01&until=2026-11-30").await.text;
+    assert!(
+        page.contains("id=\"channel-table\"") && page.contains("1 : 8.00") && page.contains("data-chart=\"roi\""),
+        "{page}"
+    );
+    let csv = ui.get("/reports/channels.csv?from=2026-11-01&until=2026-11-30").await;
+    assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
+    assert!(csv.text.contains("webinar,1,1,0,0,1,100.00,20000.00,20000.00,0.0,160000.00,8.0000,true"), "{}", csv.text);
+    app.stop().await;
+});

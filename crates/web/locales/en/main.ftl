@@ -578,3 +578,27 @@ entity-deal = Deal
 entity-lead_touch = Nurture touch
 pb-leads-handoff-reject-reasons = Reject reasons
 pb-leads-conversion-lost-reasons = Lost reasons
+
+# Channel report (L-9).
+channels-title = Channel report
+channels-attribution = Revenue attribution
+attribution-first = First touch
+attribution-last = Last touch
+channels-export = Export CSV
+channels-band = Industry lead conversion
+channels-top-note = the top channels by ROI are marked in green
+channels-roi-chart = ROI by channel (revenue ÷ cost)
+channels-conversion-chart = Lead conversion by channel against the industry band
+channels-by-channel = By channel
+channels-by-campaign = By campaign
+channels-empty = No leads or costs in this period.
+channels-leads = Leads
+channels-conversion = Conversion
+channels-cost = Cost
+channels-cpl = Cost per lead
+channels-cycle = Avg. sales cycle (days)
+channels-revenue = Revenue
+channels-top = Top ROI
+versus-below = below industry
+versus-within = within industry
+versus-above = above industry

@@ -578,3 +578,27 @@ entity-deal = 商机
 entity-lead_touch = 培育触达
 pb-leads-handoff-reject-reasons = 退回原因选项
 pb-leads-conversion-lost-reasons = 输单原因选项
+
+# Channel report (L-9).
+channels-title = 渠道报表
+channels-attribution = 收入归因
+attribution-first = 首次触点
+attribution-last = 最后触点
+channels-export = 导出 CSV
+channels-band = 行业平均线索转化率
+channels-top-note = ROI 前三的渠道以绿色标出
+channels-roi-chart = 各渠道 ROI（收入 ÷ 费用）
+channels-conversion-chart = 各渠道线索转化率与行业区间
+channels-by-channel = 按渠道
+channels-by-campaign = 按市场活动
+channels-empty = 该期间没有线索或费用。
+channels-leads = 线索
+channels-conversion = 转化率
+channels-cost = 费用
+channels-cpl = 单条线索成本
+channels-cycle = 平均销售周期（天）
+channels-revenue = 收入
+channels-top = ROI 前列
+versus-below = 低于行业
+versus-within = 行业区间内
+versus-above = 高于行业

@@ -10,6 +10,7 @@ mod health;
 pub(crate) mod leads;
 pub(crate) mod org;
 mod playbook;
+pub(crate) mod reports;
 pub(crate) mod sla;
 pub(crate) mod tokens;
 
@@ -107,7 +108,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(deals::convert_lead))
         .routes(routes!(deals::list_deals))
         .routes(routes!(deals::get_deal))
-        .routes(routes!(deals::set_deal_stage));
+        .routes(routes!(deals::set_deal_stage))
+        .routes(routes!(reports::channel_report));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
         .route("/api/openapi.json", axum::routing::get(openapi_json))

@@ -182,8 +182,20 @@ pub struct BreachCount {
 
 /// Parses a from/until day range into instants; default the current month up to now.
 pub fn period(f: &Fields, tz: &jiff::tz::TimeZone, now: store::Ts) -> Result<(store::Ts, store::Ts), FieldErrors> {
+    period_days(f, tz, now, &[]).map(|p| (p.from, p.until))
+}
+
+/// The same, with the civil days too, allowing `extra` fields for the caller to read.
+pub fn period_days(
+    f: &Fields,
+    tz: &jiff::tz::TimeZone,
+    now: store::Ts,
+    extra: &[&str],
+) -> Result<store::reports::Period, FieldErrors> {
     let mut e = FieldErrors::new();
-    f.reject_unknown(&mut e, &["from", "until"]);
+    let mut allowed = vec!["from", "until"];
+    allowed.extend_from_slice(extra);
+    f.reject_unknown(&mut e, &allowed);
     let today = now.get().to_zoned(tz.clone()).date();
     let from = domain::campaign::date_field(f, &mut e, "from").unwrap_or_else(|| today.first_of_month());
     let until = domain::campaign::date_field(f, &mut e, "until").unwrap_or(today);
@@ -194,9 +206,11 @@ pub fn period(f: &Fields, tz: &jiff::tz::TimeZone, now: store::Ts) -> Result<(st
         return Err(e);
     }
     let at = |d: jiff::civil::Date| tz.to_timestamp(d.to_datetime(jiff::civil::Time::MIN)).map(store::Ts::new);
-    let end = until.tomorrow().ok().and_then(|d| at(d).ok());
-    match (at(from).ok(), end) {
-        (Some(a), Some(b)) => Ok((a, b)),
+    let next = until.tomorrow().ok();
+    match (at(from).ok(), next.and_then(|d| at(d).ok()), next) {
+        (Some(a), Some(b), Some(n)) => {
+            Ok(store::reports::Period { from: a, until: b, from_day: from.to_string(), until_day: n.to_string() })
+        }
         _ => Err(FieldErrors::single("from", "is out of range")),
     }
 }

@@ -21,6 +21,7 @@ mod deals;
 mod leads;
 mod org;
 mod playbook;
+mod reports;
 mod sla;
 
 use crate::auth::{CurrentUser, LANG_COOKIE, cookie, from_session};
@@ -94,6 +95,8 @@ pub fn router() -> Router<AppState> {
         .route("/settings/webhooks", get(sla::webhooks).post(sla::create_webhook))
         .route("/settings/webhooks/{id}/delete", post(sla::delete_webhook))
         .route("/reports/sla", get(sla::report))
+        .route("/reports/channels", get(reports::page))
+        .route("/reports/channels.csv", get(reports::csv))
         .route("/static/{file}", get(static_file))
 }
 
@@ -382,6 +385,7 @@ const STATIC: &[(&str, &str, &[u8])] = &[
     ("app.css", "text/css; charset=utf-8", include_bytes!("../../static/app.css")),
     ("app.js", "text/javascript; charset=utf-8", include_bytes!("../../static/app.js")),
     ("htmx.min.js", "text/javascript; charset=utf-8", include_bytes!("../../static/htmx.min.js")),
+    ("echarts.min.js", "text/javascript; charset=utf-8", include_bytes!("../../static/echarts.min.js")),
 ];
 
 async fn static_file(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
