@@ -52,6 +52,9 @@ pub enum Command {
     /// Show, check and compare playbook versions.
     #[command(subcommand)]
     Playbook(PlaybookCmd),
+    /// Import data from a file.
+    #[command(subcommand)]
+    Import(ImportCmd),
     /// Write a backup to FILE (SQLite: a database copy; PostgreSQL: a JSON export).
     Backup { file: PathBuf },
     /// Replace the database's contents with a backup made by `backup`.
@@ -109,6 +112,33 @@ pub enum UserCmd {
         /// What the token is for.
         #[arg(long, default_value = "cli")]
         name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImportCmd {
+    /// Leads from a CSV or XLSX file: every row is checked first and errors are listed by
+    /// row and column; then all rows are written in one transaction (graded, deduplicated,
+    /// routed). A file with errors is rejected whole unless --valid-only is given.
+    Leads {
+        file: PathBuf,
+        /// Column mapping `HEADER=field,…` (fields: name, company, title, email, phone, province, city,
+        /// company_size, channel, campaign_id, utm_*, budget, authority, need, timeline, note; `-` ignores a
+        /// column). Headers such as 姓名, 公司, 手机, 邮箱 are recognised without it.
+        #[arg(long, default_value = "")]
+        map: String,
+        /// The channel of rows that do not name one.
+        #[arg(long)]
+        channel: Option<String>,
+        /// The campaign of rows that do not name one.
+        #[arg(long)]
+        campaign: Option<i64>,
+        /// Import the valid rows and skip the others (default: reject the whole file).
+        #[arg(long)]
+        valid_only: bool,
+        /// Show no progress bar.
+        #[arg(long)]
+        quiet: bool,
     },
 }
 
@@ -244,6 +274,9 @@ pub async fn run(command: Command, mut cfg: Config) -> anyhow::Result<ExitCode> 
         }
         Command::User(cmd) => user(cmd, &cfg).await,
         Command::Playbook(cmd) => playbook(cmd, &cfg).await,
+        Command::Import(ImportCmd::Leads { file, map, channel, campaign, valid_only, quiet }) => {
+            import_leads(&cfg, &file, &map, channel, campaign, valid_only, quiet).await
+        }
         Command::Backup { file } => {
             let db = open_db(&cfg.database_url).await?;
             store::backup::backup(&db, &file).await?;
@@ -416,4 +449,74 @@ async fn playbook(cmd: PlaybookCmd, cfg: &Config) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn bar(len: usize, quiet: bool, what: &str) -> indicatif::ProgressBar {
+    if quiet {
+        return indicatif::ProgressBar::hidden();
+    }
+    let b = indicatif::ProgressBar::new(len as u64);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg:10} [{bar:40}] {pos}/{len} rows ({per_sec}, {eta})")
+    {
+        b.set_style(style.progress_chars("=> "));
+    }
+    b.set_message(what.to_string());
+    b
+}
+
+async fn import_leads(
+    cfg: &Config,
+    file: &std::path::Path,
+    map: &str,
+    channel: Option<String>,
+    campaign: Option<i64>,
+    valid_only: bool,
+    quiet: bool,
+) -> anyhow::Result<ExitCode> {
+    let bytes = std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let table = web::sheets::read(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let mapping = domain::import::apply_map(&table.headers, map).map_err(|e| anyhow::anyhow!("--map: {e}"))?;
+    let db = open_db(&cfg.database_url).await?;
+    crate::startup::ensure_playbook(&db, now()).await?;
+    let active = store::playbook::active(&db).await?.ok_or_else(|| anyhow::anyhow!("no playbook"))?;
+    let pb = domain::playbook::Playbook::parse(&active.document).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let company =
+        store::company::get(&db).await?.ok_or_else(|| anyhow::anyhow!("fill in the company profile first"))?;
+    let tz = jiff::tz::TimeZone::get(&company.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let calendar = store::calendar::working_calendar(&db, &company).await?;
+    let mut defaults = Fields::default();
+    defaults.set("channel", channel.unwrap_or_else(|| "other".into()));
+    if let Some(c) = campaign {
+        defaults.set("campaign_id", c);
+    }
+    let checking = bar(table.rows.len(), quiet, "checking");
+    let checked = domain::import::check(&table, &mapping, &pb, &defaults);
+    checking.finish_and_clear();
+    for e in checked.errors.iter().take(50) {
+        eprintln!("row {}, column {}: {}", e.row, e.column, e.message);
+    }
+    if checked.errors.len() > 50 {
+        eprintln!("… and {} more errors", checked.errors.len() - 50);
+    }
+    if checked.bad_rows > 0 && !valid_only {
+        eprintln!(
+            "{} of {} rows have errors; nothing was imported (fix them, or use --valid-only)",
+            checked.bad_rows,
+            checked.bad_rows + checked.valid.len()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    let rows: Vec<domain::lead::LeadInput> = checked.valid.into_iter().map(|(_, l)| l).collect();
+    let writing = bar(rows.len(), quiet, "importing");
+    let rules = store::leads::Rules { playbook: &pb, version: active.version, calendar: &calendar, tz: &tz };
+    let label = file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().to_string());
+    let progress = |n: usize| writing.set_position(n as u64);
+    let out = store::import::import_leads(&db, &Actor::cli(now()), &rows, &rules, &label, &progress).await?;
+    writing.finish_and_clear();
+    println!(
+        "imported {}: {} new lead(s), {} merged into existing leads, {} row(s) skipped",
+        label, out.created, out.merged, checked.bad_rows
+    );
+    Ok(ExitCode::SUCCESS)
 }

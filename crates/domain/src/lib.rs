@@ -9,6 +9,7 @@ pub mod company;
 pub mod deal;
 pub mod diff;
 pub mod errors;
+pub mod import;
 pub mod lead;
 pub mod money;
 pub mod notify;

@@ -134,7 +134,7 @@ pub async fn events(db: &Db, lead_id: i64) -> Result<Vec<Event>> {
 
 /// The sales teams as routing sees them: territories, reps (with availability), and the
 /// round-robin position.
-async fn routing_teams(tx: &mut Tx) -> Result<Vec<RoutingTeam>> {
+pub(crate) async fn routing_teams(tx: &mut Tx) -> Result<Vec<RoutingTeam>> {
     let teams: Vec<(i64, String, Option<i64>)> = on_tx!(tx, c => sqlx::query_as(
         "SELECT t.id, t.territories, t.last_assigned_user_id FROM teams t JOIN departments d ON d.id = t.department_id \
          WHERE d.kind = 'sales' ORDER BY t.id"
@@ -158,14 +158,14 @@ async fn routing_teams(tx: &mut Tx) -> Result<Vec<RoutingTeam>> {
         .collect())
 }
 
-fn grading_json(g: &Grading) -> Value {
+pub(crate) fn grading_json(g: &Grading) -> Value {
     json!({
         "grade": g.grade.code(), "total": g.total, "playbook_version": g.playbook_version,
         "parts": g.parts.iter().map(|p| json!({"part": p.part, "answer": p.answer, "points": p.points, "max": p.max})).collect::<Vec<_>>(),
     })
 }
 
-fn source_json(input: &LeadInput, now: Ts) -> Value {
+pub(crate) fn source_json(input: &LeadInput, now: Ts) -> Value {
     json!({"channel": input.channel.code(), "campaign_id": input.campaign_id, "utm_source": input.utm.source,
            "utm_medium": input.utm.medium, "utm_campaign": input.utm.campaign, "at": now})
 }
@@ -332,7 +332,13 @@ async fn insert_tx(tx: &mut Tx, actor: &Actor, input: &LeadInput, g: &Grading, r
 /// L-2: a duplicate merges into the existing lead: missing details are filled in, the new
 /// source is added to the list, newer BANT answers replace older ones (and regrade), and the
 /// capture is kept in the history.
-async fn merge_tx(tx: &mut Tx, actor: &Actor, id: i64, input: &LeadInput, rules: &Rules<'_>) -> Result<Lead> {
+pub(crate) async fn merge_tx(
+    tx: &mut Tx,
+    actor: &Actor,
+    id: i64,
+    input: &LeadInput,
+    rules: &Rules<'_>,
+) -> Result<Lead> {
     let before = get_tx(tx, id).await?.ok_or(Error::NotFound)?;
     let mut sources = before.sources.as_array().cloned().unwrap_or_default();
     sources.push(source_json(input, actor.now));

@@ -15,6 +15,7 @@ pub mod calendar;
 pub mod campaigns;
 pub mod company;
 pub mod deals;
+pub mod import;
 pub mod jobs;
 pub mod leads;
 pub mod org;

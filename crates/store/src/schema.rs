@@ -20,6 +20,7 @@ fn class_of(declared: &str) -> String {
         "boolean" => "bool",
         "timestamptext" | "timestamp with time zone" => "timestamp",
         "jsontext" | "jsonb" => "json",
+        "blob" | "bytea" => "bytes",
         other => return format!("unmapped:{other}"),
     }
     .to_string()

@@ -11,6 +11,7 @@ pub mod i18n;
 pub mod metrics;
 pub mod password;
 pub mod rules;
+pub mod sheets;
 pub mod ui;
 
 use axum::Router;

@@ -12,6 +12,7 @@ mod company;
 mod csrf;
 mod deals;
 mod i18n;
+mod import;
 mod jobs;
 mod leads;
 mod org;

@@ -41,6 +41,7 @@ pub struct ListPage {
     routes: Vec<Opt>,
     q: String,
     next_query: Option<String>,
+    export_query: String,
     errors: Errors,
 }
 
@@ -70,6 +71,7 @@ pub async fn list(State(s): State<AppState>, ctx: Ctx, Query(q): Query<Vec<(Stri
         ),
         q: get("q"),
         next_query: None,
+        export_query: q.iter().map(|(k, v)| format!("{k}={}", super::percent_encode(v))).collect::<Vec<_>>().join("&"),
         errors: Errors::default(),
         ctx: ctx.clone(),
     };

@@ -18,6 +18,7 @@ mod calendar;
 mod campaigns;
 mod company;
 mod deals;
+mod import;
 mod leads;
 mod org;
 mod playbook;
@@ -77,6 +78,14 @@ pub fn router() -> Router<AppState> {
         .route("/audit", get(audit::page))
         .route("/leads", get(leads::list).post(leads::create))
         .route("/leads/new", get(leads::new))
+        .route(
+            "/leads/import",
+            get(import::upload_page)
+                .post(import::upload)
+                .layer(axum::extract::DefaultBodyLimit::max(import::MAX_UPLOAD)),
+        )
+        .route("/leads/import/{token}", get(import::map_form).post(import::map_submit))
+        .route("/leads/export/{format}", get(import::export))
         .route("/leads/{id}", get(leads::show))
         .route("/leads/{id}/answers", post(leads::save_answers))
         .route("/campaigns", get(campaigns::list).post(campaigns::create))

@@ -1,0 +1,180 @@
+//! L-1 (c): importing leads from a table (CSV or XLSX, read elsewhere) — column mapping,
+//! validation of every row first, errors by row number and column.
+
+use crate::errors::Fields;
+use crate::lead::{LEAD_FIELDS, LeadInput};
+use crate::playbook::Playbook;
+use serde::Serialize;
+
+/// A sheet: its header row and its data rows, as text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Table {
+    pub headers: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+/// Header names people use for each lead field (Chinese and English), for auto-mapping.
+const SYNONYMS: &[(&str, &[&str])] = &[
+    ("name", &["name", "姓名", "联系人", "contact", "full name", "客户姓名"]),
+    ("company", &["company", "公司", "公司名称", "企业", "企业名称", "单位", "organization"]),
+    ("title", &["title", "职位", "职务", "job title", "position"]),
+    ("email", &["email", "e-mail", "邮箱", "电子邮箱", "邮件", "mail"]),
+    ("phone", &["phone", "mobile", "手机", "手机号", "电话", "联系电话", "tel", "telephone"]),
+    ("province", &["province", "省份", "省", "地区"]),
+    ("city", &["city", "城市", "市"]),
+    ("company_size", &["company_size", "规模", "企业规模", "客户规模", "size"]),
+    ("channel", &["channel", "渠道", "来源渠道", "source channel"]),
+    ("campaign_id", &["campaign_id", "活动编号", "campaign id"]),
+    ("utm_source", &["utm_source"]),
+    ("utm_medium", &["utm_medium"]),
+    ("utm_campaign", &["utm_campaign"]),
+    ("utm_term", &["utm_term"]),
+    ("utm_content", &["utm_content"]),
+    ("budget", &["budget", "预算"]),
+    ("authority", &["authority", "决策权", "决策权限"]),
+    ("need", &["need", "需求"]),
+    ("timeline", &["timeline", "采购周期", "时间"]),
+    ("note", &["note", "备注", "notes", "remark"]),
+];
+
+/// The lead field each column maps to by its header, or `None` (ignored).
+pub fn auto_map(headers: &[String]) -> Vec<Option<&'static str>> {
+    headers
+        .iter()
+        .map(|h| {
+            let h = h.trim().trim_start_matches('\u{feff}').to_lowercase();
+            SYNONYMS.iter().find(|(_, names)| names.iter().any(|n| *n == h)).map(|(f, _)| *f)
+        })
+        .collect()
+}
+
+/// Parses a mapping like `姓名=name,手机=phone` (header = field); columns not named keep
+/// their automatic mapping. Unknown headers or fields are errors naming them.
+pub fn apply_map(headers: &[String], spec: &str) -> Result<Vec<Option<&'static str>>, String> {
+    let mut map = auto_map(headers);
+    for pair in spec.split([',', '，']).map(str::trim).filter(|p| !p.is_empty()) {
+        let (col, field) = pair.split_once('=').ok_or_else(|| format!("`{pair}` is not HEADER=FIELD"))?;
+        let (col, field) = (col.trim(), field.trim());
+        let idx = headers.iter().position(|h| h.trim() == col).ok_or_else(|| format!("no column named `{col}`"))?;
+        if field.is_empty() || field == "-" {
+            map[idx] = None;
+        } else {
+            let f = LEAD_FIELDS
+                .iter()
+                .find(|x| **x == field)
+                .ok_or_else(|| format!("unknown field `{field}`; expected one of: {}", LEAD_FIELDS.join(", ")))?;
+            map[idx] = Some(f);
+        }
+    }
+    Ok(map)
+}
+
+/// One problem in one cell: the sheet row number (the header is row 1), the column header
+/// and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RowError {
+    pub row: usize,
+    pub column: String,
+    pub message: String,
+}
+
+/// The result of checking every row before anything is written.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// Valid rows with their sheet row numbers.
+    pub valid: Vec<(usize, LeadInput)>,
+    pub errors: Vec<RowError>,
+    /// Rows with at least one error.
+    pub bad_rows: usize,
+}
+
+/// Validates every row with the lead rules. `defaults` fill fields a row leaves empty (for
+/// example the channel of the whole file).
+pub fn check(table: &Table, map: &[Option<&'static str>], pb: &Playbook, defaults: &Fields) -> Checked {
+    let mut valid = Vec::with_capacity(table.rows.len());
+    let mut errors = Vec::new();
+    let mut bad_rows = 0;
+    for (i, cells) in table.rows.iter().enumerate() {
+        let row = i + 2;
+        if cells.iter().all(|c| c.trim().is_empty()) {
+            continue;
+        }
+        let mut f = defaults.clone();
+        for (col, field) in map.iter().enumerate() {
+            if let (Some(field), Some(v)) = (field, cells.get(col)) {
+                let v = v.trim();
+                if !v.is_empty() {
+                    f.set(field, v);
+                }
+            }
+        }
+        match LeadInput::parse(&f, pb) {
+            Ok(l) => valid.push((row, l)),
+            Err(e) => {
+                bad_rows += 1;
+                for (field, message) in e.0 {
+                    // Name the column the user knows (the header), or the field if unmapped.
+                    let column = map
+                        .iter()
+                        .position(|m| *m == Some(field.as_str()))
+                        .and_then(|c| table.headers.get(c).cloned())
+                        .unwrap_or(field);
+                    errors.push(RowError { row, column, message });
+                }
+            }
+        }
+    }
+    Checked { valid, errors, bad_rows }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> Table {
+        let h = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        Table {
+            headers: h(&["姓名", "公司", "手机", "邮箱", "渠道", "需求", "内部编号"]),
+            rows: vec![
+                h(&["张三", "甲公司", "138 0013 8000", "", "trade_show", "clear", "A1"]),
+                h(&["", "", "", "not-mail", "radio", "", "A2"]),
+                h(&["", "", "", "", "", "", ""]),
+                h(&["李四", "", "13900000000", "", "", "huge", "A4"]),
+            ],
+        }
+    }
+
+    /// L-1: headers map automatically (Chinese and English); unknown columns are ignored.
+    #[test]
+    fn l1_auto_map_and_override() {
+        let t = table();
+        let m = auto_map(&t.headers);
+        assert_eq!(
+            m,
+            vec![Some("name"), Some("company"), Some("phone"), Some("email"), Some("channel"), Some("need"), None]
+        );
+        let m = apply_map(&t.headers, "内部编号=note, 需求=-").unwrap();
+        assert_eq!((m[6], m[5]), (Some("note"), None));
+        assert!(apply_map(&t.headers, "没有=name").unwrap_err().contains("没有"));
+        assert!(apply_map(&t.headers, "姓名=nickname").unwrap_err().contains("nickname"));
+    }
+
+    /// L-1: every row is checked first; errors carry the sheet row number and the column.
+    #[test]
+    fn l1_errors_by_row_and_column() {
+        let t = table();
+        let pb = Playbook::default_playbook();
+        let c = check(&t, &auto_map(&t.headers), &pb, &Fields::from_pairs([("channel", "website_form")]));
+        assert_eq!(c.valid.len(), 1);
+        assert_eq!(c.valid[0].0, 2);
+        assert_eq!(c.bad_rows, 2, "the blank row 4 is skipped");
+        let at = |row: usize, col: &str| {
+            c.errors.iter().find(|e| e.row == row && e.column == col).map(|e| e.message.clone())
+        };
+        assert_eq!(at(3, "邮箱").as_deref(), Some("is not an e-mail address"));
+        assert!(at(3, "渠道").unwrap().contains("website_form"));
+        assert!(at(5, "需求").unwrap().contains("critical"));
+        // Row 5 took the file's default channel.
+        assert!(at(5, "渠道").is_none());
+    }
+}

@@ -1,0 +1,224 @@
+//! L-1 (c): writing a validated import in one transaction — deduplicated within the file
+//! and against existing leads (L-2), graded (L-3) and routed (L-4) like any capture, with
+//! multi-row inserts so a large file does not cost one round trip per lead.
+
+use crate::audit::{self, Actor, Change};
+use crate::leads::{Rules, grading_json, merge_tx, routing_teams, source_json};
+use crate::{Db, Error, Result, Ts, Tx, on_tx};
+use domain::lead::{LeadInput, RouteDecision, route, sla_due};
+use serde_json::json;
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct ImportOutcome {
+    pub created: usize,
+    /// Rows that matched an existing lead (or an earlier row of the file) and were merged.
+    pub merged: usize,
+}
+
+/// Rows per INSERT statement: 38 columns × 200 rows stays under SQLite's bind limit.
+const CHUNK: usize = 200;
+
+/// Folds later rows with the same e-mail or phone into the first one (missing details
+/// filled, newer answers kept), so the file itself holds no duplicates.
+fn dedup_in_file(rows: &[LeadInput]) -> (Vec<(LeadInput, Vec<LeadInput>)>, usize) {
+    let mut out: Vec<(LeadInput, Vec<LeadInput>)> = Vec::with_capacity(rows.len());
+    let mut by_key: HashMap<String, usize> = HashMap::new();
+    let mut merged = 0;
+    for r in rows {
+        let keys: Vec<String> = [r.email_key().map(|k| format!("e:{k}")), r.phone_key().map(|k| format!("p:{k}"))]
+            .into_iter()
+            .flatten()
+            .collect();
+        match keys.iter().find_map(|k| by_key.get(k).copied()) {
+            Some(i) => {
+                merged += 1;
+                out[i].1.push(r.clone());
+                let t = &mut out[i].0;
+                macro_rules! fill {
+                    ($($f:ident),*) => { $( if t.$f.is_none() { t.$f = r.$f.clone(); } )* };
+                }
+                fill!(name, company, title, email, phone, province, city, company_size, note);
+                let a = &r.answers;
+                macro_rules! newer {
+                    ($($f:ident),*) => { $( if a.$f.is_some() { t.answers.$f = a.$f.clone(); } )* };
+                }
+                newer!(budget, authority, need, timeline);
+                for k in keys {
+                    by_key.entry(k).or_insert(i);
+                }
+            }
+            None => {
+                for k in keys {
+                    by_key.insert(k, out.len());
+                }
+                out.push((r.clone(), Vec::new()));
+            }
+        }
+    }
+    (out, merged)
+}
+
+/// Ids of existing leads holding any of `keys` in `col`.
+async fn existing(tx: &mut Tx, col: &str, keys: &[String]) -> Result<HashMap<String, i64>> {
+    let mut found = HashMap::new();
+    for chunk in keys.chunks(500) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!("SELECT {col}, id FROM leads WHERE {col} IN ({})", marks.join(", "));
+        let rows: Vec<(String, i64)> = on_tx!(tx, c => {
+            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()));
+            for k in chunk {
+                q = q.bind(k);
+            }
+            q.fetch_all(c).await
+        })?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
+pub async fn import_leads(
+    db: &Db,
+    actor: &Actor,
+    rows: &[LeadInput],
+    rules: &Rules<'_>,
+    label: &str,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<ImportOutcome> {
+    let (rows, mut merged) = dedup_in_file(rows);
+    let mut tx = db.begin().await?;
+    let emails: Vec<String> = rows.iter().filter_map(|(r, _)| r.email_key()).collect();
+    let phones: Vec<String> = rows.iter().filter_map(|(r, _)| r.phone_key()).collect();
+    let by_email = existing(&mut tx, "email_key", &emails).await?;
+    let by_phone = existing(&mut tx, "phone_key", &phones).await?;
+    let mut fresh = Vec::with_capacity(rows.len());
+    let mut done = 0;
+    for (r, also) in rows {
+        let hit = r.email_key().and_then(|k| by_email.get(&k)).or_else(|| r.phone_key().and_then(|k| by_phone.get(&k)));
+        match hit {
+            Some(id) => {
+                merge_tx(&mut tx, actor, *id, &r, rules).await?;
+                for a in &also {
+                    merge_tx(&mut tx, actor, *id, a, rules).await?;
+                }
+                merged += 1;
+                done += 1;
+                progress(done);
+            }
+            None => fresh.push((r, also)),
+        }
+    }
+    // Everything imported now shares one assignment time and so one pair of SLA deadlines.
+    let now = actor.now;
+    let due = sla_due(rules.playbook, rules.calendar, rules.tz, now.get())
+        .map_err(|e| Error::Other(format!("cannot compute the SLA: {e}")))?;
+    let (first_due, follow_due) = (Ts::new(due.first_response), Ts::new(due.follow_up));
+    let mut teams = routing_teams(&mut tx).await?;
+    struct Prepared {
+        input: LeadInput,
+        also: Vec<LeadInput>,
+        grading: domain::lead::Grading,
+        decision: RouteDecision,
+    }
+    let mut prepared = Vec::with_capacity(fresh.len());
+    for (input, also) in fresh {
+        let grading = rules.playbook.grade(&input.answers, rules.version).map_err(Error::Invalid)?;
+        let decision = route(rules.playbook, grading.grade, input.province.as_deref(), input.city.as_deref(), &teams);
+        if let RouteDecision::Sales { team_id, owner_id, .. } = &decision
+            && let Some(t) = teams.iter_mut().find(|t| t.team_id == *team_id)
+        {
+            t.last_assigned = Some(*owner_id);
+        }
+        prepared.push(Prepared { input, also, grading, decision });
+    }
+    let mut created = 0;
+    for chunk in prepared.chunks(CHUNK) {
+        let ids: Vec<i64> = on_tx!(&mut tx, c => {
+            let mut qb = sqlx::QueryBuilder::new(
+                "INSERT INTO leads (name, company, title, email, email_key, phone, phone_key, weak_key, province, city, \
+                 company_size, channel, campaign_id, utm_source, utm_medium, utm_campaign, utm_term, utm_content, budget, \
+                 authority, need, timeline, budget_points, authority_points, need_points, timeline_points, total, grade, \
+                 graded_version, graded_at, route, route_reason, status, owner_id, team_id, assigned_at, first_response_due, \
+                 follow_up_due, last_activity_at, nurture_stage, sources, note, search_text, created_at, updated_at) ",
+            );
+            qb.push_values(chunk, |mut b, p| {
+                let i = &p.input;
+                let g = &p.grading;
+                let (route_code, reason, owner, team) = match &p.decision {
+                    RouteDecision::Sales { team_id, owner_id, reason } => ("sales", Some(reason.clone()), Some(*owner_id), Some(*team_id)),
+                    RouteDecision::Unassigned { reason } => ("unassigned", Some(reason.clone()), None, None),
+                    RouteDecision::Nurture => ("nurture", None, None, None),
+                    RouteDecision::Content => ("content", None, None, None),
+                };
+                let assigned = owner.is_some();
+                b.push_bind(i.name.clone()).push_bind(i.company.clone()).push_bind(i.title.clone()).push_bind(i.email.clone())
+                    .push_bind(i.email_key()).push_bind(i.phone.clone()).push_bind(i.phone_key()).push_bind(i.weak_key())
+                    .push_bind(i.province.clone()).push_bind(i.city.clone()).push_bind(i.company_size.map(|s| s.code()))
+                    .push_bind(i.channel.code()).push_bind(i.campaign_id).push_bind(i.utm.source.clone())
+                    .push_bind(i.utm.medium.clone()).push_bind(i.utm.campaign.clone()).push_bind(i.utm.term.clone())
+                    .push_bind(i.utm.content.clone()).push_bind(i.answers.budget.clone()).push_bind(i.answers.authority.clone())
+                    .push_bind(i.answers.need.clone()).push_bind(i.answers.timeline.clone())
+                    .push_bind(g.parts[0].points).push_bind(g.parts[1].points).push_bind(g.parts[2].points).push_bind(g.parts[3].points)
+                    .push_bind(g.total).push_bind(g.grade.code()).push_bind(g.playbook_version).push_bind(now)
+                    .push_bind(route_code).push_bind(reason).push_bind("open").push_bind(owner).push_bind(team)
+                    .push_bind(assigned.then_some(now)).push_bind(assigned.then_some(first_due)).push_bind(assigned.then_some(follow_due))
+                    .push_bind(now).push_bind((route_code == "nurture").then_some("awareness"))
+                    .push_bind(serde_json::Value::Array(std::iter::once(i).chain(&p.also).map(|x| source_json(x, now)).collect()))
+                    .push_bind(i.note.clone()).push_bind(domain::lead::search_text(i))
+                    .push_bind(now).push_bind(now);
+            });
+            qb.push(" RETURNING id");
+            qb.build_query_scalar::<i64>().fetch_all(c).await
+        })
+        .map_err(Error::from)
+        .map_err(|e| if e.is_unique_violation() { Error::Conflict("a lead in the file was captured elsewhere during the import; run it again".into()) } else { e })?;
+        // One history entry per lead carries the source, the grading and the route.
+        on_tx!(&mut tx, c => {
+            let mut qb = sqlx::QueryBuilder::new("INSERT INTO lead_events (lead_id, at, kind, actor_id, actor_label, data) ");
+            qb.push_values(chunk.iter().zip(&ids), |mut b, (p, id)| {
+                b.push_bind(*id).push_bind(now).push_bind("imported").push_bind(actor.user_id).push_bind(actor.label.clone())
+                    .push_bind(json!({"file": label, "source": source_json(&p.input, now), "grading": grading_json(&p.grading), "decision": p.decision}));
+            });
+            qb.build().execute(c).await.map(|r| r.rows_affected())
+        })?;
+        created += ids.len();
+        done += ids.len();
+        progress(done);
+    }
+    for t in &teams {
+        if let Some(owner) = t.last_assigned {
+            on_tx!(&mut tx, c => sqlx::query("UPDATE teams SET last_assigned_user_id = $1 WHERE id = $2")
+                .bind(owner).bind(t.team_id).execute(c).await.map(|r| r.rows_affected()))?;
+        }
+    }
+    let outcome = ImportOutcome { created, merged };
+    audit::record(
+        &mut tx,
+        actor,
+        Change::created("lead_import", label, json!({"file": label, "created": created, "merged": merged})),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// Keeps an uploaded file for the next step of an import; returns its token.
+pub async fn save_upload(db: &Db, user_id: i64, name: &str, bytes: &[u8], now: Ts) -> Result<String> {
+    let token = crate::random_hex(16);
+    // Uploads older than a day are abandoned imports.
+    crate::on_db!(db, p => sqlx::query("DELETE FROM uploads WHERE created_at < $1").bind(now.add_secs(-86_400)).execute(p).await.map(|r| r.rows_affected()))?;
+    crate::on_db!(db, p => sqlx::query("INSERT INTO uploads (token, user_id, name, bytes, created_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(&token).bind(user_id).bind(name).bind(bytes).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
+    Ok(token)
+}
+
+/// The file behind a token, if it belongs to `user_id`.
+pub async fn upload(db: &Db, user_id: i64, token: &str) -> Result<Option<(String, Vec<u8>)>> {
+    Ok(crate::on_db!(db, p => sqlx::query_as("SELECT name, bytes FROM uploads WHERE token = $1 AND user_id = $2")
+        .bind(token).bind(user_id).fetch_optional(p).await)?)
+}
+
+pub async fn drop_upload(db: &Db, token: &str) -> Result<()> {
+    crate::on_db!(db, p => sqlx::query("DELETE FROM uploads WHERE token = $1").bind(token).execute(p).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}

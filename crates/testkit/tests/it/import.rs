@@ -1,0 +1,164 @@
+//! L-1 (c) import from CSV and XLSX — CLI and UI — and L-1 export; bad rows are reported by
+//! row and column and a rejected file changes nothing.
+
+use super::*;
+use marketops::cli::{Command, ImportCmd, run};
+use std::process::ExitCode;
+
+const CSV: &str = "姓名,公司,手机,邮箱,省份,渠道,预算,决策权,需求,采购周期\n\
+张三,甲公司,138 0013 8000,,上海,trade_show,approved,decision_maker,clear,within_3_months\n\
+李四,乙公司,,li4@b.example,北京,,planned,influencer,exploring,later\n\
+王五,,,bad-mail,,radio,,,,\n\
+张三,甲公司,+86 13800138000,zs@a.example,,webinar,,,,\n";
+
+fn cmd(file: &std::path::Path, valid_only: bool) -> Command {
+    Command::Import(ImportCmd::Leads {
+        file: file.to_path_buf(),
+        map: String::new(),
+        channel: Some("website_form".into()),
+        campaign: None,
+        valid_only,
+        quiet: true,
+    })
+}
+
+both!(l1_import_csv_and_xlsx_from_the_cli, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let cfg = testkit::test_config(&app.testdb.url);
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("leads.csv");
+    std::fs::write(&csv, CSV).unwrap();
+    let before = (store::leads::count(&app.db).await.unwrap(), app.audit_count().await);
+    // A file with a bad row is rejected whole by default…
+    assert_eq!(run(cmd(&csv, false), cfg.clone()).await.unwrap(), ExitCode::FAILURE);
+    assert_eq!((store::leads::count(&app.db).await.unwrap(), app.audit_count().await), before, "nothing written");
+    // …or imported without the bad rows when asked.
+    assert_eq!(run(cmd(&csv, true), cfg.clone()).await.unwrap(), ExitCode::SUCCESS);
+    let all = store::leads::list(
+        &app.db,
+        store::leads::Scope::All,
+        &store::leads::Filter { limit: 50, ..Default::default() },
+    )
+    .await
+    .unwrap();
+    assert_eq!(all.len(), 2, "row 5 (same mobile as row 2) merged into it");
+    let zhang = all.iter().find(|l| l.name.as_deref() == Some("张三")).unwrap();
+    assert_eq!(
+        (zhang.email.as_deref(), zhang.grade.as_str(), zhang.route.as_str()),
+        (Some("zs@a.example"), "A", "sales")
+    );
+    assert_eq!(zhang.sources.as_array().unwrap().len(), 2);
+    assert_eq!(zhang.owner_id, Some(app.user_id("sales.rep@yunqi.example").await), "上海 → 销售一组");
+    assert!(zhang.first_response_due.is_some());
+    let li = all.iter().find(|l| l.name.as_deref() == Some("李四")).unwrap();
+    assert_eq!(
+        (li.channel.as_str(), li.grade.as_str()),
+        ("website_form", "B"),
+        "the file's default channel; 2 + 2 + 2 + 1 = 7 is B"
+    );
+    // Importing the same file again merges instead of duplicating.
+    run(cmd(&csv, true), cfg.clone()).await.unwrap();
+    assert_eq!(store::leads::count(&app.db).await.unwrap(), 2);
+    // XLSX with an explicit mapping.
+    let t = domain::import::Table {
+        headers: vec!["联系人".into(), "Mobile".into(), "Org".into(), "Src".into()],
+        rows: vec![vec!["赵六".into(), "13911112222".into(), "丙公司".into(), "douyin".into()]],
+    };
+    let xlsx = dir.path().join("leads.xlsx");
+    std::fs::write(&xlsx, web::sheets::write_xlsx(&t, "Sheet1").unwrap()).unwrap();
+    let c = Command::Import(ImportCmd::Leads {
+        file: xlsx.clone(),
+        map: "Org=company,Src=channel".into(),
+        channel: None,
+        campaign: None,
+        valid_only: false,
+        quiet: true,
+    });
+    assert_eq!(run(c, cfg.clone()).await.unwrap(), ExitCode::SUCCESS);
+    let z = store::leads::list(
+        &app.db,
+        store::leads::Scope::All,
+        &store::leads::Filter { q: Some("丙公司".into()), limit: 5, ..Default::default() },
+    )
+    .await
+    .unwrap();
+    assert_eq!((z[0].name.as_deref(), z[0].channel.as_str()), (Some("赵六"), "douyin"));
+    let bad = Command::Import(ImportCmd::Leads {
+        file: xlsx,
+        map: "Nope=company".into(),
+        channel: None,
+        campaign: None,
+        valid_only: false,
+        quiet: true,
+    });
+    assert!(run(bad, cfg.clone()).await.unwrap_err().to_string().contains("Nope"));
+    app.stop().await;
+});
+
+fn multipart(name: &str, bytes: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "----marketops-test-boundary";
+    let mut body = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+both!(l1_import_and_export_in_the_ui, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let mut mk = app.login("marketer@yunqi.example").await;
+    // GBK-encoded CSV, as Excel on Chinese Windows saves it.
+    let (gbk, _, _) = encoding_rs::GB18030.encode(CSV);
+    let (ct, body) = multipart("leads.csv", &gbk);
+    let ct: &'static str = Box::leak(ct.into_boxed_str());
+    let r = mk.send(Method::POST, "/leads/import", Some(testkit::client::Body::Raw(ct, body))).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let path = r.location();
+    let page = mk.get(&path).await.text;
+    assert!(page.contains("姓名") && page.contains("<option value=\"name\" selected>"), "{page}");
+    let mut form: Vec<(String, String)> = (0..10)
+        .map(|i| {
+            (
+                format!("map_{i}"),
+                ["name", "company", "phone", "email", "province", "channel", "budget", "authority", "need", "timeline"]
+                    [i]
+                    .to_string(),
+            )
+        })
+        .collect();
+    form.push(("channel".into(), "website_form".into()));
+    form.push(("action".into(), "check".into()));
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let r = mk.post_form(&path, &pairs).await;
+    assert_eq!(r.status, 422);
+    assert!(r.text.contains("<td>4</td><td>邮箱</td>") && r.text.contains("id=\"import-valid\""), "{}", r.text);
+    let before = store::leads::count(&app.db).await.unwrap();
+    let mut all = pairs.clone();
+    *all.last_mut().unwrap() = ("action", "import");
+    assert_eq!(mk.post_form(&path, &all).await.status, 422, "import all is refused while rows have errors");
+    assert_eq!(store::leads::count(&app.db).await.unwrap(), before);
+    *all.last_mut().unwrap() = ("action", "import_valid");
+    let r = mk.post_form(&path, &all).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.text.contains("新建 2 条线索"), "{}", r.text);
+    // Export: marketing gets every lead; the east rep only theirs.
+    let csv = mk.get("/leads/export/csv").await;
+    assert!(csv.text.contains("张三") && csv.text.contains("李四"));
+    let mut rep = app.login("sales.rep@yunqi.example").await;
+    let csv = rep.get("/leads/export/csv").await.text;
+    assert!(csv.contains("张三") && !csv.contains("李四"), "{csv}");
+    let xlsx = rep.get("/leads/export/xlsx").await;
+    assert!(xlsx.header("content-type").unwrap().contains("spreadsheetml"));
+    let bytes = reqwest::Client::new()
+        .get(format!("{}/leads/export/xlsx", app.url))
+        .header("cookie", format!("mko_session={}", rep.session.clone().unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let t = web::sheets::read(&bytes).unwrap();
+    assert_eq!(t.rows.len(), 1);
+    assert_eq!(t.rows[0][1], "张三");
+    app.stop().await;
+});

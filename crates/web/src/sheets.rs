@@ -1,0 +1,86 @@
+//! Reading and writing spreadsheets: CSV (UTF-8, or GB18030 as Chinese Excel saves it) and
+//! XLSX. Pure conversions between bytes and [`Table`]s; no IO.
+
+use domain::import::Table;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SheetError {
+    #[error("the file is not valid CSV: {0}")]
+    Csv(String),
+    #[error("the file is not a readable XLSX workbook: {0}")]
+    Xlsx(String),
+    #[error("the file has no header row")]
+    Empty,
+}
+
+/// Reads CSV or XLSX, told apart by content (an XLSX file is a ZIP archive).
+pub fn read(bytes: &[u8]) -> Result<Table, SheetError> {
+    if bytes.starts_with(b"PK\x03\x04") { read_xlsx(bytes) } else { read_csv(bytes) }
+}
+
+pub fn read_csv(bytes: &[u8]) -> Result<Table, SheetError> {
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => std::borrow::Cow::Borrowed(t),
+        // Not UTF-8: Excel on a Chinese Windows saves CSV in GBK (a subset of GB18030).
+        Err(_) => encoding_rs::GB18030.decode(bytes).0,
+    };
+    let mut r = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
+    let mut records = r.records();
+    let headers: Vec<String> = match records.next() {
+        Some(Ok(h)) => h.iter().map(|s| s.trim().to_string()).collect(),
+        Some(Err(e)) => return Err(SheetError::Csv(e.to_string())),
+        None => return Err(SheetError::Empty),
+    };
+    let mut rows = Vec::new();
+    for rec in records {
+        let rec = rec.map_err(|e| SheetError::Csv(e.to_string()))?;
+        rows.push(rec.iter().map(str::to_string).collect());
+    }
+    Ok(Table { headers, rows })
+}
+
+pub fn read_xlsx(bytes: &[u8]) -> Result<Table, SheetError> {
+    use calamine::{Reader, Xlsx};
+    let mut wb: Xlsx<_> = Xlsx::new(std::io::Cursor::new(bytes)).map_err(|e| SheetError::Xlsx(e.to_string()))?;
+    let range = wb.worksheet_range_at(0).ok_or(SheetError::Empty)?.map_err(|e| SheetError::Xlsx(e.to_string()))?;
+    let mut rows = range.rows().map(|r| {
+        r.iter()
+            .map(|c| match c {
+                calamine::Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
+                other => other.to_string(),
+            })
+            .collect::<Vec<String>>()
+    });
+    let headers = rows.next().ok_or(SheetError::Empty)?.into_iter().map(|h| h.trim().to_string()).collect();
+    Ok(Table { headers, rows: rows.collect() })
+}
+
+/// CSV with a UTF-8 byte-order mark, so spreadsheet programs read Chinese text correctly.
+pub fn write_csv(t: &Table) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(b"\xef\xbb\xbf".to_vec());
+    let _ = w.write_record(&t.headers);
+    for r in &t.rows {
+        let _ = w.write_record(r);
+    }
+    w.into_inner().unwrap_or_default()
+}
+
+pub fn write_xlsx(t: &Table, sheet: &str) -> Result<Vec<u8>, SheetError> {
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.set_name(sheet).map_err(|e| SheetError::Xlsx(e.to_string()))?;
+    let bold = rust_xlsxwriter::Format::new().set_bold();
+    for (c, h) in t.headers.iter().enumerate() {
+        let col = u16::try_from(c).unwrap_or(u16::MAX);
+        ws.write_string_with_format(0, col, h, &bold).map_err(|e| SheetError::Xlsx(e.to_string()))?;
+    }
+    for (r, row) in t.rows.iter().enumerate() {
+        let line = u32::try_from(r + 1).unwrap_or(u32::MAX);
+        for (c, v) in row.iter().enumerate() {
+            let col = u16::try_from(c).unwrap_or(u16::MAX);
+            ws.write_string(line, col, v).map_err(|e| SheetError::Xlsx(e.to_string()))?;
+        }
+    }
+    wb.save_to_buffer().map_err(|e| SheetError::Xlsx(e.to_string()))
+}
