@@ -28,6 +28,8 @@ pub struct Config {
     /// Argon2id memory cost in KiB and passes (OWASP: 19456 and 2).
     pub password_memory_kib: u32,
     pub password_iterations: u32,
+    /// Public lead-form submissions one address may make per hour.
+    pub form_per_hour: i64,
 }
 
 impl Default for Config {
@@ -49,6 +51,7 @@ impl Default for Config {
             job_poll_ms: 1000,
             password_memory_kib: 19 * 1024,
             password_iterations: 2,
+            form_per_hour: 10,
         }
     }
 }
@@ -103,6 +106,7 @@ impl Config {
             "job_poll_ms" => self.job_poll_ms = parse(v)?,
             "password_memory_kib" => self.password_memory_kib = parse(v)?,
             "password_iterations" => self.password_iterations = parse(v)?,
+            "form_per_hour" => self.form_per_hour = parse(v)?,
             // Variables of other tools may share the prefix; only ours are read.
             "config" => {}
             other => return Err(format!("unknown setting `{other}`")),
@@ -147,6 +151,7 @@ impl Config {
                 memory_kib: self.password_memory_kib,
                 iterations: self.password_iterations,
             },
+            form_per_hour: self.form_per_hour,
         }
     }
 }

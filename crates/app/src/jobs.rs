@@ -116,10 +116,12 @@ impl Runner {
                 .await
                 .map(|n| format!("{n} expired sessions removed"))
                 .map_err(|e| e.to_string()),
-            "login_failure_sweep" => store::auth::sweep_failures(&self.db, now, &self.throttle)
-                .await
-                .map(|n| format!("{n} old login failures removed"))
-                .map_err(|e| e.to_string()),
+            "login_failure_sweep" => {
+                let a = store::auth::sweep_failures(&self.db, now, &self.throttle).await.map_err(|e| e.to_string())?;
+                let b =
+                    store::auth::sweep_rate_events(&self.db, now.add_secs(-86_400)).await.map_err(|e| e.to_string())?;
+                Ok(format!("{a} old login failures and {b} old rate events removed"))
+            }
             "jobs_prune" => jobs::prune(&self.db, now.add_secs(-7 * 86_400))
                 .await
                 .map(|n| format!("{n} finished jobs removed"))

@@ -14,16 +14,19 @@ pub enum Via {
     Api,
     Cli,
     System,
+    /// A public lead form (no account).
+    Form,
 }
 
 impl Via {
-    pub const ALL: &'static [Via] = &[Via::Ui, Via::Api, Via::Cli, Via::System];
+    pub const ALL: &'static [Via] = &[Via::Ui, Via::Api, Via::Cli, Via::System, Via::Form];
     pub fn code(self) -> &'static str {
         match self {
             Via::Ui => "ui",
             Via::Api => "api",
             Via::Cli => "cli",
             Via::System => "system",
+            Via::Form => "form",
         }
     }
 }

@@ -264,3 +264,24 @@ pub async fn token_user(db: &Db, secret: &str, now: Ts) -> Result<Option<User>> 
     }
     Ok(user)
 }
+
+// ---- rate limits -------------------------------------------------------------------------
+
+/// Counts an event for `key` and says whether it stays within `max` per `window_secs`.
+/// Refused events are not counted, so a blocked sender is free again after the window.
+pub async fn rate_allow(db: &Db, scope: &str, key: &str, now: Ts, max: i64, window_secs: i64) -> Result<bool> {
+    let sql = "SELECT COUNT(*) FROM rate_events WHERE scope = $1 AND key = $2 AND at > $3";
+    let n: i64 = on_db!(db, p => sqlx::query_scalar(sql).bind(scope).bind(key).bind(now.add_secs(-window_secs)).fetch_one(p).await)?;
+    if n >= max {
+        return Ok(false);
+    }
+    on_db!(db, p => sqlx::query("INSERT INTO rate_events (scope, key, at) VALUES ($1, $2, $3)")
+        .bind(scope).bind(key).bind(now).execute(p).await.map(|r| r.rows_affected()))?;
+    Ok(true)
+}
+
+pub async fn sweep_rate_events(db: &Db, before: Ts) -> Result<u64> {
+    Ok(
+        on_db!(db, p => sqlx::query("DELETE FROM rate_events WHERE at < $1").bind(before).execute(p).await.map(|r| r.rows_affected()))?,
+    )
+}

@@ -41,6 +41,8 @@ pub struct Settings {
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
     pub password: password::Params,
+    /// Submissions of public lead forms one address may make per hour (spam limit).
+    pub form_per_hour: i64,
 }
 
 impl Default for Settings {
@@ -52,6 +54,7 @@ impl Default for Settings {
             throttle: ThrottlePolicy::default(),
             body_limit: 1024 * 1024,
             password: password::Params::default(),
+            form_per_hour: 10,
         }
     }
 }

@@ -11,6 +11,7 @@ mod cli;
 mod company;
 mod csrf;
 mod deals;
+mod form;
 mod i18n;
 mod import;
 mod jobs;

@@ -651,3 +651,18 @@ import-field-authority = Authority
 import-field-need = Need
 import-field-timeline = Timeline
 import-field-note = Note
+
+# Public web forms (L-1).
+form-choose = (choose)
+form-question-budget = Budget for the project
+form-question-authority = Your role in the purchase decision
+form-question-need = How well does this meet your need
+form-question-timeline = When do you plan to buy
+form-intro = Leave your contact details and we will get back to you.
+form-submit = Submit
+form-thanks = Thank you! We have your details and will be in touch soon.
+form-privacy = Your details are used only to contact you and are not shared.
+form-too-many = Too many submissions; please try again later.
+campaign-form = Public form
+campaign-embed = Embed the form on your site (UTM parameters are kept with each lead):
+via-form = Web form

@@ -651,3 +651,18 @@ import-field-authority = A 决策权
 import-field-need = N 需求
 import-field-timeline = T 时间
 import-field-note = 备注
+
+# Public web forms (L-1).
+form-choose = （请选择）
+form-question-budget = 项目预算情况
+form-question-authority = 您在采购决策中的角色
+form-question-need = 需求匹配程度
+form-question-timeline = 计划采购时间
+form-intro = 留下联系方式，我们会尽快与您联系。
+form-submit = 提交
+form-thanks = 感谢您的关注！我们已收到信息，会尽快与您联系。
+form-privacy = 您的信息仅用于联系您，不会提供给第三方。
+form-too-many = 提交过于频繁，请稍后再试。
+campaign-form = 公开表单
+campaign-embed = 在官网嵌入表单（UTM 参数会随线索保存）：
+via-form = 公开表单

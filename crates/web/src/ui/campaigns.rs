@@ -91,6 +91,7 @@ pub async fn create(State(s): State<AppState>, ctx: Ctx, form: UiForm) -> Respon
 #[template(path = "campaign.html")]
 pub struct DetailPage {
     ctx: Ctx,
+    origin: String,
     campaign: store::campaigns::Campaign,
     channel: String,
     planned: String,
@@ -115,6 +116,7 @@ async fn detail_view(s: &AppState, ctx: &Ctx, id: i64, f: &Fields, errors: Error
     };
     let i = &ctx.i18n;
     let page = DetailPage {
+        origin: s.settings.public_origin.clone().unwrap_or_default(),
         channel: i.code_label("channel", &campaign.channel),
         planned: yuan(campaign.planned_cost_fen),
         actual: yuan(campaign.actual_cost_fen),

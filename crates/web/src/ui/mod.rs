@@ -18,6 +18,7 @@ mod calendar;
 mod campaigns;
 mod company;
 mod deals;
+mod form;
 mod import;
 mod leads;
 mod org;
@@ -106,6 +107,7 @@ pub fn router() -> Router<AppState> {
         .route("/reports/sla", get(sla::report))
         .route("/reports/channels", get(reports::page))
         .route("/reports/channels.csv", get(reports::csv))
+        .route("/f/{id}", get(form::show).post(form::submit))
         .route("/static/{file}", get(static_file))
 }
 
@@ -376,16 +378,20 @@ pub async fn not_found(ctx: Ctx, req: Request) -> Response {
 /// Headers every response carries: no framing, no MIME sniffing, scripts and styles only
 /// from our own origin.
 pub async fn security_headers(req: Request, next: Next) -> Response {
+    // Public lead forms are made to be embedded in the company's own sites.
+    let embeddable = req.uri().path().starts_with("/f/");
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-        ),
-    );
+    let csp = if embeddable {
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'"
+    } else {
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    };
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if !embeddable {
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     resp
 }
