@@ -518,3 +518,114 @@ pub async fn list(db: &Db, scope: Scope, f: &Filter) -> Result<Vec<Lead>> {
 pub async fn count(db: &Db) -> Result<i64> {
     Ok(on_db!(db, p => sqlx::query_scalar("SELECT COUNT(*) FROM leads").fetch_one(p).await)?)
 }
+
+/// Leads a new playbook version may regrade: not yet converted or lost.
+const REGRADABLE: &str = "status IN ('open', 'accepted', 'rejected')";
+
+#[derive(sqlx::FromRow)]
+struct Answers {
+    id: i64,
+    grade: String,
+    graded_version: i64,
+    budget: Option<String>,
+    authority: Option<String>,
+    need: Option<String>,
+    timeline: Option<String>,
+}
+
+impl Answers {
+    fn bant(&self) -> domain::lead::BantAnswers {
+        domain::lead::BantAnswers {
+            budget: self.budget.clone(),
+            authority: self.authority.clone(),
+            need: self.need.clone(),
+            timeline: self.timeline.clone(),
+        }
+    }
+}
+
+/// How many open leads would change grade under `playbook` (one count per move such as
+/// A → B), and how many were graded by another version. Answers the new version no longer
+/// knows count as unanswered.
+pub async fn regrade_preview(db: &Db, playbook: &Playbook, version: i64) -> Result<(Vec<(String, String, i64)>, i64)> {
+    let mut moves: std::collections::BTreeMap<(String, String), i64> = Default::default();
+    let mut stale = 0;
+    let mut after = 0i64;
+    loop {
+        let sql = format!(
+            "SELECT id, grade, graded_version, budget, authority, need, timeline FROM leads WHERE {REGRADABLE} AND id > $1 ORDER BY id LIMIT 2000"
+        );
+        let page: Vec<Answers> =
+            on_db!(db, p => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(after).fetch_all(p).await)?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        for a in &page {
+            if a.graded_version != version {
+                stale += 1;
+            }
+            let g = grade_known(playbook, &a.bant(), version);
+            if g.grade.code() != a.grade {
+                *moves.entry((a.grade.clone(), g.grade.code().to_string())).or_default() += 1;
+            }
+        }
+    }
+    Ok((moves.into_iter().map(|((a, b), n)| (a, b, n)).collect(), stale))
+}
+
+/// Grades with the answers the playbook knows; unknown answers score as unanswered.
+fn grade_known(pb: &Playbook, a: &domain::lead::BantAnswers, version: i64) -> Grading {
+    let known = |part: &str, v: &Option<String>| v.clone().filter(|x| pb.answers_for(part).iter().any(|(k, _)| k == x));
+    let a = domain::lead::BantAnswers {
+        budget: known("budget", &a.budget),
+        authority: known("authority", &a.authority),
+        need: known("need", &a.need),
+        timeline: known("timeline", &a.timeline),
+    };
+    match pb.grade(&a, version) {
+        Ok(g) => g,
+        Err(_) => unreachable!("answers were filtered to the known ones"),
+    }
+}
+
+/// L-3: regrades every open lead with the active rules (when an admin says so), routing the
+/// ones whose new grade sends them to sales. Returns how many changed grade.
+pub async fn regrade_all(db: &Db, actor: &Actor, rules: &Rules<'_>) -> Result<usize> {
+    let mut tx = db.begin().await?;
+    let sql = format!(
+        "SELECT id, grade, graded_version, budget, authority, need, timeline FROM leads WHERE {REGRADABLE} AND graded_version <> $1 ORDER BY id"
+    );
+    let all: Vec<Answers> =
+        on_tx!(&mut tx, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(rules.version).fetch_all(c).await)?;
+    let mut changed = 0;
+    for a in &all {
+        let g = grade_known(rules.playbook, &a.bant(), rules.version);
+        let upd = "UPDATE leads SET budget_points = $1, authority_points = $2, need_points = $3, timeline_points = $4, total = $5, \
+                   grade = $6, graded_version = $7, graded_at = $8, updated_at = $8 WHERE id = $9";
+        on_tx!(&mut tx, c => sqlx::query(upd)
+            .bind(g.parts[0].points).bind(g.parts[1].points).bind(g.parts[2].points).bind(g.parts[3].points)
+            .bind(g.total).bind(g.grade.code()).bind(rules.version).bind(actor.now).bind(a.id)
+            .execute(c).await.map(|r| r.rows_affected()))?;
+        if g.grade.code() != a.grade {
+            changed += 1;
+            let mut data = grading_json(&g);
+            data["previous_grade"] = json!(a.grade);
+            event(&mut tx, actor, a.id, "graded", data).await?;
+            let lead = get_tx(&mut tx, a.id).await?.ok_or(Error::NotFound)?;
+            route_tx(&mut tx, actor, &lead, rules).await?;
+        }
+    }
+    audit::record(
+        &mut tx,
+        actor,
+        Change::new(
+            "update",
+            "lead_regrade",
+            Some(rules.version.to_string()),
+            None,
+            Some(json!({"playbook_version": rules.version, "leads": all.len(), "changed_grade": changed})),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(changed)
+}

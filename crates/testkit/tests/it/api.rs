@@ -85,6 +85,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/deals/{id}"),
     ("put", "/api/v1/deals/{id}/stage"),
     ("get", "/api/v1/reports/channels"),
+    ("get", "/api/v1/leads/regrade"),
+    ("post", "/api/v1/leads/regrade"),
 ];
 
 #[tokio::test]

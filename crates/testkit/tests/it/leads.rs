@@ -357,3 +357,62 @@ both!(lead_pages_in_the_ui, |kind| async move {
     );
     app.stop().await;
 });
+
+both!(l3_new_version_regrades_only_when_confirmed, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let mut mk = app.api("marketer@yunqi.example").await;
+    // Two A leads at exactly 10 and 11 points, one B.
+    let lead = |email: &str, b: &str, a: &str, n: &str, t: &str| json!({"name": "x", "email": email, "channel": "email", "budget": b, "authority": a, "need": n, "timeline": t});
+    mk.json(
+        Method::POST,
+        "/api/v1/leads",
+        &lead("a10@x.example", "planned", "influencer", "moderate", "within_3_months"),
+    )
+    .await;
+    mk.json(
+        Method::POST,
+        "/api/v1/leads",
+        &lead("a11@x.example", "planned", "decision_maker", "moderate", "within_3_months"),
+    )
+    .await;
+    mk.json(
+        Method::POST,
+        "/api/v1/leads",
+        &lead("b8@x.example", "planned", "influencer", "exploring", "within_12_months"),
+    )
+    .await;
+    let mut dir = app.api("director@yunqi.example").await;
+    let doc = domain::playbook::DEFAULT_DOCUMENT.replace("grade_a_min = 10", "grade_a_min = 11");
+    assert_eq!(dir.json(Method::POST, "/api/v1/playbook", &json!({"document": doc, "based_on": 1})).await.status, 201);
+    // Nothing moved by itself; the preview says what would.
+    assert_eq!(
+        store::leads::list(
+            &app.db,
+            store::leads::Scope::All,
+            &store::leads::Filter { grade: Some("A".into()), limit: 10, ..Default::default() }
+        )
+        .await
+        .unwrap()
+        .len(),
+        2
+    );
+    let p = dir.get("/api/v1/leads/regrade").await.json();
+    assert_eq!(p["moves"], json!([{"from": "A", "to": "B", "leads": 1}]));
+    assert_eq!(p["graded_by_other_versions"], 3);
+    assert!(
+        app.login("director@yunqi.example").await.get("/playbook").await.text.contains("<strong>A → B</strong>: 1")
+    );
+    assert_eq!(mk.get("/api/v1/leads/regrade").await.status, 403);
+    let r = dir.json(Method::POST, "/api/v1/leads/regrade", &json!({})).await;
+    assert_eq!(r.json()["changed_grade"], 1);
+    let a = store::leads::list(
+        &app.db,
+        store::leads::Scope::All,
+        &store::leads::Filter { grade: Some("A".into()), limit: 10, ..Default::default() },
+    )
+    .await
+    .unwrap();
+    assert_eq!((a.len(), a[0].graded_version), (1, 2));
+    assert!(dir.get("/api/v1/leads/regrade").await.json()["moves"].as_array().unwrap().is_empty());
+    app.stop().await;
+});

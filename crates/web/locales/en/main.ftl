@@ -666,3 +666,12 @@ form-too-many = Too many submissions; please try again later.
 campaign-form = Public form
 campaign-embed = Embed the form on your site (UTM parameters are kept with each lead):
 via-form = Web form
+
+# Regrading (L-3, E-2).
+regrade-title = Regrade with this version
+regrade-none = No open lead would change grade.
+regrade-intro = Regrading the open leads with this version would move:
+regrade-button = Regrade open leads
+regrade-confirm = Regrade all open leads with this version?
+flash-regraded = Leads regraded.
+entity-lead_regrade = Lead regrade

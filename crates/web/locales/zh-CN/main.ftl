@@ -666,3 +666,12 @@ form-too-many = 提交过于频繁，请稍后再试。
 campaign-form = 公开表单
 campaign-embed = 在官网嵌入表单（UTM 参数会随线索保存）：
 via-form = 公开表单
+
+# Regrading (L-3, E-2).
+regrade-title = 用当前版本重新评级
+regrade-none = 当前进行中的线索等级不会因此变化。
+regrade-intro = 用当前版本重新评级后，进行中的线索会这样变化：
+regrade-button = 重新评级进行中的线索
+regrade-confirm = 确定用当前版本重新评级所有进行中的线索？
+flash-regraded = 已重新评级。
+entity-lead_regrade = 线索重新评级

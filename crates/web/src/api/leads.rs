@@ -259,3 +259,54 @@ pub async fn set_lead_answers(
     let answers = parse_answers(&f, &loaded.playbook)?;
     Ok(Json(store::leads::set_answers(&s.db, &u.actor(s.now()), id, &answers, &loaded.rules()).await?))
 }
+
+#[derive(Serialize, ToSchema)]
+pub struct GradeMove {
+    pub from: String,
+    pub to: String,
+    pub leads: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RegradePreview {
+    /// The active playbook version the leads would be graded with.
+    pub version: i64,
+    /// One count per grade change, e.g. A → B: 212.
+    pub moves: Vec<GradeMove>,
+    /// Open leads graded by another version.
+    pub graded_by_other_versions: i64,
+}
+
+pub async fn preview(s: &AppState) -> ApiResult<RegradePreview> {
+    let loaded = load(s).await?;
+    let (moves, stale) = store::leads::regrade_preview(&s.db, &loaded.playbook, loaded.version).await?;
+    Ok(RegradePreview {
+        version: loaded.version,
+        moves: moves.into_iter().map(|(from, to, leads)| GradeMove { from, to, leads }).collect(),
+        graded_by_other_versions: stale,
+    })
+}
+
+/// L-3: what regrading the open leads with the active playbook would change, before anyone
+/// confirms it.
+#[utoipa::path(get, path = "/leads/regrade", tag = "leads", responses((status = 200, body = RegradePreview), (status = 403, body = ErrorBody)))]
+pub async fn regrade_preview(State(s): State<AppState>, ApiUser(u): ApiUser) -> ApiResult<Json<RegradePreview>> {
+    u.require(Action::EditPlaybook)?;
+    Ok(Json(preview(&s).await?))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RegradeOut {
+    pub version: i64,
+    pub changed_grade: usize,
+}
+
+/// L-3: regrades the open leads with the active playbook (and routes those that now go to
+/// sales). Leads are only regraded by a new version when someone asks for it here.
+#[utoipa::path(post, path = "/leads/regrade", tag = "leads", responses((status = 200, body = RegradeOut), (status = 403, body = ErrorBody)))]
+pub async fn regrade(State(s): State<AppState>, ApiUser(u): ApiUser) -> ApiResult<Json<RegradeOut>> {
+    u.require(Action::EditPlaybook)?;
+    let loaded = load(&s).await?;
+    let changed = store::leads::regrade_all(&s.db, &u.actor(s.now()), &loaded.rules()).await?;
+    Ok(Json(RegradeOut { version: loaded.version, changed_grade: changed }))
+}

@@ -90,6 +90,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(tokens::revoke_token))
         .routes(routes!(leads::capture_lead, leads::list_leads))
         .routes(routes!(leads::get_lead))
+        .routes(routes!(leads::regrade_preview, leads::regrade))
         .routes(routes!(leads::set_lead_answers))
         .routes(routes!(campaigns::list_campaigns, campaigns::create_campaign))
         .routes(routes!(campaigns::get_campaign, campaigns::update_campaign))

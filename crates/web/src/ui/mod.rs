@@ -68,6 +68,7 @@ pub fn router() -> Router<AppState> {
         .route("/playbook", get(playbook::page).post(playbook::save))
         .route("/playbook/edit", get(playbook::edit))
         .route("/playbook/check", post(playbook::check))
+        .route("/playbook/regrade", post(playbook::regrade))
         .route("/playbook/history", get(playbook::history))
         .route("/playbook/versions/{version}", get(playbook::version_page))
         .route("/playbook/diff", get(playbook::diff_page))

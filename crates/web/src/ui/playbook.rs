@@ -37,6 +37,7 @@ pub struct PlaybookPage {
     created: String,
     sections: Vec<Section>,
     document: String,
+    regrade: Option<crate::api::leads::RegradePreview>,
 }
 
 /// The label of a playbook key: its own, or for an entry of a `.*` table (a BANT answer)
@@ -106,7 +107,11 @@ async fn show(s: &AppState, ctx: &Ctx, version: Option<i64>) -> Response {
         return ctx.error_page(StatusCode::NOT_FOUND, "error-not-found");
     };
     let tz = super::company_tz(s).await;
+    // Only the active version can regrade, and only people who edit the playbook may.
+    let regrade =
+        if version.is_none() && ctx.can("edit_playbook") { crate::api::leads::preview(s).await.ok() } else { None };
     PlaybookPage {
+        regrade,
         version: v.version,
         active_version: active.map_or(0, |a| a.version),
         note: v.note.clone().unwrap_or_default(),
@@ -325,4 +330,17 @@ pub async fn diff_page(State(s): State<AppState>, ctx: Ctx, Query(q): Query<Diff
         })
         .collect();
     DiffPage { ctx, from, to, versions, changes }.into_response()
+}
+
+/// Regrades the open leads with the active version, after the preview on the playbook page.
+pub async fn regrade(State(s): State<AppState>, ctx: Ctx) -> Response {
+    let u = allowed!(ctx, Action::EditPlaybook);
+    let loaded = match crate::rules::load(&s).await {
+        Ok(l) => l,
+        Err(e) => return internal(&ctx, e),
+    };
+    match store::leads::regrade_all(&s.db, &u.actor(s.now()), &loaded.rules()).await {
+        Ok(_) => done("/playbook", "regraded"),
+        Err(e) => internal(&ctx, e),
+    }
 }
