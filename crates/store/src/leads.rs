@@ -629,3 +629,81 @@ pub async fn regrade_all(db: &Db, actor: &Actor, rules: &Rules<'_>) -> Result<us
     tx.commit().await?;
     Ok(changed)
 }
+
+/// L-2's weak match: other leads with the same company and name, not dismissed as different.
+pub async fn possible_duplicates(db: &Db, id: i64) -> Result<Vec<Lead>> {
+    let sql = select(
+        "WHERE weak_key = (SELECT weak_key FROM leads WHERE id = $1) AND weak_key IS NOT NULL AND id <> $1 \
+         AND NOT EXISTS (SELECT 1 FROM duplicate_dismissals d WHERE (d.lead_a = $1 AND d.lead_b = leads.id) \
+         OR (d.lead_b = $1 AND d.lead_a = leads.id)) ORDER BY id LIMIT 20",
+    );
+    Ok(on_db!(db, p => sqlx::query_as::<_, Lead>(sql).bind(id).fetch_all(p).await)?)
+}
+
+/// Records that two leads are different people.
+pub async fn dismiss_duplicate(db: &Db, actor: &Actor, a: i64, b: i64) -> Result<()> {
+    let (a, b) = (a.min(b), a.max(b));
+    let mut tx = db.begin().await?;
+    on_tx!(&mut tx, c => sqlx::query("INSERT INTO duplicate_dismissals (lead_a, lead_b, user_id, at) VALUES ($1, $2, $3, $4) \
+        ON CONFLICT (lead_a, lead_b) DO NOTHING").bind(a).bind(b).bind(actor.user_id).bind(actor.now).execute(c).await.map(|r| r.rows_affected()))?;
+    audit::record(
+        &mut tx,
+        actor,
+        Change::created("duplicate_dismissal", format!("{a}-{b}"), json!({"lead_a": a, "lead_b": b})),
+    )
+    .await?;
+    tx.commit().await
+}
+
+/// L-2: merges lead `from` into lead `into`: missing details are filled in, sources and
+/// the whole history (events, follow-ups, touches) move over, and `from` is removed.
+pub async fn merge_leads(db: &Db, actor: &Actor, into: i64, from: i64) -> Result<Lead> {
+    if into == from {
+        return Err(Error::field("from", "a lead cannot be merged into itself"));
+    }
+    let mut tx = db.begin().await?;
+    let a = get_tx(&mut tx, into).await?.ok_or(Error::NotFound)?;
+    let b = get_tx(&mut tx, from).await?.ok_or_else(|| Error::field("from", format!("no lead with id {from}")))?;
+    let has_deal: i64 = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT COUNT(*) FROM deals WHERE lead_id = $1").bind(from).fetch_one(c).await)?;
+    if has_deal > 0 {
+        return Err(Error::Conflict("the lead to merge away has a deal; merge the other way round".into()));
+    }
+    let mut sources = a.sources.as_array().cloned().unwrap_or_default();
+    sources.extend(b.sources.as_array().cloned().unwrap_or_default());
+    for table in ["lead_events", "lead_activities", "lead_touches", "sla_breaches"] {
+        let sql = format!("UPDATE {table} SET lead_id = $1 WHERE lead_id = $2");
+        on_tx!(&mut tx, c => sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(into).bind(from).execute(c).await.map(|r| r.rows_affected()))?;
+    }
+    // The other lead's unique keys go with it; take them over if this lead has none.
+    let (email, email_key, phone, phone_key) = (
+        b.email.clone(),
+        b.email.as_deref().and_then(domain::lead::normalize_email),
+        b.phone.clone(),
+        b.phone.as_deref().and_then(domain::lead::normalize_phone),
+    );
+    on_tx!(&mut tx, c => sqlx::query("DELETE FROM leads WHERE id = $1").bind(from).execute(c).await.map(|r| r.rows_affected()))?;
+    let sql = "UPDATE leads SET name = COALESCE(name, $1), company = COALESCE(company, $2), title = COALESCE(title, $3), \
+        email = CASE WHEN email_key IS NULL THEN $4 ELSE email END, email_key = COALESCE(email_key, $5), \
+        phone = CASE WHEN phone_key IS NULL THEN $6 ELSE phone END, phone_key = COALESCE(phone_key, $7), \
+        province = COALESCE(province, $8), city = COALESCE(city, $9), sources = $10, updated_at = $11 WHERE id = $12";
+    on_tx!(&mut tx, c => sqlx::query(sql).bind(&b.name).bind(&b.company).bind(&b.title).bind(&email).bind(&email_key)
+        .bind(&phone).bind(&phone_key).bind(&b.province).bind(&b.city).bind(Value::Array(sources)).bind(actor.now).bind(into)
+        .execute(c).await.map(|r| r.rows_affected()))?;
+    event(
+        &mut tx,
+        actor,
+        into,
+        "merged_lead",
+        json!({"from": from, "name": b.name, "company": b.company, "email": b.email, "phone": b.phone}),
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        Change::deleted("lead", from, json!({"merged_into": into, "name": b.name, "company": b.company})),
+    )
+    .await?;
+    let after = get_tx(&mut tx, into).await?.ok_or(Error::NotFound)?;
+    tx.commit().await?;
+    Ok(after)
+}

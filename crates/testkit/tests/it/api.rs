@@ -87,6 +87,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/reports/channels"),
     ("get", "/api/v1/leads/regrade"),
     ("post", "/api/v1/leads/regrade"),
+    ("get", "/api/v1/leads/{id}/duplicates"),
+    ("post", "/api/v1/leads/{id}/merge"),
+    ("post", "/api/v1/leads/{id}/not-duplicate"),
 ];
 
 #[tokio::test]

@@ -416,3 +416,68 @@ both!(l3_new_version_regrades_only_when_confirmed, |kind| async move {
     assert!(dir.get("/api/v1/leads/regrade").await.json()["moves"].as_array().unwrap().is_empty());
     app.stop().await;
 });
+
+both!(l2_weak_duplicates_are_merged_or_dismissed_by_a_person, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let mut mk = app.api("marketer@yunqi.example").await;
+    let a = mk
+        .json(
+            Method::POST,
+            "/api/v1/leads",
+            &json!({"name": "陈伟", "company": "云帆 科技", "email": "cw@yunfan.example", "channel": "email"}),
+        )
+        .await
+        .json()["lead"]["id"]
+        .as_i64()
+        .unwrap();
+    let b = mk
+        .json(
+            Method::POST,
+            "/api/v1/leads",
+            &json!({"name": "陈伟", "company": "云帆科技", "phone": "13812345678", "channel": "wechat"}),
+        )
+        .await;
+    assert_eq!(b.status, 201, "company + name alone does not merge automatically");
+    let b = b.json()["lead"]["id"].as_i64().unwrap();
+    let c = mk
+        .json(
+            Method::POST,
+            "/api/v1/leads",
+            &json!({"name": "陈伟", "company": "云帆科技", "phone": "13900001111", "channel": "douyin"}),
+        )
+        .await
+        .json()["lead"]["id"]
+        .as_i64()
+        .unwrap();
+    let d = mk.get(&format!("/api/v1/leads/{a}/duplicates")).await.json();
+    assert_eq!(d.as_array().unwrap().len(), 2);
+    assert!(
+        app.login("marketer@yunqi.example")
+            .await
+            .get(&format!("/leads/{a}"))
+            .await
+            .text
+            .contains("id=\"lead-duplicates\"")
+    );
+    // Dismiss one, merge the other.
+    assert_eq!(
+        mk.json(Method::POST, &format!("/api/v1/leads/{a}/not-duplicate"), &json!({"other": c})).await.status,
+        204
+    );
+    let r = mk.json(Method::POST, &format!("/api/v1/leads/{a}/merge"), &json!({"other": b})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["phone"], "13812345678");
+    assert_eq!(r.json()["sources"].as_array().unwrap().len(), 2);
+    assert_eq!(mk.get(&format!("/api/v1/leads/{b}")).await.status, 404);
+    let events = mk.get(&format!("/api/v1/leads/{a}")).await.json()["events"].clone();
+    assert!(events.as_array().unwrap().iter().any(|e| e["kind"] == "merged_lead"));
+    assert_eq!(events.as_array().unwrap().iter().filter(|e| e["kind"] == "created").count(), 2, "both histories kept");
+    assert!(mk.get(&format!("/api/v1/leads/{a}/duplicates")).await.json().as_array().unwrap().is_empty());
+    // The merged-away phone now finds lead a.
+    let r = mk
+        .json(Method::POST, "/api/v1/leads", &json!({"name": "陈伟", "phone": "138-1234-5678", "channel": "referral"}))
+        .await;
+    assert_eq!((r.status, r.json()["lead"]["id"].as_i64()), (200, Some(a)));
+    assert_eq!(mk.json(Method::POST, &format!("/api/v1/leads/{a}/merge"), &json!({"other": a})).await.status, 422);
+    app.stop().await;
+});

@@ -675,3 +675,11 @@ regrade-button = Regrade open leads
 regrade-confirm = Regrade all open leads with this version?
 flash-regraded = Leads regraded.
 entity-lead_regrade = Lead regrade
+
+# Weak duplicates (L-2).
+lead-duplicates = Possible duplicates (same company and name)
+lead-merge = Merge into this lead
+lead-merge-confirm = The other lead's history and sources move here and the other lead is removed.
+lead-not-duplicate = Not the same person
+event-merged_lead = Merged a lead
+entity-duplicate_dismissal = Not-a-duplicate mark

@@ -675,3 +675,11 @@ regrade-button = 重新评级进行中的线索
 regrade-confirm = 确定用当前版本重新评级所有进行中的线索？
 flash-regraded = 已重新评级。
 entity-lead_regrade = 线索重新评级
+
+# Weak duplicates (L-2).
+lead-duplicates = 可能重复的线索（公司与姓名相同）
+lead-merge = 合并到本线索
+lead-merge-confirm = 合并后另一条线索的历史与来源都会并入本线索，另一条将被移除。
+lead-not-duplicate = 不是同一人
+event-merged_lead = 合并线索
+entity-duplicate_dismissal = 非重复标记

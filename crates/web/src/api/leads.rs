@@ -310,3 +310,65 @@ pub async fn regrade(State(s): State<AppState>, ApiUser(u): ApiUser) -> ApiResul
     let changed = store::leads::regrade_all(&s.db, &u.actor(s.now()), &loaded.rules()).await?;
     Ok(Json(RegradeOut { version: loaded.version, changed_grade: changed }))
 }
+
+/// L-2's weak match: leads with the same company and name, for a person to merge or dismiss.
+#[utoipa::path(get, path = "/leads/{id}/duplicates", tag = "leads", params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<Lead>), (status = 404, body = ErrorBody)))]
+pub async fn duplicates(
+    State(s): State<AppState>,
+    ApiUser(u): ApiUser,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<Vec<Lead>>> {
+    visible(&s, &u, id).await?;
+    let scope = lead_scope(&u);
+    Ok(Json(store::leads::possible_duplicates(&s.db, id).await?.into_iter().filter(|l| scope.allows(l)).collect()))
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct OtherIn {
+    /// The other lead's id.
+    other: i64,
+}
+
+fn other_id(f: &Fields) -> Result<i64, FieldErrors> {
+    let mut e = FieldErrors::new();
+    f.reject_unknown(&mut e, &["other"]);
+    let o = f.int(&mut e, "other");
+    if o.is_none() && !e.0.contains_key("other") {
+        e.add("other", "is required");
+    }
+    e.into_result(o.unwrap_or_default())
+}
+
+/// L-2: merges the other lead into this one, keeping both histories and all sources.
+#[utoipa::path(post, path = "/leads/{id}/merge", tag = "leads", params(("id" = i64, Path)), request_body = OtherIn,
+    responses((status = 200, body = Lead), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn merge(
+    State(s): State<AppState>,
+    ApiUser(u): ApiUser,
+    ApiPath(id): ApiPath<i64>,
+    JsonBody(f): JsonBody,
+) -> ApiResult<Json<Lead>> {
+    u.require(Action::EditLeads)?;
+    visible(&s, &u, id).await?;
+    let other = other_id(&f)?;
+    visible(&s, &u, other).await.map_err(|_| ApiError::field("other", format!("no lead with id {other}")))?;
+    Ok(Json(store::leads::merge_leads(&s.db, &u.actor(s.now()), id, other).await?))
+}
+
+/// L-2: records that the other lead is a different person (it stops being suggested).
+#[utoipa::path(post, path = "/leads/{id}/not-duplicate", tag = "leads", params(("id" = i64, Path)), request_body = OtherIn,
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn not_duplicate(
+    State(s): State<AppState>,
+    ApiUser(u): ApiUser,
+    ApiPath(id): ApiPath<i64>,
+    JsonBody(f): JsonBody,
+) -> ApiResult<StatusCode> {
+    u.require(Action::EditLeads)?;
+    visible(&s, &u, id).await?;
+    let other = other_id(&f)?;
+    store::leads::dismiss_duplicate(&s.db, &u.actor(s.now()), id, other).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

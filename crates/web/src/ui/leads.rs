@@ -177,6 +177,7 @@ pub struct LeadPage {
     touches: Vec<(String, String, String, String)>,
     deal: Option<DealView>,
     deal_stages: Vec<Opt>,
+    duplicates: Vec<(i64, String, String)>,
     errors: Errors,
 }
 
@@ -224,11 +225,12 @@ async fn lead_view(s: &AppState, ctx: &Ctx, id: i64, errors: Errors) -> Response
             store::deals::touches(&s.db, id).await?,
             store::deals::deal_of_lead(&s.db, id).await?,
             store::org::list_users(&s.db).await?,
+            store::leads::possible_duplicates(&s.db, id).await?,
         );
         Ok::<_, store::Error>((graded_by, active, names, teams, campaign, events, activities, extra))
     }
     .await;
-    let (graded_by, active, names, teams, campaign, events, activities, (touches, deal, users)) = match loaded {
+    let (graded_by, active, names, teams, campaign, events, activities, (touches, deal, users, dups)) = match loaded {
         Ok(x) => x,
         Err(e) => return internal(ctx, e),
     };
@@ -307,6 +309,17 @@ async fn lead_view(s: &AppState, ctx: &Ctx, id: i64, errors: Errors) -> Response
                     i.code_label("touch", &t.kind),
                     i.code_label("stage", &t.stage),
                     t.title.unwrap_or_default(),
+                )
+            })
+            .collect(),
+        duplicates: dups
+            .iter()
+            .filter(|d| lead_scope(&u).allows(d))
+            .map(|d| {
+                (
+                    d.id,
+                    d.name.clone().unwrap_or_default(),
+                    d.email.clone().or_else(|| d.phone.clone()).unwrap_or_default(),
                 )
             })
             .collect(),
@@ -477,6 +490,29 @@ pub async fn create(State(s): State<AppState>, ctx: Ctx, form: UiForm) -> Respon
         Ok(store::leads::Captured::Merged(l)) => done(&format!("/leads/{}", l.id), "merged"),
         Ok(store::leads::Captured::Replayed { .. }) => done("/leads", "saved"),
         Err(store::Error::Invalid(e)) => new_form(&s, &ctx, &f, ctx.errors(&e)).await,
+        Err(e) => internal(&ctx, e),
+    }
+}
+
+pub async fn merge(State(s): State<AppState>, ctx: Ctx, Path((id, other)): Path<(i64, i64)>) -> Response {
+    let u = allowed!(ctx, Action::EditLeads);
+    if crate::api::leads::visible(&s, &u, id).await.is_err() || crate::api::leads::visible(&s, &u, other).await.is_err()
+    {
+        return ctx.error_page(StatusCode::NOT_FOUND, "error-not-found");
+    }
+    match store::leads::merge_leads(&s.db, &u.actor(s.now()), id, other).await {
+        Ok(_) => done(&format!("/leads/{id}"), "merged"),
+        Err(e) => internal(&ctx, e),
+    }
+}
+
+pub async fn not_duplicate(State(s): State<AppState>, ctx: Ctx, Path((id, other)): Path<(i64, i64)>) -> Response {
+    let u = allowed!(ctx, Action::EditLeads);
+    if crate::api::leads::visible(&s, &u, id).await.is_err() {
+        return ctx.error_page(StatusCode::NOT_FOUND, "error-not-found");
+    }
+    match store::leads::dismiss_duplicate(&s.db, &u.actor(s.now()), id, other).await {
+        Ok(()) => done(&format!("/leads/{id}"), "saved"),
         Err(e) => internal(&ctx, e),
     }
 }

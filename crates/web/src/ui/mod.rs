@@ -90,6 +90,8 @@ pub fn router() -> Router<AppState> {
         .route("/leads/export/{format}", get(import::export))
         .route("/leads/{id}", get(leads::show))
         .route("/leads/{id}/answers", post(leads::save_answers))
+        .route("/leads/{id}/merge/{other}", post(leads::merge))
+        .route("/leads/{id}/not-duplicate/{other}", post(leads::not_duplicate))
         .route("/campaigns", get(campaigns::list).post(campaigns::create))
         .route("/campaigns/{id}", get(campaigns::show))
         .route("/campaigns/{id}/spend", post(campaigns::add_spend))
