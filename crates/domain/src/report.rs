@@ -132,6 +132,124 @@ pub fn channel_report(pb: &Playbook, by_campaign: &BTreeMap<(String, Option<i64>
     }
 }
 
+/// A handed-off lead as the monthly lead-quality review (L-7) sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewLead {
+    pub total: i64,
+    /// budget, authority, need, timeline points.
+    pub parts: [i64; 4],
+    pub won: bool,
+    /// Sales' reason if it rejected the lead.
+    pub rejected: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Mix {
+    pub leads: usize,
+    pub grade_a: usize,
+    pub grade_b: usize,
+    pub grade_c: usize,
+    /// Average points per part: budget, authority, need, timeline.
+    pub avg_parts: [f64; 4],
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Candidate {
+    pub grade_a_min: i64,
+    /// Handed-off leads that would have been A with this threshold.
+    pub handed_off: usize,
+    /// Won leads that would still have been A.
+    pub won_kept: usize,
+    /// Rejected leads that would not have been handed off.
+    pub rejected_avoided: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QualityReview {
+    pub handed_off: Mix,
+    pub won: Mix,
+    pub rejected: Mix,
+    /// Rejection reasons, most frequent first.
+    pub reasons: Vec<(String, usize)>,
+    pub current_a_min: i64,
+    pub candidates: Vec<Candidate>,
+    /// The proposed A threshold, when another one would have done better.
+    pub proposal: Option<i64>,
+    pub explanation: String,
+}
+
+fn mix(pb: &Playbook, leads: &[&ReviewLead]) -> Mix {
+    let b = &pb.leads.bant;
+    let n = leads.len();
+    let avg = |i: usize| if n == 0 { 0.0 } else { leads.iter().map(|l| l.parts[i]).sum::<i64>() as f64 / n as f64 };
+    Mix {
+        leads: n,
+        grade_a: leads.iter().filter(|l| l.total >= b.grade_a_min).count(),
+        grade_b: leads.iter().filter(|l| l.total < b.grade_a_min && l.total >= b.grade_b_min).count(),
+        grade_c: leads.iter().filter(|l| l.total < b.grade_b_min).count(),
+        avg_parts: [avg(0), avg(1), avg(2), avg(3)],
+    }
+}
+
+/// L-7: compares what marketing handed over with what closed, and tries the A threshold two
+/// points either side: the proposal is the threshold that avoids the most rejected leads
+/// while keeping every won lead an A (ties keep the current threshold).
+pub fn quality_review(pb: &Playbook, leads: &[ReviewLead]) -> QualityReview {
+    let all: Vec<&ReviewLead> = leads.iter().collect();
+    let won: Vec<&ReviewLead> = leads.iter().filter(|l| l.won).collect();
+    let rejected: Vec<&ReviewLead> = leads.iter().filter(|l| l.rejected.is_some()).collect();
+    let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+    for l in &rejected {
+        *reasons.entry(l.rejected.clone().unwrap_or_default()).or_default() += 1;
+    }
+    let mut reasons: Vec<(String, usize)> = reasons.into_iter().collect();
+    reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let b = &pb.leads.bant;
+    let current = b.grade_a_min;
+    let max = b.max_total();
+    let candidates: Vec<Candidate> = ((current - 2).max(b.grade_b_min + 1)..=(current + 2).min(max))
+        .map(|t| Candidate {
+            grade_a_min: t,
+            handed_off: all.iter().filter(|l| l.total >= t).count(),
+            won_kept: won.iter().filter(|l| l.total >= t).count(),
+            rejected_avoided: rejected.iter().filter(|l| l.total < t).count(),
+        })
+        .collect();
+    let keeps_all = |c: &&Candidate| c.won_kept == won.len();
+    let best = candidates.iter().filter(keeps_all).max_by(|x, y| {
+        x.rejected_avoided
+            .cmp(&y.rejected_avoided)
+            .then((y.grade_a_min - current).abs().cmp(&(x.grade_a_min - current).abs()))
+    });
+    let at_current = candidates.iter().find(|c| c.grade_a_min == current);
+    let (proposal, explanation) = match (best, at_current) {
+        _ if won.is_empty() || rejected.is_empty() => {
+            (None, "not enough won and rejected leads this month to judge the threshold".to_string())
+        }
+        (Some(b), Some(c)) if b.grade_a_min != current && b.rejected_avoided > c.rejected_avoided => (
+            Some(b.grade_a_min),
+            format!(
+                "with grade_a_min = {} all {} won leads stay A and {} rejected leads (instead of {}) would not have been handed off",
+                b.grade_a_min,
+                won.len(),
+                b.rejected_avoided,
+                c.rejected_avoided
+            ),
+        ),
+        _ => (None, "the current threshold does as well as its neighbours".to_string()),
+    };
+    QualityReview {
+        handed_off: mix(pb, &all),
+        won: mix(pb, &won),
+        rejected: mix(pb, &rejected),
+        reasons,
+        current_a_min: current,
+        candidates,
+        proposal,
+        explanation,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,6 +264,33 @@ mod tests {
             cycle_days_sum: converted * 60,
             ..Default::default()
         }
+    }
+
+    fn rl(total: i64, won: bool, rejected: Option<&str>) -> ReviewLead {
+        ReviewLead { total, parts: [2, 2, total - 6, 2], won, rejected: rejected.map(str::to_string) }
+    }
+
+    /// L-7: the review proposes a higher A threshold when won leads all score high and the
+    /// rejected ones sit just above the current line.
+    #[test]
+    fn l7_quality_review_proposes_a_threshold() {
+        let pb = Playbook::default_playbook();
+        let leads = vec![
+            rl(13, true, None),
+            rl(12, true, None),
+            rl(10, false, Some("无预算")),
+            rl(10, false, Some("无预算")),
+            rl(11, false, Some("非决策人")),
+            rl(12, false, None),
+        ];
+        let r = quality_review(&pb, &leads);
+        assert_eq!(r.current_a_min, 10);
+        assert_eq!(r.reasons[0], ("无预算".to_string(), 2));
+        assert_eq!(r.proposal, Some(12), "{}", r.explanation);
+        let c12 = r.candidates.iter().find(|c| c.grade_a_min == 12).unwrap();
+        assert_eq!((c12.won_kept, c12.rejected_avoided, c12.handed_off), (2, 3, 3));
+        assert_eq!(r.won.avg_parts[0], 2.0);
+        assert_eq!(quality_review(&pb, &[rl(12, true, None)]).proposal, None);
     }
 
     /// L-9: conversion, cost per lead, ROI, the industry band and the top 3 by ROI.

@@ -78,3 +78,27 @@ pub async fn channel_figures(db: &Db, period: &Period, attribution: Attribution)
     }
     Ok(out)
 }
+
+/// L-7: the leads handed to sales in the period, with whether they closed won and the
+/// reason sales gave if it rejected them.
+pub async fn review_leads(db: &Db, period: &Period) -> Result<Vec<domain::report::ReviewLead>> {
+    let rows: Vec<(i64, i64, i64, i64, i64, i64, Option<String>)> = on_db!(db, p => sqlx::query_as(
+        "SELECT l.id, l.total, l.budget_points, l.authority_points, l.need_points, l.timeline_points, d.stage \
+         FROM leads l LEFT JOIN deals d ON d.lead_id = l.id WHERE l.assigned_at >= $1 AND l.assigned_at < $2 ORDER BY l.id"
+    ).bind(period.from).bind(period.until).fetch_all(p).await)?;
+    let rejections: Vec<(i64, serde_json::Value)> = on_db!(db, p => sqlx::query_as(
+        "SELECT e.lead_id, e.data FROM lead_events e JOIN leads l ON l.id = e.lead_id WHERE e.kind = 'rejected' \
+         AND l.assigned_at >= $1 AND l.assigned_at < $2 ORDER BY e.id"
+    ).bind(period.from).bind(period.until).fetch_all(p).await)?;
+    let reasons: std::collections::HashMap<i64, String> =
+        rejections.into_iter().map(|(id, d)| (id, d["reason"].as_str().unwrap_or("").to_string())).collect();
+    Ok(rows
+        .into_iter()
+        .map(|(id, total, b, a, n, t, stage)| domain::report::ReviewLead {
+            total,
+            parts: [b, a, n, t],
+            won: stage.as_deref() == Some("closed_won"),
+            rejected: reasons.get(&id).cloned(),
+        })
+        .collect())
+}

@@ -90,6 +90,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/leads/{id}/duplicates"),
     ("post", "/api/v1/leads/{id}/merge"),
     ("post", "/api/v1/leads/{id}/not-duplicate"),
+    ("get", "/api/v1/reports/lead-quality"),
 ];
 
 #[tokio::test]

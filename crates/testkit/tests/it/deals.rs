@@ -310,3 +310,53 @@ both!(l9_channel_report_roi_conversion_and_top_channels, |kind| async move {
     assert!(csv.text.contains("webinar,1,1,0,0,1,100.00,20000.00,20000.00,0.0,160000.00,8.0000,true"), "{}", csv.text);
     app.stop().await;
 });
+
+both!(l7_monthly_lead_quality_review, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let mut mk = app.api("marketer@yunqi.example").await;
+    let mut rep = app.api("sales.rep@yunqi.example").await;
+    // Won: 13 and 12 points. Rejected: 10, 10, 11 points.
+    let answers = [
+        ("approved", "decision_maker", "clear", "within_3_months"),
+        ("approved", "decision_maker", "moderate", "within_3_months"),
+        ("planned", "influencer", "moderate", "within_3_months"),
+        ("planned", "influencer", "moderate", "within_3_months"),
+        ("planned", "decision_maker", "moderate", "within_3_months"),
+    ];
+    let mut ids = Vec::new();
+    for (i, (b, a, n, t)) in answers.iter().enumerate() {
+        let l = json!({"name": "q", "email": format!("q{i}@q.example"), "province": "上海", "channel": "email", "budget": b, "authority": a, "need": n, "timeline": t});
+        ids.push(mk.json(Method::POST, "/api/v1/leads", &l).await.json()["lead"]["id"].as_i64().unwrap());
+    }
+    for id in &ids[..2] {
+        let d = rep
+            .json(Method::POST, &format!("/api/v1/leads/{id}/convert"), &json!({"name": "x", "amount": "1000"}))
+            .await
+            .json()["id"]
+            .as_i64()
+            .unwrap();
+        rep.json(Method::PUT, &format!("/api/v1/deals/{d}/stage"), &json!({"stage": "closed_won"})).await;
+    }
+    for (id, why) in [(ids[2], "无预算"), (ids[3], "无预算"), (ids[4], "非决策人")] {
+        assert_eq!(
+            rep.json(Method::POST, &format!("/api/v1/leads/{id}/reject"), &json!({"reason": why})).await.status,
+            200
+        );
+    }
+    let r = mk.get("/api/v1/reports/lead-quality?month=2026-11").await.json();
+    let rv = &r["review"];
+    assert_eq!(
+        (rv["handed_off"]["leads"].as_i64(), rv["won"]["leads"].as_i64(), rv["rejected"]["leads"].as_i64()),
+        (Some(5), Some(2), Some(3))
+    );
+    assert_eq!(rv["reasons"][0], json!(["无预算", 2]));
+    assert_eq!(rv["proposal"], 12, "{}", rv["explanation"]);
+    assert_eq!(mk.get("/api/v1/reports/lead-quality?month=2026-10").await.json()["review"]["handed_off"]["leads"], 0);
+    assert_eq!(
+        mk.get("/api/v1/reports/lead-quality?month=November").await.fields()["month"],
+        "must be a month like 2026-11"
+    );
+    let page = app.login("director@yunqi.example").await.get("/reports/lead-quality?month=2026-11").await.text;
+    assert!(page.contains("grade_a_min = 12") && page.contains("无预算"), "{page}");
+    app.stop().await;
+});

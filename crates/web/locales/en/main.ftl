@@ -683,3 +683,18 @@ lead-merge-confirm = The other lead's history and sources move here and the othe
 lead-not-duplicate = Not the same person
 event-merged_lead = Merged a lead
 entity-duplicate_dismissal = Not-a-duplicate mark
+
+# Lead-quality review (L-7).
+quality-title = Monthly lead-quality review
+quality-agreement = Hand-off agreement
+quality-handed-off = Handed to sales
+quality-won = Closed won
+quality-rejected = Rejected
+quality-reasons = Rejection reasons
+quality-no-rejections = No rejected leads this month.
+quality-thresholds = A threshold, tried
+quality-would-hand-off = Would be handed off
+quality-won-kept = Won still A
+quality-rejected-avoided = Rejections avoided
+quality-current = current
+quality-propose = Proposal:

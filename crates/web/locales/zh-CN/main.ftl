@@ -683,3 +683,18 @@ lead-merge-confirm = 合并后另一条线索的历史与来源都会并入本�
 lead-not-duplicate = 不是同一人
 event-merged_lead = 合并线索
 entity-duplicate_dismissal = 非重复标记
+
+# Lead-quality review (L-7).
+quality-title = 线索质量月度复盘
+quality-agreement = 线索交接标准协议
+quality-handed-off = 移交销售
+quality-won = 赢单
+quality-rejected = 被退回
+quality-reasons = 退回原因
+quality-no-rejections = 本月没有被退回的线索。
+quality-thresholds = A 级门槛试算
+quality-would-hand-off = 会移交的线索
+quality-won-kept = 赢单仍为 A
+quality-rejected-avoided = 可避免的退回
+quality-current = 当前
+quality-propose = 建议：

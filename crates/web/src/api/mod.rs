@@ -113,7 +113,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(deals::list_deals))
         .routes(routes!(deals::get_deal))
         .routes(routes!(deals::set_deal_stage))
-        .routes(routes!(reports::channel_report));
+        .routes(routes!(reports::channel_report))
+        .routes(routes!(reports::lead_quality));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
         .route("/api/openapi.json", axum::routing::get(openapi_json))

@@ -86,3 +86,65 @@ pub async fn channel_report(
     let q: Vec<(String, String)> = q.into_iter().filter(|(_, v)| !v.is_empty()).collect();
     Ok(Json(build(&s, &Fields::from_pairs(q)).await?))
 }
+
+#[derive(Serialize, ToSchema)]
+pub struct QualityOut {
+    /// YYYY-MM
+    pub month: String,
+    /// Handed-off, won and rejected leads: grade mix and average part scores; rejection
+    /// reasons; the A threshold tried two points either side with its effect; a proposal.
+    #[schema(value_type = Object)]
+    pub review: domain::report::QualityReview,
+}
+
+/// Parses `month=YYYY-MM` (default: the current month) into its period.
+pub fn month_period(
+    f: &Fields,
+    tz: &jiff::tz::TimeZone,
+    now: store::Ts,
+) -> Result<(String, store::reports::Period), FieldErrors> {
+    let mut e = FieldErrors::new();
+    f.reject_unknown(&mut e, &["month"]);
+    let today = now.get().to_zoned(tz.clone()).date();
+    let first = match f.text(&mut e, "month") {
+        None => today.first_of_month(),
+        Some(m) => match format!("{m}-01").parse::<jiff::civil::Date>() {
+            Ok(d) => d,
+            Err(_) => {
+                e.add("month", "must be a month like 2026-11");
+                today
+            }
+        },
+    };
+    e.into_result(())?;
+    let next = first.last_of_month().tomorrow().map_err(|_| FieldErrors::single("month", "is out of range"))?;
+    let at = |d: jiff::civil::Date| tz.to_timestamp(d.to_datetime(jiff::civil::Time::MIN)).map(store::Ts::new);
+    match (at(first), at(next)) {
+        (Ok(a), Ok(b)) => Ok((
+            first.strftime("%Y-%m").to_string(),
+            store::reports::Period { from: a, until: b, from_day: first.to_string(), until_day: next.to_string() },
+        )),
+        _ => Err(FieldErrors::single("month", "is out of range")),
+    }
+}
+
+pub async fn quality(s: &AppState, f: &Fields) -> Result<QualityOut, crate::error::ApiError> {
+    let tz = crate::api::audit::company_tz(s).await?;
+    let (month, period) = month_period(f, &tz, s.now())?;
+    let rules = crate::rules::load(s).await?;
+    let leads = store::reports::review_leads(&s.db, &period).await?;
+    Ok(QualityOut { month, review: domain::report::quality_review(&rules.playbook, &leads) })
+}
+
+/// L-7: the monthly lead-quality review.
+#[utoipa::path(get, path = "/reports/lead-quality", tag = "reports", params(("month" = Option<String>, Query, description = "YYYY-MM")),
+    responses((status = 200, body = QualityOut), (status = 422, body = ErrorBody)))]
+pub async fn lead_quality(
+    State(s): State<AppState>,
+    ApiUser(u): ApiUser,
+    Query(q): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<QualityOut>> {
+    u.require(Action::ViewLeads)?;
+    let q: Vec<(String, String)> = q.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+    Ok(Json(quality(&s, &Fields::from_pairs(q)).await?))
+}

@@ -110,6 +110,7 @@ pub fn router() -> Router<AppState> {
         .route("/reports/sla", get(sla::report))
         .route("/reports/channels", get(reports::page))
         .route("/reports/channels.csv", get(reports::csv))
+        .route("/reports/lead-quality", get(reports::quality))
         .route("/f/{id}", get(form::show).post(form::submit))
         .route("/static/{file}", get(static_file))
 }

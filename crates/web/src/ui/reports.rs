@@ -155,3 +155,44 @@ pub async fn csv(State(s): State<AppState>, ctx: Ctx, Query(q): Query<Vec<(Strin
     ([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()), (header::CONTENT_DISPOSITION, name)], text)
         .into_response()
 }
+
+#[derive(Template, WebTemplate)]
+#[template(path = "lead_quality.html")]
+pub struct QualityPage {
+    ctx: Ctx,
+    month: String,
+    definition: String,
+    review: Option<domain::report::QualityReview>,
+    errors: Errors,
+}
+
+impl QualityPage {
+    pub fn avg(&self, v: &f64) -> String {
+        format!("{v:.1}")
+    }
+}
+
+pub async fn quality(State(s): State<AppState>, ctx: Ctx, Query(q): Query<Vec<(String, String)>>) -> Response {
+    if let Err(r) = ctx.allowed(Action::ViewLeads) {
+        return r;
+    }
+    let q: Vec<(String, String)> = q.into_iter().filter(|(k, v)| !v.is_empty() && k != "done").collect();
+    let definition = crate::rules::load(&s)
+        .await
+        .map(|r| r.playbook.leads.handoff.valid_lead_definition.clone())
+        .unwrap_or_default();
+    let mut page =
+        QualityPage { ctx: ctx.clone(), month: String::new(), definition, review: None, errors: Errors::default() };
+    match crate::api::reports::quality(&s, &Fields::from_pairs(q)).await {
+        Ok(out) => {
+            page.month = out.month;
+            page.review = Some(out.review);
+            page.into_response()
+        }
+        Err(ApiError::Invalid(e)) => {
+            page.errors = ctx.errors(&e);
+            unprocessable(page)
+        }
+        Err(e) => e.into_response(),
+    }
+}
