@@ -82,7 +82,9 @@ pub async fn channel_figures(db: &Db, period: &Period, attribution: Attribution)
 /// L-7: the leads handed to sales in the period, with whether they closed won and the
 /// reason sales gave if it rejected them.
 pub async fn review_leads(db: &Db, period: &Period) -> Result<Vec<domain::report::ReviewLead>> {
-    let rows: Vec<(i64, i64, i64, i64, i64, i64, Option<String>)> = on_db!(db, p => sqlx::query_as(
+    /// id, total, the four part points, the deal stage.
+    type Row = (i64, i64, i64, i64, i64, i64, Option<String>);
+    let rows: Vec<Row> = on_db!(db, p => sqlx::query_as(
         "SELECT l.id, l.total, l.budget_points, l.authority_points, l.need_points, l.timeline_points, d.stage \
          FROM leads l LEFT JOIN deals d ON d.lead_id = l.id WHERE l.assigned_at >= $1 AND l.assigned_at < $2 ORDER BY l.id"
     ).bind(period.from).bind(period.until).fetch_all(p).await)?;
