@@ -128,6 +128,24 @@ impl Runner {
                 .map_err(|e| e.to_string()),
             "sla_scan" => self.sla_scan(now).await.map(|n| format!("{n} new SLA breaches")),
             "webhook_delivery" => self.deliver(job).await,
+            "automation_run" => {
+                let p = &job.payload;
+                let (Some(rule), Some(lead)) = (p["rule_id"].as_i64(), p["lead_id"].as_i64()) else {
+                    return Err("the job lacks rule_id or lead_id".into());
+                };
+                let at = p["trigger_at"].as_str().and_then(|t| Ts::parse(t).ok()).unwrap_or(now);
+                store::automation::run(&self.db, rule, lead, at, now).await.map_err(|e| e.to_string())
+            }
+            "dormant_scan" => {
+                let Some(v) = store::playbook::active(&self.db).await.map_err(|e| e.to_string())? else {
+                    return Ok("no playbook".into());
+                };
+                let pb = domain::playbook::Playbook::parse(&v.document).map_err(|e| e.to_string())?;
+                store::automation::dormant_scan(&self.db, now, &pb)
+                    .await
+                    .map(|n| format!("{n} dormant leads handled"))
+                    .map_err(|e| e.to_string())
+            }
             other => Err(format!("no handler for job kind `{other}`")),
         }
     }

@@ -3,6 +3,7 @@
 //! Nothing here does IO, awaits, or knows about SQL or HTTP. Callers load data, ask a
 //! function for a decision (with its explanation), and persist the outcome.
 
+pub mod automation;
 pub mod calendar;
 pub mod campaign;
 pub mod company;

@@ -107,7 +107,14 @@ pub struct Touch {
 
 /// L-6: records what a lead received; the lead moves forward to the touch's stage (never
 /// back), and the move is in its history.
-pub async fn touch(db: &Db, actor: &Actor, id: i64, kind: TouchKind, title: Option<&str>) -> Result<Touch> {
+pub async fn touch(
+    db: &Db,
+    actor: &Actor,
+    id: i64,
+    kind: TouchKind,
+    title: Option<&str>,
+    rules: &Rules<'_>,
+) -> Result<Touch> {
     let mut tx = db.begin().await?;
     let before = lead_or_404(&mut tx, id).await?;
     let stage = kind.stage();
@@ -128,6 +135,7 @@ pub async fn touch(db: &Db, actor: &Actor, id: i64, kind: TouchKind, title: Opti
             json!({"from": before.nurture_stage, "to": stage.code(), "touch": kind.code()}),
         )
         .await?;
+        crate::automation::fire(&mut tx, domain::automation::Trigger::StageChanged, id, actor.now, rules).await?;
     } else {
         on_tx!(&mut tx, c => sqlx::query("UPDATE leads SET last_activity_at = $1 WHERE id = $2")
             .bind(actor.now).bind(id).execute(c).await.map(|r| r.rows_affected()))?;

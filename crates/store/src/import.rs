@@ -181,6 +181,11 @@ pub async fn import_leads(
             });
             qb.build().execute(c).await.map(|r| r.rows_affected())
         })?;
+        if crate::automation::has_rules(&mut tx, domain::automation::Trigger::LeadCreated).await? {
+            for id in &ids {
+                crate::automation::fire(&mut tx, domain::automation::Trigger::LeadCreated, *id, now, rules).await?;
+            }
+        }
         created += ids.len();
         done += ids.len();
         progress(done);

@@ -322,6 +322,10 @@ async fn insert_tx(tx: &mut Tx, actor: &Actor, input: &LeadInput, g: &Grading, r
     event(tx, actor, id, "graded", grading_json(g)).await?;
     let lead = get_tx(tx, id).await?.ok_or(Error::NotFound)?;
     route_tx(tx, actor, &lead, rules).await?;
+    crate::automation::fire(tx, domain::automation::Trigger::LeadCreated, id, actor.now, rules).await?;
+    if actor.via == crate::Via::Form {
+        crate::automation::fire(tx, domain::automation::Trigger::FormSubmitted, id, actor.now, rules).await?;
+    }
     let lead = get_tx(tx, id).await?.ok_or(Error::NotFound)?;
     let after = json!({"name": lead.name, "company": lead.company, "channel": lead.channel, "grade": lead.grade,
                        "route": lead.route, "owner_id": lead.owner_id});
@@ -364,6 +368,9 @@ pub(crate) async fn merge_tx(
     .await?;
     let answers = merged_answers(&before, &input.answers);
     regrade_tx(tx, actor, id, &answers, rules).await?;
+    if actor.via == crate::Via::Form {
+        crate::automation::fire(tx, domain::automation::Trigger::FormSubmitted, id, actor.now, rules).await?;
+    }
     let after = get_tx(tx, id).await?.ok_or(Error::NotFound)?;
     audit::record(
         tx,
@@ -429,6 +436,9 @@ async fn regrade_tx(
     data["previous_grade"] = json!(before.grade);
     data["previous_total"] = json!(before.total);
     event(tx, actor, id, "graded", data).await?;
+    if before.grade != g.grade.code() {
+        crate::automation::fire(tx, domain::automation::Trigger::GradeChanged, id, actor.now, rules).await?;
+    }
     let after = get_tx(tx, id).await?.ok_or(Error::NotFound)?;
     route_tx(tx, actor, &after, rules).await
 }
@@ -610,6 +620,7 @@ pub async fn regrade_all(db: &Db, actor: &Actor, rules: &Rules<'_>) -> Result<us
             let mut data = grading_json(&g);
             data["previous_grade"] = json!(a.grade);
             event(&mut tx, actor, a.id, "graded", data).await?;
+            crate::automation::fire(&mut tx, domain::automation::Trigger::GradeChanged, a.id, actor.now, rules).await?;
             let lead = get_tx(&mut tx, a.id).await?.ok_or(Error::NotFound)?;
             route_tx(&mut tx, actor, &lead, rules).await?;
         }

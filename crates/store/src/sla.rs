@@ -196,25 +196,37 @@ pub struct Delivery {
     pub delivered_at: Option<Ts>,
 }
 
-pub const EVENTS: &[&str] = &["sla_breach"];
+pub const EVENTS: &[&str] = &["sla_breach", "automation"];
 
-async fn queue_webhooks(tx: &mut Tx, event: &str, notice: &BreachNotice, now: Ts) -> Result<()> {
+/// Queues webhooks for an event with a generic body and a one-line text for the chat bots.
+pub(crate) async fn queue_generic(tx: &mut Tx, event: &str, generic: Value, text: &str, now: Ts) -> Result<usize> {
     let hooks: Vec<(i64, String, String)> = on_tx!(tx, c => sqlx::query_as("SELECT id, format, events FROM webhooks WHERE active")
         .fetch_all(c).await)?;
+    let mut n = 0;
     for (hook, format, events) in hooks {
         if !events.split(',').any(|e| e.trim() == event) {
             continue;
         }
-        let format = Format::parse(&format).unwrap_or(Format::Generic);
+        let body = match Format::parse(&format).unwrap_or(Format::Generic) {
+            Format::Generic => generic.clone(),
+            Format::Wecom => json!({"msgtype": "markdown", "markdown": {"content": text}}),
+            Format::Dingtalk => json!({"msgtype": "markdown", "markdown": {"title": "MarketOps", "text": text}}),
+            Format::Feishu => json!({"msg_type": "text", "content": {"text": text}}),
+        };
         let sql = "INSERT INTO webhook_deliveries (webhook_id, event, body, status, attempts, created_at) \
                    VALUES ($1, $2, $3, 'pending', 0, $4) RETURNING id";
-        let id: i64 = on_tx!(tx, c => sqlx::query_scalar(sql).bind(hook).bind(event).bind(notice.body(format)).bind(now)
-            .fetch_one(c).await)?;
+        let id: i64 =
+            on_tx!(tx, c => sqlx::query_scalar(sql).bind(hook).bind(event).bind(&body).bind(now).fetch_one(c).await)?;
         let mut job = NewJob::new("webhook_delivery", json!({"delivery_id": id}), now);
         job.max_attempts = 6;
         jobs::enqueue_tx(tx, &job, now).await?;
+        n += 1;
     }
-    Ok(())
+    Ok(n)
+}
+
+async fn queue_webhooks(tx: &mut Tx, event: &str, notice: &BreachNotice, now: Ts) -> Result<()> {
+    queue_generic(tx, event, notice.body(Format::Generic), &notice.text(), now).await.map(|_| ())
 }
 
 pub async fn list_webhooks(db: &Db) -> Result<Vec<Webhook>> {

@@ -112,7 +112,11 @@ pub async fn add_touch(
     u.require(Action::EditLeads)?;
     visible(&s, &u, id).await?;
     let (kind, title) = parse_touch(&f)?;
-    Ok((StatusCode::CREATED, Json(store::deals::touch(&s.db, &u.actor(s.now()), id, kind, title.as_deref()).await?)))
+    let rules = load(&s).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(store::deals::touch(&s.db, &u.actor(s.now()), id, kind, title.as_deref(), &rules.rules()).await?),
+    ))
 }
 
 pub fn parse_touch(f: &Fields) -> Result<(TouchKind, Option<String>), FieldErrors> {

@@ -87,8 +87,14 @@ pub async fn touch(State(s): State<AppState>, ctx: Ctx, Path(id): Path<i64>, for
     }
     let mut f = form_fields(form.0);
     f.0.retain(|_, v| v.as_str().is_none_or(|s| !s.is_empty()));
+    let rules = match load(&s).await {
+        Ok(r) => r,
+        Err(e) => return internal(&ctx, e),
+    };
     let result = match parse_touch(&f) {
-        Ok((kind, title)) => Ok(store::deals::touch(&s.db, &u.actor(s.now()), id, kind, title.as_deref()).await),
+        Ok((kind, title)) => {
+            Ok(store::deals::touch(&s.db, &u.actor(s.now()), id, kind, title.as_deref(), &rules.rules()).await)
+        }
         Err(e) => Err(e),
     };
     act(&ctx, id, result).await
