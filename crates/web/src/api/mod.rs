@@ -2,6 +2,7 @@
 //! handlers (`/api/openapi.json`).
 
 pub(crate) mod audit;
+pub(crate) mod automation;
 pub(crate) mod calendar;
 mod campaigns;
 mod company;
@@ -52,6 +53,7 @@ use utoipa_axum::routes;
         (name = "webhooks", description = "Outbound webhooks: generic JSON, WeCom, DingTalk, Feishu (L-5)"),
         (name = "reports", description = "Reports"),
         (name = "deals", description = "Deals from converted leads (L-8)"),
+        (name = "automation", description = "Automation rules, lead signals and tasks (L-10)"),
     )
 )]
 struct ApiDoc;
@@ -114,7 +116,14 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(deals::get_deal))
         .routes(routes!(deals::set_deal_stage))
         .routes(routes!(reports::channel_report))
-        .routes(routes!(reports::lead_quality));
+        .routes(routes!(reports::lead_quality))
+        .routes(routes!(automation::list_rules, automation::create_rule))
+        .routes(routes!(automation::set_rule_enabled))
+        .routes(routes!(automation::delete_rule))
+        .routes(routes!(automation::lead_runs))
+        .routes(routes!(automation::add_signal))
+        .routes(routes!(automation::my_tasks))
+        .routes(routes!(automation::task_done));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
         .route("/api/openapi.json", axum::routing::get(openapi_json))
