@@ -7,8 +7,10 @@ use store::jobs::{self, NewJob};
 use store::{Db, Ts};
 use web::Clock;
 
-/// A periodic job: its kind and how often it runs, in seconds.
-pub const PERIODIC: &[(&str, i64)] = &[("session_sweep", 300), ("login_failure_sweep", 3600), ("jobs_prune", 86_400)];
+/// Periodic jobs and their interval in seconds; each runs once per slot across instances.
+/// `dormant_scan` is L-10's hourly check for leads gone quiet.
+pub const PERIODIC: &[(&str, i64)] =
+    &[("session_sweep", 300), ("login_failure_sweep", 3600), ("jobs_prune", 86_400), ("dormant_scan", 3600)];
 
 /// How long a claimed job may run before another worker may take it over.
 const LEASE_SECS: i64 = 300;

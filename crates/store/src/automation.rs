@@ -264,7 +264,8 @@ async fn act(tx: &mut Tx, rule: &Rule, rule_id: i64, lead: &crate::leads::Lead, 
 }
 
 /// The daily dormancy check: leads without activity for a `no_activity` rule's delay get its
-/// action, once per quiet spell (a later activity starts a new spell).
+/// action, once per quiet spell (a later activity starts a new spell; content the rule sends
+/// is activity too, so a run at the same instant as the last activity begins the next spell).
 pub async fn dormant_scan(db: &Db, now: Ts, pb: &domain::playbook::Playbook) -> Result<usize> {
     let rules: Vec<RuleRow> =
         list_rules(db).await?.into_iter().filter(|r| r.enabled && r.event == Trigger::NoActivity.code()).collect();
@@ -273,7 +274,7 @@ pub async fn dormant_scan(db: &Db, now: Ts, pb: &domain::playbook::Playbook) -> 
         let Some(rule) = row.to_rule() else { continue };
         let cutoff = now.add_secs(-rule.dormant_secs(pb));
         let sql = "SELECT id, last_activity_at FROM leads WHERE status IN ('open', 'accepted', 'rejected') AND last_activity_at <= $1 \
-                   AND NOT EXISTS (SELECT 1 FROM automation_runs r WHERE r.rule_id = $2 AND r.lead_id = leads.id AND r.at >= leads.last_activity_at) \
+                   AND NOT EXISTS (SELECT 1 FROM automation_runs r WHERE r.rule_id = $2 AND r.lead_id = leads.id AND r.at > leads.last_activity_at) \
                    ORDER BY id LIMIT 5000";
         let quiet: Vec<(i64, Ts)> = on_db!(db, p => sqlx::query_as(sql).bind(cutoff).bind(row.id).fetch_all(p).await)?;
         for (lead_id, since) in quiet {

@@ -91,6 +91,14 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/leads/{id}/merge"),
     ("post", "/api/v1/leads/{id}/not-duplicate"),
     ("get", "/api/v1/reports/lead-quality"),
+    ("get", "/api/v1/automation/rules"),
+    ("post", "/api/v1/automation/rules"),
+    ("put", "/api/v1/automation/rules/{id}/enabled"),
+    ("delete", "/api/v1/automation/rules/{id}"),
+    ("get", "/api/v1/leads/{id}/automation"),
+    ("post", "/api/v1/leads/{id}/signals"),
+    ("get", "/api/v1/tasks"),
+    ("post", "/api/v1/tasks/{id}/done"),
 ];
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 mod api;
 mod audit;
 mod auth;
+mod automation;
 mod backup;
 mod browser;
 mod calendar;

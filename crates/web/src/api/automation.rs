@@ -51,7 +51,11 @@ pub async fn list_rules(State(s): State<AppState>, ApiUser(u): ApiUser) -> ApiRe
 
 #[utoipa::path(post, path = "/automation/rules", tag = "automation", request_body = RuleIn,
     responses((status = 201, body = RuleRow), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn create_rule(State(s): State<AppState>, ApiUser(u): ApiUser, JsonBody(f): JsonBody) -> ApiResult<(StatusCode, Json<RuleRow>)> {
+pub async fn create_rule(
+    State(s): State<AppState>,
+    ApiUser(u): ApiUser,
+    JsonBody(f): JsonBody,
+) -> ApiResult<(StatusCode, Json<RuleRow>)> {
     u.require(Action::ManageCampaigns)?;
     let rule = Rule::parse(&f)?;
     Ok((StatusCode::CREATED, Json(store::automation::create_rule(&s.db, &u.actor(s.now()), &rule).await?)))
@@ -65,7 +69,12 @@ pub struct EnabledIn {
 
 #[utoipa::path(put, path = "/automation/rules/{id}/enabled", tag = "automation", params(("id" = i64, Path)), request_body = EnabledIn,
     responses((status = 200, body = RuleRow), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn set_rule_enabled(State(s): State<AppState>, ApiUser(u): ApiUser, ApiPath(id): ApiPath<i64>, JsonBody(f): JsonBody) -> ApiResult<Json<RuleRow>> {
+pub async fn set_rule_enabled(
+    State(s): State<AppState>,
+    ApiUser(u): ApiUser,
+    ApiPath(id): ApiPath<i64>,
+    JsonBody(f): JsonBody,
+) -> ApiResult<Json<RuleRow>> {
     u.require(Action::ManageCampaigns)?;
     let enabled = match f.0.get("enabled") {
         Some(serde_json::Value::Bool(b)) => *b,
@@ -76,7 +85,11 @@ pub async fn set_rule_enabled(State(s): State<AppState>, ApiUser(u): ApiUser, Ap
 
 #[utoipa::path(delete, path = "/automation/rules/{id}", tag = "automation", params(("id" = i64, Path)),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn delete_rule(State(s): State<AppState>, ApiUser(u): ApiUser, ApiPath(id): ApiPath<i64>) -> ApiResult<StatusCode> {
+pub async fn delete_rule(
+    State(s): State<AppState>,
+    ApiUser(u): ApiUser,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<StatusCode> {
     u.require(Action::ManageCampaigns)?;
     store::automation::delete_rule(&s.db, &u.actor(s.now()), id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -85,7 +98,11 @@ pub async fn delete_rule(State(s): State<AppState>, ApiUser(u): ApiUser, ApiPath
 /// Rule runs for a lead: what ran, when, and what it did or why it was skipped.
 #[utoipa::path(get, path = "/leads/{id}/automation", tag = "automation", params(("id" = i64, Path)),
     responses((status = 200, body = Vec<Run>), (status = 404, body = ErrorBody)))]
-pub async fn lead_runs(State(s): State<AppState>, ApiUser(u): ApiUser, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<Vec<Run>>> {
+pub async fn lead_runs(
+    State(s): State<AppState>,
+    ApiUser(u): ApiUser,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<Vec<Run>>> {
     visible(&s, &u, id).await?;
     Ok(Json(store::automation::runs(&s.db, id).await?))
 }
@@ -111,7 +128,12 @@ pub fn parse_signal(f: &Fields) -> Result<&'static str, FieldErrors> {
 /// waiting for it fire.
 #[utoipa::path(post, path = "/leads/{id}/signals", tag = "automation", params(("id" = i64, Path)), request_body = SignalIn,
     responses((status = 204), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn add_signal(State(s): State<AppState>, ApiUser(u): ApiUser, ApiPath(id): ApiPath<i64>, JsonBody(f): JsonBody) -> ApiResult<StatusCode> {
+pub async fn add_signal(
+    State(s): State<AppState>,
+    ApiUser(u): ApiUser,
+    ApiPath(id): ApiPath<i64>,
+    JsonBody(f): JsonBody,
+) -> ApiResult<StatusCode> {
     u.require(Action::EditLeads)?;
     visible(&s, &u, id).await?;
     let signal = parse_signal(&f)?;
@@ -128,7 +150,11 @@ pub async fn my_tasks(State(s): State<AppState>, ApiUser(u): ApiUser) -> ApiResu
 
 #[utoipa::path(post, path = "/tasks/{id}/done", tag = "automation", params(("id" = i64, Path)),
     responses((status = 200, body = Task), (status = 404, body = ErrorBody)))]
-pub async fn task_done(State(s): State<AppState>, ApiUser(u): ApiUser, ApiPath(id): ApiPath<i64>) -> ApiResult<Json<Task>> {
+pub async fn task_done(
+    State(s): State<AppState>,
+    ApiUser(u): ApiUser,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<Task>> {
     let mine = store::automation::open_tasks(&s.db, u.user.id).await?.iter().any(|t| t.id == id);
     if !mine {
         return Err(ApiError::NotFound);
