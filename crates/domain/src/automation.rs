@@ -186,8 +186,8 @@ impl Rule {
             .text(&mut e, "delay_key")
             .and_then(|k| parse_choice(&mut e, "delay_key", &k, DELAY_KEYS, |c| c).map(str::to_string));
         let delay_amount = f.int(&mut e, "delay_amount");
-        if delay_amount.is_some_and(|n| !(0..=10_000).contains(&n)) {
-            e.add("delay_amount", "must be between 0 and 10000");
+        if let Some(n) = delay_amount.filter(|n| !(0..=10_000).contains(n)) {
+            e.add("delay_amount", format!("must be between 0 and 10000, got {n}"));
         }
         let action = f.choice(&mut e, "action", RuleAction::ALL, RuleAction::code);
         let mut params = serde_json::Map::new();
@@ -209,7 +209,7 @@ impl Rule {
                         params.insert("stage".into(), st.code().into());
                     }
                 }
-                None => e.add("stage", "is required for move_stage"),
+                None => e.add("stage", "is required for this action"),
             }
         }
         if matches!(action, Some(RuleAction::CreateTask | RuleAction::SendContent))

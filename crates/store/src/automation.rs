@@ -147,6 +147,8 @@ pub struct Run {
     pub at: Ts,
     /// done | skipped
     pub status: String,
+    /// For a done run, the action taken (create_task | move_stage | notify | send_content |
+    /// send_webhook); for a skipped one, why: rule_disabled | lead_closed | conditions_unmet.
     pub detail: String,
 }
 
@@ -182,27 +184,28 @@ pub async fn run(db: &Db, rule_id: i64, lead_id: i64, trigger_at: Ts, now: Ts) -
         None => false,
     };
     let facts = Facts { grade: &lead.grade, channel: &lead.channel, route: &lead.route, signal_since_trigger: signal };
-    let (status, detail) = if !rule.enabled {
-        ("skipped", "the rule is disabled".to_string())
+    // The detail is a code (the UI words it in the reader's language); the summary is for the log.
+    let (status, detail, summary) = if !rule.enabled {
+        ("skipped", "rule_disabled", "the rule is disabled".to_string())
     } else if matches!(lead.status.as_str(), "converted" | "lost") {
-        ("skipped", format!("the lead is {}", lead.status))
+        ("skipped", "lead_closed", format!("the lead is {}", lead.status))
     } else if !rule.conditions.hold(&facts) {
-        ("skipped", "the conditions no longer hold".to_string())
+        ("skipped", "conditions_unmet", "the conditions no longer hold".to_string())
     } else {
-        ("done", act(&mut tx, &rule, rule_id, &lead, now).await?)
+        ("done", rule.action.code(), act(&mut tx, &rule, rule_id, &lead, now).await?)
     };
-    record_run(&mut tx, rule_id, lead_id, now, status, &detail).await?;
+    record_run(&mut tx, rule_id, lead_id, now, status, detail).await?;
     let system = Actor::system(now);
     event(
         &mut tx,
         &system,
         lead_id,
         "automation",
-        json!({"rule_id": rule_id, "rule": rule.name, "status": status, "detail": detail}),
+        json!({"rule_id": rule_id, "rule": rule.name, "status": status, "detail": detail, "summary": summary}),
     )
     .await?;
     tx.commit().await?;
-    Ok(format!("{status}: {detail}"))
+    Ok(format!("{status}: {summary}"))
 }
 
 async fn act(tx: &mut Tx, rule: &Rule, rule_id: i64, lead: &crate::leads::Lead, now: Ts) -> Result<String> {

@@ -133,6 +133,7 @@ impl I18n {
             ("is not a phone number", "err-phone"),
             ("give an e-mail address or a phone number", "err-contact"),
             ("give a name or a company", "err-who"),
+            ("is required for this action", "err-required-for-action"),
         ];
         if let Some((_, key)) = fixed.iter().find(|(m, _)| *m == message) {
             return self.t(key);

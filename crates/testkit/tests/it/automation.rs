@@ -147,3 +147,72 @@ both!(l10_rules_are_validated_permissioned_and_can_be_switched_off, |kind| async
     assert!(a.to_string().contains("A 级线索通知"), "{a}");
     app.stop().await;
 });
+
+both!(l10_rules_tasks_and_signals_through_the_pages, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let mut mk = app.login("marketer@yunqi.example").await;
+    // A form error shows beside its field and stores nothing.
+    let r = mk
+        .post_form(
+            "/automation/rules",
+            &[("name", "试用未转化"), ("event", "trial_finished"), ("action", "create_task"), ("delay_amount", "x")],
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.text.contains("id=\"title-error\"") && r.text.contains("id=\"delay_amount-error\""), "{}", r.text);
+    assert!(store::automation::list_rules(&app.db).await.unwrap().is_empty());
+    let r = mk
+        .post_form(
+            "/automation/rules",
+            &[
+                ("name", "试用未转化"),
+                ("event", "trial_finished"),
+                ("grades", "A"),
+                ("grades", "B"),
+                ("without", "signed_up"),
+                ("delay_amount", ""),
+                ("delay_unit", "days"),
+                ("delay_key", "leads.automation.trial_no_signup_days"),
+                ("action", "create_task"),
+                ("title", "回访试用客户"),
+                ("script", "您好，试用体验如何？"),
+                ("stage", "awareness"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let rules = store::automation::list_rules(&app.db).await.unwrap();
+    assert_eq!(rules[0].conditions["grades"], json!(["A", "B"]));
+    let page = mk.get("/automation").await.text;
+    assert!(
+        page.contains("试用结束") && page.contains("且未发生 已注册") && page.contains("试用后未注册天数"),
+        "{page}"
+    );
+    // A signal from the lead page; three days later the rep sees the task with its script.
+    let mut api = app.api("marketer@yunqi.example").await;
+    let id = capture(&mut api, "ui@wx.example").await;
+    let r = mk.post_form(&format!("/leads/{id}/signals"), &[("signal", "trial_finished")]).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(mk.post_form(&format!("/leads/{id}/signals"), &[("signal", "bought")]).await.status, 422);
+    app.clock.advance_secs(3 * 86_400);
+    runner(&app).tick().await.unwrap();
+    // (Sessions lapse over three idle days: sign in again.)
+    let mut mk = app.login("marketer@yunqi.example").await;
+    let mut rep = app.login("sales.rep@yunqi.example").await;
+    let tasks = rep.get("/tasks").await.text;
+    assert!(tasks.contains("回访试用客户") && tasks.contains("您好，试用体验如何？"), "{tasks}");
+    let lead = mk.get(&format!("/leads/{id}")).await.text;
+    assert!(lead.contains("id=\"lead-runs\"") && lead.contains("已执行") && lead.contains("创建跟进任务"), "{lead}");
+    let task =
+        store::automation::open_tasks(&app.db, app.user_id("sales.rep@yunqi.example").await).await.unwrap()[0].id;
+    assert_eq!(rep.post_form(&format!("/tasks/{task}/done"), &[]).await.status, 303);
+    assert!(rep.get("/tasks").await.text.contains("id=\"tasks-empty\""));
+    // Switch off and delete from the page; a rep may do neither.
+    let rule = rules[0].id;
+    assert_eq!(rep.post_form(&format!("/automation/rules/{rule}/enabled"), &[("enabled", "false")]).await.status, 403);
+    assert_eq!(mk.post_form(&format!("/automation/rules/{rule}/enabled"), &[("enabled", "false")]).await.status, 303);
+    assert!(!store::automation::list_rules(&app.db).await.unwrap()[0].enabled);
+    assert_eq!(mk.post_form(&format!("/automation/rules/{rule}/delete"), &[]).await.status, 303);
+    assert!(mk.get("/automation").await.text.contains("id=\"rules-empty\""));
+    app.stop().await;
+});

@@ -178,6 +178,11 @@ pub struct LeadPage {
     deal: Option<DealView>,
     deal_stages: Vec<Opt>,
     duplicates: Vec<(i64, String, String)>,
+    /// L-10: rule runs (when, rule, status, what it did or why it was skipped).
+    runs: Vec<(String, String, String, String)>,
+    /// L-10: tasks on this lead (title, script, due, done).
+    tasks: Vec<(String, String, String, bool)>,
+    signals: Vec<Opt>,
     errors: Errors,
 }
 
@@ -227,10 +232,25 @@ async fn lead_view(s: &AppState, ctx: &Ctx, id: i64, errors: Errors) -> Response
             store::org::list_users(&s.db).await?,
             store::leads::possible_duplicates(&s.db, id).await?,
         );
-        Ok::<_, store::Error>((graded_by, active, names, teams, campaign, events, activities, extra))
+        let automation = (
+            store::automation::runs(&s.db, id).await?,
+            store::automation::tasks_of_lead(&s.db, id).await?,
+            store::automation::list_rules(&s.db).await?,
+        );
+        Ok::<_, store::Error>((graded_by, active, names, teams, campaign, events, activities, extra, automation))
     }
     .await;
-    let (graded_by, active, names, teams, campaign, events, activities, (touches, deal, users, dups)) = match loaded {
+    let (
+        graded_by,
+        active,
+        names,
+        teams,
+        campaign,
+        events,
+        activities,
+        (touches, deal, users, dups),
+        (runs, tasks, rules),
+    ) = match loaded {
         Ok(x) => x,
         Err(e) => return internal(ctx, e),
     };
@@ -323,6 +343,25 @@ async fn lead_view(s: &AppState, ctx: &Ctx, id: i64, errors: Errors) -> Response
                 )
             })
             .collect(),
+        runs: runs
+            .into_iter()
+            .map(|r| {
+                let rule = rules
+                    .iter()
+                    .find(|x| x.id == r.rule_id)
+                    .map_or_else(|| format!("#{}", r.rule_id), |x| x.name.clone());
+                let prefix = if r.status == "done" { "rule-action" } else { "auto-skip" };
+                (local_time(r.at, tz), rule, i.code_label("auto-status", &r.status), i.code_label(prefix, &r.detail))
+            })
+            .collect(),
+        tasks: tasks
+            .into_iter()
+            .map(|t| {
+                let due = t.due_at.map(|d| local_time(d, tz)).unwrap_or_default();
+                (t.title, t.script.unwrap_or_default(), due, t.done_at.is_some())
+            })
+            .collect(),
+        signals: Opt::list(domain::automation::LEAD_SIGNALS, "", |c| i.code_label("signal", c)),
         deal_stages: {
             let codes: Vec<&str> = domain::deal::DealStage::ALL.iter().map(|k| k.code()).collect();
             Opt::list(&codes, deal.as_ref().map_or("", |d| d.stage.as_str()), |c| i.code_label("deal", c))
@@ -369,6 +408,12 @@ fn event_detail(ctx: &Ctx, kind: &str, data: &serde_json::Value) -> String {
             }
             None => String::new(),
         },
+        "automation" => {
+            let status = data["status"].as_str().unwrap_or("");
+            let prefix = if status == "done" { "rule-action" } else { "auto-skip" };
+            let detail = i.code_label(prefix, data["detail"].as_str().unwrap_or(""));
+            format!("{} · {} · {detail}", data["rule"].as_str().unwrap_or(""), i.code_label("auto-status", status))
+        }
         "created" | "merged" => {
             let src = if kind == "merged" { &data["capture"] } else { data };
             i.code_label("channel", src["channel"].as_str().unwrap_or(""))

@@ -14,6 +14,7 @@ macro_rules! allowed {
 
 mod account;
 mod audit;
+mod automation;
 mod calendar;
 mod campaigns;
 mod company;
@@ -111,6 +112,13 @@ pub fn router() -> Router<AppState> {
         .route("/reports/channels", get(reports::page))
         .route("/reports/channels.csv", get(reports::csv))
         .route("/reports/lead-quality", get(reports::quality))
+        .route("/automation", get(automation::page))
+        .route("/automation/rules", post(automation::create))
+        .route("/automation/rules/{id}/enabled", post(automation::toggle))
+        .route("/automation/rules/{id}/delete", post(automation::delete))
+        .route("/tasks", get(automation::tasks))
+        .route("/tasks/{id}/done", post(automation::task_done))
+        .route("/leads/{id}/signals", post(automation::signal))
         .route("/f/{id}", get(form::show).post(form::submit))
         .route("/static/{file}", get(static_file))
 }
