@@ -429,17 +429,24 @@ pub fn sla_due(
     Ok(SlaDue { first_response: first, follow_up })
 }
 
-/// The text a lead is found by: names, company, e-mail, phone digits and place, lower-cased
-/// and space-separated.
+/// The text a lead is found by (L-1 search): names, company, title, e-mail and place,
+/// segmented (see `search::index_text`), plus the phone number and its last four digits.
 pub fn search_text(l: &LeadInput) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    for v in [&l.name, &l.company, &l.title, &l.email, &l.province, &l.city].into_iter().flatten() {
-        parts.push(v.to_lowercase());
-    }
-    if let Some(p) = l.phone_key() {
-        parts.push(p);
-    }
-    parts.join(" ")
+    let texts = [&l.name, &l.company, &l.title, &l.email, &l.province, &l.city];
+    search_text_of(texts.map(|t| t.as_deref()), l.phone.as_deref())
+}
+
+/// `search_text` from a stored lead's fields: name, company, title, e-mail, province, city.
+pub fn search_text_of(texts: [Option<&str>; 6], phone: Option<&str>) -> String {
+    let extra: Vec<String> = match phone.and_then(normalize_phone) {
+        Some(p) => {
+            let digits: Vec<char> = p.chars().filter(char::is_ascii_digit).collect();
+            let last4: String = digits[digits.len().saturating_sub(4)..].iter().collect();
+            vec![p, last4]
+        }
+        None => Vec::new(),
+    };
+    crate::search::index_text(texts.into_iter().flatten(), &extra)
 }
 
 #[cfg(test)]

@@ -18,5 +18,6 @@ pub mod org;
 pub mod playbook;
 pub mod report;
 pub mod role;
+pub mod search;
 
 pub use errors::{FieldErrors, Fields};

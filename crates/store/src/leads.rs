@@ -366,6 +366,7 @@ pub(crate) async fn merge_tx(
         "email": input.email, "phone": input.phone}),
     )
     .await?;
+    refresh_search_tx(tx, id).await?;
     let answers = merged_answers(&before, &input.answers);
     regrade_tx(tx, actor, id, &answers, rules).await?;
     if actor.via == crate::Via::Form {
@@ -384,6 +385,15 @@ pub(crate) async fn merge_tx(
     )
     .await?;
     Ok(after)
+}
+
+/// Recomputes a lead's search text from its fields (after a merge filled some in).
+pub(crate) async fn refresh_search_tx(tx: &mut Tx, id: i64) -> Result<()> {
+    let l = get_tx(tx, id).await?.ok_or(Error::NotFound)?;
+    let texts = [&l.name, &l.company, &l.title, &l.email, &l.province, &l.city].map(|t| t.as_deref());
+    let text = domain::lead::search_text_of(texts, l.phone.as_deref());
+    on_tx!(tx, c => sqlx::query("UPDATE leads SET search_text = $1 WHERE id = $2").bind(&text).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
+    Ok(())
 }
 
 /// `key` unless another lead than `id` already holds it in `col` (copying it would break
@@ -510,18 +520,30 @@ pub struct Filter {
 
 pub async fn list(db: &Db, scope: Scope, f: &Filter) -> Result<Vec<Lead>> {
     let (clause, scope_value) = scope.clause();
-    let like = f.q.as_ref().map(|q| format!("%{}%", q.trim().to_lowercase().replace(['%', '_'], "")));
+    // L-1 search: the same segmented query on both backends' full-text index; a query with
+    // nothing to search by (only punctuation) finds nothing rather than everything.
+    let query = f.q.as_deref().filter(|q| !q.trim().is_empty()).map(domain::search::Query::parse);
+    let (search, q) = match (&query, db) {
+        (None, _) => (" AND $7 IS NULL", None),
+        (Some(None), _) => (" AND $7 IS NULL AND 1 = 0", None),
+        (Some(Some(q)), Db::Sqlite(_)) => {
+            (" AND id IN (SELECT rowid FROM leads_fts WHERE leads_fts MATCH $7)", Some(q.fts5()))
+        }
+        (Some(Some(q)), Db::Postgres(_)) => {
+            (" AND array_to_tsvector(string_to_array(search_text, ' ')) @@ $7::tsquery", Some(q.tsquery()))
+        }
+    };
     let sql = format!(
         "SELECT {COLS} FROM leads WHERE ($1 IS NULL OR grade = $1) AND ($2 IS NULL OR channel = $2) \
          AND ($3 IS NULL OR route = $3) AND ($4 IS NULL OR status = $4) AND ($5 IS NULL OR owner_id = $5) \
-         AND ($6 IS NULL OR campaign_id = $6) AND ($7 IS NULL OR search_text LIKE $7) AND ($8 IS NULL OR id < $8){} \
+         AND ($6 IS NULL OR campaign_id = $6) {search} AND ($8 IS NULL OR id < $8){} \
          ORDER BY id DESC LIMIT $9",
         clause.replace("$S", "$10")
     );
     let limit = f.limit.clamp(1, 500);
     Ok(on_db!(db, p => sqlx::query_as::<_, Lead>(sqlx::AssertSqlSafe(sql.clone()))
         .bind(&f.grade).bind(&f.channel).bind(&f.route).bind(&f.status).bind(f.owner_id).bind(f.campaign_id)
-        .bind(&like).bind(f.before_id).bind(limit).bind(scope_value)
+        .bind(&q).bind(f.before_id).bind(limit).bind(scope_value)
         .fetch_all(p).await)?)
 }
 
@@ -700,6 +722,7 @@ pub async fn merge_leads(db: &Db, actor: &Actor, into: i64, from: i64) -> Result
     on_tx!(&mut tx, c => sqlx::query(sql).bind(&b.name).bind(&b.company).bind(&b.title).bind(&email).bind(&email_key)
         .bind(&phone).bind(&phone_key).bind(&b.province).bind(&b.city).bind(Value::Array(sources)).bind(actor.now).bind(into)
         .execute(c).await.map(|r| r.rows_affected()))?;
+    refresh_search_tx(&mut tx, into).await?;
     event(
         &mut tx,
         actor,

@@ -13,6 +13,13 @@ pub struct Column {
     pub nullable: bool,
 }
 
+/// Each backend's own full-text machinery over `leads.search_text` (L-1): SQLite's FTS5 table
+/// (and its shadow tables), PostgreSQL's GIN index. Derived from a column both share, so the
+/// parity check and backups leave them out.
+fn full_text(name: &str) -> bool {
+    name == "leads_fts" || name.starts_with("leads_fts_") || name == "leads.leads_search"
+}
+
 fn class_of(declared: &str) -> String {
     match declared.to_ascii_lowercase().as_str() {
         "integer" | "bigint" => "int",
@@ -46,6 +53,7 @@ pub async fn tables(db: &Db) -> Result<Vec<String>> {
             .await?
         }
     };
+    t.retain(|n| !full_text(n));
     t.sort();
     Ok(t)
 }
@@ -73,6 +81,7 @@ pub async fn columns(db: &Db) -> Result<Vec<Column>> {
     };
     Ok(rows
         .into_iter()
+        .filter(|(table, ..)| !full_text(table))
         .map(|(table, name, ty, nullable)| Column { table, name, class: class_of(&ty), nullable })
         .collect())
 }
@@ -96,6 +105,7 @@ pub async fn indexes(db: &Db) -> Result<Vec<String>> {
             .fetch_all(p)
             .await?,
         };
+    v.retain(|n| !full_text(n));
     v.sort();
     Ok(v)
 }

@@ -218,3 +218,13 @@ impl Drop for Receiver {
 }
 
 use axum::response::IntoResponse;
+
+/// Percent-encodes a query-string value (UTF-8, every byte outside `A-Za-z0-9-._~`).
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -481,3 +481,83 @@ both!(l2_weak_duplicates_are_merged_or_dismissed_by_a_person, |kind| async move 
     assert_eq!(mk.json(Method::POST, &format!("/api/v1/leads/{a}/merge"), &json!({"other": a})).await.status, 422);
     app.stop().await;
 });
+
+/// The leads a search finds, as names, in list order.
+async fn found(c: &mut testkit::Client, q: &str) -> Vec<String> {
+    let path = format!("/api/v1/leads?q={}", testkit::urlencode(q));
+    let r = c.get(&path).await;
+    assert_eq!(r.status, 200, "{q}: {}", r.text);
+    let mut names: Vec<String> =
+        r.json()["leads"].as_array().unwrap().iter().map(|l| l["name"].as_str().unwrap_or("").to_string()).collect();
+    names.sort();
+    names
+}
+
+both!(l1_search_finds_chinese_names_companies_phones_and_emails_within_scope, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let mut mk = app.api("marketer@yunqi.example").await;
+    for (name, company, email, phone, province) in [
+        ("欧阳娜娜", "无锡云帆科技有限公司", "nana.ouyang@yunfan.example", "+86 139-1234-5678", "江苏"),
+        ("张伟", "杭州数澜信息技术有限公司", "zhangwei@shulan.example", "13600001111", "浙江"),
+        ("张伟明", "北京云帆传媒有限公司", "wm@yunfan-media.example", "010-6688 9900", "北京"),
+        ("Mike Chen", "双十一种草工作室", "mike@grass.example", "", "上海"),
+    ] {
+        let body = json!({"name": name, "company": company, "email": email, "phone": phone, "province": province,
+            "channel": "website_form", "budget": "approved", "authority": "decision_maker", "need": "clear", "timeline": "within_3_months"});
+        let r = mk.json(Method::POST, "/api/v1/leads", &body).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let cases: &[(&str, &[&str])] = &[
+        ("云帆", &["张伟明", "欧阳娜娜"]),
+        ("无锡云帆", &["欧阳娜娜"]),
+        ("云帆科技", &["欧阳娜娜"]),
+        ("有限公司", &["张伟", "张伟明", "欧阳娜娜"]),
+        ("张伟", &["张伟", "张伟明"]),
+        ("张伟明", &["张伟明"]),
+        ("欧阳", &["欧阳娜娜"]),
+        ("数澜", &["张伟"]),
+        ("种草", &["Mike Chen"]),
+        ("双十一", &["Mike Chen"]),
+        ("MIKE", &["Mike Chen"]),
+        ("nana.ouyang", &["欧阳娜娜"]),
+        ("yunfan", &["张伟明", "欧阳娜娜"]),
+        ("13912345678", &["欧阳娜娜"]),
+        ("139", &["欧阳娜娜"]),
+        ("5678", &["欧阳娜娜"]),
+        ("张伟 浙江", &["张伟"]),
+        ("云帆 北京", &["张伟明"]),
+        ("不存在的公司", &[]),
+        ("\"*:()", &[]),
+        ("OR", &[]),
+    ];
+    for (q, want) in cases {
+        assert_eq!(found(&mut mk, q).await, want.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "query {q:?}");
+    }
+    // A rep searches only their own leads: the Jiangsu lead is theirs, the Zhejiang one too
+    // (east team), the Beijing one belongs to the north team.
+    let mut rep = app.api("sales.rep@yunqi.example").await;
+    let mine = found(&mut rep, "云帆").await;
+    assert!(!mine.contains(&"张伟明".to_string()), "{mine:?}");
+    let mut north = app.api("sales.north@yunqi.example").await;
+    assert_eq!(found(&mut north, "云帆").await, vec!["张伟明".to_string()]);
+    // A merge that adds a company makes the lead findable by it.
+    let r = mk
+        .json(Method::POST, "/api/v1/leads", &json!({"name": "李雷", "phone": "13700007777", "channel": "referral"}))
+        .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(found(&mut mk, "星河").await, Vec::<String>::new());
+    let r = mk
+        .json(
+            Method::POST,
+            "/api/v1/leads",
+            &json!({"name": "李雷", "phone": "137 0000 7777", "company": "星河互动", "channel": "email"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(found(&mut mk, "星河").await, vec!["李雷".to_string()]);
+    // The UI list searches the same way.
+    let mut ui = app.login("marketer@yunqi.example").await;
+    let page = ui.get(&format!("/leads?q={}", testkit::urlencode("无锡云帆"))).await.text;
+    assert!(page.contains("欧阳娜娜") && !page.contains("张伟明"), "{page}");
+    app.stop().await;
+});
