@@ -229,6 +229,10 @@ pub async fn run(command: Command, mut cfg: Config) -> anyhow::Result<ExitCode> 
             if args.demo {
                 let loaded = crate::demo::load(&db, &Actor::cli(now()), cfg.web_settings().password).await?;
                 tracing::info!(?loaded, "demo company ready");
+                let history = crate::history::load(&db, now().get(), crate::history::DAYS, true).await?;
+                if let Some(made) = history {
+                    tracing::info!(?made, "demo lead history loaded");
+                }
             }
             let app = Application::build(&cfg, db, web::system_clock()).await?;
             tracing::info!(
@@ -251,6 +255,13 @@ pub async fn run(command: Command, mut cfg: Config) -> anyhow::Result<ExitCode> 
                 l.calendar_days,
                 if l.company { ", company profile created" } else { "" }
             );
+            match crate::history::load(&db, now().get(), crate::history::DAYS, true).await? {
+                Some(m) => println!(
+                    "lead history: {} campaigns, {} leads ({} merged captures), {} deals ({} won), {} SLA breaches, {} automation runs",
+                    m.campaigns, m.leads, m.merged, m.deals, m.won, m.breaches, m.automation_runs
+                ),
+                None => println!("lead history: already there (the database holds leads)"),
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate => {

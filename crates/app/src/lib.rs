@@ -4,5 +4,6 @@
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod history;
 pub mod jobs;
 pub mod startup;

@@ -32,6 +32,8 @@ pub struct RuleRow {
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub params: Value,
     pub enabled: bool,
+    /// Who made the rule; gets the tasks of leads that have no owner or team.
+    pub owner_id: Option<i64>,
     pub created_at: Ts,
     pub updated_at: Ts,
 }
@@ -52,8 +54,8 @@ impl RuleRow {
     }
 }
 
-const RULE_COLS: &str =
-    "id, name, event, conditions, delay_amount, delay_unit, delay_key, action, params, enabled, created_at, updated_at";
+const RULE_COLS: &str = "id, name, event, conditions, delay_amount, delay_unit, delay_key, action, params, enabled, owner_id, \
+    created_at, updated_at";
 
 pub async fn list_rules(db: &Db) -> Result<Vec<RuleRow>> {
     let sql = format!("SELECT {RULE_COLS} FROM automation_rules ORDER BY id");
@@ -68,13 +70,13 @@ async fn rule_tx(tx: &mut Tx, id: i64) -> Result<Option<RuleRow>> {
 pub async fn create_rule(db: &Db, actor: &Actor, r: &Rule) -> Result<RuleRow> {
     let mut tx = db.begin().await?;
     let sql = format!(
-        "INSERT INTO automation_rules (name, event, conditions, delay_amount, delay_unit, delay_key, action, params, enabled, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING {RULE_COLS}"
+        "INSERT INTO automation_rules (name, event, conditions, delay_amount, delay_unit, delay_key, action, params, enabled, owner_id, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $10, $10) RETURNING {RULE_COLS}"
     );
     let conditions = serde_json::to_value(&r.conditions).map_err(|e| Error::Other(e.to_string()))?;
     let row: RuleRow = on_tx!(&mut tx, c => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
         .bind(&r.name).bind(r.event.code()).bind(&conditions).bind(r.delay_amount).bind(r.delay_unit.code()).bind(&r.delay_key)
-        .bind(r.action.code()).bind(&r.params).bind(r.enabled).bind(actor.now).fetch_one(c).await)?;
+        .bind(r.action.code()).bind(&r.params).bind(r.enabled).bind(actor.now).bind(actor.user_id).fetch_one(c).await)?;
     audit::record(
         &mut tx,
         actor,
@@ -158,6 +160,10 @@ pub async fn runs(db: &Db, lead_id: i64) -> Result<Vec<Run>> {
     Ok(on_db!(db, p => sqlx::query_as(sql).bind(lead_id).fetch_all(p).await)?)
 }
 
+pub async fn count_runs(db: &Db) -> Result<i64> {
+    Ok(on_db!(db, p => sqlx::query_scalar("SELECT COUNT(*) FROM automation_runs").fetch_one(p).await)?)
+}
+
 pub async fn runs_of_rule(db: &Db, rule_id: i64, limit: i64) -> Result<Vec<Run>> {
     let sql = "SELECT id, rule_id, lead_id, at, status, detail FROM automation_runs WHERE rule_id = $1 ORDER BY id DESC LIMIT $2";
     Ok(on_db!(db, p => sqlx::query_as(sql).bind(rule_id).bind(limit).fetch_all(p).await)?)
@@ -192,7 +198,7 @@ pub async fn run(db: &Db, rule_id: i64, lead_id: i64, trigger_at: Ts, now: Ts) -
     } else if !rule.conditions.hold(&facts) {
         ("skipped", "conditions_unmet", "the conditions no longer hold".to_string())
     } else {
-        ("done", rule.action.code(), act(&mut tx, &rule, rule_id, &lead, now).await?)
+        ("done", rule.action.code(), act(&mut tx, &rule, (rule_id, row.owner_id), &lead, now).await?)
     };
     record_run(&mut tx, rule_id, lead_id, now, status, detail).await?;
     let system = Actor::system(now);
@@ -208,7 +214,13 @@ pub async fn run(db: &Db, rule_id: i64, lead_id: i64, trigger_at: Ts, now: Ts) -
     Ok(format!("{status}: {summary}"))
 }
 
-async fn act(tx: &mut Tx, rule: &Rule, rule_id: i64, lead: &crate::leads::Lead, now: Ts) -> Result<String> {
+async fn act(
+    tx: &mut Tx,
+    rule: &Rule,
+    (rule_id, rule_owner): (i64, Option<i64>),
+    lead: &crate::leads::Lead,
+    now: Ts,
+) -> Result<String> {
     let p = |k: &str| rule.params.get(k).and_then(Value::as_str).map(str::to_string);
     let team: Option<(Option<i64>, Option<i64>)> = match lead.team_id {
         Some(t) => {
@@ -219,7 +231,7 @@ async fn act(tx: &mut Tx, rule: &Rule, rule_id: i64, lead: &crate::leads::Lead, 
     let (manager, interface) = team.unwrap_or_default();
     match rule.action {
         RuleAction::CreateTask => {
-            let assignee = lead.owner_id.or(interface);
+            let assignee = lead.owner_id.or(interface).or(rule_owner);
             let title = p("title").unwrap_or_else(|| rule.name.clone());
             on_tx!(tx, c => sqlx::query("INSERT INTO tasks (lead_id, assignee_id, title, script, due_at, rule_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
                 .bind(lead.id).bind(assignee).bind(&title).bind(p("script")).bind(now.add_secs(86_400)).bind(rule_id).bind(now)

@@ -333,6 +333,12 @@ pub async fn mark_read(db: &Db, user_id: i64, now: Ts) -> Result<u64> {
     Ok(on_db!(db, p => sqlx::query(sql).bind(now).bind(user_id).execute(p).await.map(|r| r.rows_affected()))?)
 }
 
+/// Marks everyone's notices from before `before` as read (loaded history: old news is seen).
+pub async fn mark_read_before(db: &Db, before: Ts) -> Result<u64> {
+    let sql = "UPDATE notifications SET read_at = at WHERE at < $1 AND read_at IS NULL";
+    Ok(on_db!(db, p => sqlx::query(sql).bind(before).execute(p).await.map(|r| r.rows_affected()))?)
+}
+
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BreachRow {

@@ -561,3 +561,32 @@ both!(l1_search_finds_chinese_names_companies_phones_and_emails_within_scope, |k
     assert!(page.contains("欧阳娜娜") && !page.contains("张伟明"), "{page}");
     app.stop().await;
 });
+
+both!(demo_lead_history_is_played_through_the_engine_once, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let until = app.now().get();
+    let made =
+        marketops::history::load(&app.db, until, 40, false).await.unwrap().expect("an empty database gets history");
+    assert!(made.leads > 300 && made.campaigns == 10, "{made:?}");
+    assert!(made.deals > 0 && made.breaches > 0 && made.automation_runs > 0, "{made:?}");
+    // What the engine recorded agrees with what the history says it made.
+    assert_eq!(store::leads::count(&app.db).await.unwrap(), made.leads as i64);
+    let from = store::Ts::new(until.checked_sub(jiff::SignedDuration::from_hours(41 * 24)).unwrap());
+    assert_eq!(store::sla::breaches(&app.db, from, app.now().add_secs(1)).await.unwrap().len() as i64, made.breaches);
+    let mut director = app.api("director@yunqi.example").await;
+    let report = director.get("/api/v1/reports/channels?from=2026-10-01&until=2026-11-30").await.json();
+    let channels = report["report"]["channels"].as_array().unwrap();
+    assert!(channels.len() >= 8, "{report}");
+    assert!(channels.iter().all(|c| c["cost_fen"].as_i64().unwrap() > 0), "every channel has its spend: {report}");
+    // The two shipped rules are there, enabled, and ran.
+    let rules = director.get("/api/v1/automation/rules").await.json();
+    assert_eq!(rules.as_array().unwrap().iter().filter(|r| r["enabled"] == true).count(), 2, "{rules}");
+    // A rep sees only their own share.
+    let mut rep = app.api("sales.rep@yunqi.example").await;
+    let mine = rep.get("/api/v1/leads?limit=500").await.json();
+    let me = app.user_id("sales.rep@yunqi.example").await;
+    assert!(mine["leads"].as_array().unwrap().iter().all(|l| l["owner_id"] == me));
+    // Loaded once.
+    assert!(marketops::history::load(&app.db, until, 40, false).await.unwrap().is_none());
+    app.stop().await;
+});
