@@ -35,8 +35,12 @@ pub struct Cli {
 pub enum Command {
     /// Run the web server (UI, API, background jobs).
     Serve(ServeArgs),
-    /// Load the demo company (idempotent: a second run adds nothing).
-    Demo,
+    /// Load the demo company and its lead history (idempotent: a second run adds nothing).
+    Demo {
+        /// Days of lead history to play (only into a database without leads).
+        #[arg(long, default_value_t = crate::history::DAYS)]
+        history_days: i64,
+    },
     /// Apply database migrations and exit.
     Migrate,
     /// Exit 0 if the server at host:port answers /readyz, 1 otherwise.
@@ -244,7 +248,7 @@ pub async fn run(command: Command, mut cfg: Config) -> anyhow::Result<ExitCode> 
             app.run(shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo => {
+        Command::Demo { history_days } => {
             let db = open_db(&cfg.database_url).await?;
             let l = crate::demo::load(&db, &Actor::cli(now()), cfg.web_settings().password).await?;
             println!(
@@ -255,7 +259,7 @@ pub async fn run(command: Command, mut cfg: Config) -> anyhow::Result<ExitCode> 
                 l.calendar_days,
                 if l.company { ", company profile created" } else { "" }
             );
-            match crate::history::load(&db, now().get(), crate::history::DAYS, true).await? {
+            match crate::history::load(&db, now().get(), history_days, true).await? {
                 Some(m) => println!(
                     "lead history: {} campaigns, {} leads ({} merged captures), {} deals ({} won), {} SLA breaches, {} automation runs",
                     m.campaigns, m.leads, m.merged, m.deals, m.won, m.breaches, m.automation_runs

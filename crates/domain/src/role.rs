@@ -123,6 +123,29 @@ impl Role {
     }
 }
 
+/// A member as far as permissions go: role, id and sales team.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Member {
+    pub role: Role,
+    pub id: i64,
+    pub team_id: Option<i64>,
+}
+
+/// L-4: routing skips sales reps marked unavailable (leave, full pipeline). A rep marks
+/// themself; their team's sales manager marks them for them; the admin may mark anyone.
+/// Only reps take routed leads, so only reps have an availability to change.
+pub fn may_set_availability(actor: Member, target: Member) -> Result<(), &'static str> {
+    if target.role != Role::SalesRep {
+        return Err("only sales reps take routed leads");
+    }
+    let own_team = actor.role == Role::SalesManager && actor.team_id.is_some() && actor.team_id == target.team_id;
+    if actor.role == Role::Admin || actor.id == target.id || own_team {
+        Ok(())
+    } else {
+        Err("only the rep, their sales manager or an admin may change this")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,5 +168,19 @@ mod tests {
         }
         assert!(!Role::SalesRep.can(Action::EditCompany));
         assert!(Role::MarketingDirector.can(Action::EditCompany));
+    }
+
+    /// L-4: who may mark a rep unavailable.
+    #[test]
+    fn availability_is_the_reps_their_managers_or_the_admins() {
+        let m = |role, id, team_id| Member { role, id, team_id };
+        let rep = m(Role::SalesRep, 5, Some(1));
+        assert!(may_set_availability(rep, rep).is_ok());
+        assert!(may_set_availability(m(Role::SalesManager, 4, Some(1)), rep).is_ok());
+        assert!(may_set_availability(m(Role::SalesManager, 9, Some(2)), rep).is_err());
+        assert!(may_set_availability(m(Role::SalesRep, 6, Some(1)), rep).is_err());
+        assert!(may_set_availability(m(Role::MarketingDirector, 2, None), rep).is_err());
+        assert!(may_set_availability(m(Role::Admin, 1, None), rep).is_ok());
+        assert!(may_set_availability(m(Role::Admin, 1, None), m(Role::Marketer, 3, None)).is_err());
     }
 }

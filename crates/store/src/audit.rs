@@ -102,6 +102,25 @@ pub async fn record(tx: &mut Tx, actor: &Actor, change: Change<'_>) -> Result<()
     Ok(())
 }
 
+/// Several changes in one statement (a batch of captures).
+pub async fn record_many(tx: &mut Tx, changes: &[(&Actor, Change<'_>)]) -> Result<()> {
+    // 9 columns × 300 rows stays under SQLite's bind limit.
+    for chunk in changes.chunks(300) {
+        on_tx!(tx, c => {
+            let mut qb = sqlx::QueryBuilder::new(
+                "INSERT INTO audit_log (at, actor_id, actor_label, via, action, entity, entity_id, before, after) ",
+            );
+            qb.push_values(chunk, |mut b, (actor, change)| {
+                b.push_bind(actor.now).push_bind(actor.user_id).push_bind(actor.label.clone()).push_bind(actor.via.code())
+                    .push_bind(change.action).push_bind(change.entity).push_bind(change.entity_id.clone())
+                    .push_bind(change.before.clone()).push_bind(change.after.clone());
+            });
+            qb.build().execute(c).await.map(|r| r.rows_affected())
+        })?;
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Entry {

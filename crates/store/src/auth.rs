@@ -10,7 +10,7 @@ macro_rules! sql {
     ($($part:expr),+ $(,)?) => { sqlx::AssertSqlSafe([$($part),+].concat()) };
 }
 
-const USER_COLS_U: &str = "u.id, u.email, u.display_name, u.role, u.department_id, u.team_id, u.active, u.locale, \
+const USER_COLS_U: &str = "u.id, u.email, u.display_name, u.role, u.department_id, u.team_id, u.active, u.available, u.locale, \
                            u.created_at, u.updated_at";
 
 /// Session lifetimes.
@@ -246,22 +246,33 @@ pub async fn revoke_token(db: &Db, actor: &Actor, user_id: i64, token_id: i64) -
     tx.commit().await
 }
 
+#[derive(sqlx::FromRow)]
+struct TokenRow {
+    last_used_at: Option<Ts>,
+    #[sqlx(flatten)]
+    user: User,
+}
+
 /// The active account a bearer token belongs to, if the token is live.
 pub async fn token_user(db: &Db, secret: &str, now: Ts) -> Result<Option<User>> {
     if !secret.starts_with(TOKEN_PREFIX) {
         return Ok(None);
     }
     let hash = secret_hash(secret);
-    let user: Option<User> = on_db!(db, p => sqlx::query_as(sql!(
-        "SELECT ", USER_COLS_U, " FROM api_tokens t JOIN users u ON u.id = t.user_id \
+    let row: Option<TokenRow> = on_db!(db, p => sqlx::query_as(sql!(
+        "SELECT t.last_used_at, ", USER_COLS_U, " FROM api_tokens t JOIN users u ON u.id = t.user_id \
          WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.active"
     )).bind(&hash).fetch_optional(p).await)?;
-    if user.is_some() {
-        // Last use is informational: a minute's precision is plenty and saves writes.
+    let Some(row) = row else { return Ok(None) };
+    // Last use is informational: a minute's precision is plenty. Written only when stale —
+    // on SQLite even an UPDATE that changes nothing takes the write lock, and every API
+    // request would queue behind the writers for it.
+    if row.last_used_at.is_none_or(|t| t < now.add_secs(-60)) {
         let sql = "UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2 \
                    AND (last_used_at IS NULL OR last_used_at < $3)";
         on_db!(db, p => sqlx::query(sql).bind(now).bind(&hash).bind(now.add_secs(-60)).execute(p).await.map(|r| r.rows_affected()))?;
     }
+    let user = Some(row.user);
     Ok(user)
 }
 

@@ -161,6 +161,7 @@ pub async fn restore(db: &Db, path: &Path) -> Result<()> {
                 }
             }
             tx.commit().await?;
+            crate::rules::changed();
             Ok(())
         }
     }
@@ -193,6 +194,7 @@ async fn restore_sqlite(db: &Db, conn: &mut sqlx::SqliteConnection) -> Result<()
             sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut *conn).await?;
         }
         sqlx::query("COMMIT").execute(&mut *conn).await?;
+        crate::rules::changed();
         Ok(())
     }
     .await;

@@ -78,7 +78,9 @@ async fn upsert_tx(tx: &mut Tx, actor: &Actor, d: &CalendarDay) -> Result<bool> 
 pub async fn upsert(db: &Db, actor: &Actor, d: &CalendarDay) -> Result<()> {
     let mut tx = db.begin().await?;
     upsert_tx(&mut tx, actor, d).await?;
-    tx.commit().await
+    tx.commit().await?;
+    crate::rules::changed();
+    Ok(())
 }
 
 /// Loads many days in one transaction (a shipped year, or an import); returns how many changed.
@@ -91,6 +93,7 @@ pub async fn upsert_many(db: &Db, actor: &Actor, days: &[CalendarDay]) -> Result
         }
     }
     tx.commit().await?;
+    crate::rules::changed();
     Ok(changed)
 }
 
@@ -104,7 +107,9 @@ pub async fn delete(db: &Db, actor: &Actor, day: &str) -> Result<()> {
         Change::deleted("calendar_day", day, serde_json::json!({"kind": before.kind, "name": before.name})),
     )
     .await?;
-    tx.commit().await
+    tx.commit().await?;
+    crate::rules::changed();
+    Ok(())
 }
 
 /// The company's working calendar: its weekly pattern and hours with every stored exception.

@@ -92,7 +92,9 @@ pub async fn save(db: &Db, actor: &Actor, p: &CompanyProfile) -> Result<()> {
         ),
     )
     .await?;
-    tx.commit().await
+    tx.commit().await?;
+    crate::rules::changed();
+    Ok(())
 }
 
 pub async fn updated_at(db: &Db) -> Result<Option<Ts>> {

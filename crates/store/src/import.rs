@@ -3,6 +3,7 @@
 //! multi-row inserts so a large file does not cost one round trip per lead.
 
 use crate::audit::{self, Actor, Change};
+use crate::capture::{NewLead, insert_leads};
 use crate::leads::{Rules, grading_json, merge_tx, routing_teams, source_json};
 use crate::{Db, Error, Result, Ts, Tx, on_tx};
 use domain::lead::{LeadInput, RouteDecision, route, sla_due};
@@ -60,21 +61,10 @@ fn dedup_in_file(rows: &[LeadInput]) -> (Vec<(LeadInput, Vec<LeadInput>)>, usize
 }
 
 /// Ids of existing leads holding any of `keys` in `col`.
-async fn existing(tx: &mut Tx, col: &str, keys: &[String]) -> Result<HashMap<String, i64>> {
-    let mut found = HashMap::new();
-    for chunk in keys.chunks(500) {
-        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        let sql = format!("SELECT {col}, id FROM leads WHERE {col} IN ({})", marks.join(", "));
-        let rows: Vec<(String, i64)> = on_tx!(tx, c => {
-            let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()));
-            for k in chunk {
-                q = q.bind(k);
-            }
-            q.fetch_all(c).await
-        })?;
-        found.extend(rows);
-    }
-    Ok(found)
+pub(crate) async fn existing(tx: &mut Tx, col: &str, keys: &[String]) -> Result<HashMap<String, i64>> {
+    let rows: Vec<(String, i64)> =
+        crate::select_in!(tx, sqlx::query_as, format!("SELECT {col}, id FROM leads WHERE {col}"), keys);
+    Ok(rows.into_iter().collect())
 }
 
 pub async fn import_leads(
@@ -133,45 +123,22 @@ pub async fn import_leads(
     }
     let mut created = 0;
     for chunk in prepared.chunks(CHUNK) {
-        let ids: Vec<i64> = on_tx!(&mut tx, c => {
-            let mut qb = sqlx::QueryBuilder::new(
-                "INSERT INTO leads (name, company, title, email, email_key, phone, phone_key, weak_key, province, city, \
-                 company_size, channel, campaign_id, utm_source, utm_medium, utm_campaign, utm_term, utm_content, budget, \
-                 authority, need, timeline, budget_points, authority_points, need_points, timeline_points, total, grade, \
-                 graded_version, graded_at, route, route_reason, status, owner_id, team_id, assigned_at, first_response_due, \
-                 follow_up_due, last_activity_at, nurture_stage, sources, note, search_text, created_at, updated_at) ",
-            );
-            qb.push_values(chunk, |mut b, p| {
-                let i = &p.input;
-                let g = &p.grading;
-                let (route_code, reason, owner, team) = match &p.decision {
-                    RouteDecision::Sales { team_id, owner_id, reason } => ("sales", Some(reason.clone()), Some(*owner_id), Some(*team_id)),
-                    RouteDecision::Unassigned { reason } => ("unassigned", Some(reason.clone()), None, None),
-                    RouteDecision::Nurture => ("nurture", None, None, None),
-                    RouteDecision::Content => ("content", None, None, None),
-                };
-                let assigned = owner.is_some();
-                b.push_bind(i.name.clone()).push_bind(i.company.clone()).push_bind(i.title.clone()).push_bind(i.email.clone())
-                    .push_bind(i.email_key()).push_bind(i.phone.clone()).push_bind(i.phone_key()).push_bind(i.weak_key())
-                    .push_bind(i.province.clone()).push_bind(i.city.clone()).push_bind(i.company_size.map(|s| s.code()))
-                    .push_bind(i.channel.code()).push_bind(i.campaign_id).push_bind(i.utm.source.clone())
-                    .push_bind(i.utm.medium.clone()).push_bind(i.utm.campaign.clone()).push_bind(i.utm.term.clone())
-                    .push_bind(i.utm.content.clone()).push_bind(i.answers.budget.clone()).push_bind(i.answers.authority.clone())
-                    .push_bind(i.answers.need.clone()).push_bind(i.answers.timeline.clone())
-                    .push_bind(g.parts[0].points).push_bind(g.parts[1].points).push_bind(g.parts[2].points).push_bind(g.parts[3].points)
-                    .push_bind(g.total).push_bind(g.grade.code()).push_bind(g.playbook_version).push_bind(now)
-                    .push_bind(route_code).push_bind(reason).push_bind("open").push_bind(owner).push_bind(team)
-                    .push_bind(assigned.then_some(now)).push_bind(assigned.then_some(first_due)).push_bind(assigned.then_some(follow_due))
-                    .push_bind(now).push_bind((route_code == "nurture").then_some("awareness"))
-                    .push_bind(serde_json::Value::Array(std::iter::once(i).chain(&p.also).map(|x| source_json(x, now)).collect()))
-                    .push_bind(i.note.clone()).push_bind(domain::lead::search_text(i))
-                    .push_bind(now).push_bind(now);
-            });
-            qb.push(" RETURNING id");
-            qb.build_query_scalar::<i64>().fetch_all(c).await
-        })
-        .map_err(Error::from)
-        .map_err(|e| if e.is_unique_violation() { Error::Conflict("a lead in the file was captured elsewhere during the import; run it again".into()) } else { e })?;
+        let rows: Vec<NewLead> = chunk
+            .iter()
+            .map(|p| NewLead {
+                input: &p.input,
+                now,
+                grading: &p.grading,
+                decision: &p.decision,
+                due: matches!(p.decision, RouteDecision::Sales { .. }).then_some((first_due, follow_due)),
+                sources: serde_json::Value::Array(
+                    std::iter::once(&p.input).chain(&p.also).map(|x| source_json(x, now)).collect(),
+                ),
+            })
+            .collect();
+        let ids =
+            insert_leads(&mut tx, &rows, "a lead in the file was captured elsewhere during the import; run it again")
+                .await?;
         // One history entry per lead carries the source, the grading and the route.
         on_tx!(&mut tx, c => {
             let mut qb = sqlx::QueryBuilder::new("INSERT INTO lead_events (lead_id, at, kind, actor_id, actor_label, data) ");

@@ -122,6 +122,10 @@ pub(crate) async fn get_tx(tx: &mut Tx, id: i64) -> Result<Option<Lead>> {
     Ok(on_tx!(tx, c => sqlx::query_as::<_, Lead>(select("WHERE id = $1")).bind(id).fetch_optional(c).await)?)
 }
 
+pub(crate) async fn get_many_tx(tx: &mut Tx, ids: &[i64]) -> Result<Vec<Lead>> {
+    Ok(crate::select_in!(tx, sqlx::query_as::<_, Lead>, format!("SELECT {COLS} FROM leads WHERE id"), ids))
+}
+
 pub async fn get(db: &Db, id: i64) -> Result<Option<Lead>> {
     Ok(on_db!(db, p => sqlx::query_as::<_, Lead>(select("WHERE id = $1")).bind(id).fetch_optional(p).await)?)
 }
@@ -217,28 +221,9 @@ async fn route_tx(tx: &mut Tx, actor: &Actor, lead: &Lead, rules: &Rules<'_>) ->
     .await
 }
 
-/// Reserves an idempotency key as the transaction's first write. `Err(replay)` when the
-/// key was used before (its first answer), or a conflict if it was used for another body.
-async fn reserve_key(tx: &mut Tx, owner: &str, key: &str, hash: &str, now: Ts) -> Result<Option<Captured>> {
-    let sql = "INSERT INTO idempotency_keys (owner_key, key, request_hash, status_code, response, created_at) \
-               VALUES ($1, $2, $3, 0, $4, $5) ON CONFLICT (owner_key, key) DO NOTHING RETURNING id";
-    let inserted: Option<i64> = on_tx!(tx, c => sqlx::query_scalar(sql)
-        .bind(owner).bind(key).bind(hash).bind(json!({})).bind(now).fetch_optional(c).await)?;
-    if inserted.is_some() {
-        return Ok(None);
-    }
-    let row: (String, i64, Value) = on_tx!(tx, c => sqlx::query_as(
-        "SELECT request_hash, status_code, response FROM idempotency_keys WHERE owner_key = $1 AND key = $2"
-    ).bind(owner).bind(key).fetch_one(c).await)?;
-    if row.0 != hash {
-        return Err(Error::Conflict("this Idempotency-Key was already used for a different request".into()));
-    }
-    Ok(Some(Captured::Replayed { status: u16::try_from(row.1).unwrap_or(200), body: row.2 }))
-}
-
 /// L-1/L-2/L-3/L-4: records a captured lead. With `idempotency = Some((owner, key, hash))`
-/// a retry returns the first answer, also when it races the first request (the key is
-/// reserved by the transaction's first statement, so the second waits for the first).
+/// a retry returns the first answer (see `capture::capture_many`, which this is a batch of
+/// one of).
 pub async fn capture(
     db: &Db,
     actor: &Actor,
@@ -246,91 +231,13 @@ pub async fn capture(
     rules: &Rules<'_>,
     idempotency: Option<(&str, &str, &str)>,
 ) -> Result<Captured> {
-    let mut tx = db.begin().await?;
-    if let Some((owner, key, hash)) = idempotency
-        && let Some(replay) = reserve_key(&mut tx, owner, key, hash, actor.now).await?
-    {
-        return Ok(replay);
-    }
-    let grading = rules.playbook.grade(&input.answers, rules.version).map_err(Error::Invalid)?;
-    if let Some(campaign) = input.campaign_id {
-        let found: Option<i64> = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT id FROM campaigns WHERE id = $1")
-            .bind(campaign).fetch_optional(c).await)?;
-        if found.is_none() {
-            return Err(Error::field("campaign_id", format!("no campaign with id {campaign}")));
-        }
-    }
-    let existing = find_duplicate(&mut tx, input).await?;
-    let outcome = match existing {
-        Some(id) => Captured::Merged(Box::new(merge_tx(&mut tx, actor, id, input, rules).await?)),
-        None => Captured::Created(Box::new(insert_tx(&mut tx, actor, input, &grading, rules).await?)),
-    };
-    if let Some((owner, key, _)) = idempotency {
-        let (status, lead) = match &outcome {
-            Captured::Created(l) => (201, l),
-            Captured::Merged(l) => (200, l),
-            Captured::Replayed { .. } => unreachable!("replays return early"),
-        };
-        let body = serde_json::to_value(lead.as_ref()).map_err(|e| Error::Other(e.to_string()))?;
-        let body = json!({"lead": body, "merged": status == 200});
-        on_tx!(&mut tx, c => sqlx::query(
-            "UPDATE idempotency_keys SET lead_id = $1, status_code = $2, response = $3 WHERE owner_key = $4 AND key = $5"
-        ).bind(lead.id).bind(status).bind(&body).bind(owner).bind(key).execute(c).await.map(|r| r.rows_affected()))?;
-    }
-    tx.commit().await?;
-    Ok(outcome)
-}
-
-/// L-2: the existing lead with the same normalised e-mail, else the same phone.
-async fn find_duplicate(tx: &mut Tx, input: &LeadInput) -> Result<Option<i64>> {
-    if let Some(k) = input.email_key() {
-        let id: Option<i64> = on_tx!(tx, c => sqlx::query_scalar("SELECT id FROM leads WHERE email_key = $1")
-            .bind(&k).fetch_optional(c).await)?;
-        if id.is_some() {
-            return Ok(id);
-        }
-    }
-    if let Some(k) = input.phone_key() {
-        let id: Option<i64> = on_tx!(tx, c => sqlx::query_scalar("SELECT id FROM leads WHERE phone_key = $1")
-            .bind(&k).fetch_optional(c).await)?;
-        return Ok(id);
-    }
-    Ok(None)
-}
-
-async fn insert_tx(tx: &mut Tx, actor: &Actor, input: &LeadInput, g: &Grading, rules: &Rules<'_>) -> Result<Lead> {
-    let p = |i: usize| g.parts[i].points;
-    let sql = "INSERT INTO leads (name, company, title, email, email_key, phone, phone_key, weak_key, province, city, \
-        company_size, channel, campaign_id, utm_source, utm_medium, utm_campaign, utm_term, utm_content, budget, authority, \
-        need, timeline, budget_points, authority_points, need_points, timeline_points, total, grade, graded_version, \
-        graded_at, route, status, last_activity_at, sources, note, search_text, created_at, updated_at) VALUES ($1, $2, $3, \
-        $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, \
-        $28, $29, $30, 'new', 'open', $30, $31, $32, $33, $30, $30) RETURNING id";
-    let id: i64 = on_tx!(tx, c => sqlx::query_scalar(sql)
-        .bind(&input.name).bind(&input.company).bind(&input.title).bind(&input.email).bind(input.email_key())
-        .bind(&input.phone).bind(input.phone_key()).bind(input.weak_key()).bind(&input.province).bind(&input.city)
-        .bind(input.company_size.map(|s| s.code())).bind(input.channel.code()).bind(input.campaign_id)
-        .bind(&input.utm.source).bind(&input.utm.medium).bind(&input.utm.campaign).bind(&input.utm.term).bind(&input.utm.content)
-        .bind(&input.answers.budget).bind(&input.answers.authority).bind(&input.answers.need).bind(&input.answers.timeline)
-        .bind(p(0)).bind(p(1)).bind(p(2)).bind(p(3)).bind(g.total).bind(g.grade.code()).bind(g.playbook_version)
-        .bind(actor.now).bind(json!([source_json(input, actor.now)])).bind(&input.note)
-        .bind(domain::lead::search_text(input))
-        .fetch_one(c).await)
-    .map_err(Error::from)
-    .map_err(|e| if e.is_unique_violation() { Error::Conflict("a lead with this e-mail or phone was captured at the same moment; retry".into()) } else { e })?;
-    event(tx, actor, id, "created", source_json(input, actor.now)).await?;
-    event(tx, actor, id, "graded", grading_json(g)).await?;
-    let lead = get_tx(tx, id).await?.ok_or(Error::NotFound)?;
-    route_tx(tx, actor, &lead, rules).await?;
-    crate::automation::fire(tx, domain::automation::Trigger::LeadCreated, id, actor.now, rules).await?;
-    if actor.via == crate::Via::Form {
-        crate::automation::fire(tx, domain::automation::Trigger::FormSubmitted, id, actor.now, rules).await?;
-    }
-    let lead = get_tx(tx, id).await?.ok_or(Error::NotFound)?;
-    let after = json!({"name": lead.name, "company": lead.company, "channel": lead.channel, "grade": lead.grade,
-                       "route": lead.route, "owner_id": lead.owner_id});
-    audit::record(tx, actor, Change::created("lead", id, after)).await?;
-    Ok(lead)
+    let idem = idempotency.map(|(owner, key, hash)| crate::capture::Idem {
+        owner: owner.to_string(),
+        key: key.to_string(),
+        hash: hash.to_string(),
+    });
+    let item = crate::capture::Item { actor: actor.clone(), input: input.clone(), idem };
+    crate::capture::capture_many(db, std::slice::from_ref(&item), rules).await?.pop().unwrap_or(Err(Error::NotFound))
 }
 
 /// L-2: a duplicate merges into the existing lead: missing details are filled in, the new

@@ -14,6 +14,7 @@ pub mod automation;
 pub mod backup;
 pub mod calendar;
 pub mod campaigns;
+pub mod capture;
 pub mod company;
 pub mod deals;
 pub mod import;
@@ -22,6 +23,7 @@ pub mod leads;
 pub mod org;
 pub mod playbook;
 pub mod reports;
+pub mod rules;
 pub mod schema;
 pub mod sla;
 mod ts;
@@ -62,6 +64,31 @@ macro_rules! on_tx {
             }
         }
     };
+}
+
+/// `SELECT … WHERE col IN (…)` over any number of keys: `$prefix` ends before `IN`; the keys
+/// go in chunks of 500 binds (far below either backend's limit); `$query` is `sqlx::query_as`
+/// or `sqlx::query_scalar` (with its turbofish where the row type is not inferred). `?` on
+/// a failed query.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! select_in {
+    ($tx:expr, $query:expr, $prefix:expr, $keys:expr) => {{
+        let mut out = Vec::new();
+        for chunk in $keys.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!("{} IN ({})", $prefix, marks.join(", "));
+            let rows: Vec<_> = $crate::on_tx!($tx, c => {
+                let mut q = $query(sqlx::AssertSqlSafe(sql.clone()));
+                for k in chunk {
+                    q = q.bind(k);
+                }
+                q.fetch_all(c).await
+            })?;
+            out.extend(rows);
+        }
+        out
+    }};
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -165,7 +192,11 @@ impl Db {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Pages through memory maps and a 32 MiB page cache per connection, instead of a
+            // read() copy per page from the OS cache: the lead tables outgrow the 2 MiB default.
+            .pragma("mmap_size", "1073741824")
+            .pragma("cache_size", "-32768");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(10))

@@ -47,6 +47,8 @@ pub struct User {
     pub department_id: Option<i64>,
     pub team_id: Option<i64>,
     pub active: bool,
+    /// L-4: a sales rep who is away takes no routed leads.
+    pub available: bool,
     pub locale: Option<String>,
     pub created_at: Ts,
     pub updated_at: Ts,
@@ -62,7 +64,7 @@ impl User {
         json!({
             "email": self.email, "display_name": self.display_name, "role": self.role,
             "department_id": self.department_id, "team_id": self.team_id, "active": self.active,
-            "locale": self.locale,
+            "locale": self.locale, "available": self.available,
         })
     }
 }
@@ -80,7 +82,8 @@ impl Team {
     }
 }
 
-const USER_COLS: &str = "id, email, display_name, role, department_id, team_id, active, locale, created_at, updated_at";
+const USER_COLS: &str =
+    "id, email, display_name, role, department_id, team_id, active, available, locale, created_at, updated_at";
 const DEPT_COLS: &str = "id, name, kind, head_user_id, description, created_at, updated_at";
 const TEAM_COLS: &str =
     "id, department_id, name, lead_user_id, focus, territories, interface_user_id, created_at, updated_at";
@@ -282,6 +285,21 @@ pub async fn set_password(db: &Db, actor: &Actor, id: i64, password_hash: &str) 
     )
     .await?;
     tx.commit().await
+}
+
+/// L-4: marks a sales rep available (or not) for routed leads.
+pub async fn set_available(db: &Db, actor: &Actor, id: i64, available: bool) -> Result<User> {
+    let mut tx = db.begin().await?;
+    let before = user_tx(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    if before.available == available {
+        return Ok(before);
+    }
+    on_tx!(&mut tx, c => sqlx::query("UPDATE users SET available = $1, updated_at = $2 WHERE id = $3")
+        .bind(available).bind(actor.now).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
+    let after = user_tx(&mut tx, id).await?.ok_or(Error::NotFound)?;
+    audit::record(&mut tx, actor, Change::updated("user", id, before.audit_json(), after.audit_json())).await?;
+    tx.commit().await?;
+    Ok(after)
 }
 
 /// Remembers the account's interface language.

@@ -86,5 +86,6 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
+    crate::rules::changed();
     get(db, next).await?.ok_or(Error::NotFound)
 }

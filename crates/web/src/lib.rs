@@ -64,6 +64,10 @@ pub struct Inner {
     pub settings: Settings,
     pub clock: Clock,
     pub metrics: metrics::Metrics,
+    /// The active playbook and calendar, parsed once per change.
+    pub rules: store::rules::Cache,
+    /// L-1: the capture writer (group commit).
+    pub captures: store::capture::Queue,
 }
 
 #[derive(Clone)]
@@ -78,7 +82,9 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     pub fn new(db: Db, settings: Settings, clock: Clock) -> AppState {
-        AppState(Arc::new(Inner { db, settings, clock, metrics: metrics::Metrics::default() }))
+        let captures = store::capture::Queue::start(db.clone());
+        let rules = store::rules::Cache::default();
+        AppState(Arc::new(Inner { db, settings, clock, metrics: metrics::Metrics::default(), rules, captures }))
     }
 
     pub fn now(&self) -> store::Ts {

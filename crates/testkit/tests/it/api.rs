@@ -42,6 +42,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/api/v1/users/{id}"),
     ("delete", "/api/v1/users/{id}"),
     ("put", "/api/v1/users/{id}/password"),
+    ("put", "/api/v1/users/{id}/availability"),
     ("get", "/api/v1/playbook"),
     ("post", "/api/v1/playbook"),
     ("post", "/api/v1/playbook/check"),

@@ -84,11 +84,13 @@ both!(cli_users_tokens_and_playbook, |kind| async move {
         run(Command::Playbook(PlaybookCmd::Diff { a: "1".into(), b: good.display().to_string() }), cfg.clone()).await;
     assert_eq!(d.unwrap(), ExitCode::SUCCESS);
     assert!(run(Command::Playbook(PlaybookCmd::Diff { a: "1".into(), b: "7".into() }), cfg.clone()).await.is_err());
-    // demo is idempotent: a second run adds nothing.
+    // demo is idempotent: a second run adds nothing (the first adds the lead history).
+    run(Command::Demo { history_days: 7 }, cfg.clone()).await.unwrap();
     let before = store::backup::dump(&app.db).await.unwrap();
-    run(Command::Demo, cfg.clone()).await.unwrap();
+    assert!(!before["leads"].is_empty());
+    run(Command::Demo { history_days: 7 }, cfg.clone()).await.unwrap();
     let after = store::backup::dump(&app.db).await.unwrap();
-    for t in ["users", "departments", "teams", "calendar_days", "company", "playbook_versions"] {
+    for t in ["users", "departments", "teams", "calendar_days", "company", "playbook_versions", "leads", "campaigns"] {
         assert_eq!(before[t], after[t], "{t} changed on the second demo run");
     }
     app.stop().await;

@@ -590,3 +590,48 @@ both!(demo_lead_history_is_played_through_the_engine_once, |kind| async move {
     assert!(marketops::history::load(&app.db, until, 40, false).await.unwrap().is_none());
     app.stop().await;
 });
+
+both!(l4_reps_marked_away_are_skipped_by_routing, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let rep_id = app.user_id("sales.rep@yunqi.example").await;
+    let path = format!("/api/v1/users/{rep_id}/availability");
+    // Bad input names the field and changes nothing.
+    let mut rep = app.api("sales.rep@yunqi.example").await;
+    let r = rep.json(Method::PUT, &path, &json!({"available": "no"})).await;
+    assert_eq!((r.status, r.fields()["available"].as_str()), (422, Some("must be true or false")));
+    assert!(store::org::get_user(&app.db, rep_id).await.unwrap().unwrap().available);
+    // Only the rep, their own team's manager or an admin may switch it.
+    for who in ["marketer@yunqi.example", "sales.north@yunqi.example", "director@yunqi.example"] {
+        let mut c = app.api(who).await;
+        assert_eq!(c.json(Method::PUT, &path, &json!({"available": false})).await.status, 403, "{who}");
+    }
+    let mut mk = app.api("marketer@yunqi.example").await;
+    let mk_id = app.user_id("marketer@yunqi.example").await;
+    let mut admin = app.api("admin@yunqi.example").await;
+    let r = admin.json(Method::PUT, &format!("/api/v1/users/{mk_id}/availability"), &json!({"available": false})).await;
+    assert_eq!((r.status, r.fields()["id"].as_str()), (422, Some("only sales reps take routed leads")));
+    let r = rep.json(Method::PUT, &path, &json!({"available": false})).await;
+    assert_eq!((r.status, r.json()["available"].as_bool()), (200, Some(false)), "{}", r.text);
+    // L-4: 江苏 belongs to 销售一组, whose only rep is away: the A lead goes to no one there.
+    let lead = mk.json(Method::POST, "/api/v1/leads", &a_lead()).await.json()["lead"].clone();
+    assert_eq!(lead["grade"], "A");
+    assert_ne!(lead["owner_id"], json!(rep_id));
+    assert!(lead["route_reason"].as_str().unwrap().contains("unavailable") || lead["route"] == "unassigned", "{lead}");
+    // The manager switches the rep back on from the organisation page; the next lead is theirs.
+    let mut mgr = app.login("sales.manager@yunqi.example").await;
+    let page = mgr.get("/org").await;
+    assert!(page.text.contains(&format!("action=\"/org/users/{rep_id}/availability\"")), "no switch on /org");
+    let r = mgr.post_form(&format!("/org/users/{rep_id}/availability"), &[("available", "1")]).await;
+    assert_eq!(r.status, 303, "{}", r.text);
+    let mut second = a_lead();
+    second["email"] = json!("second@jinggong.example");
+    second["phone"] = json!("13912340000");
+    let lead = mk.json(Method::POST, "/api/v1/leads", &second).await.json()["lead"].clone();
+    assert_eq!(lead["owner_id"], json!(rep_id));
+    // Another team's manager sees the state but no switch; the change is in the audit log.
+    let mut other = app.login("sales.north@yunqi.example").await;
+    assert!(!other.get("/org").await.text.contains(&format!("action=\"/org/users/{rep_id}/availability\"")));
+    let audit = admin.get("/api/v1/audit?entity=user").await.text;
+    assert!(audit.contains("\"available\":false"), "{audit}");
+    app.stop().await;
+});

@@ -85,10 +85,14 @@ pub async fn capture_lead(
     let key = idempotency_key(&headers)?;
     let loaded = load(&s).await?;
     let input = LeadInput::parse(&f, &loaded.playbook)?;
-    let owner = format!("user:{}", u.user.id);
-    let hash = store::secret_hash(&serde_json::Value::Object(f.0.clone().into_iter().collect()).to_string());
-    let idem = key.as_deref().map(|k| (owner.as_str(), k, hash.as_str()));
-    let outcome = store::leads::capture(&s.db, &u.actor(s.now()), &input, &loaded.rules(), idem).await?;
+    let idem = key.map(|key| store::capture::Idem {
+        owner: format!("user:{}", u.user.id),
+        key,
+        hash: store::secret_hash(&serde_json::Value::Object(f.0.clone().into_iter().collect()).to_string()),
+    });
+    // Through the capture writer: many concurrent captures share one transaction (L-1).
+    let item = store::capture::Item { actor: u.actor(s.now()), input, idem };
+    let outcome = s.captures.capture(item, loaded).await?;
     Ok(match outcome {
         Captured::Created(lead) => {
             (StatusCode::CREATED, Json(CaptureOut { lead: *lead, merged: false })).into_response()

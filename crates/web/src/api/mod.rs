@@ -78,6 +78,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(org::list_users, org::create_user))
         .routes(routes!(org::get_user, org::update_user, org::delete_user))
         .routes(routes!(org::set_user_password))
+        .routes(routes!(org::set_user_availability))
         .routes(routes!(playbook::get_playbook, playbook::create_version))
         .routes(routes!(playbook::check_playbook))
         .routes(routes!(playbook::list_versions))

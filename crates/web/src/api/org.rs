@@ -46,6 +46,12 @@ pub struct UserIn {
 
 #[derive(ToSchema)]
 #[allow(dead_code)]
+pub struct AvailabilityIn {
+    available: bool,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
 pub struct PasswordIn {
     password: String,
 }
@@ -251,6 +257,45 @@ pub async fn set_user_password(
     let hash = crate::password::hash(password, s.settings.password).await;
     store::org::set_password(&s.db, &u.actor(s.now()), id, &hash).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// L-4: marks a sales rep available or away; routing skips reps who are away. The rep
+/// themself, their team's sales manager or an admin.
+#[utoipa::path(put, path = "/users/{id}/availability", tag = "org", params(("id" = i64, Path)), request_body = AvailabilityIn,
+    responses((status = 200, body = User), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn set_user_availability(
+    State(s): State<AppState>,
+    ApiUser(u): ApiUser,
+    ApiPath(id): ApiPath<i64>,
+    JsonBody(f): JsonBody,
+) -> ApiResult<Json<User>> {
+    let mut e = domain::FieldErrors::new();
+    f.reject_unknown(&mut e, &["available"]);
+    let available = match f.0.get("available") {
+        Some(serde_json::Value::Bool(b)) => *b,
+        Some(_) => {
+            e.add("available", "must be true or false");
+            false
+        }
+        None => {
+            e.add("available", "is required");
+            false
+        }
+    };
+    let available = e.into_result(available).map_err(ApiError::Invalid)?;
+    let target = store::org::get_user(&s.db, id).await?.ok_or(ApiError::NotFound)?;
+    if let Err(why) = domain::role::may_set_availability(member(&u.user), member(&target)) {
+        return Err(if target.role() == domain::role::Role::SalesRep {
+            ApiError::Forbidden
+        } else {
+            ApiError::field("id", why)
+        });
+    }
+    Ok(Json(store::org::set_available(&s.db, &u.actor(s.now()), id, available).await?))
+}
+
+pub(crate) fn member(u: &User) -> domain::role::Member {
+    domain::role::Member { role: u.role(), id: u.id, team_id: u.team_id }
 }
 
 fn password_field(f: &Fields) -> Result<String, ApiError> {

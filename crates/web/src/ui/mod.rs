@@ -66,6 +66,7 @@ pub fn router() -> Router<AppState> {
         .route("/org/users", post(org::create_user))
         .route("/org/users/{id}", get(org::edit_user).post(org::update_user))
         .route("/org/users/{id}/delete", post(org::delete_user))
+        .route("/org/users/{id}/availability", post(org::set_availability))
         .route("/playbook", get(playbook::page).post(playbook::save))
         .route("/playbook/edit", get(playbook::edit))
         .route("/playbook/check", post(playbook::check))

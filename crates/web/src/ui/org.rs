@@ -38,6 +38,10 @@ struct UserView {
     department: String,
     team: String,
     active: bool,
+    /// L-4: `Some(available)` for sales reps; routing skips the unavailable.
+    available: Option<bool>,
+    /// The viewer may switch this rep's availability.
+    may_toggle: bool,
 }
 
 #[derive(Template, WebTemplate)]
@@ -101,6 +105,11 @@ pub async fn overview(State(s): State<AppState>, ctx: Ctx) -> Response {
             department: u.department_id.and_then(|d| dept_name.get(&d).cloned()).unwrap_or_default(),
             team: u.team_id.and_then(|t| team_name.get(&t).cloned()).unwrap_or_default(),
             active: u.active,
+            available: (u.role() == Role::SalesRep).then_some(u.available),
+            may_toggle: ctx.user.as_ref().is_some_and(|me| {
+                domain::role::may_set_availability(crate::api::org::member(&me.user), crate::api::org::member(u))
+                    .is_ok()
+            }),
         })
         .collect();
     OrgPage { ctx, departments, users }.into_response()
@@ -421,6 +430,24 @@ pub async fn update_user(State(s): State<AppState>, ctx: Ctx, Path(id): Path<i64
     };
     let again = async |f: &Fields, e| user_form(&s, &ctx, Some(id), f, e).await;
     save_form(&ctx, with_active(form_fields(form.0)), |f| UserInput::parse(f, false), save, again, "/org").await
+}
+
+/// L-4: a rep (or their manager, or the admin) switches the rep's availability for routing.
+pub async fn set_availability(State(s): State<AppState>, ctx: Ctx, Path(id): Path<i64>, form: UiForm) -> Response {
+    let u = allowed!(ctx, Action::ViewOrg);
+    let available = form_fields(form.0).0.get("available").and_then(|v| v.as_str()) == Some("1");
+    let target = match store::org::get_user(&s.db, id).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return ctx.error_page(StatusCode::NOT_FOUND, "error-not-found"),
+        Err(e) => return internal(&ctx, e),
+    };
+    if domain::role::may_set_availability(crate::api::org::member(&u.user), crate::api::org::member(&target)).is_err() {
+        return ctx.error_page(StatusCode::FORBIDDEN, "error-forbidden");
+    }
+    match store::org::set_available(&s.db, &u.actor(s.now()), id, available).await {
+        Ok(_) => done("/org", "saved"),
+        Err(e) => internal(&ctx, e),
+    }
 }
 
 pub async fn delete_user(State(s): State<AppState>, ctx: Ctx, Path(id): Path<i64>) -> Response {

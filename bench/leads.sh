@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Lead engine benchmark (issue 4, SPEC L-1…L-4):
+#  1. API capture — POST /api/v1/leads with a bearer token and a fresh Idempotency-Key,
+#     durable (the 201 comes after the commit), from the load generator in a second process
+#     on loopback: peak throughput (closed loop), then latency at 80 % of that peak (open
+#     loop, latency counted from when each request was due). On SQLite and on PostgreSQL.
+#     Reference in the same run: a plain insert loop of the same rows into the same kind of
+#     database, one committed row per statement (the physical limit of a durable write).
+#  2. Import of a generated CSV (default 1,000,000 leads) with `marketops import leads`:
+#     checked, graded, deduplicated, routed and written in one transaction; wall time and
+#     peak memory (max RSS).
+#  3. Lead list and lead detail with those leads in the database: latency quantiles of the
+#     pages and of the API, first page and deep keyset pages.
+#
+#   bench/leads.sh [SECONDS_PER_CAPTURE_RUN] [IMPORT_ROWS]
+#
+# PostgreSQL is taken from MARKETOPS_BENCH_PG (default postgres://postgres@127.0.0.1:5432);
+# set it to "" to skip the PostgreSQL half.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-10}
+ROWS=${2:-1000000}
+PORT=${BENCH_PORT:-18182}
+PG=${MARKETOPS_BENCH_PG-postgres://postgres@127.0.0.1:5432}
+cargo build --release --locked -q -p marketops -p testkit --bin marketops --bin loadgen
+BIN=target/release/marketops
+LOAD=target/release/loadgen
+WORK=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+URL="http://127.0.0.1:$PORT"
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
+field() { python3 -c "import json,sys; print(json.loads(sys.stdin.read())['$1'])"; }
+
+serve() { # serve DB_URL — the server on $PORT, jobs on (as in production)
+  $BIN --database-url "$1" serve --port "$PORT" >"$WORK/server.log" 2>&1 &
+  SERVER=$!
+  until curl -fs -o /dev/null "$URL/readyz"; do sleep 0.05; done
+}
+stop() { kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; }
+
+capture_bench() { # capture_bench LABEL DB_URL REFERENCE_DB_URL
+  local label=$1 db=$2 ref=$3
+  $BIN --database-url "$db" demo --history-days 30 >/dev/null
+  local token
+  token=$($BIN --database-url "$db" user token --email marketer@yunqi.example --name bench | tail -n 1)
+  serve "$db"
+  # Warm-up, then the peak (closed loop, 64 concurrent clients), then 80 % of it.
+  $LOAD capture --url "$URL" --token "$token" --concurrency 16 --seconds 2 --first 100000000 >/dev/null
+  local peak at80
+  peak=$($LOAD capture --url "$URL" --token "$token" --concurrency 64 --seconds "$SECS" --first 200000000)
+  echo "$label peak:   $peak"
+  local rate
+  rate=$(echo "$peak" | field per_second | awk '{printf "%d", $1 * 0.8}')
+  at80=$($LOAD capture --url "$URL" --token "$token" --concurrency 128 --seconds "$SECS" --rate "$rate" --first 300000000)
+  echo "$label at 80%: $at80"
+  stop
+  local plain
+  plain=$($LOAD plain-insert --database-url "$ref" --rows 50000)
+  echo "$label plain insert loop: $plain"
+  echo "$peak $plain" | python3 -c "import json,sys; d=sys.stdin.read().split(' {'); a=json.loads(d[0]); b=json.loads('{'+d[1]); print('$label capture / plain insert: %.2f' % (a['per_second']/b['per_second']))"
+}
+
+# 1. Capture.
+capture_bench sqlite "sqlite://$WORK/capture.db" "sqlite://$WORK/plain.db"
+if [ -n "$PG" ]; then
+  for d in marketops_bench marketops_bench_plain; do
+    psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $d" -c "CREATE DATABASE $d" >/dev/null
+  done
+  capture_bench postgres "$PG/marketops_bench" "$PG/marketops_bench_plain"
+fi
+
+# 2. Import.
+DB="sqlite://$WORK/import.db"
+$BIN --database-url "$DB" demo --history-days 0 >/dev/null
+$LOAD csv --rows "$ROWS" --first 500000000 >"$WORK/leads.csv"
+echo "import file: $ROWS rows, $(du -h "$WORK/leads.csv" | cut -f1)"
+/usr/bin/time -f "%e %M" -o "$WORK/time" $BIN --database-url "$DB" import leads "$WORK/leads.csv" --quiet
+read -r wall rss <"$WORK/time"
+echo "import: ${wall} s wall, $(awk -v k="$rss" 'BEGIN {printf "%.0f MiB", k / 1024}') peak memory, $(awk -v n="$ROWS" -v s="$wall" 'BEGIN {printf "%.0f", n / s}') leads/s"
+
+# 3. List and detail with those leads.
+serve "$DB"
+JAR="$WORK/cookies"
+curl -s -o /dev/null -c "$JAR" -H "Origin: $URL" \
+  -d "email=director@yunqi.example&password=marketops-demo" "$URL/login"
+COOKIE="Cookie: $(awk '$6 == "mko_session" {print $6 "=" $7}' "$JAR")"
+TOKEN=$($BIN --database-url "$DB" user token --email director@yunqi.example --name bench | tail -n 1)
+# A lead in the middle of the table: deep keyset pages start there.
+MID=$(curl -s -H "Authorization: Bearer $TOKEN" "$URL/api/v1/leads?limit=1" | python3 -c "import json,sys; print(json.load(sys.stdin)['leads'][0]['id'] // 2)")
+$LOAD pages --url "$URL" --header "$COOKIE" --requests 300 \
+  --paths "/leads,/leads?before_id=$MID,/leads?grade=A,/leads?q=%E7%8E%8B%E4%BC%9F,/leads/$MID"
+$LOAD pages --url "$URL" --header "Authorization: Bearer $TOKEN" --requests 300 \
+  --paths "/api/v1/leads,/api/v1/leads?before_id=$MID,/api/v1/leads/$MID"
+stop

@@ -1,0 +1,445 @@
+//! L-1…L-4 capture, many at a time: idempotency (L-1), dedup (L-2), grading (L-3) and routing
+//! (L-4) for a batch of captures in one transaction, with set-based writes.
+//!
+//! Every capture goes through here — one at a time (`leads::capture`) or, for the capture
+//! API, gathered by the `Queue`: one writer task takes whatever requests are waiting, writes
+//! them in one transaction and answers each when it has committed (an acknowledged capture
+//! is durable). Under load the transactions grow and their fixed cost is shared; with one
+//! request in flight a batch is that one request. On SQLite, which has one writer at a time
+//! anyway, this also ends the waiting for the write lock.
+
+use crate::audit::{self, Actor, Change};
+use crate::import::existing;
+use crate::leads::{Captured, Lead, Rules, grading_json, merge_tx, routing_teams, source_json};
+use crate::rules::Loaded;
+use crate::{Db, Error, Result, Ts, Tx, on_tx};
+use domain::automation::Trigger;
+use domain::lead::{Grading, LeadInput, RouteDecision, route, sla_due};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// An idempotency key: whose it is, the key, and the hash of the request body it came with.
+#[derive(Debug, Clone)]
+pub struct Idem {
+    pub owner: String,
+    pub key: String,
+    pub hash: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub actor: Actor,
+    pub input: LeadInput,
+    pub idem: Option<Idem>,
+}
+
+/// What becomes of one item of a batch.
+enum Plan {
+    Fail(Error),
+    Replay(Captured),
+    /// The same idempotency key as an earlier item of the batch: its answer, replayed.
+    SameAs(usize),
+    /// Merges into an existing lead.
+    Merge(i64),
+    /// Merges into the lead an earlier item of the batch creates.
+    MergeInto(usize),
+    Fresh(Box<Grading>),
+}
+
+/// Rows per multi-row INSERT: 38 columns × 200 rows stays under SQLite's bind limit.
+const CHUNK: usize = 200;
+
+/// Captures `items` in one transaction. The outer error means the batch as a whole failed
+/// (nothing was written); the inner ones are per item (bad campaign, key reused for another
+/// body, …) and leave the others standing.
+pub async fn capture_many(db: &Db, items: &[Item], rules: &Rules<'_>) -> Result<Vec<Result<Captured>>> {
+    let mut tx = db.begin().await?;
+    let out = write(&mut tx, items, rules).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+async fn plan(tx: &mut Tx, items: &[Item], rules: &Rules<'_>) -> Result<Vec<Plan>> {
+    // Keys used before (by an earlier request, committed), looked up per owner so the
+    // (owner_key, key) index serves the query.
+    let mut by_owner: HashMap<&str, Vec<&str>> = HashMap::new();
+    for k in items.iter().filter_map(|i| i.idem.as_ref()) {
+        by_owner.entry(k.owner.as_str()).or_default().push(k.key.as_str());
+    }
+    let mut stored: HashMap<(String, String), (String, i64, Value)> = HashMap::new();
+    for (owner, keys) in by_owner {
+        for chunk in keys.chunks(500) {
+            let marks: Vec<String> = (2..=chunk.len() + 1).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT owner_key, key, request_hash, status_code, response FROM idempotency_keys \
+                 WHERE owner_key = $1 AND key IN ({})",
+                marks.join(", ")
+            );
+            let rows: Vec<(String, String, String, i64, Value)> = on_tx!(tx, c => {
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(owner);
+                for k in chunk {
+                    q = q.bind(*k);
+                }
+                q.fetch_all(c).await
+            })?;
+            stored.extend(rows.into_iter().map(|(o, k, h, s, r)| ((o, k), (h, s, r))));
+        }
+    }
+    let campaign_ids: Vec<i64> = items.iter().filter_map(|i| i.input.campaign_id).collect();
+    let campaigns: Vec<i64> =
+        crate::select_in!(tx, sqlx::query_scalar::<_, i64>, "SELECT id FROM campaigns WHERE id", campaign_ids);
+    let emails: Vec<String> = items.iter().filter_map(|i| i.input.email_key()).collect();
+    let phones: Vec<String> = items.iter().filter_map(|i| i.input.phone_key()).collect();
+    let by_email = existing(tx, "email_key", &emails).await?;
+    let by_phone = existing(tx, "phone_key", &phones).await?;
+    let mut plans = Vec::with_capacity(items.len());
+    let mut seen_keys: HashMap<(&str, &str), (usize, &str)> = HashMap::new();
+    let mut fresh_keys: HashMap<String, usize> = HashMap::new();
+    for (n, item) in items.iter().enumerate() {
+        let input = &item.input;
+        if let Some(k) = &item.idem {
+            if let Some((hash, status, body)) = stored.get(&(k.owner.clone(), k.key.clone())) {
+                plans.push(if *hash == k.hash {
+                    let status = u16::try_from(*status).ok().filter(|s| *s != 0).unwrap_or(200);
+                    Plan::Replay(Captured::Replayed { status, body: body.clone() })
+                } else {
+                    Plan::Fail(reused_key())
+                });
+                continue;
+            }
+            if let Some((first, hash)) = seen_keys.get(&(k.owner.as_str(), k.key.as_str())) {
+                plans.push(if *hash == k.hash { Plan::SameAs(*first) } else { Plan::Fail(reused_key()) });
+                continue;
+            }
+            seen_keys.insert((k.owner.as_str(), k.key.as_str()), (n, k.hash.as_str()));
+        }
+        if let Some(c) = input.campaign_id.filter(|c| !campaigns.contains(c)) {
+            plans.push(Plan::Fail(Error::field("campaign_id", format!("no campaign with id {c}"))));
+            continue;
+        }
+        let grading = match rules.playbook.grade(&input.answers, rules.version) {
+            Ok(g) => g,
+            Err(e) => {
+                plans.push(Plan::Fail(Error::Invalid(e)));
+                continue;
+            }
+        };
+        // L-2: the same normalised e-mail, else the same phone, as a stored lead or as one
+        // this batch creates.
+        let keys: Vec<String> =
+            [input.email_key().map(|k| format!("e:{k}")), input.phone_key().map(|k| format!("p:{k}"))]
+                .into_iter()
+                .flatten()
+                .collect();
+        let stored_hit = input
+            .email_key()
+            .and_then(|k| by_email.get(&k))
+            .or_else(|| input.phone_key().and_then(|k| by_phone.get(&k)));
+        if let Some(id) = stored_hit {
+            plans.push(Plan::Merge(*id));
+        } else if let Some(first) = keys.iter().find_map(|k| fresh_keys.get(k).copied()) {
+            plans.push(Plan::MergeInto(first));
+        } else {
+            for k in keys {
+                fresh_keys.insert(k, n);
+            }
+            plans.push(Plan::Fresh(Box::new(grading)));
+        }
+    }
+    Ok(plans)
+}
+
+fn reused_key() -> Error {
+    Error::Conflict("this Idempotency-Key was already used for a different request".into())
+}
+
+struct Routed {
+    at: usize,
+    grading: Grading,
+    decision: RouteDecision,
+    due: Option<(Ts, Ts)>,
+}
+
+async fn write(tx: &mut Tx, items: &[Item], rules: &Rules<'_>) -> Result<Vec<Result<Captured>>> {
+    let mut plans = plan(tx, items, rules).await?;
+    // L-4: route the new leads in order, moving each team's round-robin position as we go.
+    let mut teams = routing_teams(tx).await?;
+    let mut routed = Vec::new();
+    for (n, p) in plans.iter_mut().enumerate() {
+        let Plan::Fresh(g) = p else { continue };
+        let input = &items[n].input;
+        let decision = route(rules.playbook, g.grade, input.province.as_deref(), input.city.as_deref(), &teams);
+        let due = match &decision {
+            RouteDecision::Sales { team_id, owner_id, .. } => {
+                if let Some(t) = teams.iter_mut().find(|t| t.team_id == *team_id) {
+                    t.last_assigned = Some(*owner_id);
+                }
+                let d = sla_due(rules.playbook, rules.calendar, rules.tz, items[n].actor.now.get())
+                    .map_err(|e| Error::Other(format!("cannot compute the SLA: {e}")))?;
+                Some((Ts::new(d.first_response), Ts::new(d.follow_up)))
+            }
+            _ => None,
+        };
+        routed.push(Routed { at: n, grading: (**g).clone(), decision, due });
+    }
+    let mut ids: HashMap<usize, i64> = HashMap::new();
+    for chunk in routed.chunks(CHUNK) {
+        let rows: Vec<NewLead> = chunk
+            .iter()
+            .map(|r| {
+                let (input, now) = (&items[r.at].input, items[r.at].actor.now);
+                let sources = json!([source_json(input, now)]);
+                NewLead { input, now, grading: &r.grading, decision: &r.decision, due: r.due, sources }
+            })
+            .collect();
+        let new_ids =
+            insert_leads(tx, &rows, "a lead with this e-mail or phone was captured at the same moment; retry").await?;
+        ids.extend(chunk.iter().map(|r| r.at).zip(new_ids));
+        insert_events(tx, items, chunk, &ids).await?;
+    }
+    for t in &teams {
+        if let Some(owner) = t.last_assigned {
+            on_tx!(tx, c => sqlx::query("UPDATE teams SET last_assigned_user_id = $1 WHERE id = $2 AND \
+                (last_assigned_user_id IS NULL OR last_assigned_user_id <> $1)")
+                .bind(owner).bind(t.team_id).execute(c).await.map(|r| r.rows_affected()))?;
+        }
+    }
+    // L-10: rules reacting to new leads and form submissions.
+    let fresh_ids: Vec<(usize, i64)> = routed.iter().map(|r| (r.at, ids[&r.at])).collect();
+    if crate::automation::has_rules(tx, Trigger::LeadCreated).await? {
+        for (n, id) in &fresh_ids {
+            crate::automation::fire(tx, Trigger::LeadCreated, *id, items[*n].actor.now, rules).await?;
+        }
+    }
+    if fresh_ids.iter().any(|(n, _)| items[*n].actor.via == crate::Via::Form)
+        && crate::automation::has_rules(tx, Trigger::FormSubmitted).await?
+    {
+        for (n, id) in fresh_ids.iter().filter(|(n, _)| items[*n].actor.via == crate::Via::Form) {
+            crate::automation::fire(tx, Trigger::FormSubmitted, *id, items[*n].actor.now, rules).await?;
+        }
+    }
+    let mut leads: HashMap<i64, Lead> =
+        crate::leads::get_many_tx(tx, &fresh_ids.iter().map(|x| x.1).collect::<Vec<_>>())
+            .await?
+            .into_iter()
+            .map(|l| (l.id, l))
+            .collect();
+    let changes: Vec<(&Actor, Change<'_>)> = fresh_ids
+        .iter()
+        .filter_map(|(n, id)| {
+            let l = leads.get(id)?;
+            let after = json!({"name": l.name, "company": l.company, "channel": l.channel, "grade": l.grade,
+                               "route": l.route, "owner_id": l.owner_id});
+            Some((&items[*n].actor, Change::created("lead", id, after)))
+        })
+        .collect();
+    audit::record_many(tx, &changes).await?;
+    // Merges, in order, after the leads they may merge into exist.
+    let mut out: Vec<Option<Result<Captured>>> = Vec::with_capacity(items.len());
+    for (n, p) in plans.into_iter().enumerate() {
+        let r = match p {
+            Plan::Fail(e) => Err(e),
+            Plan::Replay(c) => Ok(c),
+            Plan::SameAs(first) => match out.get(first) {
+                Some(Some(Ok(Captured::Created(l)))) => Ok(replayed(201, l)),
+                Some(Some(Ok(Captured::Merged(l)))) => Ok(replayed(200, l)),
+                _ => Err(Error::Conflict("the first request with this Idempotency-Key failed; send it again".into())),
+            },
+            // A merge that fails may have written half: the whole batch goes back (the queue
+            // then captures each on its own).
+            Plan::Merge(id) => {
+                Ok(Captured::Merged(Box::new(merge_tx(tx, &items[n].actor, id, &items[n].input, rules).await?)))
+            }
+            Plan::MergeInto(first) => {
+                let id = ids[&first];
+                Ok(Captured::Merged(Box::new(merge_tx(tx, &items[n].actor, id, &items[n].input, rules).await?)))
+            }
+            Plan::Fresh(_) => {
+                let id = ids[&n];
+                leads.remove(&id).map(|l| Captured::Created(Box::new(l))).ok_or(Error::NotFound)
+            }
+        };
+        out.push(Some(r));
+    }
+    let out: Vec<Result<Captured>> = out.into_iter().map(|r| r.unwrap_or(Err(Error::NotFound))).collect();
+    remember_keys(tx, items, &out).await?;
+    Ok(out)
+}
+
+fn replayed(status: u16, l: &Lead) -> Captured {
+    Captured::Replayed { status, body: json!({"lead": l, "merged": status == 200}) }
+}
+
+/// One lead row as capture and import write it.
+pub(crate) struct NewLead<'a> {
+    pub input: &'a LeadInput,
+    pub now: Ts,
+    pub grading: &'a Grading,
+    pub decision: &'a RouteDecision,
+    /// (first response, follow-up) deadlines when a rep was assigned (L-5).
+    pub due: Option<(Ts, Ts)>,
+    pub sources: serde_json::Value,
+}
+
+/// Inserts the rows with one statement and returns their ids in row order: ids are handed
+/// out in VALUES order, but RETURNING's row order is not promised, so they are sorted.
+/// `conflict` is the message when a unique key was taken meanwhile by another writer.
+pub(crate) async fn insert_leads(tx: &mut Tx, rows: &[NewLead<'_>], conflict: &str) -> Result<Vec<i64>> {
+    let mut ids = on_tx!(tx, c => {
+        let mut qb = sqlx::QueryBuilder::new(
+            "INSERT INTO leads (name, company, title, email, email_key, phone, phone_key, weak_key, province, city, \
+             company_size, channel, campaign_id, utm_source, utm_medium, utm_campaign, utm_term, utm_content, budget, \
+             authority, need, timeline, budget_points, authority_points, need_points, timeline_points, total, grade, \
+             graded_version, graded_at, route, route_reason, status, owner_id, team_id, assigned_at, first_response_due, \
+             follow_up_due, last_activity_at, nurture_stage, sources, note, search_text, created_at, updated_at) ",
+        );
+        qb.push_values(rows, |mut b, r| {
+            let (i, now, g) = (r.input, r.now, r.grading);
+            let (route_code, reason, owner, team) = decision_columns(r.decision);
+            let assigned = owner.is_some();
+            b.push_bind(i.name.clone()).push_bind(i.company.clone()).push_bind(i.title.clone()).push_bind(i.email.clone())
+                .push_bind(i.email_key()).push_bind(i.phone.clone()).push_bind(i.phone_key()).push_bind(i.weak_key())
+                .push_bind(i.province.clone()).push_bind(i.city.clone()).push_bind(i.company_size.map(|s| s.code()))
+                .push_bind(i.channel.code()).push_bind(i.campaign_id).push_bind(i.utm.source.clone())
+                .push_bind(i.utm.medium.clone()).push_bind(i.utm.campaign.clone()).push_bind(i.utm.term.clone())
+                .push_bind(i.utm.content.clone()).push_bind(i.answers.budget.clone()).push_bind(i.answers.authority.clone())
+                .push_bind(i.answers.need.clone()).push_bind(i.answers.timeline.clone())
+                .push_bind(g.parts[0].points).push_bind(g.parts[1].points).push_bind(g.parts[2].points).push_bind(g.parts[3].points)
+                .push_bind(g.total).push_bind(g.grade.code()).push_bind(g.playbook_version).push_bind(now)
+                .push_bind(route_code).push_bind(reason).push_bind("open").push_bind(owner).push_bind(team)
+                .push_bind(assigned.then_some(now)).push_bind(r.due.map(|d| d.0)).push_bind(r.due.map(|d| d.1))
+                .push_bind(now).push_bind((route_code == "nurture").then_some("awareness"))
+                .push_bind(r.sources.clone()).push_bind(i.note.clone()).push_bind(domain::lead::search_text(i))
+                .push_bind(now).push_bind(now);
+        });
+        qb.push(" RETURNING id");
+        qb.build_query_scalar::<i64>().fetch_all(c).await
+    })
+    .map_err(Error::from)
+    .map_err(|e| if e.is_unique_violation() { Error::Conflict(conflict.into()) } else { e })?;
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// (route, reason, owner, team) as stored.
+pub(crate) fn decision_columns(d: &RouteDecision) -> (&'static str, Option<String>, Option<i64>, Option<i64>) {
+    match d {
+        RouteDecision::Sales { team_id, owner_id, reason } => {
+            ("sales", Some(reason.clone()), Some(*owner_id), Some(*team_id))
+        }
+        RouteDecision::Unassigned { reason } => ("unassigned", Some(reason.clone()), None, None),
+        RouteDecision::Nurture => ("nurture", None, None, None),
+        RouteDecision::Content => ("content", None, None, None),
+    }
+}
+
+/// Each new lead's history starts with where it came from, its grade and its route.
+async fn insert_events(tx: &mut Tx, items: &[Item], chunk: &[Routed], ids: &HashMap<usize, i64>) -> Result<()> {
+    let mut rows: Vec<(i64, &Actor, &'static str, Value)> = Vec::with_capacity(chunk.len() * 3);
+    for r in chunk {
+        let (item, id) = (&items[r.at], ids[&r.at]);
+        rows.push((id, &item.actor, "created", source_json(&item.input, item.actor.now)));
+        rows.push((id, &item.actor, "graded", grading_json(&r.grading)));
+        let (first, follow) = (r.due.map(|d| d.0), r.due.map(|d| d.1));
+        rows.push((
+            id,
+            &item.actor,
+            "routed",
+            json!({"decision": r.decision, "first_response_due": first, "follow_up_due": follow}),
+        ));
+    }
+    on_tx!(tx, c => {
+        let mut qb = sqlx::QueryBuilder::new("INSERT INTO lead_events (lead_id, at, kind, actor_id, actor_label, data) ");
+        qb.push_values(&rows, |mut b, (id, actor, kind, data)| {
+            b.push_bind(*id).push_bind(actor.now).push_bind(*kind).push_bind(actor.user_id).push_bind(actor.label.clone())
+                .push_bind(data.clone());
+        });
+        qb.build().execute(c).await.map(|r| r.rows_affected())
+    })?;
+    Ok(())
+}
+
+/// L-1: the first answer to each idempotency key, kept for its retries.
+async fn remember_keys(tx: &mut Tx, items: &[Item], out: &[Result<Captured>]) -> Result<()> {
+    let rows: Vec<(&Item, u16, Value)> = items
+        .iter()
+        .zip(out)
+        .filter(|(i, _)| i.idem.is_some())
+        .filter_map(|(i, r)| match r {
+            Ok(Captured::Created(l)) => Some((i, 201, json!({"lead": l, "merged": false}))),
+            Ok(Captured::Merged(l)) => Some((i, 200, json!({"lead": l, "merged": true}))),
+            _ => None,
+        })
+        .collect();
+    for chunk in rows.chunks(CHUNK) {
+        on_tx!(tx, c => {
+            let mut qb = sqlx::QueryBuilder::new(
+                "INSERT INTO idempotency_keys (owner_key, key, request_hash, status_code, response, created_at, lead_id) ",
+            );
+            qb.push_values(chunk, |mut b, (item, status, body)| {
+                let k = item.idem.as_ref().expect("filtered on keys");
+                b.push_bind(k.owner.clone()).push_bind(k.key.clone()).push_bind(k.hash.clone()).push_bind(i64::from(*status))
+                    .push_bind(body.clone()).push_bind(item.actor.now).push_bind(body["lead"]["id"].as_i64());
+            });
+            qb.build().execute(c).await.map(|r| r.rows_affected())
+        })?;
+    }
+    Ok(())
+}
+
+struct Job {
+    item: Item,
+    rules: Arc<Loaded>,
+    reply: oneshot::Sender<Result<Captured>>,
+}
+
+/// Most captures one transaction takes: enough to share the commit, few enough that the
+/// first of them is not kept waiting long.
+const MAX_BATCH: usize = 256;
+
+/// The capture writer: see the module comment.
+#[derive(Clone)]
+pub struct Queue(mpsc::Sender<Job>);
+
+impl Queue {
+    /// Starts the writer task (call inside the Tokio runtime).
+    pub fn start(db: Db) -> Queue {
+        let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(writer(db, rx));
+        Queue(tx)
+    }
+
+    /// Captures one lead; answers when its transaction has committed.
+    pub async fn capture(&self, item: Item, rules: Arc<Loaded>) -> Result<Captured> {
+        let (reply, answer) = oneshot::channel();
+        self.0.send(Job { item, rules, reply }).await.map_err(|_| Error::Other("the capture writer stopped".into()))?;
+        answer.await.map_err(|_| Error::Other("the capture writer stopped".into()))?
+    }
+}
+
+async fn writer(db: Db, mut rx: mpsc::Receiver<Job>) {
+    let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let rules = jobs[0].rules.clone();
+        let (items, replies): (Vec<Item>, Vec<_>) = jobs.drain(..).map(|j| (j.item, j.reply)).unzip();
+        match capture_many(&db, &items, &rules.rules()).await {
+            Ok(results) => {
+                for (reply, r) in replies.into_iter().zip(results) {
+                    let _ = reply.send(r);
+                }
+            }
+            // The batch as a whole failed (e.g. another process captured the same e-mail
+            // meanwhile): each capture again on its own, so one cannot sink the others.
+            Err(_) => {
+                for (item, reply) in items.into_iter().zip(replies) {
+                    let r = capture_many(&db, std::slice::from_ref(&item), &rules.rules())
+                        .await
+                        .and_then(|mut v| v.pop().unwrap_or(Err(Error::NotFound)));
+                    let _ = reply.send(r);
+                }
+            }
+        }
+    }
+}

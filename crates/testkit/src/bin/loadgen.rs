@@ -1,0 +1,306 @@
+//! Load generator for the benchmarks in `bench/`: runs in its own process and talks to a
+//! running `marketops serve` over loopback HTTP, or writes the reference rows straight into
+//! a database.
+//!
+//!   loadgen capture --url http://127.0.0.1:18182 --token T --concurrency 32 --seconds 10
+//!   loadgen capture … --rate 4000            # open loop: a request every 1/rate s
+//!   loadgen plain-insert --database-url sqlite:///tmp/x.db --rows 50000
+//!   loadgen csv --rows 1000000 > leads.csv
+//!   loadgen pages --url … --header 'Cookie: …' --paths /leads,/leads/1 --requests 300
+//!
+//! Latency in the open loop counts from when a request was due, not when it was sent, so a
+//! stalled server cannot hide its queueing (no coordinated omission).
+
+use clap::{Parser, Subcommand};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+struct Args {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// POST /api/v1/leads with a fresh Idempotency-Key each time.
+    Capture {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        token: String,
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// Requests per second (open loop); without it, each worker sends as fast as it can.
+        #[arg(long)]
+        rate: Option<f64>,
+        /// The first lead number: runs into one database take disjoint ranges, so every
+        /// capture creates a lead (unique e-mail and phone per number).
+        #[arg(long, default_value_t = 0)]
+        first: u64,
+        /// GET this path instead of capturing (the cost of HTTP and authentication alone).
+        #[arg(long)]
+        get: Option<String>,
+    },
+    /// The physical limit: the same rows inserted one committed transaction at a time into
+    /// a plain table, with the server's connection settings.
+    PlainInsert {
+        #[arg(long)]
+        database_url: String,
+        #[arg(long, default_value_t = 50_000)]
+        rows: u64,
+    },
+    /// Writes `rows` generated leads as CSV (the import benchmark's file) to stdout.
+    Csv {
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        #[arg(long, default_value_t = 0)]
+        first: u64,
+    },
+    /// GETs each path `requests` times, signed in by a header (`Cookie: …` for pages,
+    /// `Authorization: Bearer …` for the API); prints the latency quantiles per path.
+    Pages {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        header: String,
+        #[arg(long, value_delimiter = ',')]
+        paths: Vec<String>,
+        #[arg(long, default_value_t = 200)]
+        requests: usize,
+    },
+}
+
+/// The n-th generated lead: realistic Chinese names, companies and BANT answers, unique
+/// e-mail and phone so every capture creates a lead.
+pub fn lead(n: u64) -> Value {
+    const SURNAMES: &[&str] = &["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "欧阳"];
+    const GIVEN: &[&str] = &["伟", "芳", "娜", "敏", "静", "磊", "洋", "晓东", "思远", "雨涵"];
+    const WORDS: &[&str] = &["云帆", "数澜", "星河", "智联", "恒信", "天工", "瑞达", "博远"];
+    const PLACES: &[(&str, &str)] =
+        &[("上海", "上海"), ("江苏", "苏州"), ("浙江", "杭州"), ("北京", "北京"), ("山东", "青岛"), ("广东", "深圳")];
+    const CHANNELS: &[&str] = &["baidu_sem", "wechat", "website_form", "douyin", "trade_show", "webinar"];
+    let i = n as usize;
+    let (province, city) = PLACES[i % PLACES.len()];
+    let budget = ["approved", "planned", "unknown"][i % 3];
+    let authority = ["decision_maker", "influencer", "user"][(i / 3) % 3];
+    let need = ["critical", "clear", "moderate", "exploring"][i % 4];
+    let timeline = ["within_3_months", "within_12_months", "later"][(i / 2) % 3];
+    json!({
+        "name": format!("{}{}", SURNAMES[i % SURNAMES.len()], GIVEN[(i / 7) % GIVEN.len()]),
+        "company": format!("{city}{}科技有限公司", WORDS[(i / 3) % WORDS.len()]),
+        "email": format!("lead{n}@bench.example"),
+        // Mainland mobile numbers, unique up to 7·10⁹ leads.
+        "phone": format!("1{}{:09}", 3 + (n / 1_000_000_000) % 7, n % 1_000_000_000),
+        "province": province,
+        "city": city,
+        "channel": CHANNELS[i % CHANNELS.len()],
+        "budget": budget, "authority": authority, "need": need, "timeline": timeline,
+        "utm_source": "bench",
+    })
+}
+
+struct Stats {
+    lat_us: Vec<u64>,
+    errors: u64,
+}
+
+fn report(name: &str, mut s: Stats, secs: f64) -> Value {
+    s.lat_us.sort_unstable();
+    let q = |p: f64| {
+        if s.lat_us.is_empty() {
+            0.0
+        } else {
+            s.lat_us[((s.lat_us.len() as f64 * p) as usize).min(s.lat_us.len() - 1)] as f64 / 1000.0
+        }
+    };
+    json!({
+        "measure": name, "ok": s.lat_us.len(), "errors": s.errors, "seconds": secs,
+        "per_second": s.lat_us.len() as f64 / secs,
+        "p50_ms": q(0.50), "p90_ms": q(0.90), "p99_ms": q(0.99), "max_ms": q(1.0),
+    })
+}
+
+struct Load<'a> {
+    url: &'a str,
+    token: &'a str,
+    concurrency: usize,
+    seconds: f64,
+    rate: Option<f64>,
+    first: u64,
+    get: Option<String>,
+}
+
+async fn capture(l: Load<'_>) -> Value {
+    let Load { url, token, concurrency, seconds, rate, first, get } = l;
+    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency.max(64)).build().expect("client");
+    let target = format!("{}{}", url.trim_end_matches('/'), get.as_deref().unwrap_or("/api/v1/leads"));
+    let next = Arc::new(AtomicU64::new(0));
+    let get = get.is_some();
+    let start = Instant::now();
+    let end = start + Duration::from_secs_f64(seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (client, target, token, next) = (client.clone(), target.clone(), token.to_string(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut s = Stats { lat_us: Vec::new(), errors: 0 };
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                // Open loop: request n is due at start + n / rate, whoever sends it.
+                let due = match rate {
+                    Some(r) => start + Duration::from_secs_f64(n as f64 / r),
+                    None => Instant::now(),
+                };
+                if due >= end {
+                    break;
+                }
+                let now = Instant::now();
+                if due > now {
+                    tokio::time::sleep(due - now).await;
+                }
+                let r = if get {
+                    client.get(&target).bearer_auth(&token).send().await
+                } else {
+                    client
+                        .post(&target)
+                        .bearer_auth(&token)
+                        .header("Idempotency-Key", format!("bench-{}", first + n))
+                        .json(&lead(first + n))
+                        .send()
+                        .await
+                };
+                let ok = match r {
+                    Ok(resp) => {
+                        let status = resp.status().as_u16();
+                        let _ = resp.bytes().await;
+                        status == if get { 200 } else { 201 }
+                    }
+                    Err(_) => false,
+                };
+                if ok {
+                    s.lat_us.push(due.elapsed().as_micros() as u64);
+                } else {
+                    s.errors += 1;
+                }
+            }
+            s
+        }));
+    }
+    let mut all = Stats { lat_us: Vec::new(), errors: 0 };
+    for t in tasks {
+        let s = t.await.expect("worker");
+        all.lat_us.extend(s.lat_us);
+        all.errors += s.errors;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let what = match (get, rate.is_some()) {
+        (true, _) => "GET (HTTP and authentication only)",
+        (false, true) => "capture (open loop)",
+        (false, false) => "capture (closed loop)",
+    };
+    report(what, all, secs)
+}
+
+async fn plain_insert(url: &str, rows: u64) -> Value {
+    // The server's own connection settings (WAL, synchronous NORMAL on SQLite).
+    let db = store::Db::connect(url).await.expect("database");
+    let create = "CREATE TABLE IF NOT EXISTS plain_leads (id BIGINT PRIMARY KEY, name TEXT, company TEXT, email TEXT, \
+                  phone TEXT, province TEXT, city TEXT, channel TEXT, budget TEXT, authority TEXT, need TEXT, timeline TEXT)";
+    let ins = "INSERT INTO plain_leads (id, name, company, email, phone, province, city, channel, budget, authority, need, \
+               timeline) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+    let t = |v: &Value, k: &str| v[k].as_str().unwrap_or_default().to_string();
+    let start = Instant::now();
+    let mut s = Stats { lat_us: Vec::new(), errors: 0 };
+    macro_rules! run {
+        ($pool:expr) => {{
+            sqlx::query(create).execute($pool).await.expect("create");
+            for n in 0..rows {
+                let l = lead(n);
+                let t0 = Instant::now();
+                let r = sqlx::query(ins)
+                    .bind(n as i64)
+                    .bind(t(&l, "name"))
+                    .bind(t(&l, "company"))
+                    .bind(t(&l, "email"))
+                    .bind(t(&l, "phone"))
+                    .bind(t(&l, "province"))
+                    .bind(t(&l, "city"))
+                    .bind(t(&l, "channel"))
+                    .bind(t(&l, "budget"))
+                    .bind(t(&l, "authority"))
+                    .bind(t(&l, "need"))
+                    .bind(t(&l, "timeline"))
+                    .execute($pool)
+                    .await;
+                match r {
+                    Ok(_) => s.lat_us.push(t0.elapsed().as_micros() as u64),
+                    Err(_) => s.errors += 1,
+                }
+            }
+        }};
+    }
+    match &db {
+        store::Db::Sqlite(p) => run!(p),
+        store::Db::Postgres(p) => run!(p),
+    }
+    report("plain insert loop (one committed row per statement)", s, start.elapsed().as_secs_f64())
+}
+
+async fn pages(url: &str, header: &str, paths: &[String], requests: usize) -> Value {
+    let client = reqwest::Client::new();
+    let (hname, hvalue) = header.split_once(':').map(|(a, b)| (a.trim(), b.trim())).expect("--header 'Name: value'");
+    let mut out = Vec::new();
+    for p in paths {
+        let mut s = Stats { lat_us: Vec::new(), errors: 0 };
+        for _ in 0..requests {
+            let t0 = Instant::now();
+            let r = client.get(format!("{}{p}", url.trim_end_matches('/'))).header(hname, hvalue).send().await;
+            match r {
+                Ok(resp) if resp.status().is_success() => {
+                    let _ = resp.bytes().await;
+                    s.lat_us.push(t0.elapsed().as_micros() as u64);
+                }
+                _ => s.errors += 1,
+            }
+        }
+        let mut v = report(p, s, 0.0);
+        v.as_object_mut().map(|o| o.remove("per_second"));
+        out.push(v);
+    }
+    Value::Array(out)
+}
+
+const CSV_FIELDS: [&str; 11] =
+    ["name", "company", "email", "phone", "province", "city", "channel", "budget", "authority", "need", "timeline"];
+
+fn csv(rows: u64, first: u64) {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    writeln!(out, "{}", CSV_FIELDS.join(",")).expect("stdout");
+    for n in first..first + rows {
+        let l = lead(n);
+        // No generated value holds a comma, a quote or a line break.
+        let cells: Vec<&str> = CSV_FIELDS.iter().map(|f| l[*f].as_str().unwrap_or_default()).collect();
+        writeln!(out, "{}", cells.join(",")).expect("stdout");
+    }
+    out.flush().expect("stdout");
+}
+
+#[tokio::main]
+async fn main() {
+    marketops::jobs::install_tls();
+    let args = Args::parse();
+    let out = match args.cmd {
+        Cmd::Capture { url, token, concurrency, seconds, rate, first, get } => {
+            capture(Load { url: &url, token: &token, concurrency, seconds, rate, first, get }).await
+        }
+        Cmd::PlainInsert { database_url, rows } => plain_insert(&database_url, rows).await,
+        Cmd::Pages { url, header, paths, requests } => pages(&url, &header, &paths, requests).await,
+        Cmd::Csv { rows, first } => return csv(rows, first),
+    };
+    println!("{out}");
+}
