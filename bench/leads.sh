@@ -14,14 +14,14 @@
 #
 #   bench/leads.sh [SECONDS_PER_CAPTURE_RUN] [IMPORT_ROWS]
 #
-# PostgreSQL is taken from MARKETOPS_BENCH_PG (default postgres://postgres@127.0.0.1:5432);
+# PostgreSQL is taken from BENCH_PG (default postgres://postgres@127.0.0.1:5432);
 # set it to "" to skip the PostgreSQL half.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-10}
 ROWS=${2:-1000000}
 PORT=${BENCH_PORT:-18182}
-PG=${MARKETOPS_BENCH_PG-postgres://postgres@127.0.0.1:5432}
+PG=${BENCH_PG-postgres://postgres@127.0.0.1:5432}
 cargo build --release --locked -q -p marketops -p testkit --bin marketops --bin loadgen
 BIN=target/release/marketops
 LOAD=target/release/loadgen
@@ -41,7 +41,7 @@ stop() { kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; }
 
 capture_bench() { # capture_bench LABEL DB_URL REFERENCE_DB_URL
   local label=$1 db=$2 ref=$3
-  $BIN --database-url "$db" demo --history-days 30 >/dev/null
+  $BIN --database-url "$db" demo --history-days 30 >"$WORK/demo.log" 2>&1 || { tail "$WORK/demo.log"; exit 1; }
   local token
   token=$($BIN --database-url "$db" user token --email marketer@yunqi.example --name bench | tail -n 1)
   serve "$db"
@@ -72,7 +72,7 @@ fi
 
 # 2. Import.
 DB="sqlite://$WORK/import.db"
-$BIN --database-url "$DB" demo --history-days 0 >/dev/null
+$BIN --database-url "$DB" demo --history-days 0 >"$WORK/demo.log" 2>&1
 $LOAD csv --rows "$ROWS" --first 500000000 >"$WORK/leads.csv"
 echo "import file: $ROWS rows, $(du -h "$WORK/leads.csv" | cut -f1)"
 /usr/bin/time -f "%e %M" -o "$WORK/time" $BIN --database-url "$DB" import leads "$WORK/leads.csv" --quiet

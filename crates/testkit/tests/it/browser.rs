@@ -1,4 +1,5 @@
-//! Real-browser walks through the foundation (headless Chromium via chromedriver).
+//! Real-browser walks (headless Chromium via chromedriver): the foundation, and a lead's
+//! whole journey from the public web form to a won deal (L-1…L-9).
 
 use super::*;
 use testkit::browser::scenario;
@@ -63,6 +64,120 @@ async fn sales_rep_is_refused_the_admin_pages() {
         b.goto(&format!("{url}/")).await?;
         let nav = b.text("header nav").await?;
         anyhow::ensure!(!nav.contains("审计日志"), "nav shows the audit log: {nav}");
+        Ok(())
+    })
+    .await;
+    app.stop().await;
+}
+
+async fn log_in(b: &mut testkit::browser::Browser, url: &str, email: &str, name: &str) -> anyhow::Result<()> {
+    b.goto(&format!("{url}/login")).await?;
+    b.fill("#email", email).await?;
+    b.fill("#password", testkit::PASSWORD).await?;
+    b.click("#login-submit").await?;
+    b.wait_text(name).await
+}
+
+/// L-1 → L-9 in a real browser, one role at a time: the marketer runs a campaign with a
+/// public form; a visitor fills it in; the A lead is routed to the east rep (L-3, L-4); the
+/// clock passes the 6-working-hour first response (L-5) and the sales manager finds the
+/// breach in the notifications and the SLA report; the rep accepts the hand-off (L-7),
+/// converts it and wins the deal (L-8); the marketer sees the revenue on the campaign (L-9).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lead_journey_from_web_form_to_won_deal() {
+    let app = TestApp::spawn(Kind::Sqlite).await;
+    let url = app.url.clone();
+    let db = app.db.clone();
+    let runner = marketops::jobs::Runner::new(
+        db.clone(),
+        app.clock.as_clock(),
+        store::auth::SessionPolicy::default(),
+        store::auth::ThrottlePolicy::default(),
+    );
+    let clock = app.clock.clone();
+    let rep_id = app.user_id("sales.rep@yunqi.example").await;
+    scenario("lead-journey", async |b| {
+        // The marketer creates the campaign and opens its public form.
+        log_in(b, &url, "marketer@yunqi.example", "李娜").await?;
+        b.goto(&format!("{url}/campaigns")).await?;
+        b.fill("#name", "官网试用申请").await?;
+        b.click("select#channel option[value='website_form']").await?;
+        b.fill("#planned_cost", "20000").await?;
+        b.click("#campaign-form button[type='submit']").await?;
+        b.wait_text("官网试用申请").await?;
+        let campaign = store::campaigns::list(&db)
+            .await?
+            .into_iter()
+            .find(|c| c.name == "官网试用申请")
+            .ok_or_else(|| anyhow::anyhow!("campaign not saved"))?;
+        b.goto(&format!("{url}/campaigns/{}", campaign.id)).await?;
+        b.click("#public-form-link").await?;
+        b.wait("#public-form").await?;
+        b.goto(&format!("{url}/")).await?;
+        b.click("#logout").await?;
+        b.wait("#login-submit").await?;
+        // A visitor fills the form in (no account needed).
+        b.goto(&format!("{url}/f/{}?utm_source=website", campaign.id)).await?;
+        b.fill("#name", "周杰").await?;
+        b.fill("#company", "苏州精工制造").await?;
+        b.fill("#email", "zhou.jie@jinggong.example").await?;
+        b.fill("#phone", "139 1234 5678").await?;
+        b.fill("#province", "江苏").await?;
+        b.fill("#city", "苏州").await?;
+        for (q, a) in [
+            ("budget", "approved"),
+            ("authority", "decision_maker"),
+            ("need", "clear"),
+            ("timeline", "within_3_months"),
+        ] {
+            b.click(&format!("select#{q} option[value='{a}']")).await?;
+        }
+        b.click("#form-submit").await?;
+        b.wait("#form-thanks").await?;
+        let lead =
+            store::leads::list(&db, store::leads::Scope::All, &store::leads::Filter { limit: 5, ..Default::default() })
+                .await?
+                .into_iter()
+                .find(|l| l.email.as_deref() == Some("zhou.jie@jinggong.example"))
+                .ok_or_else(|| anyhow::anyhow!("the form created no lead"))?;
+        anyhow::ensure!(
+            lead.grade == "A" && lead.owner_id == Some(rep_id) && lead.campaign_id == Some(campaign.id),
+            "graded/routed as {lead:?}"
+        );
+        // Monday 10:00 + 7 h: past the 17:00 first-response deadline; one scan finds it.
+        clock.advance_secs(7 * 3600);
+        runner.tick().await?;
+        log_in(b, &url, "sales.manager@yunqi.example", "张伟").await?;
+        b.goto(&format!("{url}/notifications")).await?;
+        let notes = b.text("#notifications").await?;
+        anyhow::ensure!(notes.contains("首次响应超时") && notes.contains("周杰"), "notifications: {notes}");
+        b.goto(&format!("{url}/reports/sla")).await?;
+        let counts = b.text("#sla-counts").await?;
+        anyhow::ensure!(counts.contains("刘洋") && counts.contains("首次响应超时"), "SLA report: {counts}");
+        b.click("#logout").await?;
+        // The rep accepts the hand-off, converts the lead and wins the deal.
+        log_in(b, &url, "sales.rep@yunqi.example", "刘洋").await?;
+        b.goto(&format!("{url}/leads")).await?;
+        b.click(&format!("#lead-list a[href='/leads/{}']", lead.id)).await?;
+        b.wait("#lead-grade").await?;
+        b.click("#accept-lead").await?;
+        b.wait("#lead-convert").await?;
+        b.fill("#deal-name", "精工私有云").await?;
+        b.fill("#convert-amount", "120000").await?;
+        b.click("#convert-lead").await?;
+        b.wait("#stage-form").await?;
+        b.click("select#stage option[value='closed_won']").await?;
+        b.click("#save-stage").await?;
+        b.wait("#deal-cycle").await?;
+        b.snap("won").await;
+        let deal = store::deals::deal_of_lead(&db, lead.id).await?.ok_or_else(|| anyhow::anyhow!("no deal"))?;
+        anyhow::ensure!(deal.stage == "closed_won" && deal.amount_fen == 12_000_000, "deal {deal:?}");
+        b.click("#logout").await?;
+        // The marketer sees the won revenue on the campaign's row of the channel report.
+        log_in(b, &url, "marketer@yunqi.example", "李娜").await?;
+        b.goto(&format!("{url}/reports/channels")).await?;
+        let row = b.text("#campaign-table").await?;
+        anyhow::ensure!(row.contains("官网试用申请") && row.contains("120,000"), "channel report: {row}");
         Ok(())
     })
     .await;
