@@ -635,3 +635,121 @@ both!(l4_reps_marked_away_are_skipped_by_routing, |kind| async move {
     assert!(audit.contains("\"available\":false"), "{audit}");
     app.stop().await;
 });
+
+/// Everything a sales rep can reach about one lead, as (method, path, body): API and pages.
+fn lead_routes(lead: i64, deal: i64, other: i64) -> Vec<(Method, String, Option<Value>)> {
+    let j = |v: Value| Some(v);
+    let mut r = vec![
+        (Method::GET, format!("/api/v1/leads/{lead}"), None),
+        (Method::PUT, format!("/api/v1/leads/{lead}/answers"), j(json!({"budget": "planned"}))),
+        (Method::GET, format!("/api/v1/leads/{lead}/activities"), None),
+        (Method::POST, format!("/api/v1/leads/{lead}/activities"), j(json!({"kind": "call", "note": "x"}))),
+        (Method::POST, format!("/api/v1/leads/{lead}/reassign"), j(json!({"owner_id": 1, "reason": "x"}))),
+        (Method::POST, format!("/api/v1/leads/{lead}/accept"), j(json!({}))),
+        (Method::POST, format!("/api/v1/leads/{lead}/reject"), j(json!({"reason": "预算不足"}))),
+        (Method::GET, format!("/api/v1/leads/{lead}/touches"), None),
+        (Method::POST, format!("/api/v1/leads/{lead}/touches"), j(json!({"kind": "webinar", "title": "x"}))),
+        (Method::POST, format!("/api/v1/leads/{lead}/convert"), j(json!({"name": "x", "amount": "1000"}))),
+        (Method::GET, format!("/api/v1/deals/{deal}"), None),
+        (Method::PUT, format!("/api/v1/deals/{deal}/stage"), j(json!({"stage": "closed_won"}))),
+        (Method::GET, format!("/api/v1/leads/{lead}/duplicates"), None),
+        (Method::POST, format!("/api/v1/leads/{lead}/merge"), j(json!({"other": other}))),
+        (Method::POST, format!("/api/v1/leads/{lead}/not-duplicate"), j(json!({"other": other}))),
+        (Method::GET, format!("/api/v1/leads/{lead}/automation"), None),
+        (Method::POST, format!("/api/v1/leads/{lead}/signals"), j(json!({"signal": "trial_started"}))),
+        (Method::GET, format!("/leads/{lead}"), None),
+    ];
+    // Pages' forms (posted as forms, with the browser's same-origin headers).
+    for p in ["answers", "activities", "accept", "reject", "touches", "convert", "signals", "reassign"] {
+        r.push((Method::PATCH, format!("/leads/{lead}/{p}"), None));
+    }
+    r.push((Method::PATCH, format!("/leads/{lead}/merge/{other}"), None));
+    r.push((Method::PATCH, format!("/leads/{lead}/not-duplicate/{other}"), None));
+    r.push((Method::PATCH, format!("/deals/{deal}/stage"), None));
+    r
+}
+
+/// L permissions: a sales rep reaches only their own leads, on every lead route of the API
+/// and the pages — lists, detail, search, export, and every action — and a refused action
+/// changes nothing.
+both!(rep_reaches_only_own_leads_on_every_route, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let mut mk = app.api("marketer@yunqi.example").await;
+    let east = mk.json(Method::POST, "/api/v1/leads", &a_lead()).await.json()["lead"]["id"].as_i64().unwrap();
+    let north_lead = json!({"name": "钱多多", "company": "北京远航科技", "email": "qian@yuanhang.example",
+        "phone": "13611112222", "province": "北京", "city": "北京", "channel": "baidu_sem",
+        "budget": "approved", "authority": "decision_maker", "need": "clear", "timeline": "within_3_months"});
+    let north = mk.json(Method::POST, "/api/v1/leads", &north_lead).await.json()["lead"]["id"].as_i64().unwrap();
+    let mut admin = app.api("admin@yunqi.example").await;
+    let r = admin
+        .json(Method::POST, &format!("/api/v1/leads/{north}/convert"), &json!({"name": "远航", "amount": "50000"}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let north_deal = r.json()["id"].as_i64().unwrap();
+    let r = admin
+        .json(Method::POST, &format!("/api/v1/leads/{east}/convert"), &json!({"name": "精工", "amount": "80000"}))
+        .await;
+    let east_deal = r.json()["id"].as_i64().unwrap();
+    let mut rep = app.api("sales.rep@yunqi.example").await;
+    let mut page = app.login("sales.rep@yunqi.example").await;
+    let before = store::backup::dump(&app.db).await.unwrap();
+    for (method, path, body) in lead_routes(north, north_deal, east) {
+        let r = if method == Method::PATCH {
+            page.post_form(&path, &[("x", "1")]).await
+        } else if path.starts_with("/api/") {
+            match &body {
+                Some(b) => rep.json(method.clone(), &path, b).await,
+                None => rep.send(method.clone(), &path, None).await,
+            }
+        } else {
+            page.get(&path).await
+        };
+        assert!(
+            matches!(r.status, 403 | 404),
+            "{method} {path} answered {} to another rep's lead: {}",
+            r.status,
+            r.text
+        );
+    }
+    let after = store::backup::dump(&app.db).await.unwrap();
+    for t in [
+        "leads",
+        "lead_events",
+        "deals",
+        "lead_activities",
+        "lead_touches",
+        "duplicate_dismissals",
+        "automation_runs",
+        "tasks",
+        "audit_log",
+    ] {
+        assert!(before.get(t).is_some(), "no table {t}");
+        assert!(before[t] == after[t], "{t} changed after refused requests");
+    }
+    // Lists, search, deals and export hold the rep's own lead and deal only.
+    let ids = |v: &Value, k: &str| -> Vec<i64> {
+        v[k].as_array().unwrap().iter().map(|l| l["id"].as_i64().unwrap()).collect()
+    };
+    assert_eq!(ids(&rep.get("/api/v1/leads").await.json(), "leads"), vec![east]);
+    assert!(ids(&rep.get("/api/v1/leads?q=钱多多").await.json(), "leads").is_empty());
+    assert!(ids(&rep.get("/api/v1/leads?q=13611112222").await.json(), "leads").is_empty());
+    let deals: Vec<i64> =
+        rep.get("/api/v1/deals").await.json().as_array().unwrap().iter().map(|d| d["id"].as_i64().unwrap()).collect();
+    assert_eq!(deals, vec![east_deal]);
+    let list = page.get("/leads?q=钱多多").await.text;
+    assert!(!list.contains(&format!("/leads/{north}\"")), "search page shows the north lead");
+    assert!(!page.get("/deals").await.text.contains("远航"), "deals page shows the north deal");
+    let csv = page.get("/leads/export/csv").await;
+    assert_eq!(csv.status, 200);
+    assert!(
+        csv.text.contains("zhou.jie@jinggong.example") && !csv.text.contains("qian@yuanhang.example"),
+        "{}",
+        csv.text
+    );
+    // The same routes on the rep's own lead are open (sampled: detail, activity, touch).
+    assert_eq!(rep.get(&format!("/api/v1/leads/{east}")).await.status, 200);
+    assert_eq!(page.get(&format!("/leads/{east}")).await.status, 200);
+    let r = rep.json(Method::POST, &format!("/api/v1/leads/{east}/activities"), &json!({"kind": "call"})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    app.stop().await;
+});
