@@ -669,9 +669,9 @@ fn lead_routes(lead: i64, deal: i64, other: i64) -> Vec<(Method, String, Option<
     r
 }
 
-/// L permissions: a sales rep reaches only their own leads, on every lead route of the API
-/// and the pages — lists, detail, search, export, and every action — and a refused action
-/// changes nothing.
+// L permissions: a sales rep reaches only their own leads, on every lead route of the API
+// and the pages — lists, detail, search, export, and every action — and a refused action
+// changes nothing.
 both!(rep_reaches_only_own_leads_on_every_route, |kind| async move {
     let app = TestApp::spawn(kind).await;
     let mut mk = app.api("marketer@yunqi.example").await;
@@ -723,7 +723,7 @@ both!(rep_reaches_only_own_leads_on_every_route, |kind| async move {
         "tasks",
         "audit_log",
     ] {
-        assert!(before.get(t).is_some(), "no table {t}");
+        assert!(before.contains_key(t), "no table {t}");
         assert!(before[t] == after[t], "{t} changed after refused requests");
     }
     // Lists, search, deals and export hold the rep's own lead and deal only.
