@@ -5,6 +5,10 @@ use crate::audit::{self, Actor, Change};
 use crate::org::User;
 use crate::{Db, Error, Result, Ts, on_db, on_tx, random_hex, secret_hash};
 use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 macro_rules! sql {
     ($($part:expr),+ $(,)?) => { sqlx::AssertSqlSafe([$($part),+].concat()) };
@@ -243,7 +247,9 @@ pub async fn revoke_token(db: &Db, actor: &Actor, user_id: i64, token_id: i64) -
     }
     audit::record(&mut tx, actor, Change::deleted("api_token", token_id, serde_json::json!({"user_id": user_id})))
         .await?;
-    tx.commit().await
+    tx.commit().await?;
+    accounts_changed();
+    Ok(())
 }
 
 #[derive(sqlx::FromRow)]
@@ -253,12 +259,54 @@ struct TokenRow {
     user: User,
 }
 
+/// Bearer tokens checked in the last second, by hash. A machine client sends many requests
+/// a second, and each would otherwise read its token and account again (on SQLite a hop to
+/// a database thread and back, a tenth of a capture's cost). Revoking a token or changing
+/// an account in this process empties it at once (`accounts_changed`); another instance
+/// sees such a change within `TOKEN_TTL`.
+struct TokenCache {
+    generation: u64,
+    users: HashMap<String, (User, Instant)>,
+}
+
+static TOKENS: Mutex<Option<TokenCache>> = Mutex::new(None);
+static ACCOUNTS_GENERATION: AtomicU64 = AtomicU64::new(0);
+const TOKEN_TTL: Duration = Duration::from_secs(1);
+/// Far above the tokens one instance serves in a second; the cache starts over beyond it.
+const TOKEN_CACHE_MAX: usize = 10_000;
+
+/// Call after writing tokens or accounts: cached bearer-token lookups are dropped.
+pub fn accounts_changed() {
+    ACCOUNTS_GENERATION.fetch_add(1, Ordering::SeqCst);
+}
+
+fn cached_token_user(hash: &str) -> Option<User> {
+    let generation = ACCOUNTS_GENERATION.load(Ordering::SeqCst);
+    let cache = TOKENS.lock().unwrap_or_else(|e| e.into_inner());
+    let c = cache.as_ref().filter(|c| c.generation == generation)?;
+    c.users.get(hash).filter(|(_, at)| at.elapsed() < TOKEN_TTL).map(|(u, _)| u.clone())
+}
+
+fn cache_token_user(hash: String, user: &User, generation: u64) {
+    let mut cache = TOKENS.lock().unwrap_or_else(|e| e.into_inner());
+    let c = cache.get_or_insert_with(|| TokenCache { generation, users: HashMap::new() });
+    if c.generation != generation || c.users.len() >= TOKEN_CACHE_MAX {
+        *c = TokenCache { generation, users: HashMap::new() };
+    }
+    c.users.insert(hash, (user.clone(), Instant::now()));
+}
+
 /// The active account a bearer token belongs to, if the token is live.
 pub async fn token_user(db: &Db, secret: &str, now: Ts) -> Result<Option<User>> {
     if !secret.starts_with(TOKEN_PREFIX) {
         return Ok(None);
     }
     let hash = secret_hash(secret);
+    if let Some(user) = cached_token_user(&hash) {
+        return Ok(Some(user));
+    }
+    // Read before the lookup: a change committed meanwhile makes this entry stale at once.
+    let generation = ACCOUNTS_GENERATION.load(Ordering::SeqCst);
     let row: Option<TokenRow> = on_db!(db, p => sqlx::query_as(sql!(
         "SELECT t.last_used_at, ", USER_COLS_U, " FROM api_tokens t JOIN users u ON u.id = t.user_id \
          WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.active"
@@ -272,8 +320,8 @@ pub async fn token_user(db: &Db, secret: &str, now: Ts) -> Result<Option<User>> 
                    AND (last_used_at IS NULL OR last_used_at < $3)";
         on_db!(db, p => sqlx::query(sql).bind(now).bind(&hash).bind(now.add_secs(-60)).execute(p).await.map(|r| r.rows_affected()))?;
     }
-    let user = Some(row.user);
-    Ok(user)
+    cache_token_user(hash, &row.user, generation);
+    Ok(Some(row.user))
 }
 
 // ---- rate limits -------------------------------------------------------------------------

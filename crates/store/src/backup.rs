@@ -162,6 +162,7 @@ pub async fn restore(db: &Db, path: &Path) -> Result<()> {
             }
             tx.commit().await?;
             crate::rules::changed();
+            crate::auth::accounts_changed();
             Ok(())
         }
     }
@@ -195,6 +196,7 @@ async fn restore_sqlite(db: &Db, conn: &mut sqlx::SqliteConnection) -> Result<()
         }
         sqlx::query("COMMIT").execute(&mut *conn).await?;
         crate::rules::changed();
+        crate::auth::accounts_changed();
         Ok(())
     }
     .await;

@@ -199,6 +199,8 @@ impl Db {
             .pragma("cache_size", "-32768");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            // An embedded file cannot drop a connection: no ping before every checkout.
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(opts)
             .await?;

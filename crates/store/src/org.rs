@@ -264,6 +264,7 @@ pub async fn update_user(
     }
     audit::record(&mut tx, actor, Change::updated("user", id, before.audit_json(), after_json)).await?;
     tx.commit().await?;
+    crate::auth::accounts_changed();
     Ok(after)
 }
 
@@ -284,7 +285,9 @@ pub async fn set_password(db: &Db, actor: &Actor, id: i64, password_hash: &str) 
         }),
     )
     .await?;
-    tx.commit().await
+    tx.commit().await?;
+    crate::auth::accounts_changed();
+    Ok(())
 }
 
 /// L-4: marks a sales rep available (or not) for routed leads.
@@ -299,6 +302,7 @@ pub async fn set_available(db: &Db, actor: &Actor, id: i64, available: bool) -> 
     let after = user_tx(&mut tx, id).await?.ok_or(Error::NotFound)?;
     audit::record(&mut tx, actor, Change::updated("user", id, before.audit_json(), after.audit_json())).await?;
     tx.commit().await?;
+    crate::auth::accounts_changed();
     Ok(after)
 }
 
@@ -313,7 +317,9 @@ pub async fn set_locale(db: &Db, actor: &Actor, id: i64, locale: &str) -> Result
         .bind(locale).bind(actor.now).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
     let after = user_tx(&mut tx, id).await?.ok_or(Error::NotFound)?;
     audit::record(&mut tx, actor, Change::updated("user", id, before.audit_json(), after.audit_json())).await?;
-    tx.commit().await
+    tx.commit().await?;
+    crate::auth::accounts_changed();
+    Ok(())
 }
 
 pub async fn delete_user(db: &Db, actor: &Actor, id: i64) -> Result<()> {
@@ -324,7 +330,9 @@ pub async fn delete_user(db: &Db, actor: &Actor, id: i64) -> Result<()> {
         return Err(Error::field("id", "the last active admin cannot be deleted"));
     }
     audit::record(&mut tx, actor, Change::deleted("user", id, before.audit_json())).await?;
-    tx.commit().await
+    tx.commit().await?;
+    crate::auth::accounts_changed();
+    Ok(())
 }
 
 // ---- departments -------------------------------------------------------------------------
