@@ -2,7 +2,7 @@
 //! clocks — all in one transaction per lead, with the lead's history in `lead_events`.
 
 use crate::audit::{self, Actor, Change};
-use crate::{Db, Error, Result, Ts, Tx, on_db, on_tx};
+use crate::{Backend, Db, Error, Result, Ts, Tx, on_db, on_tx};
 use domain::calendar::WorkingCalendar;
 use domain::lead::{Grading, LeadInput, RouteDecision, RoutingTeam, sla_due};
 use domain::playbook::Playbook;
@@ -392,15 +392,6 @@ pub enum Scope {
 }
 
 impl Scope {
-    fn clause(self) -> (&'static str, Option<i64>) {
-        match self {
-            Scope::All => (" AND $S IS NULL", None),
-            Scope::Team(t) => (" AND team_id = $S", Some(t)),
-            Scope::Owner(u) => (" AND owner_id = $S", Some(u)),
-            Scope::Nothing => (" AND $S IS NULL AND 1 = 0", None),
-        }
-    }
-
     pub fn allows(self, l: &Lead) -> bool {
         match self {
             Scope::All => true,
@@ -426,32 +417,50 @@ pub struct Filter {
 }
 
 pub async fn list(db: &Db, scope: Scope, f: &Filter) -> Result<Vec<Lead>> {
-    let (clause, scope_value) = scope.clause();
     // L-1 search: the same segmented query on both backends' full-text index; a query with
     // nothing to search by (only punctuation) finds nothing rather than everything.
-    let query = f.q.as_deref().filter(|q| !q.trim().is_empty()).map(domain::search::Query::parse);
-    let (search, q) = match (&query, db) {
-        (None, _) => (" AND $7 IS NULL", None),
-        (Some(None), _) => (" AND $7 IS NULL AND 1 = 0", None),
-        (Some(Some(q)), Db::Sqlite(_)) => {
-            (" AND id IN (SELECT rowid FROM leads_fts WHERE leads_fts MATCH $7)", Some(q.fts5()))
-        }
-        (Some(Some(q)), Db::Postgres(_)) => {
-            (" AND array_to_tsvector(string_to_array(search_text, ' ')) @@ $7::tsquery", Some(q.tsquery()))
-        }
+    let search = match f.q.as_deref().filter(|q| !q.trim().is_empty()).map(domain::search::Query::parse) {
+        None => None,
+        Some(None) => return Ok(Vec::new()),
+        Some(Some(q)) => Some(match db.backend() {
+            Backend::Sqlite => (" AND id IN (SELECT rowid FROM leads_fts WHERE leads_fts MATCH ", q.fts5(), ")"),
+            Backend::Postgres => {
+                (" AND array_to_tsvector(string_to_array(search_text, ' ')) @@ ", q.tsquery(), "::tsquery")
+            }
+        }),
     };
-    let sql = format!(
-        "SELECT {COLS} FROM leads WHERE ($1 IS NULL OR grade = $1) AND ($2 IS NULL OR channel = $2) \
-         AND ($3 IS NULL OR route = $3) AND ($4 IS NULL OR status = $4) AND ($5 IS NULL OR owner_id = $5) \
-         AND ($6 IS NULL OR campaign_id = $6) {search} AND ($8 IS NULL OR id < $8){} \
-         ORDER BY id DESC LIMIT $9",
-        clause.replace("$S", "$10")
-    );
+    let scope = match scope {
+        Scope::All => None,
+        Scope::Team(t) => Some((" AND team_id = ", t)),
+        Scope::Owner(u) => Some((" AND owner_id = ", u)),
+        Scope::Nothing => return Ok(Vec::new()),
+    };
     let limit = f.limit.clamp(1, 500);
-    Ok(on_db!(db, p => sqlx::query_as::<_, Lead>(sqlx::AssertSqlSafe(sql.clone()))
-        .bind(&f.grade).bind(&f.channel).bind(&f.route).bind(&f.status).bind(f.owner_id).bind(f.campaign_id)
-        .bind(&q).bind(f.before_id).bind(limit).bind(scope_value)
-        .fetch_all(p).await)?)
+    // Only the filters given go into the statement: `($1 IS NULL OR col = $1)` hides the
+    // indexes from SQLite's planner, and a keyset page deep in a million leads then walked
+    // half the table (190 ms instead of 3 ms, BENCHMARKS.md).
+    Ok(on_db!(db, p => {
+        let mut qb = sqlx::QueryBuilder::new(format!("SELECT {COLS} FROM leads WHERE TRUE"));
+        let texts = [(" AND grade = ", &f.grade), (" AND channel = ", &f.channel), (" AND route = ", &f.route), (" AND status = ", &f.status)];
+        for (sql, v) in texts {
+            if let Some(v) = v {
+                qb.push(sql).push_bind(v.clone());
+            }
+        }
+        for (sql, v) in [(" AND owner_id = ", f.owner_id), (" AND campaign_id = ", f.campaign_id), (" AND id < ", f.before_id)] {
+            if let Some(v) = v {
+                qb.push(sql).push_bind(v);
+            }
+        }
+        if let Some((sql, v)) = scope {
+            qb.push(sql).push_bind(v);
+        }
+        if let Some((open, q, close)) = &search {
+            qb.push(*open).push_bind(q.clone()).push(*close);
+        }
+        qb.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
+        qb.build_query_as::<Lead>().fetch_all(p).await
+    })?)
 }
 
 pub async fn count(db: &Db) -> Result<i64> {
