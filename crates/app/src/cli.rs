@@ -522,12 +522,14 @@ async fn import_leads(
         );
         return Ok(ExitCode::FAILURE);
     }
+    // The cells are no longer needed: a million-row file should not be held twice.
+    drop(table);
     let rows: Vec<domain::lead::LeadInput> = checked.valid.into_iter().map(|(_, l)| l).collect();
     let writing = bar(rows.len(), quiet, "importing");
     let rules = store::leads::Rules { playbook: &pb, version: active.version, calendar: &calendar, tz: &tz };
     let label = file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().to_string());
     let progress = |n: usize| writing.set_position(n as u64);
-    let out = store::import::import_leads(&db, &Actor::cli(now()), &rows, &rules, &label, &progress).await?;
+    let out = store::import::import_leads(&db, &Actor::cli(now()), rows, &rules, &label, &progress).await?;
     writing.finish_and_clear();
     println!(
         "imported {}: {} new lead(s), {} merged into existing leads, {} row(s) skipped",

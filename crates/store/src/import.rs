@@ -22,7 +22,7 @@ const CHUNK: usize = 200;
 
 /// Folds later rows with the same e-mail or phone into the first one (missing details
 /// filled, newer answers kept), so the file itself holds no duplicates.
-fn dedup_in_file(rows: &[LeadInput]) -> (Vec<(LeadInput, Vec<LeadInput>)>, usize) {
+fn dedup_in_file(rows: Vec<LeadInput>) -> (Vec<(LeadInput, Vec<LeadInput>)>, usize) {
     let mut out: Vec<(LeadInput, Vec<LeadInput>)> = Vec::with_capacity(rows.len());
     let mut by_key: HashMap<String, usize> = HashMap::new();
     let mut merged = 0;
@@ -34,7 +34,6 @@ fn dedup_in_file(rows: &[LeadInput]) -> (Vec<(LeadInput, Vec<LeadInput>)>, usize
         match keys.iter().find_map(|k| by_key.get(k).copied()) {
             Some(i) => {
                 merged += 1;
-                out[i].1.push(r.clone());
                 let t = &mut out[i].0;
                 macro_rules! fill {
                     ($($f:ident),*) => { $( if t.$f.is_none() { t.$f = r.$f.clone(); } )* };
@@ -48,12 +47,13 @@ fn dedup_in_file(rows: &[LeadInput]) -> (Vec<(LeadInput, Vec<LeadInput>)>, usize
                 for k in keys {
                     by_key.entry(k).or_insert(i);
                 }
+                out[i].1.push(r);
             }
             None => {
                 for k in keys {
                     by_key.insert(k, out.len());
                 }
-                out.push((r.clone(), Vec::new()));
+                out.push((r, Vec::new()));
             }
         }
     }
@@ -70,7 +70,7 @@ pub(crate) async fn existing(tx: &mut Tx, col: &str, keys: &[String]) -> Result<
 pub async fn import_leads(
     db: &Db,
     actor: &Actor,
-    rows: &[LeadInput],
+    rows: Vec<LeadInput>,
     rules: &Rules<'_>,
     label: &str,
     progress: &(dyn Fn(usize) + Sync),

@@ -201,7 +201,7 @@ pub async fn map_submit(
         return unprocessable(page);
     }
     let rows: Vec<domain::lead::LeadInput> = checked.valid.into_iter().map(|(_, l)| l).collect();
-    match store::import::import_leads(&s.db, &u.actor(s.now()), &rows, &rules.rules(), &name, &|_| {}).await {
+    match store::import::import_leads(&s.db, &u.actor(s.now()), rows, &rules.rules(), &name, &|_| {}).await {
         Ok(out) => {
             let _ = store::import::drop_upload(&s.db, &token).await;
             let msg = ctx.i18n.t_args(
