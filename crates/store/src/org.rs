@@ -290,15 +290,29 @@ pub async fn set_password(db: &Db, actor: &Actor, id: i64, password_hash: &str) 
     Ok(())
 }
 
-/// L-4: marks a sales rep available (or not) for routed leads.
-pub async fn set_available(db: &Db, actor: &Actor, id: i64, available: bool) -> Result<User> {
+/// Sets one column of an account, audited; writes nothing when `same` says the account
+/// already has the value.
+async fn set_user_column<T>(
+    db: &Db,
+    actor: &Actor,
+    id: i64,
+    column: &'static str,
+    value: T,
+    same: impl Fn(&User) -> bool,
+) -> Result<User>
+where
+    T: for<'q> sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+    T: for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+    T: Clone + Send + 'static,
+{
     let mut tx = db.begin().await?;
     let before = user_tx(&mut tx, id).await?.ok_or(Error::NotFound)?;
-    if before.available == available {
+    if same(&before) {
         return Ok(before);
     }
-    on_tx!(&mut tx, c => sqlx::query("UPDATE users SET available = $1, updated_at = $2 WHERE id = $3")
-        .bind(available).bind(actor.now).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
+    let sql = format!("UPDATE users SET {column} = $1, updated_at = $2 WHERE id = $3");
+    on_tx!(&mut tx, c => sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(value.clone()).bind(actor.now).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
     let after = user_tx(&mut tx, id).await?.ok_or(Error::NotFound)?;
     audit::record(&mut tx, actor, Change::updated("user", id, before.audit_json(), after.audit_json())).await?;
     tx.commit().await?;
@@ -306,20 +320,16 @@ pub async fn set_available(db: &Db, actor: &Actor, id: i64, available: bool) -> 
     Ok(after)
 }
 
+/// L-4: marks a sales rep available (or not) for routed leads.
+pub async fn set_available(db: &Db, actor: &Actor, id: i64, available: bool) -> Result<User> {
+    set_user_column(db, actor, id, "available", available, |u| u.available == available).await
+}
+
 /// Remembers the account's interface language.
 pub async fn set_locale(db: &Db, actor: &Actor, id: i64, locale: &str) -> Result<()> {
-    let mut tx = db.begin().await?;
-    let before = user_tx(&mut tx, id).await?.ok_or(Error::NotFound)?;
-    if before.locale.as_deref() == Some(locale) {
-        return Ok(());
-    }
-    on_tx!(&mut tx, c => sqlx::query("UPDATE users SET locale = $1, updated_at = $2 WHERE id = $3")
-        .bind(locale).bind(actor.now).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
-    let after = user_tx(&mut tx, id).await?.ok_or(Error::NotFound)?;
-    audit::record(&mut tx, actor, Change::updated("user", id, before.audit_json(), after.audit_json())).await?;
-    tx.commit().await?;
-    crate::auth::accounts_changed();
-    Ok(())
+    set_user_column(db, actor, id, "locale", locale.to_string(), |u| u.locale.as_deref() == Some(locale))
+        .await
+        .map(|_| ())
 }
 
 pub async fn delete_user(db: &Db, actor: &Actor, id: i64) -> Result<()> {
