@@ -185,6 +185,8 @@ async fn write(tx: &mut Tx, items: &[Item], rules: &Rules<'_>) -> Result<Vec<Res
         routed.push(Routed { at: n, grading: (**g).clone(), decision, due });
     }
     let mut ids: HashMap<usize, i64> = HashMap::new();
+    // Automation only enqueues work, so the rows as inserted are the leads to answer with.
+    let mut leads: HashMap<i64, Lead> = HashMap::new();
     for chunk in routed.chunks(CHUNK) {
         let rows: Vec<NewLead> = chunk
             .iter()
@@ -194,9 +196,10 @@ async fn write(tx: &mut Tx, items: &[Item], rules: &Rules<'_>) -> Result<Vec<Res
                 NewLead { input, now, grading: &r.grading, decision: &r.decision, due: r.due, sources }
             })
             .collect();
-        let new_ids =
-            insert_leads(tx, &rows, "a lead with this e-mail or phone was captured at the same moment; retry").await?;
-        ids.extend(chunk.iter().map(|r| r.at).zip(new_ids));
+        let conflict = "a lead with this e-mail or phone was captured at the same moment; retry";
+        let new: Vec<Lead> = insert_leads(tx, &rows, conflict, crate::leads::COLS, |l: &Lead| l.id).await?;
+        ids.extend(chunk.iter().map(|r| r.at).zip(new.iter().map(|l| l.id)));
+        leads.extend(new.into_iter().map(|l| (l.id, l)));
         insert_events(tx, items, chunk, &ids).await?;
     }
     for t in &teams {
@@ -220,12 +223,6 @@ async fn write(tx: &mut Tx, items: &[Item], rules: &Rules<'_>) -> Result<Vec<Res
             crate::automation::fire(tx, Trigger::FormSubmitted, *id, items[*n].actor.now, rules).await?;
         }
     }
-    let mut leads: HashMap<i64, Lead> =
-        crate::leads::get_many_tx(tx, &fresh_ids.iter().map(|x| x.1).collect::<Vec<_>>())
-            .await?
-            .into_iter()
-            .map(|l| (l.id, l))
-            .collect();
     let changes: Vec<(&Actor, Change<'_>)> = fresh_ids
         .iter()
         .filter_map(|(n, id)| {
@@ -283,11 +280,22 @@ pub(crate) struct NewLead<'a> {
     pub sources: serde_json::Value,
 }
 
-/// Inserts the rows with one statement and returns their ids in row order: ids are handed
-/// out in VALUES order, but RETURNING's row order is not promised, so they are sorted.
-/// `conflict` is the message when a unique key was taken meanwhile by another writer.
-pub(crate) async fn insert_leads(tx: &mut Tx, rows: &[NewLead<'_>], conflict: &str) -> Result<Vec<i64>> {
-    let mut ids = on_tx!(tx, c => {
+/// Inserts the rows with one statement and returns `returning` of each (`id`, or all of a
+/// `Lead`'s columns, saving a read-back) in row order: ids are handed out in VALUES order,
+/// but RETURNING's row order is not promised, so they are sorted by `id_of`. `conflict` is
+/// the message when a unique key was taken meanwhile by another writer.
+pub(crate) async fn insert_leads<R>(
+    tx: &mut Tx,
+    rows: &[NewLead<'_>],
+    conflict: &str,
+    returning: &str,
+    id_of: fn(&R) -> i64,
+) -> Result<Vec<R>>
+where
+    R: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    R: Send + Unpin,
+{
+    let mut out = on_tx!(tx, c => {
         let mut qb = sqlx::QueryBuilder::new(
             "INSERT INTO leads (name, company, title, email, email_key, phone, phone_key, weak_key, province, city, \
              company_size, channel, campaign_id, utm_source, utm_medium, utm_campaign, utm_term, utm_content, budget, \
@@ -314,13 +322,13 @@ pub(crate) async fn insert_leads(tx: &mut Tx, rows: &[NewLead<'_>], conflict: &s
                 .push_bind(r.sources.clone()).push_bind(i.note.clone()).push_bind(domain::lead::search_text(i))
                 .push_bind(now).push_bind(now);
         });
-        qb.push(" RETURNING id");
-        qb.build_query_scalar::<i64>().fetch_all(c).await
+        qb.push(" RETURNING ").push(returning);
+        qb.build_query_as::<R>().fetch_all(c).await
     })
     .map_err(Error::from)
     .map_err(|e| if e.is_unique_violation() { Error::Conflict(conflict.into()) } else { e })?;
-    ids.sort_unstable();
-    Ok(ids)
+    out.sort_unstable_by_key(id_of);
+    Ok(out)
 }
 
 /// (route, reason, owner, team) as stored.

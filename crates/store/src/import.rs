@@ -136,9 +136,9 @@ pub async fn import_leads(
                 ),
             })
             .collect();
-        let ids =
-            insert_leads(&mut tx, &rows, "a lead in the file was captured elsewhere during the import; run it again")
-                .await?;
+        let conflict = "a lead in the file was captured elsewhere during the import; run it again";
+        let ids: Vec<i64> =
+            insert_leads(&mut tx, &rows, conflict, "id", |r: &(i64,)| r.0).await?.into_iter().map(|r| r.0).collect();
         // One history entry per lead carries the source, the grading and the route.
         on_tx!(&mut tx, c => {
             let mut qb = sqlx::QueryBuilder::new("INSERT INTO lead_events (lead_id, at, kind, actor_id, actor_label, data) ");

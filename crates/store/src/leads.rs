@@ -66,7 +66,7 @@ pub struct Lead {
     pub updated_at: Ts,
 }
 
-const COLS: &str = "id, name, company, title, email, phone, province, city, company_size, channel, campaign_id, \
+pub(crate) const COLS: &str = "id, name, company, title, email, phone, province, city, company_size, channel, campaign_id, \
     utm_source, utm_medium, utm_campaign, utm_term, utm_content, budget, authority, need, timeline, budget_points, \
     authority_points, need_points, timeline_points, total, grade, graded_version, graded_at, route, route_reason, status, \
     owner_id, team_id, assigned_at, first_response_due, first_response_at, follow_up_due, last_activity_at, nurture_stage, \
@@ -120,10 +120,6 @@ pub(crate) async fn event(tx: &mut Tx, actor: &Actor, lead_id: i64, kind: &str, 
 
 pub(crate) async fn get_tx(tx: &mut Tx, id: i64) -> Result<Option<Lead>> {
     Ok(on_tx!(tx, c => sqlx::query_as::<_, Lead>(select("WHERE id = $1")).bind(id).fetch_optional(c).await)?)
-}
-
-pub(crate) async fn get_many_tx(tx: &mut Tx, ids: &[i64]) -> Result<Vec<Lead>> {
-    Ok(crate::select_in!(tx, sqlx::query_as::<_, Lead>, format!("SELECT {COLS} FROM leads WHERE id"), ids))
 }
 
 pub async fn get(db: &Db, id: i64) -> Result<Option<Lead>> {
