@@ -4,7 +4,7 @@
 //!
 //!   loadgen capture --url http://127.0.0.1:18182 --token T --concurrency 32 --seconds 10
 //!   loadgen capture … --rate 4000            # open loop: a request every 1/rate s
-//!   loadgen plain-insert --database-url sqlite:///tmp/x.db --rows 50000
+//!   loadgen plain-insert --database-url sqlite://plain.db --rows 50000
 //!   loadgen csv --rows 1000000 > leads.csv
 //!   loadgen pages --url … --header 'Cookie: …' --paths /leads,/leads/1 --requests 300
 //!
