@@ -48,7 +48,7 @@ enum Plan {
     Fresh(Box<Grading>),
 }
 
-/// Rows per multi-row INSERT: 38 columns × 200 rows stays under SQLite's bind limit.
+/// Rows per multi-row INSERT: 45 columns × 200 rows stays under SQLite's bind limit.
 const CHUNK: usize = 200;
 
 /// Captures `items` in one transaction. The outer error means the batch as a whole failed
@@ -90,8 +90,11 @@ async fn plan(tx: &mut Tx, items: &[Item], rules: &Rules<'_>) -> Result<Vec<Plan
     let campaign_ids: Vec<i64> = items.iter().filter_map(|i| i.input.campaign_id).collect();
     let campaigns: Vec<i64> =
         crate::select_in!(tx, sqlx::query_scalar::<_, i64>, "SELECT id FROM campaigns WHERE id", campaign_ids);
-    let emails: Vec<String> = items.iter().filter_map(|i| i.input.email_key()).collect();
-    let phones: Vec<String> = items.iter().filter_map(|i| i.input.phone_key()).collect();
+    // L-2 keys, normalised once per item.
+    let dedup_keys: Vec<(Option<String>, Option<String>)> =
+        items.iter().map(|i| (i.input.email_key(), i.input.phone_key())).collect();
+    let emails: Vec<String> = dedup_keys.iter().filter_map(|k| k.0.clone()).collect();
+    let phones: Vec<String> = dedup_keys.iter().filter_map(|k| k.1.clone()).collect();
     let by_email = existing(tx, "email_key", &emails).await?;
     let by_phone = existing(tx, "phone_key", &phones).await?;
     let mut plans = Vec::with_capacity(items.len());
@@ -128,15 +131,13 @@ async fn plan(tx: &mut Tx, items: &[Item], rules: &Rules<'_>) -> Result<Vec<Plan
         };
         // L-2: the same normalised e-mail, else the same phone, as a stored lead or as one
         // this batch creates.
-        let keys: Vec<String> =
-            [input.email_key().map(|k| format!("e:{k}")), input.phone_key().map(|k| format!("p:{k}"))]
-                .into_iter()
-                .flatten()
-                .collect();
-        let stored_hit = input
-            .email_key()
-            .and_then(|k| by_email.get(&k))
-            .or_else(|| input.phone_key().and_then(|k| by_phone.get(&k)));
+        let (email, phone) = &dedup_keys[n];
+        let keys: Vec<String> = [email.as_ref().map(|k| format!("e:{k}")), phone.as_ref().map(|k| format!("p:{k}"))]
+            .into_iter()
+            .flatten()
+            .collect();
+        let stored_hit =
+            email.as_ref().and_then(|k| by_email.get(k)).or_else(|| phone.as_ref().and_then(|k| by_phone.get(k)));
         if let Some(id) = stored_hit {
             plans.push(Plan::Merge(*id));
         } else if let Some(first) = keys.iter().find_map(|k| fresh_keys.get(k).copied()) {
@@ -234,14 +235,14 @@ async fn write(tx: &mut Tx, items: &[Item], rules: &Rules<'_>) -> Result<Vec<Res
         .collect();
     audit::record_many(tx, &changes).await?;
     // Merges, in order, after the leads they may merge into exist.
-    let mut out: Vec<Option<Result<Captured>>> = Vec::with_capacity(items.len());
+    let mut out: Vec<Result<Captured>> = Vec::with_capacity(items.len());
     for (n, p) in plans.into_iter().enumerate() {
         let r = match p {
             Plan::Fail(e) => Err(e),
             Plan::Replay(c) => Ok(c),
             Plan::SameAs(first) => match out.get(first) {
-                Some(Some(Ok(Captured::Created(l)))) => Ok(replayed(201, l)),
-                Some(Some(Ok(Captured::Merged(l)))) => Ok(replayed(200, l)),
+                Some(Ok(Captured::Created(l))) => Ok(replayed(201, l)),
+                Some(Ok(Captured::Merged(l))) => Ok(replayed(200, l)),
                 _ => Err(Error::Conflict("the first request with this Idempotency-Key failed; send it again".into())),
             },
             // A merge that fails may have written half: the whole batch goes back (the queue
@@ -258,9 +259,8 @@ async fn write(tx: &mut Tx, items: &[Item], rules: &Rules<'_>) -> Result<Vec<Res
                 leads.remove(&id).map(|l| Captured::Created(Box::new(l))).ok_or(Error::NotFound)
             }
         };
-        out.push(Some(r));
+        out.push(r);
     }
-    let out: Vec<Result<Captured>> = out.into_iter().map(|r| r.unwrap_or(Err(Error::NotFound))).collect();
     remember_keys(tx, items, &out).await?;
     Ok(out)
 }

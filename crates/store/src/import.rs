@@ -17,7 +17,7 @@ pub struct ImportOutcome {
     pub merged: usize,
 }
 
-/// Rows per INSERT statement: 38 columns × 200 rows stays under SQLite's bind limit.
+/// Rows per INSERT statement: 45 columns × 200 rows stays under SQLite's bind limit.
 const CHUNK: usize = 200;
 
 /// Folds later rows with the same e-mail or phone into the first one (missing details

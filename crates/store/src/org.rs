@@ -60,6 +60,11 @@ impl User {
         Role::parse(&self.role).unwrap_or(Role::Viewer)
     }
 
+    /// The account as permission rules see it.
+    pub fn member(&self) -> domain::role::Member {
+        domain::role::Member { role: self.role(), id: self.id, team_id: self.team_id }
+    }
+
     fn audit_json(&self) -> serde_json::Value {
         json!({
             "email": self.email, "display_name": self.display_name, "role": self.role,

@@ -621,6 +621,9 @@ both!(l4_reps_marked_away_are_skipped_by_routing, |kind| async move {
     let mut mgr = app.login("sales.manager@yunqi.example").await;
     let page = mgr.get("/org").await;
     assert!(page.text.contains(&format!("action=\"/org/users/{rep_id}/availability\"")), "no switch on /org");
+    let r = mgr.post_form(&format!("/org/users/{rep_id}/availability"), &[("available", "maybe")]).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(!store::org::get_user(&app.db, rep_id).await.unwrap().unwrap().available);
     let r = mgr.post_form(&format!("/org/users/{rep_id}/availability"), &[("available", "1")]).await;
     assert_eq!(r.status, 303, "{}", r.text);
     let mut second = a_lead();

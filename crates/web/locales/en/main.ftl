@@ -782,3 +782,4 @@ user-available-yes = Available
 user-available-no = Away
 user-mark-away = Mark away
 user-mark-available = Mark available
+error-bad-availability = Availability must be available or away.

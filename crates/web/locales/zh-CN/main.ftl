@@ -782,3 +782,4 @@ user-available-yes = 可接单
 user-available-no = 暂停接单
 user-mark-away = 设为暂停
 user-mark-available = 恢复接单
+error-bad-availability = 接单状态只能是“可接单”或“暂停接单”。

@@ -284,7 +284,7 @@ pub async fn set_user_availability(
     };
     let available = e.into_result(available).map_err(ApiError::Invalid)?;
     let target = store::org::get_user(&s.db, id).await?.ok_or(ApiError::NotFound)?;
-    if let Err(why) = domain::role::may_set_availability(member(&u.user), member(&target)) {
+    if let Err(why) = domain::role::may_set_availability(u.user.member(), target.member()) {
         return Err(if target.role() == domain::role::Role::SalesRep {
             ApiError::Forbidden
         } else {
@@ -292,10 +292,6 @@ pub async fn set_user_availability(
         });
     }
     Ok(Json(store::org::set_available(&s.db, &u.actor(s.now()), id, available).await?))
-}
-
-pub(crate) fn member(u: &User) -> domain::role::Member {
-    domain::role::Member { role: u.role(), id: u.id, team_id: u.team_id }
 }
 
 fn password_field(f: &Fields) -> Result<String, ApiError> {

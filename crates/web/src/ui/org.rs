@@ -106,10 +106,10 @@ pub async fn overview(State(s): State<AppState>, ctx: Ctx) -> Response {
             team: u.team_id.and_then(|t| team_name.get(&t).cloned()).unwrap_or_default(),
             active: u.active,
             available: (u.role() == Role::SalesRep).then_some(u.available),
-            may_toggle: ctx.user.as_ref().is_some_and(|me| {
-                domain::role::may_set_availability(crate::api::org::member(&me.user), crate::api::org::member(u))
-                    .is_ok()
-            }),
+            may_toggle: ctx
+                .user
+                .as_ref()
+                .is_some_and(|me| domain::role::may_set_availability(me.user.member(), u.member()).is_ok()),
         })
         .collect();
     OrgPage { ctx, departments, users }.into_response()
@@ -435,13 +435,18 @@ pub async fn update_user(State(s): State<AppState>, ctx: Ctx, Path(id): Path<i64
 /// L-4: a rep (or their manager, or the admin) switches the rep's availability for routing.
 pub async fn set_availability(State(s): State<AppState>, ctx: Ctx, Path(id): Path<i64>, form: UiForm) -> Response {
     let u = allowed!(ctx, Action::ViewOrg);
-    let available = form_fields(form.0).0.get("available").and_then(|v| v.as_str()) == Some("1");
+    // The switch posts 1 or 0; anything else changes nothing.
+    let available = match form_fields(form.0).0.get("available").and_then(|v| v.as_str()) {
+        Some("1") => true,
+        Some("0") => false,
+        _ => return ctx.error_page(StatusCode::UNPROCESSABLE_ENTITY, "error-bad-availability"),
+    };
     let target = match store::org::get_user(&s.db, id).await {
         Ok(Some(t)) => t,
         Ok(None) => return ctx.error_page(StatusCode::NOT_FOUND, "error-not-found"),
         Err(e) => return internal(&ctx, e),
     };
-    if domain::role::may_set_availability(crate::api::org::member(&u.user), crate::api::org::member(&target)).is_err() {
+    if domain::role::may_set_availability(u.user.member(), target.member()).is_err() {
         return ctx.error_page(StatusCode::FORBIDDEN, "error-forbidden");
     }
     match store::org::set_available(&s.db, &u.actor(s.now()), id, available).await {
