@@ -59,6 +59,9 @@ pub enum Command {
     /// Import data from a file.
     #[command(subcommand)]
     Import(ImportCmd),
+    /// Customer analytics computed from the stored orders.
+    #[command(subcommand)]
+    Analytics(AnalyticsCmd),
     /// Write a backup to FILE (SQLite: a database copy; PostgreSQL: a JSON export).
     Backup { file: PathBuf },
     /// Replace the database's contents with a backup made by `backup`.
@@ -144,6 +147,46 @@ pub enum ImportCmd {
         #[arg(long)]
         quiet: bool,
     },
+    /// Orders from a CSV or XLSX file (C-1), plain format `order_id,customer_id,order_date,amount`
+    /// (date YYYY-MM-DD, amount in yuan with at most 2 decimals; optional customer_name).
+    /// Every row is checked first; a file with errors is rejected whole unless --valid-only.
+    /// Orders already stored with the same values are skipped, so a file can be imported again.
+    Orders {
+        file: PathBuf,
+        /// Column mapping `HEADER=field,…` (fields: order_id, customer_id, order_date, amount,
+        /// customer_name; `-` ignores a column). Headers such as 订单号, 客户编号, 下单日期, 金额 are
+        /// recognised without it.
+        #[arg(long, default_value = "")]
+        map: String,
+        /// Import the valid rows and skip the others (default: reject the whole file).
+        #[arg(long)]
+        valid_only: bool,
+        /// Show no progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AnalyticsCmd {
+    /// RFM scores and segments (C-2) as of a date, one line per customer with an order:
+    /// customer_id,recency_days,frequency,monetary,r,f,m,segment (monetary in yuan).
+    Rfm {
+        /// The date to measure from, YYYY-MM-DD (default: today in the company's time zone).
+        #[arg(long)]
+        as_of: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Csv)]
+        format: Format,
+        /// Write to FILE instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Json,
 }
 
 #[derive(Subcommand, Debug)]
@@ -291,6 +334,12 @@ pub async fn run(command: Command, mut cfg: Config) -> anyhow::Result<ExitCode> 
         Command::Playbook(cmd) => playbook(cmd, &cfg).await,
         Command::Import(ImportCmd::Leads { file, map, channel, campaign, valid_only, quiet }) => {
             import_leads(&cfg, &file, &map, channel, campaign, valid_only, quiet).await
+        }
+        Command::Import(ImportCmd::Orders { file, map, valid_only, quiet }) => {
+            import_orders(&cfg, &file, &map, valid_only, quiet).await
+        }
+        Command::Analytics(AnalyticsCmd::Rfm { as_of, format, output }) => {
+            rfm(&cfg, as_of.as_deref(), format, output.as_deref()).await
         }
         Command::Backup { file } => {
             let db = open_db(&cfg.database_url).await?;
@@ -480,6 +529,142 @@ fn bar(len: usize, quiet: bool, what: &str) -> indicatif::ProgressBar {
     b
 }
 
+/// Prints the row errors of a checked file (the first 50); false when the file is to be
+/// rejected (errors, and the user did not ask for the valid rows only).
+fn report_row_errors(errors: &[domain::import::RowError], bad_rows: usize, valid: usize, valid_only: bool) -> bool {
+    for e in errors.iter().take(50) {
+        eprintln!("row {}, column {}: {}", e.row, e.column, e.message);
+    }
+    if errors.len() > 50 {
+        eprintln!("… and {} more errors", errors.len() - 50);
+    }
+    if bad_rows > 0 && !valid_only {
+        eprintln!(
+            "{bad_rows} of {} rows have errors; nothing was imported (fix them, or use --valid-only)",
+            bad_rows + valid
+        );
+        return false;
+    }
+    true
+}
+
+/// Today in the company's time zone (UTC before a profile exists).
+async fn company_today(db: &store::Db) -> anyhow::Result<jiff::civil::Date> {
+    let tz = store::company::get(db)
+        .await?
+        .and_then(|c| jiff::tz::TimeZone::get(&c.time_zone).ok())
+        .unwrap_or(jiff::tz::TimeZone::UTC);
+    Ok(jiff::Timestamp::now().to_zoned(tz).date())
+}
+
+async fn import_orders(
+    cfg: &Config,
+    file: &std::path::Path,
+    map: &str,
+    valid_only: bool,
+    quiet: bool,
+) -> anyhow::Result<ExitCode> {
+    use domain::order::{ORDER_FIELDS, ORDER_SYNONYMS};
+    let bytes = std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let table = web::sheets::read(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    drop(bytes);
+    let mapping = domain::import::apply_map_with(&table.headers, map, ORDER_SYNONYMS, ORDER_FIELDS)
+        .map_err(|e| anyhow::anyhow!("--map: {e}"))?;
+    for field in &ORDER_FIELDS[..4] {
+        if !mapping.contains(&Some(*field)) {
+            anyhow::bail!("no column for {field}: name one with --map HEADER={field}");
+        }
+    }
+    let db = open_db(&cfg.database_url).await?;
+    let checking = bar(table.rows.len(), quiet, "checking");
+    let checked = domain::order::check(&table, &mapping, company_today(&db).await?);
+    checking.finish_and_clear();
+    if !report_row_errors(&checked.errors, checked.bad_rows, checked.valid.len(), valid_only) {
+        return Ok(ExitCode::FAILURE);
+    }
+    drop(table);
+    let orders: Vec<domain::order::OrderInput> = checked.valid.into_iter().map(|(_, o)| o).collect();
+    let writing = bar(orders.len(), quiet, "importing");
+    let label = file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().to_string());
+    let progress = |n: usize| writing.set_position(n as u64);
+    let out = store::customers::add_orders(&db, &Actor::cli(now()), &orders, &label, &progress).await?;
+    writing.finish_and_clear();
+    println!(
+        "imported {label}: {} new order(s), {} already stored, {} new customer(s), {} row(s) skipped",
+        out.created, out.unchanged, out.new_customers, checked.bad_rows
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn rfm(
+    cfg: &Config,
+    as_of: Option<&str>,
+    format: Format,
+    output: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    let db = open_db(&cfg.database_url).await?;
+    let day = match as_of {
+        Some(s) => {
+            s.parse::<jiff::civil::Date>().map_err(|_| anyhow::anyhow!("--as-of: `{s}` is not a date (YYYY-MM-DD)"))?
+        }
+        None => company_today(&db).await?,
+    };
+    crate::startup::ensure_playbook(&db, now()).await?;
+    let active = store::playbook::active(&db).await?.ok_or_else(|| anyhow::anyhow!("no playbook"))?;
+    let pb = domain::playbook::Playbook::parse(&active.document).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let segments = domain::rfm::segments(&pb).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let values = store::customers::rfm_values(&db, domain::order::day_number(day)).await?;
+    let mut scored = domain::rfm::score(&values, &segments);
+    domain::rfm::sort_by_customer(&mut scored);
+    let sink: Box<dyn Write> = match output {
+        Some(path) => {
+            Box::new(std::fs::File::create(path).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?)
+        }
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut out = std::io::BufWriter::new(sink);
+    match format {
+        Format::Csv => {
+            writeln!(out, "customer_id,recency_days,frequency,monetary,r,f,m,segment")?;
+            for c in &scored {
+                writeln!(
+                    out,
+                    "{},{},{},{},{},{},{},{}",
+                    csv_cell(&c.customer),
+                    c.recency_days,
+                    c.frequency,
+                    domain::money::Money(c.monetary).decimal(),
+                    c.r,
+                    c.f,
+                    c.m,
+                    c.segment
+                )?;
+            }
+        }
+        Format::Json => {
+            let rows: Vec<serde_json::Value> = scored
+                .iter()
+                .map(|c| {
+                    serde_json::json!({"customer_id": c.customer, "recency_days": c.recency_days, "frequency": c.frequency,
+                        "monetary": domain::money::Money(c.monetary).decimal(), "r": c.r, "f": c.f, "m": c.m, "segment": c.segment})
+                })
+                .collect();
+            serde_json::to_writer(
+                &mut out,
+                &serde_json::json!({"as_of": day.to_string(), "playbook_version": active.version, "customers": rows}),
+            )?;
+            writeln!(out)?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A CSV cell: quoted when it holds a comma, quote or line break.
+fn csv_cell(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")).into() } else { s.into() }
+}
+
 async fn import_leads(
     cfg: &Config,
     file: &std::path::Path,
@@ -508,18 +693,7 @@ async fn import_leads(
     let checking = bar(table.rows.len(), quiet, "checking");
     let checked = domain::import::check(&table, &mapping, &pb, &defaults);
     checking.finish_and_clear();
-    for e in checked.errors.iter().take(50) {
-        eprintln!("row {}, column {}: {}", e.row, e.column, e.message);
-    }
-    if checked.errors.len() > 50 {
-        eprintln!("… and {} more errors", checked.errors.len() - 50);
-    }
-    if checked.bad_rows > 0 && !valid_only {
-        eprintln!(
-            "{} of {} rows have errors; nothing was imported (fix them, or use --valid-only)",
-            checked.bad_rows,
-            checked.bad_rows + checked.valid.len()
-        );
+    if !report_row_errors(&checked.errors, checked.bad_rows, checked.valid.len(), valid_only) {
         return Ok(ExitCode::FAILURE);
     }
     // The cells are no longer needed: a million-row file should not be held twice.

@@ -24,7 +24,20 @@ pub async fn open_db(url: &str) -> anyhow::Result<Db> {
 }
 
 pub async fn ensure_playbook(db: &Db, now: store::Ts) -> anyhow::Result<()> {
-    if store::playbook::active(db).await?.is_none() {
+    let active = store::playbook::active(db).await?;
+    // A playbook saved before a newer MarketOps added a section gets that section's
+    // defaults as a new version (kept, diffable, attributed to the system).
+    if let Some(v) = &active
+        && let Some(document) = domain::playbook::Playbook::upgrade(&v.document)
+    {
+        let actor = store::Actor::system(now);
+        let note = "MarketOps upgrade: sections added with their shipped defaults";
+        match store::playbook::create(db, &actor, &document, Some(note), Some(v.version)).await {
+            Ok(_) | Err(store::Error::Conflict(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if active.is_none() {
         let actor = store::Actor::system(now);
         let r =
             store::playbook::create(db, &actor, domain::playbook::DEFAULT_DOCUMENT, Some("MarketOps default"), None)
@@ -61,13 +74,31 @@ impl Application {
     /// Serves until `shutdown` resolves, then finishes in-flight requests and stops the worker.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let worker = self.jobs.map(|(runner, poll)| tokio::spawn(runner.run(poll, stop_rx)));
+        let worker = self.jobs.map(|(runner, poll)| tokio::spawn(runner.run(poll, stop_rx.clone())));
+        let checkpointer = tokio::spawn(checkpoint_loop(self.state.db.clone(), stop_rx));
         let app = web::router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await?;
         let _ = stop_tx.send(true);
         if let Some(w) = worker {
             let _ = w.await;
         }
+        let _ = checkpointer.await;
         Ok(())
+    }
+}
+
+/// Checkpoints SQLite's write-ahead log every 25 ms while serving (see `Db::checkpoint`).
+async fn checkpoint_loop(db: Db, mut stop: tokio::sync::watch::Receiver<bool>) {
+    if !matches!(db, Db::Sqlite(_)) {
+        return;
+    }
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(Duration::from_millis(25)) => {}
+        }
+        if let Err(e) = db.checkpoint().await {
+            tracing::warn!(error = %e, "checkpoint failed");
+        }
     }
 }

@@ -39,11 +39,16 @@ const SYNONYMS: &[(&str, &[&str])] = &[
 
 /// The lead field each column maps to by its header, or `None` (ignored).
 pub fn auto_map(headers: &[String]) -> Vec<Option<&'static str>> {
+    auto_map_with(headers, SYNONYMS)
+}
+
+/// The field each column maps to by its header among `synonyms` (field, header names).
+pub fn auto_map_with(headers: &[String], synonyms: &[(&'static str, &[&str])]) -> Vec<Option<&'static str>> {
     headers
         .iter()
         .map(|h| {
             let h = h.trim().trim_start_matches('\u{feff}').to_lowercase();
-            SYNONYMS.iter().find(|(_, names)| names.iter().any(|n| *n == h)).map(|(f, _)| *f)
+            synonyms.iter().find(|(_, names)| names.iter().any(|n| *n == h)).map(|(f, _)| *f)
         })
         .collect()
 }
@@ -51,7 +56,17 @@ pub fn auto_map(headers: &[String]) -> Vec<Option<&'static str>> {
 /// Parses a mapping like `姓名=name,手机=phone` (header = field); columns not named keep
 /// their automatic mapping. Unknown headers or fields are errors naming them.
 pub fn apply_map(headers: &[String], spec: &str) -> Result<Vec<Option<&'static str>>, String> {
-    let mut map = auto_map(headers);
+    apply_map_with(headers, spec, SYNONYMS, LEAD_FIELDS)
+}
+
+/// `apply_map` for any kind of record: `synonyms` for the automatic part, `fields` allowed.
+pub fn apply_map_with(
+    headers: &[String],
+    spec: &str,
+    synonyms: &[(&'static str, &[&str])],
+    fields: &[&'static str],
+) -> Result<Vec<Option<&'static str>>, String> {
+    let mut map = auto_map_with(headers, synonyms);
     for pair in spec.split([',', '，']).map(str::trim).filter(|p| !p.is_empty()) {
         let (col, field) = pair.split_once('=').ok_or_else(|| format!("`{pair}` is not HEADER=FIELD"))?;
         let (col, field) = (col.trim(), field.trim());
@@ -59,10 +74,10 @@ pub fn apply_map(headers: &[String], spec: &str) -> Result<Vec<Option<&'static s
         if field.is_empty() || field == "-" {
             map[idx] = None;
         } else {
-            let f = LEAD_FIELDS
+            let f = fields
                 .iter()
                 .find(|x| **x == field)
-                .ok_or_else(|| format!("unknown field `{field}`; expected one of: {}", LEAD_FIELDS.join(", ")))?;
+                .ok_or_else(|| format!("unknown field `{field}`; expected one of: {}", fields.join(", ")))?;
             map[idx] = Some(f);
         }
     }

@@ -14,9 +14,11 @@ pub mod import;
 pub mod lead;
 pub mod money;
 pub mod notify;
+pub mod order;
 pub mod org;
 pub mod playbook;
 pub mod report;
+pub mod rfm;
 pub mod role;
 pub mod search;
 

@@ -35,6 +35,12 @@ impl Money {
         self.0
     }
 
+    /// `12345.67` — two decimals, no grouping: for files other programs read.
+    pub fn decimal(self) -> String {
+        let abs = self.0.unsigned_abs();
+        format!("{}{}.{:02}", if self.0 < 0 { "-" } else { "" }, abs / 100, abs % 100)
+    }
+
     /// `12,345.67` — grouping with commas, two decimals; the symbol is added by the caller
     /// because it depends on the company currency.
     pub fn format_plain(self) -> String {

@@ -176,6 +176,27 @@ pub const PARAMS: &[Param] = &[
     pct("appraisal.strategic_tasks_min_pct", "H-3, G-5", "004 §6.4"),
     pct("appraisal.converted_signed_amount_pct", "H-3", "004 §5.1"),
     pct("incentives.project_bonus_pct", "H-4", "004 §6.1"),
+    Param {
+        key: "customers.rfm.order",
+        kind: Kind::TextList { max_items: 20, max_chars: 40 },
+        rule: "C-2",
+        seed: "001 §1(四)",
+        unit: "",
+    },
+    Param {
+        key: "customers.rfm.rules.*",
+        kind: Kind::Text { max_chars: 100 },
+        rule: "C-2",
+        seed: "001 §1(四)",
+        unit: "",
+    },
+    Param {
+        key: "customers.rfm.actions.*",
+        kind: Kind::Text { max_chars: 200 },
+        rule: "C-2",
+        seed: "001 §1(四)",
+        unit: "",
+    },
     int("evolution.small_change_days", 1, 90, "days", "E-1", "003 §1.3"),
     int("evolution.large_change_months", 1, 24, "months", "E-1", "003 §1.3"),
 ];
@@ -209,6 +230,20 @@ pub struct Playbook {
     pub appraisal: Appraisal,
     pub incentives: Incentives,
     pub evolution: Evolution,
+    pub customers: Customers,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Customers {
+    pub rfm: Rfm,
+}
+
+/// C-2 segments: names in the order they are tried, each one's rule and action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rfm {
+    pub order: Vec<String>,
+    pub rules: BTreeMap<String, String>,
+    pub actions: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -369,6 +404,23 @@ pub struct Incentives {
 pub struct Evolution {
     pub small_change_days: i64,
     pub large_change_months: i64,
+}
+
+/// The default document cut at each table header, as (top-level section, text) in order.
+fn default_blocks() -> Vec<(&'static str, &'static str)> {
+    let starts: Vec<usize> = DEFAULT_DOCUMENT
+        .match_indices("\n[")
+        .map(|(i, _)| i + 1)
+        .chain(DEFAULT_DOCUMENT.starts_with('[').then_some(0))
+        .collect();
+    let mut out = Vec::with_capacity(starts.len());
+    for (n, start) in starts.iter().enumerate() {
+        let end = starts.get(n + 1).copied().unwrap_or(DEFAULT_DOCUMENT.len());
+        let block = &DEFAULT_DOCUMENT[*start..end];
+        let top = block[1..].split(['.', ']']).next().unwrap_or("");
+        out.push((top, block));
+    }
+    out
 }
 
 /// The field name used for problems with the document as a whole (syntax, size).
@@ -534,6 +586,9 @@ fn cross_checks(pb: &Playbook, e: &mut FieldErrors) {
     if pb.compliance.fast_track_working_hours > pb.compliance.legal_review_working_days * 24 {
         e.add("compliance.fast_track_working_hours", "the fast track must not be slower than the standard review");
     }
+    if let Err(errors) = crate::rfm::segments(pb) {
+        e.merge(errors);
+    }
 }
 
 impl Playbook {
@@ -589,6 +644,38 @@ impl Playbook {
         };
         cross_checks(&pb, &mut e);
         e.into_result(pb)
+    }
+
+    /// A stored document written before MarketOps added a top-level section (e.g.
+    /// `[customers]`, C-2): the same document with the shipped defaults of every section it
+    /// lacks appended, if that makes it valid. `None` when it is valid already, or when
+    /// something else is wrong with it (a person has to fix that).
+    pub fn upgrade(text: &str) -> Option<String> {
+        let errors = Playbook::parse(text).err()?;
+        let table: toml::Table = toml::from_str(text).ok()?;
+        let missing: Vec<&str> = PARAMS
+            .iter()
+            .filter_map(|p| p.key.split('.').next())
+            .filter(|top| !table.contains_key(*top))
+            .fold(Vec::new(), |mut v, top| {
+                if !v.contains(&top) {
+                    v.push(top);
+                }
+                v
+            });
+        if missing.is_empty() || errors.0.keys().any(|k| !missing.iter().any(|m| k.starts_with(&format!("{m}.")))) {
+            return None;
+        }
+        let mut out = text.trim_end().to_string();
+        out.push('\n');
+        for block in default_blocks() {
+            if missing.contains(&block.0) {
+                out.push('\n');
+                out.push_str(block.1.trim_end());
+                out.push('\n');
+            }
+        }
+        Playbook::parse(&out).is_ok().then_some(out)
     }
 
     pub fn default_playbook() -> Playbook {
@@ -683,6 +770,22 @@ pub fn values(text: &str) -> Vec<RuleValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// C-2 (P-1): a document stored before the `[customers]` section existed gets the
+    /// shipped section appended and parses; a document wrong in another way is left alone.
+    #[test]
+    fn c2_documents_from_before_the_customers_section_are_upgraded() {
+        let cut = DEFAULT_DOCUMENT.find("\n[customers").unwrap();
+        let old = &DEFAULT_DOCUMENT[..cut];
+        let e = Playbook::parse(old).unwrap_err();
+        assert!(e.get("customers.rfm.order").is_some(), "{e}");
+        let up = Playbook::upgrade(old).expect("upgraded");
+        assert!(up.starts_with(old.trim_end()));
+        assert_eq!(Playbook::parse(&up).unwrap(), Playbook::default_playbook());
+        assert_eq!(Playbook::upgrade(DEFAULT_DOCUMENT), None, "already valid");
+        let broken = old.replace("tolerance_pct = 10", "tolerance_pct = 900");
+        assert_eq!(Playbook::upgrade(&broken), None, "an out-of-range value needs a person");
+    }
 
     /// P-1: the shipped document holds every default named in the SPEC, each key documented.
     #[test]

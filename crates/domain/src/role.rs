@@ -78,6 +78,12 @@ impl Role {
             AcceptLeads => matches!(self, Admin | SalesManager | SalesRep),
             // Outbound webhooks carry company data to other systems: admin and director.
             ManageIntegrations => matches!(self, Admin | MarketingDirector),
+            // C-7 data transparency: customers, their orders and the analytics are open to
+            // every member.
+            ViewCustomers => true,
+            // C-1: orders come from the sales and finance systems; marketing, sales managers
+            // and finance load them.
+            ManageOrders => matches!(self, Admin | MarketingDirector | Marketer | SalesManager | Finance),
         }
     }
 }
@@ -102,6 +108,8 @@ pub enum Action {
     ManageCampaigns,
     ManageIntegrations,
     AcceptLeads,
+    ViewCustomers,
+    ManageOrders,
 }
 
 /// Which leads a role sees (L permissions): a sales rep only their own, a sales manager their

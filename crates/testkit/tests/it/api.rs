@@ -100,6 +100,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/leads/{id}/signals"),
     ("get", "/api/v1/tasks"),
     ("post", "/api/v1/tasks/{id}/done"),
+    ("post", "/api/v1/orders"),
+    ("get", "/api/v1/customers"),
+    ("get", "/api/v1/customers/{customer_id}"),
+    ("get", "/api/v1/analytics/rfm"),
 ];
 
 #[tokio::test]

@@ -11,6 +11,7 @@ mod calendar;
 mod cli;
 mod company;
 mod csrf;
+mod customers;
 mod deals;
 mod form;
 mod i18n;

@@ -6,6 +6,7 @@ pub(crate) mod automation;
 pub(crate) mod calendar;
 mod campaigns;
 mod company;
+pub(crate) mod customers;
 pub(crate) mod deals;
 mod health;
 pub(crate) mod leads;
@@ -54,6 +55,7 @@ use utoipa_axum::routes;
         (name = "reports", description = "Reports"),
         (name = "deals", description = "Deals from converted leads (L-8)"),
         (name = "automation", description = "Automation rules, lead signals and tasks (L-10)"),
+        (name = "customers", description = "Customers, orders and RFM (C-1, C-2)"),
     )
 )]
 struct ApiDoc;
@@ -124,7 +126,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(automation::lead_runs))
         .routes(routes!(automation::add_signal))
         .routes(routes!(automation::my_tasks))
-        .routes(routes!(automation::task_done));
+        .routes(routes!(automation::task_done))
+        .routes(routes!(customers::add_orders))
+        .routes(routes!(customers::list_customers))
+        .routes(routes!(customers::get_customer))
+        .routes(routes!(customers::rfm));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
         .route("/api/openapi.json", axum::routing::get(openapi_json))

@@ -18,6 +18,7 @@ mod automation;
 mod calendar;
 mod campaigns;
 mod company;
+mod customers;
 mod deals;
 mod form;
 mod import;
@@ -94,6 +95,8 @@ pub fn router() -> Router<AppState> {
         .route("/leads/{id}/answers", post(leads::save_answers))
         .route("/leads/{id}/merge/{other}", post(leads::merge))
         .route("/leads/{id}/not-duplicate/{other}", post(leads::not_duplicate))
+        .route("/customers", get(customers::list))
+        .route("/customers/{id}", get(customers::show))
         .route("/campaigns", get(campaigns::list).post(campaigns::create))
         .route("/campaigns/{id}", get(campaigns::show))
         .route("/campaigns/{id}/spend", post(campaigns::add_spend))

@@ -1,0 +1,274 @@
+//! C-2 RFM: recency, frequency and monetary value per customer, each scored 1–5 by
+//! quintile, and the segment (with its action) from the playbook's rules.
+//!
+//! The definition is fixed so results can be checked against any SQL engine: as of a date
+//! D, recency_days = D − date of the last order, frequency = number of orders, monetary =
+//! sum of amounts; R, F, M = `NTILE(5)` over all customers with an order, ordered for R by
+//! (recency_days descending, customer id ascending) — the most recent get 5 —, for F by
+//! (frequency, customer id) and for M by (monetary, customer id) ascending. Customer ids
+//! compare as numbers when every id is an integer, else as text.
+
+use crate::errors::FieldErrors;
+use serde::Serialize;
+use std::cmp::Ordering;
+
+/// One customer's raw values as of the date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Values {
+    pub customer: String,
+    pub recency_days: i64,
+    pub frequency: i64,
+    /// Minor units (fen).
+    pub monetary: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Scored {
+    pub customer: String,
+    pub recency_days: i64,
+    pub frequency: i64,
+    pub monetary: i64,
+    pub r: u8,
+    pub f: u8,
+    pub m: u8,
+    pub segment: String,
+}
+
+/// SQL's `NTILE(buckets)` for the row at `rank` (0-based) of `n` ordered rows: the first
+/// `n % buckets` buckets hold one row more than the others.
+pub fn ntile(rank: usize, n: usize, buckets: usize) -> u8 {
+    let (small, extra) = (n / buckets, n % buckets);
+    let big_rows = extra * (small + 1);
+    let tile = if rank < big_rows { rank / (small + 1) } else { extra + (rank - big_rows) / small.max(1) };
+    (tile + 1) as u8
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dim {
+    R,
+    F,
+    M,
+}
+
+/// One bound of a segment rule, e.g. `r>=4`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Bound {
+    dim: Dim,
+    at_least: bool,
+    score: u8,
+}
+
+/// A segment: its name and the bounds a customer's scores must all meet (none: everyone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    pub name: String,
+    bounds: Vec<Bound>,
+}
+
+impl Segment {
+    /// Parses `rule`: bounds such as `r>=4 f<=2`, separated by spaces; `*` matches everyone.
+    pub fn parse(name: &str, rule: &str) -> Result<Segment, String> {
+        let mut bounds = Vec::new();
+        for part in rule.split_whitespace().filter(|p| *p != "*") {
+            let bad = || format!("`{part}` is not a bound such as r>=4 or m<=2 (r, f or m; >= or <=; 1 to 5)");
+            let mut chars = part.chars();
+            let dim = match chars.next().map(|c| c.to_ascii_lowercase()) {
+                Some('r') => Dim::R,
+                Some('f') => Dim::F,
+                Some('m') => Dim::M,
+                _ => return Err(bad()),
+            };
+            let rest = chars.as_str();
+            let (at_least, num) = if let Some(n) = rest.strip_prefix(">=") {
+                (true, n)
+            } else if let Some(n) = rest.strip_prefix("<=") {
+                (false, n)
+            } else {
+                return Err(bad());
+            };
+            let score: u8 = num.parse().ok().filter(|s| (1..=5).contains(s)).ok_or_else(bad)?;
+            bounds.push(Bound { dim, at_least, score });
+        }
+        Ok(Segment { name: name.to_string(), bounds })
+    }
+
+    pub fn matches(&self, r: u8, f: u8, m: u8) -> bool {
+        self.bounds.iter().all(|b| {
+            let v = match b.dim {
+                Dim::R => r,
+                Dim::F => f,
+                Dim::M => m,
+            };
+            if b.at_least { v >= b.score } else { v <= b.score }
+        })
+    }
+}
+
+/// The playbook's segments in the order they are tried; errors name the playbook key.
+pub fn segments(pb: &crate::playbook::Playbook) -> Result<Vec<Segment>, FieldErrors> {
+    let c = &pb.customers.rfm;
+    let mut e = FieldErrors::new();
+    let mut out = Vec::with_capacity(c.order.len());
+    for name in &c.order {
+        match c.rules.get(name) {
+            Some(rule) => match Segment::parse(name, rule) {
+                Ok(s) => out.push(s),
+                Err(msg) => e.add(format!("customers.rfm.rules.{name}"), msg),
+            },
+            None => e.add("customers.rfm.order", format!("`{name}` has no rule in customers.rfm.rules")),
+        }
+        if !c.actions.contains_key(name) {
+            e.add("customers.rfm.order", format!("`{name}` has no action in customers.rfm.actions"));
+        }
+    }
+    if out.last().is_some_and(|s| !s.bounds.is_empty()) {
+        e.add("customers.rfm.order", "the last segment's rule must be * so that every customer gets a segment");
+    }
+    e.into_result(out)
+}
+
+/// Compares customer ids as numbers when `numeric`, else as text.
+fn cmp_id(a: &str, b: &str, numeric: bool) -> Ordering {
+    if numeric {
+        let (x, y) = (a.parse::<i128>().unwrap_or(0), b.parse::<i128>().unwrap_or(0));
+        x.cmp(&y).then_with(|| a.cmp(b))
+    } else {
+        a.cmp(b)
+    }
+}
+
+/// Scores every customer (C-2) and gives each the first segment it matches.
+pub fn score(values: &[Values], segments: &[Segment]) -> Vec<Scored> {
+    let n = values.len();
+    let numeric = values.iter().all(|v| v.customer.parse::<i128>().is_ok());
+    let tiles = |key: &dyn Fn(&Values, &Values) -> Ordering| -> Vec<u8> {
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_unstable_by(|&a, &b| {
+            key(&values[a], &values[b]).then_with(|| cmp_id(&values[a].customer, &values[b].customer, numeric))
+        });
+        let mut out = vec![0u8; n];
+        for (rank, i) in order.into_iter().enumerate() {
+            out[i] = ntile(rank, n, 5);
+        }
+        out
+    };
+    let r = tiles(&|a, b| b.recency_days.cmp(&a.recency_days));
+    let f = tiles(&|a, b| a.frequency.cmp(&b.frequency));
+    let m = tiles(&|a, b| a.monetary.cmp(&b.monetary));
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| Scored {
+            customer: v.customer.clone(),
+            recency_days: v.recency_days,
+            frequency: v.frequency,
+            monetary: v.monetary,
+            r: r[i],
+            f: f[i],
+            m: m[i],
+            segment: segments.iter().find(|s| s.matches(r[i], f[i], m[i])).map(|s| s.name.clone()).unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// Orders scored customers by id, as numbers when every id is an integer (as C-2 compares them).
+pub fn sort_by_customer(scored: &mut [Scored]) {
+    let numeric = scored.iter().all(|s| s.customer.parse::<i128>().is_ok());
+    scored.sort_by(|a, b| cmp_id(&a.customer, &b.customer, numeric));
+}
+
+/// Customers per segment, in the playbook's order (segments without customers included).
+pub fn counts(scored: &[Scored], segments: &[Segment]) -> Vec<(String, usize)> {
+    segments.iter().map(|s| (s.name.clone(), scored.iter().filter(|c| c.segment == s.name).count())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::playbook::Playbook;
+
+    fn v(customer: &str, recency_days: i64, frequency: i64, monetary: i64) -> Values {
+        Values { customer: customer.into(), recency_days, frequency, monetary }
+    }
+
+    /// NTILE as SQL defines it, by dealing rows out bucket by bucket.
+    fn ntile_reference(n: usize, buckets: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(n);
+        for b in 0..buckets {
+            let size = n / buckets + usize::from(b < n % buckets);
+            out.extend(std::iter::repeat_n((b + 1) as u8, size));
+        }
+        out
+    }
+
+    #[test]
+    fn c2_ntile_matches_sql_for_every_size_and_boundary() {
+        for n in 0..200 {
+            let expected = ntile_reference(n, 5);
+            let got: Vec<u8> = (0..n).map(|rank| ntile(rank, n, 5)).collect();
+            assert_eq!(got, expected, "n = {n}");
+        }
+        // Fewer rows than buckets: 1, 2, 3 — the top tiles stay empty.
+        assert_eq!((0..3).map(|r| ntile(r, 3, 5)).collect::<Vec<_>>(), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn c2_ties_are_broken_by_customer_id_as_a_number() {
+        // Ten customers with the same values: ids decide, 2 < 10 as numbers (not as text).
+        let values: Vec<Values> =
+            [10, 2, 7, 1, 9, 3, 8, 4, 6, 5].iter().map(|i| v(&i.to_string(), 5, 1, 100)).collect();
+        let segs = segments(&Playbook::default_playbook()).unwrap();
+        let s = score(&values, &segs);
+        let f_of = |id: &str| s.iter().find(|c| c.customer == id).unwrap().f;
+        assert_eq!((f_of("1"), f_of("2"), f_of("3"), f_of("10")), (1, 1, 2, 5));
+        // R orders by recency descending then id ascending, so among equals the lowest ids
+        // get the lowest R.
+        let r_of = |id: &str| s.iter().find(|c| c.customer == id).unwrap().r;
+        assert_eq!((r_of("1"), r_of("10")), (1, 5));
+        // A non-numeric id anywhere: ids compare as text, "10" < "2".
+        let mut mixed = values.clone();
+        mixed.push(v("x", 5, 1, 100));
+        let s = score(&mixed, &segs);
+        let f_of = |id: &str| s.iter().find(|c| c.customer == id).unwrap().f;
+        assert!(f_of("10") < f_of("3"), "as text, \"10\" sorts before \"3\"");
+    }
+
+    #[test]
+    fn c2_most_recent_score_5_and_segments_follow_the_playbook_order() {
+        let values = vec![
+            v("1", 1, 9, 90_000),   // recent, frequent, big
+            v("2", 400, 9, 80_000), // long ago, frequent
+            v("3", 2, 1, 100),      // recent, once
+            v("4", 500, 1, 50),     // long ago, once
+            v("5", 30, 3, 5_000),
+        ];
+        let segs = segments(&Playbook::default_playbook()).unwrap();
+        let s = score(&values, &segs);
+        let by = |id: &str| s.iter().find(|c| c.customer == id).unwrap().clone();
+        // 1 and 2 order equally often: the lower id gets the lower F.
+        assert_eq!((by("1").r, by("1").f, by("1").m, by("1").segment.as_str()), (5, 4, 5, "champions"));
+        assert_eq!((by("2").r, by("2").f, by("2").segment.as_str()), (2, 5, "loyal"));
+        assert_eq!((by("3").r, by("3").f, by("3").segment.as_str()), (4, 1, "new"));
+        assert_eq!((by("4").r, by("4").f, by("4").segment.as_str()), (1, 2, "lost"));
+        assert_eq!(by("5").segment, "need_attention");
+        let counts = counts(&s, &segs);
+        assert_eq!(counts.iter().map(|c| c.1).sum::<usize>(), 5);
+        assert_eq!(counts[0], ("champions".to_string(), 1));
+    }
+
+    #[test]
+    fn c2_bad_rules_name_their_key() {
+        assert!(Segment::parse("x", "r>=6").is_err());
+        assert!(Segment::parse("x", "q>=1").is_err());
+        assert!(Segment::parse("x", "r=4").is_err());
+        let s = Segment::parse("x", "R>=4 m<=2").unwrap();
+        assert!(s.matches(4, 1, 2) && !s.matches(3, 5, 1) && !s.matches(5, 5, 3));
+        let mut pb = Playbook::default_playbook();
+        pb.customers.rfm.rules.insert("champions".into(), "r>=9".into());
+        let e = segments(&pb).unwrap_err();
+        assert!(e.get("customers.rfm.rules.champions").is_some(), "{e}");
+        let mut pb = Playbook::default_playbook();
+        pb.customers.rfm.order.push("vip".into());
+        assert!(segments(&pb).unwrap_err().get("customers.rfm.order").is_some());
+    }
+}

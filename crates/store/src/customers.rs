@@ -1,0 +1,254 @@
+//! C-1 customers and orders; C-2 each customer's RFM aggregates (first and last order day,
+//! order count, amount) kept current in the same transaction as every order write, so
+//! scoring reads one row per customer and never rescans the orders.
+
+use crate::audit::{self, Actor, Change};
+use crate::{Db, Error, Result, Ts, Tx, on_db, on_tx};
+use domain::order::{OrderInput, day_number};
+use domain::rfm::Values;
+use serde::Serialize;
+use serde_json::json;
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AddOutcome {
+    /// Orders written now.
+    pub created: usize,
+    /// Orders already stored with the same values (a retry): left as they are.
+    pub unchanged: usize,
+    /// Customers seen for the first time.
+    pub new_customers: usize,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Customer {
+    pub id: i64,
+    /// The id the customer has in the company's own systems (files and API).
+    pub external_id: String,
+    pub name: Option<String>,
+    /// Days since 1970-01-01.
+    pub first_order_day: Option<i64>,
+    pub last_order_day: Option<i64>,
+    pub order_count: i64,
+    pub monetary_fen: i64,
+    pub created_at: Ts,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Order {
+    pub external_id: String,
+    pub order_day: i64,
+    pub amount_fen: i64,
+}
+
+/// Rows per multi-row INSERT (orders: 5 columns; customers: 8).
+const CHUNK: usize = 1000;
+
+/// Sums of one customer's new orders.
+#[derive(Default)]
+struct Agg {
+    name: Option<String>,
+    count: i64,
+    amount: i64,
+    first: i64,
+    last: i64,
+}
+
+/// Adds orders idempotently by order id (C-1), in one transaction: an order already stored
+/// with the same customer, date and amount is left alone (a retried batch changes nothing);
+/// with other values it is a conflict and nothing is written. New customers are created;
+/// each customer's aggregates move with its orders (C-2). `label` names the batch in the
+/// audit log (one entry per batch, with its size).
+pub async fn add_orders(
+    db: &Db,
+    actor: &Actor,
+    orders: &[OrderInput],
+    label: &str,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<AddOutcome> {
+    let mut tx = db.begin().await?;
+    let out = add_orders_tx(&mut tx, orders, actor.now, progress).await?;
+    if out.created > 0 {
+        let after = json!({"batch": label, "orders": out.created, "unchanged": out.unchanged, "new_customers": out.new_customers});
+        audit::record(&mut tx, actor, Change::created("order_batch", label, after)).await?;
+    }
+    tx.commit().await?;
+    Ok(out)
+}
+
+async fn is_empty(tx: &mut Tx, table: &str) -> Result<bool> {
+    let sql = format!("SELECT NOT EXISTS (SELECT 1 FROM {table})");
+    Ok(on_tx!(tx, c => sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(c).await)?)
+}
+
+async fn add_orders_tx(
+    tx: &mut Tx,
+    orders: &[OrderInput],
+    now: Ts,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<AddOutcome> {
+    let mut out = AddOutcome::default();
+    // Orders already stored, by id (skipped when there are none: a first import).
+    let mut stored: HashMap<String, (String, i64, i64)> = HashMap::new();
+    if !is_empty(tx, "orders").await? {
+        let ids: Vec<&str> = orders.iter().map(|o| o.order_id.as_str()).collect();
+        let rows: Vec<(String, String, i64, i64)> = crate::select_in!(
+            tx,
+            sqlx::query_as,
+            "SELECT o.external_id, c.external_id, o.order_day, o.amount_fen FROM orders o \
+             JOIN customers c ON c.id = o.customer_id WHERE o.external_id",
+            ids
+        );
+        stored = rows.into_iter().map(|(o, c, d, a)| (o, (c, d, a))).collect();
+    }
+    let mut fresh: Vec<&OrderInput> = Vec::with_capacity(orders.len());
+    let mut in_batch: HashMap<&str, &OrderInput> = HashMap::new();
+    for o in orders {
+        let values = (o.customer_id.clone(), day_number(o.order_date), o.amount.fen());
+        if let Some(s) = stored.get(&o.order_id) {
+            if *s != values {
+                return Err(conflict(&o.order_id));
+            }
+            out.unchanged += 1;
+        } else if let Some(first) = in_batch.get(o.order_id.as_str()) {
+            if **first != *o {
+                return Err(conflict(&o.order_id));
+            }
+            out.unchanged += 1;
+        } else {
+            in_batch.insert(&o.order_id, o);
+            fresh.push(o);
+        }
+    }
+    let mut aggs: HashMap<&str, Agg> = HashMap::new();
+    for o in &fresh {
+        let day = day_number(o.order_date);
+        let a = aggs.entry(o.customer_id.as_str()).or_insert(Agg { first: day, last: day, ..Agg::default() });
+        a.count += 1;
+        a.amount += o.amount.fen();
+        a.first = a.first.min(day);
+        a.last = a.last.max(day);
+        if a.name.is_none() {
+            a.name.clone_from(&o.customer_name);
+        }
+    }
+    // Customers: the known ones move their aggregates, the new ones start with them.
+    let mut ids: HashMap<String, i64> = HashMap::new();
+    if !is_empty(tx, "customers").await? {
+        let keys: Vec<&str> = aggs.keys().copied().collect();
+        let rows: Vec<(String, i64)> =
+            crate::select_in!(tx, sqlx::query_as, "SELECT external_id, id FROM customers WHERE external_id", keys);
+        ids = rows.into_iter().collect();
+    }
+    for (ext, a) in aggs.iter().filter(|(ext, _)| ids.contains_key(**ext)) {
+        let sql = "UPDATE customers SET order_count = order_count + $1, monetary_fen = monetary_fen + $2, \
+                   first_order_day = CASE WHEN first_order_day IS NULL OR first_order_day > $3 THEN $3 ELSE first_order_day END, \
+                   last_order_day = CASE WHEN last_order_day IS NULL OR last_order_day < $4 THEN $4 ELSE last_order_day END, \
+                   name = coalesce(name, $5), updated_at = $6 WHERE id = $7";
+        on_tx!(tx, c => sqlx::query(sql).bind(a.count).bind(a.amount).bind(a.first).bind(a.last)
+            .bind(&a.name).bind(now).bind(ids[*ext]).execute(c).await.map(|r| r.rows_affected()))?;
+    }
+    let new: Vec<(&str, &Agg)> =
+        aggs.iter().filter(|(ext, _)| !ids.contains_key(**ext)).map(|(k, v)| (*k, v)).collect();
+    out.new_customers = new.len();
+    for chunk in new.chunks(CHUNK) {
+        let rows: Vec<(String, i64)> = on_tx!(tx, c => {
+            let mut qb = sqlx::QueryBuilder::new(
+                "INSERT INTO customers (external_id, name, first_order_day, last_order_day, order_count, monetary_fen, \
+                 created_at, updated_at) ",
+            );
+            qb.push_values(chunk, |mut b, (ext, a)| {
+                b.push_bind(ext.to_string()).push_bind(a.name.clone()).push_bind(a.first).push_bind(a.last)
+                    .push_bind(a.count).push_bind(a.amount).push_bind(now).push_bind(now);
+            });
+            qb.push(" RETURNING external_id, id");
+            qb.build_query_as().fetch_all(c).await
+        })
+        .map_err(Error::from)
+        .map_err(|e| if e.is_unique_violation() { Error::Conflict(RACE.into()) } else { e })?;
+        ids.extend(rows);
+    }
+    for (n, chunk) in fresh.chunks(CHUNK).enumerate() {
+        on_tx!(tx, c => {
+            let mut qb = sqlx::QueryBuilder::new("INSERT INTO orders (external_id, customer_id, order_day, amount_fen, created_at) ");
+            qb.push_values(chunk, |mut b, o| {
+                b.push_bind(o.order_id.clone()).push_bind(ids[&o.customer_id]).push_bind(day_number(o.order_date))
+                    .push_bind(o.amount.fen()).push_bind(now);
+            });
+            qb.build().execute(c).await.map(|r| r.rows_affected())
+        })
+        .map_err(Error::from)
+        .map_err(|e| if e.is_unique_violation() { Error::Conflict(RACE.into()) } else { e })?;
+        progress(out.unchanged + (n * CHUNK + chunk.len()));
+    }
+    out.created = fresh.len();
+    Ok(out)
+}
+
+const RACE: &str = "another request wrote some of these orders or customers at the same moment; send them again";
+
+fn conflict(order_id: &str) -> Error {
+    Error::Conflict(format!("order {order_id} already exists with another customer, date or amount"))
+}
+
+/// C-2 inputs as of `as_of` (a day number): recency in days, order count and amount per
+/// customer with an order on or before that day. From the kept aggregates when no order is
+/// later than the day; otherwise the orders up to it are summed.
+pub async fn rfm_values(db: &Db, as_of: i64) -> Result<Vec<Values>> {
+    let latest: Option<i64> =
+        on_db!(db, p => sqlx::query_scalar("SELECT max(last_order_day) FROM customers").fetch_one(p).await)?;
+    let rows: Vec<(String, i64, i64, i64)> = if latest.is_none_or(|l| l <= as_of) {
+        on_db!(db, p => sqlx::query_as(
+            "SELECT external_id, last_order_day, order_count, monetary_fen FROM customers WHERE order_count > 0")
+            .fetch_all(p).await)?
+    } else {
+        on_db!(db, p => sqlx::query_as(
+            "SELECT c.external_id, max(o.order_day), count(*), CAST(sum(o.amount_fen) AS BIGINT) FROM orders o \
+             JOIN customers c ON c.id = o.customer_id WHERE o.order_day <= $1 GROUP BY c.external_id")
+            .bind(as_of).fetch_all(p).await)?
+    };
+    Ok(rows
+        .into_iter()
+        .map(|(customer, last, frequency, monetary)| Values {
+            customer,
+            recency_days: as_of - last,
+            frequency,
+            monetary,
+        })
+        .collect())
+}
+
+/// The latest order day stored (the default "as of" for reports), if any order exists.
+pub async fn latest_order_day(db: &Db) -> Result<Option<i64>> {
+    Ok(on_db!(db, p => sqlx::query_scalar("SELECT max(last_order_day) FROM customers").fetch_one(p).await)?)
+}
+
+const COLS: &str = "id, external_id, name, first_order_day, last_order_day, order_count, monetary_fen, created_at";
+
+/// A customer by the id it has in the company's systems.
+pub async fn get(db: &Db, external_id: &str) -> Result<Option<Customer>> {
+    let sql = format!("SELECT {COLS} FROM customers WHERE external_id = $1");
+    Ok(on_db!(db, p => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(external_id).fetch_optional(p).await)?)
+}
+
+/// Customers by id, newest first, `limit` after `before_id` (keyset pages).
+pub async fn list(db: &Db, before_id: Option<i64>, limit: i64) -> Result<Vec<Customer>> {
+    let sql = format!("SELECT {COLS} FROM customers WHERE id < $1 ORDER BY id DESC LIMIT $2");
+    Ok(on_db!(db, p => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(before_id.unwrap_or(i64::MAX)).bind(limit).fetch_all(p).await)?)
+}
+
+/// A customer's orders, newest first.
+pub async fn orders_of(db: &Db, customer_id: i64, limit: i64) -> Result<Vec<Order>> {
+    let sql = "SELECT external_id, order_day, amount_fen FROM orders WHERE customer_id = $1 \
+               ORDER BY order_day DESC, id DESC LIMIT $2";
+    Ok(on_db!(db, p => sqlx::query_as(sql).bind(customer_id).bind(limit).fetch_all(p).await)?)
+}
+
+pub async fn count(db: &Db) -> Result<(i64, i64)> {
+    let sql = "SELECT (SELECT count(*) FROM customers), (SELECT count(*) FROM orders)";
+    Ok(on_db!(db, p => sqlx::query_as(sql).fetch_one(p).await)?)
+}

@@ -1,0 +1,266 @@
+//! C-1 customers and orders (CLI import, API) and C-2 RFM, on both databases.
+
+use super::*;
+use marketops::cli::{AnalyticsCmd, Command, Format, ImportCmd, run};
+use std::process::ExitCode;
+
+fn import(file: &std::path::Path, valid_only: bool) -> Command {
+    Command::Import(ImportCmd::Orders { file: file.to_path_buf(), map: String::new(), valid_only, quiet: true })
+}
+
+async fn counts(app: &TestApp) -> (i64, i64, i64) {
+    let (c, o) = store::customers::count(&app.db).await.unwrap();
+    (c, o, app.audit_count().await)
+}
+
+both!(c1_orders_import_checks_every_row_and_is_idempotent, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let cfg = testkit::test_config(&app.testdb.url);
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        "order_id,customer_id,order_date,amount\n1,7,2026-01-05,100.00\n2,7,2026-13-01,5\n3,8,2026-02-01,1.999\n",
+    )
+    .unwrap();
+    let before = counts(&app).await;
+    assert_eq!(run(import(&bad, false), cfg.clone()).await.unwrap(), ExitCode::FAILURE);
+    assert_eq!(counts(&app).await, before, "a rejected file writes nothing");
+    // Chinese headers are recognised; two orders of customer 7, one of customer 8.
+    let good = dir.path().join("orders.csv");
+    std::fs::write(
+        &good,
+        "订单号,客户编号,下单日期,金额,客户名称\nA1,7,2026-01-05,100.00,云帆软件\nA2,7,2026-03-01,50.5,\nA3,8,2026-02-01,20,\n",
+    )
+    .unwrap();
+    assert_eq!(run(import(&good, false), cfg.clone()).await.unwrap(), ExitCode::SUCCESS);
+    let c7 = store::customers::get(&app.db, "7").await.unwrap().unwrap();
+    assert_eq!(
+        (c7.name.as_deref(), c7.order_count, c7.monetary_fen),
+        (Some("云帆软件"), 2, 15_050),
+        "aggregates kept as the orders arrive (C-2)"
+    );
+    assert_eq!(
+        (
+            domain::order::date_of(c7.first_order_day.unwrap()).to_string(),
+            domain::order::date_of(c7.last_order_day.unwrap()).to_string()
+        ),
+        ("2026-01-05".to_string(), "2026-03-01".to_string())
+    );
+    let after = counts(&app).await;
+    assert_eq!((after.0, after.1, after.2), (before.0 + 2, before.1 + 3, before.2 + 1), "one audit entry per file");
+    // The same file again: nothing new, nothing counted twice.
+    assert_eq!(run(import(&good, false), cfg.clone()).await.unwrap(), ExitCode::SUCCESS);
+    assert_eq!(counts(&app).await, after);
+    assert_eq!(store::customers::get(&app.db, "7").await.unwrap().unwrap().order_count, 2);
+    // An order id stored with another amount: rejected, nothing written.
+    let clash = dir.path().join("clash.csv");
+    std::fs::write(&clash, "order_id,customer_id,order_date,amount\nA9,9,2026-03-02,1\nA1,7,2026-01-05,999\n").unwrap();
+    assert!(run(import(&clash, false), cfg.clone()).await.unwrap_err().to_string().contains("A1"));
+    assert_eq!(counts(&app).await, after);
+    // --valid-only keeps the good rows of a file with errors.
+    assert_eq!(run(import(&bad, true), cfg.clone()).await.unwrap(), ExitCode::SUCCESS);
+    assert_eq!(counts(&app).await.1, after.1 + 1);
+    app.stop().await;
+});
+
+both!(c1_orders_api_is_idempotent_by_order_id_and_names_bad_fields, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let mut fin = app.api("finance@yunqi.example").await;
+    let batch = json!({"orders": [
+        {"order_id": "W-1", "customer_id": "c-1", "order_date": "2026-05-01", "amount": "88.80"},
+        {"order_id": "W-2", "customer_id": "c-1", "order_date": "2026-06-01", "amount": 11.2},
+        {"order_id": "W-3", "customer_id": 42, "order_date": "2026-06-02", "amount": "0"},
+    ]});
+    let r = fin.json(Method::POST, "/api/v1/orders", &batch).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.json(), json!({"created": 3, "unchanged": 0, "new_customers": 2}));
+    // The same batch again (a retry): 200, nothing written.
+    let before = counts(&app).await;
+    let r = fin.json(Method::POST, "/api/v1/orders", &batch).await;
+    assert_eq!((r.status, r.json()["unchanged"].as_i64()), (200, Some(3)));
+    assert_eq!(counts(&app).await, before);
+    // Bad fields are named with their position; nothing is written.
+    let r = fin
+        .json(
+            Method::POST,
+            "/api/v1/orders",
+            &json!({"orders": [
+                {"order_id": "W-4", "customer_id": "c-2", "order_date": "2026-06-03", "amount": "1"},
+                {"order_id": "", "customer_id": "c-2", "order_date": "3000-01-01", "amount": "-1", "colour": "red"},
+            ]}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    let f = r.fields();
+    for k in ["orders[1].order_id", "orders[1].order_date", "orders[1].amount", "orders[1].colour"] {
+        assert!(f[k].is_string(), "{k}: {f}");
+    }
+    assert!(f.get("orders[0].order_id").is_none());
+    for body in [json!({}), json!({"orders": []}), json!({"orders": "x"}), json!({"orders": [1]})] {
+        assert_eq!(fin.json(Method::POST, "/api/v1/orders", &body).await.status, 422, "{body}");
+    }
+    // The same order id with another amount: 409, nothing written.
+    let r = fin
+        .json(
+            Method::POST,
+            "/api/v1/orders",
+            &json!({"orders": [
+                {"order_id": "W-5", "customer_id": "c-3", "order_date": "2026-06-03", "amount": "1"},
+                {"order_id": "W-1", "customer_id": "c-1", "order_date": "2026-05-01", "amount": "88.81"},
+            ]}),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text);
+    assert_eq!(counts(&app).await, before);
+    // A viewer reads customers but cannot add orders.
+    let mut viewer = app.api("viewer@yunqi.example").await;
+    assert_eq!(viewer.json(Method::POST, "/api/v1/orders", &batch).await.status, 403);
+    let d = viewer.get("/api/v1/customers/c-1").await.json();
+    assert_eq!(d["customer"]["order_count"], 2);
+    assert_eq!(d["orders"][0], json!({"order_id": "W-2", "order_date": "2026-06-01", "amount": "11.20"}));
+    assert_eq!(viewer.get("/api/v1/customers/nope").await.status, 404);
+    let page = viewer.get("/api/v1/customers?limit=1").await.json();
+    assert_eq!(page["customers"].as_array().unwrap().len(), 1);
+    assert!(page["next_before_id"].is_i64());
+    assert_eq!(viewer.get("/api/v1/customers?limit=0").await.status, 422);
+    app.stop().await;
+});
+
+/// RFM computed by the database itself with `NTILE(5)` — an independent reference for C-2's
+/// definition (ties broken by customer id as a number).
+async fn rfm_by_sql(db: &store::Db, as_of: i64) -> Vec<(String, i64, i64, i64, i64, i64, i64)> {
+    let sql = "WITH agg AS (SELECT c.external_id AS cid, $1 - max(o.order_day) AS rec, count(*) AS freq, \
+               CAST(sum(o.amount_fen) AS BIGINT) AS mon FROM orders o JOIN customers c ON c.id = o.customer_id \
+               WHERE o.order_day <= $1 GROUP BY c.external_id) \
+               SELECT cid, rec, freq, mon, \
+               NTILE(5) OVER (ORDER BY rec DESC, CAST(cid AS BIGINT)) AS r, \
+               NTILE(5) OVER (ORDER BY freq, CAST(cid AS BIGINT)) AS f, \
+               NTILE(5) OVER (ORDER BY mon, CAST(cid AS BIGINT)) AS m \
+               FROM agg ORDER BY CAST(cid AS BIGINT)";
+    let rows: Vec<(String, i64, i64, i64, i32, i32, i32)> = match db {
+        store::Db::Sqlite(p) => sqlx::query_as(sql).bind(as_of).fetch_all(p).await.unwrap(),
+        store::Db::Postgres(p) => sqlx::query_as(sql).bind(as_of).fetch_all(p).await.unwrap(),
+    };
+    rows.into_iter().map(|(c, a, b, m, r, f, mm)| (c, a, b, m, r.into(), f.into(), mm.into())).collect()
+}
+
+both!(c2_rfm_matches_ntile_in_sql_as_of_any_date, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    // 57 customers (not a multiple of 5) with many ties in frequency and amount; ids sort
+    // differently as numbers and as text (9 < 10).
+    let mut orders = Vec::new();
+    for c in 1..=57i64 {
+        for k in 0..(c % 4 + 1) {
+            let date =
+                jiff::civil::date(2026, 1, 1).checked_add(jiff::Span::new().days((c * 7 + k * 31) % 300)).unwrap();
+            orders.push(json!({"order_id": format!("{c}-{k}"), "customer_id": c.to_string(),
+                "order_date": date.to_string(), "amount": format!("{}.{:02}", (c % 6) * 10, k * 5)}));
+        }
+    }
+    let mut mk = app.api("marketer@yunqi.example").await;
+    let r = mk.json(Method::POST, "/api/v1/orders", &json!({"orders": orders})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let latest = store::customers::latest_order_day(&app.db).await.unwrap().unwrap();
+    let segments = domain::rfm::segments(&domain::playbook::Playbook::default_playbook()).unwrap();
+    // As of a day after every order (from the kept aggregates) and as of a day in the middle
+    // (from the orders up to it).
+    for as_of in [latest + 10, latest - 120] {
+        let expected = rfm_by_sql(&app.db, as_of).await;
+        let date = domain::order::date_of(as_of).to_string();
+        let got = mk.get(&format!("/api/v1/analytics/rfm?as_of={date}")).await.json();
+        let mut rows: Vec<(String, i64, i64, i64, i64, i64, i64)> = got["customers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                let mon = domain::money::Money::parse_major(c["monetary"].as_str().unwrap()).unwrap().fen();
+                let n = |k: &str| c[k].as_i64().unwrap();
+                (
+                    c["customer_id"].as_str().unwrap().to_string(),
+                    n("recency_days"),
+                    n("frequency"),
+                    mon,
+                    n("r"),
+                    n("f"),
+                    n("m"),
+                )
+            })
+            .collect();
+        rows.sort_by_key(|r| r.0.parse::<i64>().unwrap());
+        assert_eq!(rows, expected, "as of {date}");
+        // Segment counts add up, each with its playbook action; the CLI prints the same rows.
+        let total: i64 = got["segments"].as_array().unwrap().iter().map(|s| s["customers"].as_i64().unwrap()).sum();
+        assert_eq!(total as usize, expected.len());
+        assert_eq!(got["segments"][0]["segment"], "champions");
+        assert!(got["segments"][0]["action"].as_str().unwrap().contains("限量"));
+        // Each customer's segment is the first playbook rule its scores meet.
+        for c in got["customers"].as_array().unwrap() {
+            let n = |k: &str| c[k].as_u64().unwrap() as u8;
+            let seg = segments.iter().find(|s| s.matches(n("r"), n("f"), n("m"))).unwrap();
+            assert_eq!(c["segment"], seg.name.as_str());
+        }
+    }
+    let bad = mk.get("/api/v1/analytics/rfm?as_of=tomorrow").await;
+    assert_eq!((bad.status, bad.fields()["as_of"].is_string()), (422, true));
+    app.stop().await;
+});
+
+both!(c2_rfm_cli_writes_csv_and_json, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let cfg = testkit::test_config(&app.testdb.url);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("o.csv");
+    std::fs::write(
+        &file,
+        "order_id,customer_id,order_date,amount\n1,10,2026-03-01,5.00\n2,9,2026-03-02,7.50\n3,10,2026-03-03,1\n",
+    )
+    .unwrap();
+    assert_eq!(run(import(&file, false), cfg.clone()).await.unwrap(), ExitCode::SUCCESS);
+    let rfm = |format, name: &str| {
+        let output = Some(dir.path().join(name));
+        Command::Analytics(AnalyticsCmd::Rfm { as_of: Some("2026-03-10".into()), format, output })
+    };
+    assert_eq!(run(rfm(Format::Csv, "rfm.csv"), cfg.clone()).await.unwrap(), ExitCode::SUCCESS);
+    // Two customers: 9 (last order 8 days before, 1 order, 7.50) and 10 (7 days, 2 orders,
+    // 6.00), listed by id as numbers, so 9 first.
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("rfm.csv")).unwrap(),
+        "customer_id,recency_days,frequency,monetary,r,f,m,segment\n9,8,1,7.50,1,1,2,lost\n10,7,2,6.00,2,2,1,lost\n"
+    );
+    assert_eq!(run(rfm(Format::Json, "rfm.json"), cfg.clone()).await.unwrap(), ExitCode::SUCCESS);
+    let j: Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("rfm.json")).unwrap()).unwrap();
+    assert_eq!((j["as_of"].as_str(), j["customers"][1]["customer_id"].as_str()), (Some("2026-03-10"), Some("10")));
+    assert_eq!(j["customers"][1]["monetary"], "6.00");
+    let c = Command::Analytics(AnalyticsCmd::Rfm { as_of: Some("March".into()), format: Format::Csv, output: None });
+    assert!(run(c, cfg.clone()).await.unwrap_err().to_string().contains("--as-of"));
+    app.stop().await;
+});
+
+both!(c2_customer_pages_show_segments_and_orders, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let mut viewer = app.login("viewer@yunqi.example").await;
+    let empty = viewer.get("/customers").await;
+    assert_eq!(empty.status, 200);
+    assert!(empty.text.contains("id=\"customers-empty\""));
+    let mut fin = app.api("finance@yunqi.example").await;
+    let orders: Vec<Value> = (1..=12)
+        .map(|i| json!({"order_id": format!("P{i}"), "customer_id": format!("{}", i % 4 + 1),
+            "order_date": format!("2026-0{}-1{}", i % 9 + 1, i % 10), "amount": format!("{}", i * 100), "customer_name": "星河贸易"}))
+        .collect();
+    assert_eq!(fin.json(Method::POST, "/api/v1/orders", &json!({"orders": orders})).await.status, 201);
+    let page = viewer.get("/customers?as_of=2026-11-30").await;
+    assert_eq!(page.status, 200);
+    assert!(page.text.contains("id=\"segment-champions\"") && page.text.contains("高价值忠诚客户"), "{}", page.text);
+    assert!(page.text.contains("推送限量定制款"), "the playbook's action per segment");
+    assert!(page.text.contains("href=\"/customers/4\""));
+    // A bad date: the message beside the field, the page still answers.
+    let bad = viewer.get("/customers?as_of=2026-99-01").await;
+    assert_eq!(bad.status, 200);
+    assert!(bad.text.contains("id=\"as_of-error\""), "{}", bad.text);
+    let one = viewer.get("/customers/4").await;
+    assert_eq!(one.status, 200);
+    assert!(one.text.contains("星河贸易") && one.text.contains("P3") && one.text.contains("id=\"customer-segment\""));
+    assert_eq!(viewer.get("/customers/none").await.status, 404);
+    app.stop().await;
+});

@@ -1,0 +1,253 @@
+//! Customers and orders (C-1) and RFM (C-2).
+
+use super::JsonBody;
+use crate::AppState;
+use crate::auth::ApiUser;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use domain::order::{OrderInput, date_of, day_number};
+use domain::role::Action;
+use domain::{FieldErrors, Fields};
+use serde::Serialize;
+use store::customers::{AddOutcome, Customer, Order};
+use utoipa::ToSchema;
+
+/// Most orders one request may carry.
+const MAX_BATCH: usize = 10_000;
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct OrderIn {
+    order_id: String,
+    customer_id: String,
+    /// YYYY-MM-DD, not in the future.
+    order_date: String,
+    /// Yuan with at most two decimals, as a string ("199.90") or a number.
+    amount: String,
+    customer_name: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct OrdersIn {
+    orders: Vec<OrderIn>,
+}
+
+/// Today in the company's time zone.
+async fn today(s: &AppState) -> ApiResult<jiff::civil::Date> {
+    let rules = s.rules.get(&s.db).await?;
+    Ok(s.now().get().to_zoned(rules.tz.clone()).date())
+}
+
+/// Adds a batch of orders (C-1), idempotent by order id: resending an order already stored
+/// with the same values changes nothing (it is counted as unchanged); an order id stored
+/// with another customer, date or amount is 409 and nothing is written. Every problem of
+/// the batch is a 422 naming `orders[i].field`, and nothing is written.
+#[utoipa::path(post, path = "/orders", tag = "customers", request_body = OrdersIn,
+    responses((status = 200, body = AddOutcome), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn add_orders(
+    State(s): State<AppState>,
+    ApiUser(u): ApiUser,
+    JsonBody(f): JsonBody,
+) -> ApiResult<(StatusCode, Json<AddOutcome>)> {
+    u.require(Action::ManageOrders)?;
+    let mut e = FieldErrors::new();
+    f.reject_unknown(&mut e, &["orders"]);
+    let items = match f.0.get("orders") {
+        Some(serde_json::Value::Array(items)) if !items.is_empty() && items.len() <= MAX_BATCH => items.clone(),
+        Some(serde_json::Value::Array(_)) => {
+            return Err(ApiError::field("orders", format!("must hold 1 to {MAX_BATCH} orders")));
+        }
+        _ => return Err(ApiError::field("orders", "must be a list of orders")),
+    };
+    let latest = today(&s).await?;
+    let mut orders = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        match Fields::from_json(item).and_then(|f| OrderInput::parse(&f, latest)) {
+            Ok(o) => orders.push(o),
+            Err(errs) => {
+                for (field, message) in errs.0 {
+                    let name = if field == "body" { format!("orders[{i}]") } else { format!("orders[{i}].{field}") };
+                    e.add(name, message);
+                }
+            }
+        }
+    }
+    if !e.is_empty() {
+        return Err(ApiError::Invalid(e));
+    }
+    let label = format!("api:{}", orders.len());
+    let out = store::customers::add_orders(&s.db, &u.actor(s.now()), &orders, &label, &|_| {}).await?;
+    let status = if out.created > 0 { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(out)))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CustomerPage {
+    pub customers: Vec<Customer>,
+    /// Pass as `before_id` for the next page; absent on the last one.
+    pub next_before_id: Option<i64>,
+}
+
+#[derive(utoipa::IntoParams)]
+#[allow(dead_code)]
+pub struct PageQuery {
+    before_id: Option<i64>,
+    /// 1 to 500, default 50.
+    limit: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/customers", tag = "customers", params(PageQuery),
+    responses((status = 200, body = CustomerPage), (status = 422, body = ErrorBody)))]
+pub async fn list_customers(
+    State(s): State<AppState>,
+    ApiUser(u): ApiUser,
+    Query(q): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<CustomerPage>> {
+    u.require(Action::ViewCustomers)?;
+    let f = Fields::from_pairs(q);
+    let mut e = FieldErrors::new();
+    f.reject_unknown(&mut e, &["before_id", "limit"]);
+    let before_id = f.int(&mut e, "before_id");
+    let limit = f.int(&mut e, "limit").unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        e.add("limit", "must be between 1 and 500");
+    }
+    e.into_result(())?;
+    let customers = store::customers::list(&s.db, before_id, limit).await?;
+    let next_before_id = (customers.len() as i64 == limit).then(|| customers.last().map(|c| c.id)).flatten();
+    Ok(Json(CustomerPage { customers, next_before_id }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrderOut {
+    pub order_id: String,
+    /// YYYY-MM-DD
+    pub order_date: String,
+    /// Yuan, two decimals.
+    pub amount: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CustomerDetail {
+    pub customer: Customer,
+    /// The 100 most recent orders.
+    pub orders: Vec<OrderOut>,
+}
+
+pub fn order_out(o: &Order) -> OrderOut {
+    OrderOut {
+        order_id: o.external_id.clone(),
+        order_date: date_of(o.order_day).to_string(),
+        amount: domain::money::Money(o.amount_fen).decimal(),
+    }
+}
+
+/// A customer by the id it has in the company's systems, with its recent orders.
+#[utoipa::path(get, path = "/customers/{customer_id}", tag = "customers", params(("customer_id" = String, Path)),
+    responses((status = 200, body = CustomerDetail), (status = 404, body = ErrorBody)))]
+pub async fn get_customer(
+    State(s): State<AppState>,
+    ApiUser(u): ApiUser,
+    super::ApiPath(id): super::ApiPath<String>,
+) -> ApiResult<Json<CustomerDetail>> {
+    u.require(Action::ViewCustomers)?;
+    let customer = store::customers::get(&s.db, &id).await?.ok_or(ApiError::NotFound)?;
+    let orders = store::customers::orders_of(&s.db, customer.id, 100).await?.iter().map(order_out).collect();
+    Ok(Json(CustomerDetail { customer, orders }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RfmRow {
+    pub customer_id: String,
+    pub recency_days: i64,
+    pub frequency: i64,
+    /// Yuan, two decimals.
+    pub monetary: String,
+    pub r: u8,
+    pub f: u8,
+    pub m: u8,
+    pub segment: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SegmentCount {
+    pub segment: String,
+    pub customers: usize,
+    /// The playbook's action for the segment.
+    pub action: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RfmOut {
+    /// YYYY-MM-DD
+    pub as_of: String,
+    pub playbook_version: i64,
+    pub segments: Vec<SegmentCount>,
+    pub customers: Vec<RfmRow>,
+}
+
+#[derive(utoipa::IntoParams)]
+#[allow(dead_code)]
+pub struct RfmQuery {
+    /// YYYY-MM-DD; default today in the company's time zone.
+    as_of: Option<String>,
+}
+
+/// The scored customers and segment counts as of a date (C-2).
+pub async fn rfm_as_of(
+    s: &AppState,
+    as_of: Option<&str>,
+) -> ApiResult<(jiff::civil::Date, i64, Vec<SegmentCount>, Vec<domain::rfm::Scored>)> {
+    let day = match as_of.map(str::trim).filter(|v| !v.is_empty()) {
+        Some(v) => v
+            .parse::<jiff::civil::Date>()
+            .map_err(|_| ApiError::field("as_of", format!("`{v}` is not a date (YYYY-MM-DD)")))?,
+        None => today(s).await?,
+    };
+    let rules = s.rules.get(&s.db).await?;
+    let segments = domain::rfm::segments(&rules.playbook)?;
+    let values = store::customers::rfm_values(&s.db, day_number(day)).await?;
+    let scored = domain::rfm::score(&values, &segments);
+    let counts = domain::rfm::counts(&scored, &segments)
+        .into_iter()
+        .map(|(segment, customers)| {
+            let action = rules.playbook.customers.rfm.actions.get(&segment).cloned().unwrap_or_default();
+            SegmentCount { segment, customers, action }
+        })
+        .collect();
+    Ok((day, rules.version, counts, scored))
+}
+
+#[utoipa::path(get, path = "/analytics/rfm", tag = "customers", params(RfmQuery),
+    responses((status = 200, body = RfmOut), (status = 422, body = ErrorBody)))]
+pub async fn rfm(
+    State(s): State<AppState>,
+    ApiUser(u): ApiUser,
+    Query(q): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<RfmOut>> {
+    u.require(Action::ViewCustomers)?;
+    let f = Fields::from_pairs(q);
+    let mut e = FieldErrors::new();
+    f.reject_unknown(&mut e, &["as_of"]);
+    let as_of = f.text(&mut e, "as_of");
+    e.into_result(())?;
+    let (day, playbook_version, segments, scored) = rfm_as_of(&s, as_of.as_deref()).await?;
+    let customers = scored
+        .into_iter()
+        .map(|c| RfmRow {
+            customer_id: c.customer,
+            recency_days: c.recency_days,
+            frequency: c.frequency,
+            monetary: domain::money::Money(c.monetary).decimal(),
+            r: c.r,
+            f: c.f,
+            m: c.m,
+            segment: c.segment,
+        })
+        .collect();
+    Ok(Json(RfmOut { as_of: day.to_string(), playbook_version, segments, customers }))
+}

@@ -1,0 +1,172 @@
+//! Customer pages (C-1, C-2): RFM segments with their playbook actions and the top
+//! customers as of a date; a customer with its orders, aggregates and scores.
+
+use super::{Ctx, internal};
+use crate::AppState;
+use crate::api::customers::{SegmentCount, order_out, rfm_as_of};
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use domain::money::Money;
+use domain::order::date_of;
+use domain::rfm::Scored;
+use domain::role::Action;
+
+/// Customers shown under the segments, by amount.
+const TOP: usize = 50;
+
+pub struct SegmentRow {
+    name: String,
+    label: String,
+    customers: usize,
+    share: String,
+    action: String,
+}
+
+pub struct CustomerRow {
+    id: String,
+    recency_days: i64,
+    frequency: i64,
+    monetary: String,
+    r: u8,
+    f: u8,
+    m: u8,
+    segment: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "customers.html")]
+pub struct ListPage {
+    ctx: Ctx,
+    as_of: String,
+    error: String,
+    total: usize,
+    playbook_version: i64,
+    segments: Vec<SegmentRow>,
+    top: Vec<CustomerRow>,
+}
+
+fn yuan(fen: i64) -> String {
+    format!("¥{}", Money(fen).format_plain())
+}
+
+fn segment_rows(ctx: &Ctx, counts: Vec<SegmentCount>, total: usize) -> Vec<SegmentRow> {
+    counts
+        .into_iter()
+        .map(|c| SegmentRow {
+            label: ctx.i18n.code_label("segment", &c.segment),
+            share: if total == 0 { "–".into() } else { format!("{:.1}%", c.customers as f64 * 100.0 / total as f64) },
+            name: c.segment,
+            customers: c.customers,
+            action: c.action,
+        })
+        .collect()
+}
+
+fn customer_row(ctx: &Ctx, c: &Scored) -> CustomerRow {
+    CustomerRow {
+        id: c.customer.clone(),
+        recency_days: c.recency_days,
+        frequency: c.frequency,
+        monetary: yuan(c.monetary),
+        r: c.r,
+        f: c.f,
+        m: c.m,
+        segment: ctx.i18n.code_label("segment", &c.segment),
+    }
+}
+
+/// The analytics could not be computed (a database error, or a playbook whose segment
+/// rules do not hold — which its validation prevents).
+fn failed(ctx: &Ctx, e: crate::error::ApiError) -> Response {
+    tracing::error!(error = ?e, "customer analytics failed");
+    ctx.error_page(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "error-internal")
+}
+
+#[derive(serde::Deserialize)]
+pub struct AsOf {
+    as_of: Option<String>,
+}
+
+pub async fn list(State(s): State<AppState>, ctx: Ctx, Query(q): Query<AsOf>) -> Response {
+    let _u = allowed!(ctx, Action::ViewCustomers);
+    let (as_of, error, loaded) = match rfm_as_of(&s, q.as_of.as_deref()).await {
+        Ok(x) => (x.0.to_string(), String::new(), x),
+        Err(crate::error::ApiError::Invalid(e)) => {
+            let message = e.get("as_of").map(|m| ctx.i18n.problem(m)).unwrap_or_default();
+            match rfm_as_of(&s, None).await {
+                Ok(x) => (q.as_of.clone().unwrap_or_default(), message, x),
+                Err(e) => return failed(&ctx, e),
+            }
+        }
+        Err(e) => return failed(&ctx, e),
+    };
+    let (_, playbook_version, counts, mut scored) = loaded;
+    let total = scored.len();
+    let segments = segment_rows(&ctx, counts, total);
+    scored.sort_unstable_by(|a, b| b.monetary.cmp(&a.monetary).then_with(|| a.customer.cmp(&b.customer)));
+    let top = scored.iter().take(TOP).map(|c| customer_row(&ctx, c)).collect();
+    ListPage { ctx, as_of, error, total, playbook_version, segments, top }.into_response()
+}
+
+pub struct OrderRow {
+    id: String,
+    date: String,
+    amount: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "customer.html")]
+pub struct CustomerPage {
+    ctx: Ctx,
+    id: String,
+    name: String,
+    first_order: String,
+    last_order: String,
+    order_count: i64,
+    monetary: String,
+    as_of: String,
+    scores: Option<CustomerRow>,
+    action: String,
+    orders: Vec<OrderRow>,
+}
+
+pub async fn show(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Response {
+    let _u = allowed!(ctx, Action::ViewCustomers);
+    let customer = match store::customers::get(&s.db, &id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return ctx.error_page(axum::http::StatusCode::NOT_FOUND, "error-not-found"),
+        Err(e) => return internal(&ctx, e),
+    };
+    let orders = match store::customers::orders_of(&s.db, customer.id, 100).await {
+        Ok(o) => o,
+        Err(e) => return internal(&ctx, e),
+    };
+    let (day, _, counts, scored) = match rfm_as_of(&s, None).await {
+        Ok(x) => x,
+        Err(e) => return failed(&ctx, e),
+    };
+    let mine = scored.iter().find(|c| c.customer == customer.external_id);
+    let action =
+        mine.and_then(|m| counts.iter().find(|c| c.segment == m.segment)).map(|c| c.action.clone()).unwrap_or_default();
+    let day_text = |d: Option<i64>| d.map(|d| date_of(d).to_string()).unwrap_or_default();
+    CustomerPage {
+        scores: mine.map(|m| customer_row(&ctx, m)),
+        action,
+        as_of: day.to_string(),
+        id: customer.external_id,
+        name: customer.name.unwrap_or_default(),
+        first_order: day_text(customer.first_order_day),
+        last_order: day_text(customer.last_order_day),
+        order_count: customer.order_count,
+        monetary: yuan(customer.monetary_fen),
+        orders: orders
+            .iter()
+            .map(order_out)
+            .map(|o| OrderRow { id: o.order_id, date: o.order_date, amount: format!("¥{}", o.amount) })
+            .collect(),
+        ctx,
+    }
+    .into_response()
+}
