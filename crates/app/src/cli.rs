@@ -280,6 +280,9 @@ pub async fn run(command: Command, mut cfg: Config) -> anyhow::Result<ExitCode> 
                 if let Some(made) = history {
                     tracing::info!(?made, "demo lead history loaded");
                 }
+                if let Some(orders) = crate::history::load_orders(&db, now().get()).await? {
+                    tracing::info!(?orders, "demo orders loaded");
+                }
             }
             let app = Application::build(&cfg, db, web::system_clock()).await?;
             tracing::info!(
@@ -308,6 +311,10 @@ pub async fn run(command: Command, mut cfg: Config) -> anyhow::Result<ExitCode> 
                     m.campaigns, m.leads, m.merged, m.deals, m.won, m.breaches, m.automation_runs
                 ),
                 None => println!("lead history: already there (the database holds leads)"),
+            }
+            match crate::history::load_orders(&db, now().get()).await? {
+                Some(o) => println!("orders: {} orders of {} customers over two years", o.created, o.new_customers),
+                None => println!("orders: already there (the database holds orders)"),
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -589,6 +596,7 @@ async fn import_orders(
     let progress = |n: usize| writing.set_position(n as u64);
     let out = store::customers::add_orders(&db, &Actor::cli(now()), &orders, &label, &progress).await?;
     writing.finish_and_clear();
+    db.close().await;
     println!(
         "imported {label}: {} new order(s), {} already stored, {} new customer(s), {} row(s) skipped",
         out.created, out.unchanged, out.new_customers, checked.bad_rows
@@ -614,8 +622,7 @@ async fn rfm(
     let pb = domain::playbook::Playbook::parse(&active.document).map_err(|e| anyhow::anyhow!("{e}"))?;
     let segments = domain::rfm::segments(&pb).map_err(|e| anyhow::anyhow!("{e}"))?;
     let values = store::customers::rfm_values(&db, domain::order::day_number(day)).await?;
-    let mut scored = domain::rfm::score(&values, &segments);
-    domain::rfm::sort_by_customer(&mut scored);
+    let scored = domain::rfm::score(&values, &segments);
     let sink: Box<dyn Write> = match output {
         Some(path) => {
             Box::new(std::fs::File::create(path).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?)
@@ -662,7 +669,11 @@ async fn rfm(
 
 /// A CSV cell: quoted when it holds a comma, quote or line break.
 fn csv_cell(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")).into() } else { s.into() }
+    if s.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
+        format!("\"{}\"", s.replace('"', "\"\"")).into()
+    } else {
+        s.into()
+    }
 }
 
 async fn import_leads(
@@ -705,6 +716,7 @@ async fn import_leads(
     let progress = |n: usize| writing.set_position(n as u64);
     let out = store::import::import_leads(&db, &Actor::cli(now()), rows, &rules, &label, &progress).await?;
     writing.finish_and_clear();
+    db.close().await;
     println!(
         "imported {}: {} new lead(s), {} merged into existing leads, {} row(s) skipped",
         label, out.created, out.merged, checked.bad_rows

@@ -682,3 +682,48 @@ fn ignore_conflict<T>(r: Result<T, store::Error>) -> anyhow::Result<()> {
         Err(e) => Err(e.into()),
     }
 }
+
+/// Customers in the demo's order history.
+const DEMO_CUSTOMERS: i64 = 1_200;
+
+/// C-1/C-2 demo data: two years of orders of the company's customers up to `until`, so the
+/// customer pages and RFM segments show something true on first start. Customers arrive
+/// through the two years; each buys at its own rate (cloud renewals and top-ups) and some
+/// stop buying — new, loyal, at-risk and dormant customers all appear. Only into a database
+/// without orders; `None` when it already holds some.
+pub async fn load_orders(db: &Db, until: Timestamp) -> anyhow::Result<Option<store::customers::AddOutcome>> {
+    if store::customers::count(db).await?.1 > 0 {
+        return Ok(None);
+    }
+    let mut rng = Rng(20_241_201);
+    let last = until.to_zoned(TimeZone::get("Asia/Shanghai")?).date();
+    let first = last.checked_sub(jiff::Span::new().days(730))?;
+    let mut orders = Vec::new();
+    for c in 1..=DEMO_CUSTOMERS {
+        let name = format!("{}{}{}", rng.pick(PLACES).0, rng.pick(COMPANY_WORDS), rng.pick(COMPANY_KINDS));
+        // Arrival spread over the two years; a purchase every 20–200 days; a third stop
+        // buying at some point (churn).
+        let mut day = rng.between(0, 720);
+        let every = rng.between(20, 200);
+        let stops = if rng.chance(0.35) { rng.between(day, 730) } else { 730 };
+        let size = rng.between(2, 60) * 500;
+        let mut n = 0;
+        while day <= stops.min(730) {
+            let date = first.checked_add(jiff::Span::new().days(day))?;
+            let cents = rng.between(0, 99);
+            let amount = format!("{}.{cents:02}", size + rng.between(-size / 4, size / 2));
+            let fields = domain::Fields::from_pairs([
+                ("order_id", format!("SO{}{c:04}{n:03}", date.year())),
+                ("customer_id", format!("{}", 10_000 + c)),
+                ("order_date", date.to_string()),
+                ("amount", amount),
+                ("customer_name", name.clone()),
+            ]);
+            orders.push(domain::order::OrderInput::parse(&fields, last).map_err(anyhow::Error::msg)?);
+            n += 1;
+            day += (every + rng.between(-every / 3, every / 3)).max(1);
+        }
+    }
+    let actor = Actor::system(Ts::new(until));
+    Ok(Some(store::customers::add_orders(db, &actor, &orders, "demo", &|_| {}).await?))
+}

@@ -43,15 +43,13 @@ pub fn date_of(day: i64) -> Date {
     Date::constant(1970, 1, 1).checked_add(jiff::Span::new().days(day)).unwrap_or(Date::constant(1970, 1, 1))
 }
 
-/// A required value given as text or, from JSON, as a number (`42`, `199.9`).
+/// A value given as text or, from JSON, as a number (`42`, `199.9`); `None` when absent,
+/// null or blank.
 fn scalar(f: &Fields, e: &mut FieldErrors, field: &str) -> Option<String> {
     match f.0.get(field) {
         Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
         Some(serde_json::Value::Number(n)) => Some(n.to_string()),
-        None | Some(serde_json::Value::Null) | Some(serde_json::Value::String(_)) => {
-            e.add(field, "is required");
-            None
-        }
+        None | Some(serde_json::Value::Null) | Some(serde_json::Value::String(_)) => None,
         Some(_) => {
             e.add(field, "must be a string or a number");
             None
@@ -59,27 +57,67 @@ fn scalar(f: &Fields, e: &mut FieldErrors, field: &str) -> Option<String> {
     }
 }
 
-fn id(f: &Fields, e: &mut FieldErrors, field: &str) -> String {
-    let v = scalar(f, e, field).unwrap_or_default();
+/// The fields of one order as text (a row of a file, or a JSON body made text), trimmed;
+/// `None` for an empty cell.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Parts<'a> {
+    pub order_id: Option<&'a str>,
+    pub customer_id: Option<&'a str>,
+    pub order_date: Option<&'a str>,
+    pub amount: Option<&'a str>,
+    pub customer_name: Option<&'a str>,
+}
+
+fn id(v: Option<&str>, e: &mut FieldErrors, field: &str) -> String {
+    let Some(v) = v else {
+        e.add(field, "is required");
+        return String::new();
+    };
     if v.chars().count() > MAX_ID_CHARS {
         e.add(field, format!("must be at most {MAX_ID_CHARS} characters"));
     } else if v.chars().any(char::is_control) {
         e.add(field, "must not contain control characters");
     }
-    v
+    v.to_string()
 }
 
 impl OrderInput {
-    /// Checks an order: ids present (≤ 64 characters), a real date (YYYY-MM-DD, not after
-    /// `latest`), an amount in yuan with at most 2 decimals that is not negative.
+    /// Checks an order from JSON or form fields (see `from_parts`); unknown fields are
+    /// errors too.
     pub fn parse(f: &Fields, latest: Date) -> Result<OrderInput, FieldErrors> {
         let mut e = FieldErrors::new();
         f.reject_unknown(&mut e, ORDER_FIELDS);
-        let order_id = id(f, &mut e, "order_id");
-        let customer_id = id(f, &mut e, "customer_id");
-        let order_date = match scalar(f, &mut e, "order_date") {
-            None => None,
-            Some(s) => match s.trim().replace('/', "-").parse::<Date>() {
+        let values: Vec<Option<String>> = ORDER_FIELDS.iter().map(|k| scalar(f, &mut e, k)).collect();
+        let part = |i: usize| values[i].as_deref();
+        let parts = Parts {
+            order_id: part(0),
+            customer_id: part(1),
+            order_date: part(2),
+            amount: part(3),
+            customer_name: part(4),
+        };
+        match OrderInput::from_parts(parts, latest) {
+            Ok(o) if e.is_empty() => Ok(o),
+            Ok(_) => Err(e),
+            Err(more) => {
+                e.merge(more);
+                Err(e)
+            }
+        }
+    }
+
+    /// Checks an order: ids present (≤ 64 characters), a real date (YYYY-MM-DD, not after
+    /// `latest`), an amount in yuan with at most 2 decimals that is not negative.
+    pub fn from_parts(p: Parts<'_>, latest: Date) -> Result<OrderInput, FieldErrors> {
+        let mut e = FieldErrors::new();
+        let order_id = id(p.order_id, &mut e, "order_id");
+        let customer_id = id(p.customer_id, &mut e, "customer_id");
+        let order_date = match p.order_date {
+            None => {
+                e.add("order_date", "is required");
+                None
+            }
+            Some(s) => match s.parse::<Date>().or_else(|_| s.replace('/', "-").parse::<Date>()) {
                 Ok(d) if d > latest => {
                     e.add("order_date", format!("{d} is in the future"));
                     None
@@ -91,9 +129,12 @@ impl OrderInput {
                 }
             },
         };
-        let amount = match scalar(f, &mut e, "amount") {
-            None => None,
-            Some(s) => match Money::parse_major(s.trim()) {
+        let amount = match p.amount {
+            None => {
+                e.add("amount", "is required");
+                None
+            }
+            Some(s) => match Money::parse_major(s) {
                 Some(m) if m.fen() >= 0 => Some(m),
                 Some(_) => {
                     e.add("amount", "must not be negative");
@@ -105,7 +146,10 @@ impl OrderInput {
                 }
             },
         };
-        let customer_name = f.optional(&mut e, "customer_name", 200);
+        let customer_name = p.customer_name.map(str::to_string);
+        if customer_name.as_ref().is_some_and(|n| n.chars().count() > 200) {
+            e.add("customer_name", "must be at most 200 characters");
+        }
         match (order_date, amount) {
             (Some(order_date), Some(amount)) if e.is_empty() => {
                 Ok(OrderInput { order_id, customer_id, order_date, amount, customer_name })
@@ -127,7 +171,7 @@ pub struct CheckedOrders {
 /// unless the two rows are identical (a repeated line).
 pub fn check(table: &Table, map: &[Option<&'static str>], latest: Date) -> CheckedOrders {
     let mut out = CheckedOrders { valid: Vec::with_capacity(table.rows.len()), ..Default::default() };
-    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::with_capacity(table.rows.len());
     let column_of = |field: &str| {
         map.iter().position(|m| *m == Some(field)).and_then(|c| table.headers.get(c).cloned()).unwrap_or(field.into())
     };
@@ -136,16 +180,19 @@ pub fn check(table: &Table, map: &[Option<&'static str>], latest: Date) -> Check
         if cells.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
-        let mut f = Fields::default();
+        let mut p = Parts::default();
         for (col, field) in map.iter().enumerate() {
-            if let (Some(field), Some(v)) = (field, cells.get(col)) {
-                let v = v.trim();
-                if !v.is_empty() {
-                    f.set(field, v);
-                }
+            let Some(v) = cells.get(col).map(|v| v.trim()).filter(|v| !v.is_empty()) else { continue };
+            match *field {
+                Some("order_id") => p.order_id = Some(v),
+                Some("customer_id") => p.customer_id = Some(v),
+                Some("order_date") => p.order_date = Some(v),
+                Some("amount") => p.amount = Some(v),
+                Some("customer_name") => p.customer_name = Some(v),
+                _ => {}
             }
         }
-        match OrderInput::parse(&f, latest) {
+        match OrderInput::from_parts(p, latest) {
             Ok(o) => match seen.get(&o.order_id) {
                 Some(&first) if out.valid[first].1 == o => {}
                 Some(&first) => {

@@ -10,7 +10,6 @@
 
 use crate::errors::FieldErrors;
 use serde::Serialize;
-use std::cmp::Ordering;
 
 /// One customer's raw values as of the date.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,54 +126,68 @@ pub fn segments(pb: &crate::playbook::Playbook) -> Result<Vec<Segment>, FieldErr
     e.into_result(out)
 }
 
-/// Compares customer ids as numbers when `numeric`, else as text.
-fn cmp_id(a: &str, b: &str, numeric: bool) -> Ordering {
+/// Each customer's position when ordered by id (as C-2 compares ids), so that the three
+/// orderings below compare two integers instead of parsing ids on every comparison.
+fn id_ranks(values: &[Values]) -> Vec<u32> {
+    let numeric = values.iter().all(|v| v.customer.parse::<i128>().is_ok());
+    let mut order: Vec<usize> = (0..values.len()).collect();
     if numeric {
-        let (x, y) = (a.parse::<i128>().unwrap_or(0), b.parse::<i128>().unwrap_or(0));
-        x.cmp(&y).then_with(|| a.cmp(b))
+        let keys: Vec<i128> = values.iter().map(|v| v.customer.parse().unwrap_or(0)).collect();
+        order.sort_unstable_by_key(|&i| (keys[i], i));
     } else {
-        a.cmp(b)
+        order.sort_unstable_by(|&a, &b| values[a].customer.cmp(&values[b].customer));
     }
+    let mut rank = vec![0u32; values.len()];
+    for (r, i) in order.into_iter().enumerate() {
+        rank[i] = r as u32;
+    }
+    rank
 }
 
-/// Scores every customer (C-2) and gives each the first segment it matches.
-pub fn score(values: &[Values], segments: &[Segment]) -> Vec<Scored> {
+/// NTILE(5) of every value under the ordering (key, id rank); `key` ascending.
+fn tiles(values: &[Values], id_rank: &[u32], key: fn(&Values) -> i64) -> Vec<u8> {
     let n = values.len();
-    let numeric = values.iter().all(|v| v.customer.parse::<i128>().is_ok());
-    let tiles = |key: &dyn Fn(&Values, &Values) -> Ordering| -> Vec<u8> {
-        let mut order: Vec<usize> = (0..n).collect();
-        order.sort_unstable_by(|&a, &b| {
-            key(&values[a], &values[b]).then_with(|| cmp_id(&values[a].customer, &values[b].customer, numeric))
-        });
-        let mut out = vec![0u8; n];
-        for (rank, i) in order.into_iter().enumerate() {
-            out[i] = ntile(rank, n, 5);
-        }
-        out
-    };
-    let r = tiles(&|a, b| b.recency_days.cmp(&a.recency_days));
-    let f = tiles(&|a, b| a.frequency.cmp(&b.frequency));
-    let m = tiles(&|a, b| a.monetary.cmp(&b.monetary));
-    values
-        .iter()
+    let mut order: Vec<(i64, u32)> = values.iter().zip(id_rank).map(|(v, r)| (key(v), *r)).collect();
+    order.sort_unstable();
+    // (key, id rank) is unique per customer, so its position is the customer's rank.
+    let mut by_id = vec![0u8; n];
+    for (rank, (_, id)) in order.into_iter().enumerate() {
+        by_id[id as usize] = ntile(rank, n, 5);
+    }
+    by_id
+}
+
+/// Scores every customer (C-2) and gives each the first segment it matches; the result is
+/// ordered by customer id (as C-2 compares ids). The three orderings are sorted on as many
+/// threads as the machine gives.
+pub fn score(values: &[Values], segments: &[Segment]) -> Vec<Scored> {
+    let id_rank = id_ranks(values);
+    // Recency descending: the longest ago first (tile 1), the most recent last (tile 5).
+    let (r, f, m) = std::thread::scope(|s| {
+        let r = s.spawn(|| tiles(values, &id_rank, |v| -v.recency_days));
+        let f = s.spawn(|| tiles(values, &id_rank, |v| v.frequency));
+        let m = tiles(values, &id_rank, |v| v.monetary);
+        (r.join().expect("R scoring"), f.join().expect("F scoring"), m)
+    });
+    let mut by_id: Vec<Option<&Values>> = vec![None; values.len()];
+    for (v, rank) in values.iter().zip(&id_rank) {
+        by_id[*rank as usize] = Some(v);
+    }
+    by_id
+        .into_iter()
+        .flatten()
         .enumerate()
-        .map(|(i, v)| Scored {
+        .map(|(k, v)| Scored {
             customer: v.customer.clone(),
             recency_days: v.recency_days,
             frequency: v.frequency,
             monetary: v.monetary,
-            r: r[i],
-            f: f[i],
-            m: m[i],
-            segment: segments.iter().find(|s| s.matches(r[i], f[i], m[i])).map(|s| s.name.clone()).unwrap_or_default(),
+            r: r[k],
+            f: f[k],
+            m: m[k],
+            segment: segments.iter().find(|s| s.matches(r[k], f[k], m[k])).map(|s| s.name.clone()).unwrap_or_default(),
         })
         .collect()
-}
-
-/// Orders scored customers by id, as numbers when every id is an integer (as C-2 compares them).
-pub fn sort_by_customer(scored: &mut [Scored]) {
-    let numeric = scored.iter().all(|s| s.customer.parse::<i128>().is_ok());
-    scored.sort_by(|a, b| cmp_id(&a.customer, &b.customer, numeric));
 }
 
 /// Customers per segment, in the playbook's order (segments without customers included).

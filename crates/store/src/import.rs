@@ -121,7 +121,12 @@ pub async fn import_leads(
         }
         prepared.push(Prepared { input, also, grading, decision });
     }
-    let deferred = defer_lead_indexes(&mut tx, prepared.len()).await?;
+    // L-1 (c): a large file's leads go in before their secondary indexes and full-text
+    // entries are built (see `bulk`); the unique e-mail and phone keys stay in force.
+    let last_id_before: i64 =
+        on_tx!(&mut tx, c => sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM leads").fetch_one(c).await)?;
+    let deferred =
+        crate::bulk::defer_indexes(&mut tx, "leads", Some("leads_fts_insert"), prepared.len(), last_id_before).await?;
     let mut created = 0;
     for chunk in prepared.chunks(CHUNK) {
         let rows: Vec<NewLead> = chunk
@@ -160,6 +165,8 @@ pub async fn import_leads(
     }
     if let Some(d) = deferred {
         d.rebuild(&mut tx).await?;
+        on_tx!(&mut tx, c => sqlx::query("INSERT INTO leads_fts (rowid, search_text) SELECT id, search_text FROM leads WHERE id > $1")
+            .bind(last_id_before).execute(c).await.map(|r| r.rows_affected()))?;
     }
     for t in &teams {
         if let Some(owner) = t.last_assigned {
@@ -176,64 +183,6 @@ pub async fn import_leads(
     .await?;
     tx.commit().await?;
     Ok(outcome)
-}
-
-/// Secondary indexes and the full-text trigger of `leads` set aside for a bulk write.
-struct Deferred {
-    /// Their `CREATE` statements, as the schema holds them, to run again afterwards.
-    ddl: Vec<String>,
-    /// Leads above this id are the new ones, still missing from the full-text index.
-    last_id_before: i64,
-}
-
-impl Deferred {
-    async fn rebuild(self, tx: &mut Tx) -> Result<()> {
-        let Tx::Sqlite(c) = tx else { return Ok(()) };
-        for ddl in self.ddl {
-            sqlx::query(sqlx::AssertSqlSafe(ddl)).execute(&mut **c).await?;
-        }
-        sqlx::query("INSERT INTO leads_fts (rowid, search_text) SELECT id, search_text FROM leads WHERE id > $1")
-            .bind(self.last_id_before)
-            .execute(&mut **c)
-            .await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA cache_size = {}", crate::SQLITE_CACHE_SIZE)))
-            .execute(&mut **c)
-            .await?;
-        Ok(())
-    }
-}
-
-/// Rows from which a SQLite import writes the new leads in bulk.
-const BULK_MIN: usize = 5_000;
-
-/// SQLite, large imports (L-1 (c)): putting rows one by one into eight secondary B-trees
-/// and the full-text index costs far more than building each once, sorted, after the rows
-/// are in (measured: 1 M leads 36 s → 28 s in SQLite alone). Done when the new rows are
-/// many and at least half as many as the leads already stored, inside the import's
-/// transaction: other connections keep seeing the indexes (their snapshot predates the
-/// change), the unique e-mail and phone keys stay in force, and a failed import rolls the
-/// schema back with the rows. The page cache grows for the duration so the writes do not
-/// spill to the log before the commit.
-async fn defer_lead_indexes(tx: &mut Tx, new_rows: usize) -> Result<Option<Deferred>> {
-    let Tx::Sqlite(c) = tx else { return Ok(None) };
-    let last_id_before: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM leads").fetch_one(&mut **c).await?;
-    if new_rows < BULK_MIN || (new_rows as i64) < last_id_before / 2 {
-        return Ok(None);
-    }
-    // Indexes first, trigger last: the order they are created in again.
-    let objects: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = 'leads' AND sql IS NOT NULL \
-         AND (type = 'index' OR (type = 'trigger' AND name = 'leads_fts_insert')) ORDER BY type",
-    )
-    .fetch_all(&mut **c)
-    .await?;
-    let mut ddl = Vec::with_capacity(objects.len());
-    for (kind, name, sql) in objects {
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP {kind} \"{name}\""))).execute(&mut **c).await?;
-        ddl.push(sql);
-    }
-    sqlx::query("PRAGMA cache_size = -524288").execute(&mut **c).await?;
-    Ok(Some(Deferred { ddl, last_id_before }))
 }
 
 /// Keeps an uploaded file for the next step of an import; returns its token.

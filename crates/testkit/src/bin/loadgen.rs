@@ -61,6 +61,26 @@ enum Cmd {
         #[arg(long, default_value_t = 0)]
         first: u64,
     },
+    /// Writes `rows` generated orders as CSV (`order_id,customer_id,order_date,amount`) to
+    /// stdout: customers 1..=customers, half the orders from the first tenth of them (heavy
+    /// buyers), dates over 2024–2025, amounts 1.00–2,000.00. Seeded: the same file every time.
+    Orders {
+        #[arg(long, default_value_t = 10_000_000)]
+        rows: u64,
+        #[arg(long, default_value_t = 800_000)]
+        customers: u64,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
+    /// The physical limit for an orders import: the rows of an orders CSV inserted into a
+    /// table without indexes, in one transaction, multi-row statements (no checks, no
+    /// customers). Prints rows per second.
+    BulkOrders {
+        #[arg(long)]
+        database_url: String,
+        #[arg(long)]
+        file: std::path::PathBuf,
+    },
     /// GETs each path `requests` times, signed in by a header (`Cookie: …` for pages,
     /// `Authorization: Bearer …` for the API); prints the latency quantiles per path.
     Pages {
@@ -290,6 +310,74 @@ fn csv(rows: u64, first: u64) {
     out.flush().expect("stdout");
 }
 
+/// SplitMix64, for seeded data.
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn orders(rows: u64, customers: u64, seed: u64) {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    writeln!(out, "order_id,customer_id,order_date,amount").expect("stdout");
+    let first = jiff::civil::date(2024, 1, 1);
+    let mut st = seed;
+    for n in 0..rows {
+        let r = splitmix(&mut st);
+        let pool = if r & 1 == 0 { customers } else { (customers / 10).max(1) };
+        let customer = 1 + (r >> 1) % pool;
+        let r2 = splitmix(&mut st);
+        let date = first.checked_add(jiff::Span::new().days((r2 % 731) as i64)).expect("date");
+        let fen = 100 + (r2 >> 16) % 199_901;
+        writeln!(out, "{},{customer},{date},{}.{:02}", 1_000_000_000 + n, fen / 100, fen % 100).expect("stdout");
+    }
+    out.flush().expect("stdout");
+}
+
+async fn bulk_orders(url: &str, file: &std::path::Path) -> Value {
+    let text = std::fs::read_to_string(file).expect("orders file");
+    let db = store::Db::connect(url).await.expect("database");
+    let create = "CREATE TABLE bulk_orders (order_id TEXT, customer_id TEXT, order_day BIGINT, amount_fen BIGINT)";
+    let epoch = jiff::civil::date(1970, 1, 1);
+    let start = Instant::now();
+    let mut n = 0usize;
+    macro_rules! run {
+        ($pool:expr) => {{
+            let mut tx = $pool.begin().await.expect("begin");
+            sqlx::query(create).execute(&mut *tx).await.expect("create");
+            let lines: Vec<&str> = text.lines().skip(1).collect();
+            for chunk in lines.chunks(1000) {
+                let mut qb =
+                    sqlx::QueryBuilder::new("INSERT INTO bulk_orders (order_id, customer_id, order_day, amount_fen) ");
+                qb.push_values(chunk, |mut b, line| {
+                    let mut c = line.split(',');
+                    let (o, cu, d, a) = (
+                        c.next().unwrap_or(""),
+                        c.next().unwrap_or(""),
+                        c.next().unwrap_or(""),
+                        c.next().unwrap_or(""),
+                    );
+                    let day = d.parse::<jiff::civil::Date>().map(|d| (d - epoch).get_days() as i64).unwrap_or(0);
+                    let fen = domain::money::Money::parse_major(a).map(|m| m.fen()).unwrap_or(0);
+                    b.push_bind(o.to_string()).push_bind(cu.to_string()).push_bind(day).push_bind(fen);
+                });
+                qb.build().execute(&mut *tx).await.expect("insert");
+                n += chunk.len();
+            }
+            tx.commit().await.expect("commit");
+        }};
+    }
+    match &db {
+        store::Db::Sqlite(p) => run!(p),
+        store::Db::Postgres(p) => run!(p),
+    }
+    let secs = start.elapsed().as_secs_f64();
+    json!({"measure": "bare bulk insert of the orders", "rows": n, "seconds": secs, "per_second": n as f64 / secs})
+}
+
 #[tokio::main]
 async fn main() {
     marketops::jobs::install_tls();
@@ -301,6 +389,8 @@ async fn main() {
         Cmd::PlainInsert { database_url, rows } => plain_insert(&database_url, rows).await,
         Cmd::Pages { url, header, paths, requests } => pages(&url, &header, &paths, requests).await,
         Cmd::Csv { rows, first } => return csv(rows, first),
+        Cmd::Orders { rows, customers, seed } => return orders(rows, customers, seed),
+        Cmd::BulkOrders { database_url, file } => bulk_orders(&database_url, &file).await,
     };
     println!("{out}");
 }

@@ -64,6 +64,29 @@ both!(c1_orders_import_checks_every_row_and_is_idempotent, |kind| async move {
     app.stop().await;
 });
 
+both!(c1_large_orders_import_builds_indexes_after_the_rows, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let cfg = testkit::test_config(&app.testdb.url);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.csv");
+    // 6,000 orders of 700 customers: past the size at which SQLite writes the rows first.
+    let mut text = String::from("order_id,customer_id,order_date,amount\n");
+    for i in 0..6_000 {
+        text.push_str(&format!("B{i},{},2026-0{}-0{},{}.50\n", i % 700, i % 9 + 1, i % 9 + 1, i % 50));
+    }
+    std::fs::write(&file, text).unwrap();
+    let schema = schema_of(&app.db, "orders").await;
+    assert_eq!(run(import(&file, false), cfg.clone()).await.unwrap(), ExitCode::SUCCESS);
+    assert_eq!(schema_of(&app.db, "orders").await, schema, "every index is back as it was");
+    assert_eq!(counts(&app).await.0, 700);
+    // Customer 7: orders 7, 707, …, 5607 (9 of them), amounts i % 50 + 0.50 each.
+    let c = store::customers::get(&app.db, "7").await.unwrap().unwrap();
+    let expected: i64 = (0..6_000).filter(|i| i % 700 == 7).map(|i| (i % 50) * 100 + 50).sum();
+    assert_eq!((c.order_count, c.monetary_fen), (9, expected));
+    assert_eq!(store::customers::orders_of(&app.db, c.id, 100).await.unwrap().len(), 9, "found through the index");
+    app.stop().await;
+});
+
 both!(c1_orders_api_is_idempotent_by_order_id_and_names_bad_fields, |kind| async move {
     let app = TestApp::spawn(kind).await;
     let mut fin = app.api("finance@yunqi.example").await;

@@ -163,19 +163,6 @@ both!(l1_import_and_export_in_the_ui, |kind| async move {
     app.stop().await;
 });
 
-/// Schema objects of the leads table (SQLite), to compare before and after a bulk write.
-async fn lead_schema(db: &store::Db) -> Vec<(String, String)> {
-    match db {
-        store::Db::Sqlite(p) => {
-            sqlx::query_as("SELECT name, coalesce(sql, '') FROM sqlite_master WHERE tbl_name = 'leads' ORDER BY name")
-                .fetch_all(p)
-                .await
-                .unwrap()
-        }
-        store::Db::Postgres(_) => Vec::new(),
-    }
-}
-
 both!(l1_large_import_writes_rows_first_and_indexes_after, |kind| async move {
     let app = TestApp::spawn(kind).await;
     let cfg = testkit::test_config(&app.testdb.url);
@@ -193,10 +180,10 @@ both!(l1_large_import_writes_rows_first_and_indexes_after, |kind| async move {
     text.push_str("客户零,,13700000000,,,wechat,,,,\n");
     std::fs::write(&csv, text).unwrap();
     let before = store::leads::count(&app.db).await.unwrap();
-    let schema = lead_schema(&app.db).await;
+    let schema = schema_of(&app.db, "leads").await;
     assert_eq!(run(cmd(&csv, false), cfg.clone()).await.unwrap(), ExitCode::SUCCESS);
     assert_eq!(store::leads::count(&app.db).await.unwrap(), before + 6_000, "the repeated mobile merged");
-    assert_eq!(lead_schema(&app.db).await, schema, "every index and trigger is back as it was");
+    assert_eq!(schema_of(&app.db, "leads").await, schema, "every index and trigger is back as it was");
     if let store::Db::Sqlite(p) = &app.db {
         sqlx::query("INSERT INTO leads_fts (leads_fts) VALUES ('integrity-check')").execute(p).await.unwrap();
     }

@@ -1,0 +1,73 @@
+//! Bulk writes on SQLite: rows first, indexes after.
+//!
+//! Putting rows one by one into secondary B-trees costs far more than building each tree
+//! once, sorted, after the rows are in (1 M leads in SQLite alone: 36 s → 28 s; an orders
+//! import: the random index pages touched by each multi-row statement must also be copied
+//! to its statement journal). Done when the new rows are many and at least half as many as
+//! the table holds, inside the writer's transaction: other connections keep seeing the
+//! indexes (their snapshot predates the change), unique constraints stay in force (their
+//! indexes are never dropped), and a failed write rolls the schema back with the rows. The
+//! page cache grows for the duration so the writes do not spill to the log before the
+//! commit. PostgreSQL keeps its indexes (it has no such cliff at these sizes).
+
+use crate::{Result, Tx};
+
+/// Rows from which a write sets the indexes aside.
+pub(crate) const BULK_MIN: usize = 5_000;
+
+/// Indexes (and triggers) of a table set aside for a bulk write.
+#[must_use = "the indexes must be built again before the commit"]
+pub(crate) struct Deferred {
+    /// Their `CREATE` statements, as the schema holds them, to run again afterwards.
+    ddl: Vec<String>,
+}
+
+/// Drops `table`'s secondary indexes and the trigger named `trigger` (if any) when
+/// `new_rows` is at least `BULK_MIN` and half of `existing_rows`; `None` otherwise.
+pub(crate) async fn defer_indexes(
+    tx: &mut Tx,
+    table: &str,
+    trigger: Option<&str>,
+    new_rows: usize,
+    existing_rows: i64,
+) -> Result<Option<Deferred>> {
+    let Tx::Sqlite(c) = tx else { return Ok(None) };
+    if new_rows < BULK_MIN || (new_rows as i64) < existing_rows / 2 {
+        return Ok(None);
+    }
+    // Indexes first, the trigger last: the order they are created in again. Automatic
+    // indexes (unique constraints) have no SQL and stay.
+    let objects: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = $1 AND sql IS NOT NULL \
+         AND (type = 'index' OR (type = 'trigger' AND name = $2)) ORDER BY type",
+    )
+    .bind(table)
+    .bind(trigger.unwrap_or(""))
+    .fetch_all(&mut **c)
+    .await?;
+    let mut ddl = Vec::with_capacity(objects.len());
+    for (kind, name, sql) in objects {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP {kind} \"{name}\""))).execute(&mut **c).await?;
+        ddl.push(sql);
+    }
+    sqlx::query("PRAGMA cache_size = -524288").execute(&mut **c).await?;
+    // The index builds sort with helper threads.
+    sqlx::query("PRAGMA threads = 4").execute(&mut **c).await?;
+    Ok(Some(Deferred { ddl }))
+}
+
+impl Deferred {
+    /// Builds the indexes (and the trigger) again, and the page cache and sorter threads back
+    /// to their defaults.
+    pub(crate) async fn rebuild(self, tx: &mut Tx) -> Result<()> {
+        let Tx::Sqlite(c) = tx else { return Ok(()) };
+        for ddl in self.ddl {
+            sqlx::query(sqlx::AssertSqlSafe(ddl)).execute(&mut **c).await?;
+        }
+        sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA cache_size = {}", crate::SQLITE_CACHE_SIZE)))
+            .execute(&mut **c)
+            .await?;
+        sqlx::query("PRAGMA threads = 0").execute(&mut **c).await?;
+        Ok(())
+    }
+}
