@@ -35,6 +35,14 @@ pub struct OrdersIn {
     orders: Vec<OrderIn>,
 }
 
+/// Query parameters as fields, with an error for each one not in `allowed`.
+fn query_fields(q: Vec<(String, String)>, allowed: &[&str]) -> (Fields, FieldErrors) {
+    let f = Fields::from_pairs(q);
+    let mut e = FieldErrors::new();
+    f.reject_unknown(&mut e, allowed);
+    (f, e)
+}
+
 /// Today in the company's time zone.
 async fn today(s: &AppState) -> ApiResult<jiff::civil::Date> {
     let rules = s.rules.get(&s.db).await?;
@@ -108,9 +116,7 @@ pub async fn list_customers(
     Query(q): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<CustomerPage>> {
     u.require(Action::ViewCustomers)?;
-    let f = Fields::from_pairs(q);
-    let mut e = FieldErrors::new();
-    f.reject_unknown(&mut e, &["before_id", "limit"]);
+    let (f, mut e) = query_fields(q, &["before_id", "limit"]);
     let before_id = f.int(&mut e, "before_id");
     let limit = f.int(&mut e, "limit").unwrap_or(50);
     if !(1..=500).contains(&limit) {
@@ -230,9 +236,7 @@ pub async fn rfm(
     Query(q): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<RfmOut>> {
     u.require(Action::ViewCustomers)?;
-    let f = Fields::from_pairs(q);
-    let mut e = FieldErrors::new();
-    f.reject_unknown(&mut e, &["as_of"]);
+    let (f, mut e) = query_fields(q, &["as_of"]);
     let as_of = f.text(&mut e, "as_of");
     e.into_result(())?;
     let (day, playbook_version, segments, scored) = rfm_as_of(&s, as_of.as_deref()).await?;
