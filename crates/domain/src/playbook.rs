@@ -197,6 +197,7 @@ pub const PARAMS: &[Param] = &[
         seed: "001 §1(四)",
         unit: "",
     },
+    int("customers.rfm.moves_since_days", 1, 366, "days", "C-2", "SPEC C-2"),
     int("evolution.small_change_days", 1, 90, "days", "E-1", "003 §1.3"),
     int("evolution.large_change_months", 1, 24, "months", "E-1", "003 §1.3"),
 ];
@@ -242,6 +243,7 @@ pub struct Customers {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rfm {
     pub order: Vec<String>,
+    pub moves_since_days: i64,
     pub rules: BTreeMap<String, String>,
     pub actions: BTreeMap<String, String>,
 }

@@ -190,6 +190,35 @@ pub fn score(values: &[Values], segments: &[Segment]) -> Vec<Scored> {
         .collect()
 }
 
+/// Customers who moved from one segment to another between two scorings (C-2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Move {
+    /// The earlier segment; `None` for customers who had not ordered yet.
+    pub from: Option<String>,
+    pub to: String,
+    pub customers: usize,
+}
+
+/// The moves between an earlier and a later scoring, largest first (ties by segment
+/// names); customers whose segment did not change are not moves.
+pub fn moves(before: &[Scored], now: &[Scored]) -> Vec<Move> {
+    let was: std::collections::HashMap<&str, &str> =
+        before.iter().map(|s| (s.customer.as_str(), s.segment.as_str())).collect();
+    let mut counts: std::collections::BTreeMap<(Option<&str>, &str), usize> = std::collections::BTreeMap::new();
+    for s in now {
+        let from = was.get(s.customer.as_str()).copied();
+        if from != Some(s.segment.as_str()) {
+            *counts.entry((from, s.segment.as_str())).or_default() += 1;
+        }
+    }
+    let mut out: Vec<Move> = counts
+        .into_iter()
+        .map(|((from, to), customers)| Move { from: from.map(str::to_string), to: to.to_string(), customers })
+        .collect();
+    out.sort_by_key(|m| std::cmp::Reverse(m.customers));
+    out
+}
+
 /// Customers per segment, in the playbook's order (segments without customers included).
 pub fn counts(scored: &[Scored], segments: &[Segment]) -> Vec<(String, usize)> {
     segments.iter().map(|s| (s.name.clone(), scored.iter().filter(|c| c.segment == s.name).count())).collect()
@@ -267,6 +296,23 @@ mod tests {
         let counts = counts(&s, &segs);
         assert_eq!(counts.iter().map(|c| c.1).sum::<usize>(), 5);
         assert_eq!(counts[0], ("champions".to_string(), 1));
+    }
+
+    #[test]
+    fn c2_moves_count_changed_and_new_customers_only() {
+        let segs = segments(&Playbook::default_playbook()).unwrap();
+        let before = score(&[v("1", 10, 1, 100), v("2", 300, 5, 9_000)], &segs);
+        let now = score(&[v("1", 40, 1, 100), v("2", 330, 5, 9_000), v("3", 1, 1, 50)], &segs);
+        let m = moves(&before, &now);
+        let new = m.iter().find(|x| x.from.is_none()).unwrap();
+        assert_eq!((new.to.as_str(), new.customers), (now[2].segment.as_str(), 1));
+        let total: usize = m.iter().map(|x| x.customers).sum();
+        let changed = now
+            .iter()
+            .filter(|n| before.iter().find(|b| b.customer == n.customer).is_none_or(|b| b.segment != n.segment))
+            .count();
+        assert_eq!(total, changed);
+        assert!(moves(&now, &now).is_empty(), "no change, no moves");
     }
 
     #[test]

@@ -217,6 +217,19 @@ both!(c2_rfm_matches_ntile_in_sql_as_of_any_date, |kind| async move {
         assert_eq!(total as usize, expected.len());
         assert_eq!(got["segments"][0]["segment"], "champions");
         assert!(got["segments"][0]["action"].as_str().unwrap().contains("限量"));
+        // Moves since 30 days earlier (the playbook's period) add up to the customers whose
+        // segment changed or who are new since then.
+        let earlier = rfm_by_sql(&app.db, as_of - 30).await;
+        let seg_of = |r: &(String, i64, i64, i64, i64, i64, i64)| {
+            segments.iter().find(|s| s.matches(r.4 as u8, r.5 as u8, r.6 as u8)).unwrap().name.clone()
+        };
+        let changed = expected
+            .iter()
+            .filter(|n| earlier.iter().find(|b| b.0 == n.0).is_none_or(|b| seg_of(b) != seg_of(n)))
+            .count();
+        let moved: i64 = got["moves"].as_array().unwrap().iter().map(|m| m["customers"].as_i64().unwrap()).sum();
+        assert_eq!(moved as usize, changed, "moves as of {date}");
+        assert_eq!(got["moves_since"], domain::order::date_of(as_of - 30).to_string());
         // Each customer's segment is the first playbook rule its scores meet.
         for c in got["customers"].as_array().unwrap() {
             let n = |k: &str| c[k].as_u64().unwrap() as u8;
@@ -276,6 +289,9 @@ both!(c2_customer_pages_show_segments_and_orders, |kind| async move {
     assert_eq!(page.status, 200);
     assert!(page.text.contains("id=\"segment-champions\"") && page.text.contains("高价值忠诚客户"), "{}", page.text);
     assert!(page.text.contains("推送限量定制款"), "the playbook's action per segment");
+    // As of 2026-02-20 customer 3 (first order 2026-02-10) is new since 2026-01-21.
+    let feb = viewer.get("/customers?as_of=2026-02-20").await.text;
+    assert!(feb.contains("id=\"move-list\"") && feb.contains("（新客户）"), "moves since 30 days before: {feb}");
     assert!(page.text.contains("href=\"/customers/4\""));
     // A bad date: the message beside the field, the page still answers.
     let bad = viewer.get("/customers?as_of=2026-99-01").await;

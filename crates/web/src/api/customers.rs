@@ -188,11 +188,23 @@ pub struct SegmentCount {
 }
 
 #[derive(Serialize, ToSchema)]
+pub struct MoveOut {
+    /// The segment `moves_since`; absent for customers who had not ordered by then.
+    pub from: Option<String>,
+    pub to: String,
+    pub customers: usize,
+}
+
+#[derive(Serialize, ToSchema)]
 pub struct RfmOut {
     /// YYYY-MM-DD
     pub as_of: String,
     pub playbook_version: i64,
     pub segments: Vec<SegmentCount>,
+    /// The earlier date moves are counted from (the playbook's `customers.rfm.moves_since_days`).
+    pub moves_since: String,
+    /// Customers whose segment changed since then, largest moves first.
+    pub moves: Vec<MoveOut>,
     pub customers: Vec<RfmRow>,
 }
 
@@ -201,6 +213,22 @@ pub struct RfmOut {
 pub struct RfmQuery {
     /// YYYY-MM-DD; default today in the company's time zone.
     as_of: Option<String>,
+}
+
+/// The moves between segments over the playbook's period before `day` (C-2): the scores
+/// as of the earlier date against `scored`.
+pub async fn rfm_moves(
+    s: &AppState,
+    day: jiff::civil::Date,
+    scored: &[domain::rfm::Scored],
+) -> ApiResult<(jiff::civil::Date, Vec<domain::rfm::Move>)> {
+    let rules = s.rules.get(&s.db).await?;
+    let since = day
+        .checked_sub(jiff::Span::new().days(rules.playbook.customers.rfm.moves_since_days))
+        .map_err(|e| ApiError::field("as_of", e.to_string()))?;
+    let segments = domain::rfm::segments(&rules.playbook)?;
+    let before = domain::rfm::score(&store::customers::rfm_values(&s.db, day_number(since)).await?, &segments);
+    Ok((since, domain::rfm::moves(&before, scored)))
 }
 
 /// The scored customers and segment counts as of a date (C-2).
@@ -240,6 +268,8 @@ pub async fn rfm(
     let as_of = f.text(&mut e, "as_of");
     e.into_result(())?;
     let (day, playbook_version, segments, scored) = rfm_as_of(&s, as_of.as_deref()).await?;
+    let (since, moves) = rfm_moves(&s, day, &scored).await?;
+    let moves = moves.into_iter().map(|m| MoveOut { from: m.from, to: m.to, customers: m.customers }).collect();
     let customers = scored
         .into_iter()
         .map(|c| RfmRow {
@@ -253,5 +283,12 @@ pub async fn rfm(
             segment: c.segment,
         })
         .collect();
-    Ok(Json(RfmOut { as_of: day.to_string(), playbook_version, segments, customers }))
+    Ok(Json(RfmOut {
+        as_of: day.to_string(),
+        playbook_version,
+        segments,
+        moves_since: since.to_string(),
+        moves,
+        customers,
+    }))
 }

@@ -3,7 +3,7 @@
 
 use super::{Ctx, internal};
 use crate::AppState;
-use crate::api::customers::{SegmentCount, order_out, rfm_as_of};
+use crate::api::customers::{SegmentCount, order_out, rfm_as_of, rfm_moves};
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
@@ -22,6 +22,12 @@ pub struct SegmentRow {
     customers: usize,
     share: String,
     action: String,
+}
+
+pub struct MoveRow {
+    from: String,
+    to: String,
+    customers: usize,
 }
 
 pub struct CustomerRow {
@@ -44,6 +50,8 @@ pub struct ListPage {
     total: usize,
     playbook_version: i64,
     segments: Vec<SegmentRow>,
+    moves_since: String,
+    moves: Vec<MoveRow>,
     top: Vec<CustomerRow>,
 }
 
@@ -102,12 +110,25 @@ pub async fn list(State(s): State<AppState>, ctx: Ctx, Query(q): Query<AsOf>) ->
         }
         Err(e) => return failed(&ctx, e),
     };
-    let (_, playbook_version, counts, mut scored) = loaded;
+    let (day, playbook_version, counts, mut scored) = loaded;
+    let (since, moves) = match rfm_moves(&s, day, &scored).await {
+        Ok(x) => x,
+        Err(e) => return failed(&ctx, e),
+    };
+    let moves = moves
+        .into_iter()
+        .map(|m| MoveRow {
+            from: m.from.map(|f| ctx.i18n.code_label("segment", &f)).unwrap_or_else(|| ctx.t("customers-move-new")),
+            to: ctx.i18n.code_label("segment", &m.to),
+            customers: m.customers,
+        })
+        .collect();
     let total = scored.len();
     let segments = segment_rows(&ctx, counts, total);
     scored.sort_unstable_by(|a, b| b.monetary.cmp(&a.monetary).then_with(|| a.customer.cmp(&b.customer)));
     let top = scored.iter().take(TOP).map(|c| customer_row(&ctx, c)).collect();
-    ListPage { ctx, as_of, error, total, playbook_version, segments, top }.into_response()
+    ListPage { ctx, as_of, error, total, playbook_version, segments, moves_since: since.to_string(), moves, top }
+        .into_response()
 }
 
 pub struct OrderRow {
