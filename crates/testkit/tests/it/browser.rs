@@ -183,3 +183,41 @@ async fn lead_journey_from_web_form_to_won_deal() {
     .await;
     app.stop().await;
 }
+
+/// C-1, C-2 in a real browser: orders arrive by the API; a viewer (data transparency, C-7)
+/// opens *Customers* from the navigation, reads the segments with their actions, looks at
+/// another date, and opens a customer's page with its orders and scores.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewer_reads_rfm_segments_and_a_customer_page() {
+    let app = TestApp::spawn(Kind::Sqlite).await;
+    let url = app.url.clone();
+    let mut fin = app.api("finance@yunqi.example").await;
+    let orders: Vec<Value> = (0..40)
+        .map(|i| {
+            json!({"order_id": format!("R{i}"), "customer_id": format!("{}", 100 + i % 12),
+                   "order_date": format!("2026-{:02}-{:02}", i % 10 + 1, i % 27 + 1), "amount": format!("{}.00", 50 + i * 7),
+                   "customer_name": format!("客户{}", i % 12)})
+        })
+        .collect();
+    assert_eq!(fin.json(Method::POST, "/api/v1/orders", &json!({"orders": orders})).await.status, 201);
+    scenario("customers", async |b| {
+        log_in(b, &url, "viewer@yunqi.example", "吴昊").await?;
+        b.click("header nav a[href='/customers']").await?;
+        b.wait("#segment-list").await?;
+        let segments = b.text("#segment-list").await?;
+        anyhow::ensure!(segments.contains("高价值忠诚客户") && segments.contains("推送限量定制款"), "{segments}");
+        // Another date (the date widget's typing order depends on the browser's locale; the
+        // form submits by GET, so the address is what it sends).
+        b.goto(&format!("{url}/customers?as_of=2026-06-30")).await?;
+        b.wait_text("2026-05-31 → 2026-06-30").await?;
+        b.snap("segments").await;
+        b.click("#customer-list a").await?;
+        b.wait("#order-list").await?;
+        let facts = b.text("#customer-rfm").await?;
+        anyhow::ensure!(facts.contains("R · F · M"), "{facts}");
+        b.snap("customer").await;
+        Ok(())
+    })
+    .await;
+    app.stop().await;
+}
