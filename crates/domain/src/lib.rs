@@ -10,6 +10,7 @@ pub mod company;
 pub mod deal;
 pub mod diff;
 pub mod errors;
+pub mod funnel;
 pub mod import;
 pub mod lead;
 pub mod money;

@@ -1,0 +1,120 @@
+//! C-5 funnel: exposure → click → conversion → repurchase per channel and campaign.
+//!
+//! A user counts at a step only with an event of that step's type strictly later than the
+//! moment it reached the previous step, that moment being its earliest qualifying event:
+//! reached exposure at its first exposure; click at its first click after that; and so on.
+//! Events at the same instant as the previous step do not advance the user.
+
+use serde::Serialize;
+
+/// The funnel's steps, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    Exposure,
+    Click,
+    Conversion,
+    Repurchase,
+}
+
+impl Step {
+    pub const ALL: [Step; 4] = [Step::Exposure, Step::Click, Step::Conversion, Step::Repurchase];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Step::Exposure => "exposure",
+            Step::Click => "click",
+            Step::Conversion => "conversion",
+            Step::Repurchase => "repurchase",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Step> {
+        Step::ALL.into_iter().find(|t| t.code() == s)
+    }
+}
+
+/// One user's events in one channel and campaign, in any order: (step, instant in µs).
+/// Returns how many steps the user reached (0 to 4) under the strict-ordering rule.
+pub fn reached(events: &[(Step, i64)]) -> usize {
+    // The earliest event of each step that is strictly after the previous step's moment.
+    let mut at: Option<i64> = None;
+    for (k, step) in Step::ALL.into_iter().enumerate() {
+        let next = events.iter().filter(|(s, t)| *s == step && at.is_none_or(|a| *t > a)).map(|(_, t)| *t).min();
+        match next {
+            Some(t) => at = Some(t),
+            None => return k,
+        }
+    }
+    Step::ALL.len()
+}
+
+/// Users at each step, the conversion from the step before (percent; `None` for the first
+/// step or when the step before had no users) and which step loses the most.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Funnel {
+    pub users: [u64; 4],
+    pub step_rate_pct: [Option<f64>; 4],
+    /// The step with the largest drop-off (its users lost against the step before), if any
+    /// user was lost.
+    pub biggest_drop: Option<Step>,
+}
+
+/// Builds the funnel from how many steps each user reached.
+pub fn summarise(reached_counts: impl IntoIterator<Item = usize>) -> Funnel {
+    let mut users = [0u64; 4];
+    for r in reached_counts {
+        for u in users.iter_mut().take(r.min(4)) {
+            *u += 1;
+        }
+    }
+    let mut step_rate_pct = [None; 4];
+    let mut biggest: Option<(u64, Step)> = None;
+    for k in 1..4 {
+        if users[k - 1] > 0 {
+            step_rate_pct[k] = Some(users[k] as f64 * 100.0 / users[k - 1] as f64);
+        }
+        let lost = users[k - 1] - users[k];
+        if lost > 0 && biggest.is_none_or(|(b, _)| lost > b) {
+            biggest = Some((lost, Step::ALL[k]));
+        }
+    }
+    Funnel { users, step_rate_pct, biggest_drop: biggest.map(|(_, s)| s) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Step::*;
+
+    #[test]
+    fn c5_each_step_needs_an_event_strictly_after_the_previous_one() {
+        assert_eq!(reached(&[]), 0);
+        assert_eq!(reached(&[(Click, 5)]), 0, "no exposure, no funnel");
+        assert_eq!(reached(&[(Exposure, 10), (Click, 20), (Conversion, 30), (Repurchase, 40)]), 4);
+        // Same timestamp does not advance.
+        assert_eq!(reached(&[(Exposure, 10), (Click, 10)]), 1);
+        assert_eq!(reached(&[(Exposure, 10), (Click, 20), (Conversion, 20)]), 2);
+        // A click before the first exposure does not count; a later one does.
+        assert_eq!(reached(&[(Click, 5), (Exposure, 10), (Conversion, 30)]), 1);
+        assert_eq!(reached(&[(Click, 5), (Exposure, 10), (Click, 15), (Conversion, 30)]), 3);
+        // The earliest qualifying event sets the moment: the first click after exposure is
+        // at 15, so a conversion at 16 counts even though there is also a click at 50.
+        assert_eq!(reached(&[(Exposure, 10), (Click, 50), (Click, 15), (Conversion, 16)]), 3);
+        // Repurchase must follow the conversion, not just the click.
+        assert_eq!(reached(&[(Exposure, 1), (Click, 2), (Repurchase, 3), (Conversion, 4)]), 3);
+    }
+
+    #[test]
+    fn c5_rates_and_the_biggest_drop() {
+        let f = summarise([4, 4, 3, 2, 2, 1, 1, 1, 0]);
+        assert_eq!(f.users, [8, 5, 3, 2]);
+        assert_eq!(f.step_rate_pct[0], None);
+        assert!((f.step_rate_pct[1].unwrap() - 62.5).abs() < 1e-9);
+        assert_eq!(f.biggest_drop, Some(Click), "8 → 5 loses 3, the most");
+        let empty = summarise([]);
+        assert_eq!((empty.users, empty.biggest_drop), ([0; 4], None));
+        assert_eq!(Step::parse("conversion"), Some(Conversion));
+        assert_eq!(Step::parse("view"), None);
+    }
+}
