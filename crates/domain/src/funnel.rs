@@ -5,7 +5,58 @@
 //! reached exposure at its first exposure; click at its first click after that; and so on.
 //! Events at the same instant as the previous step do not advance the user.
 
+use crate::errors::{FieldErrors, Fields};
 use serde::Serialize;
+
+/// Fields of an event.
+pub const EVENT_FIELDS: &[&str] = &["user_id", "channel", "campaign", "type", "ts"];
+
+/// One funnel event as it arrives (API or file), checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventInput {
+    pub user: String,
+    pub channel: String,
+    /// Empty when the event belongs to no campaign.
+    pub campaign: String,
+    pub step: Step,
+    pub at: jiff::Timestamp,
+}
+
+impl EventInput {
+    /// Checks an event: user id and channel present (≤ 64 and 40 characters), campaign
+    /// optional (≤ 100), type one of exposure, click, conversion, repurchase, and ts an
+    /// RFC 3339 instant such as `2026-05-01T10:00:00+08:00`.
+    pub fn parse(f: &Fields) -> Result<EventInput, FieldErrors> {
+        let mut e = FieldErrors::new();
+        f.reject_unknown(&mut e, EVENT_FIELDS);
+        let user = f.required(&mut e, "user_id", 64);
+        let channel = f.required(&mut e, "channel", 40);
+        let campaign = f.optional(&mut e, "campaign", 100).unwrap_or_default();
+        let step = match f.text(&mut e, "type") {
+            None => {
+                e.add("type", "is required");
+                None
+            }
+            Some(t) => Step::parse(&t).or_else(|| {
+                e.add("type", format!("unknown value `{t}`; expected one of: exposure, click, conversion, repurchase"));
+                None
+            }),
+        };
+        let at = match f.text(&mut e, "ts") {
+            None => {
+                e.add("ts", "is required");
+                None
+            }
+            Some(t) => {
+                t.parse::<jiff::Timestamp>().map_err(|_| e.add("ts", format!("`{t}` is not an RFC 3339 instant"))).ok()
+            }
+        };
+        match (step, at) {
+            (Some(step), Some(at)) if e.is_empty() => Ok(EventInput { user, channel, campaign, step, at }),
+            _ => Err(e),
+        }
+    }
+}
 
 /// The funnel's steps, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -103,6 +154,24 @@ mod tests {
         assert_eq!(reached(&[(Exposure, 10), (Click, 50), (Click, 15), (Conversion, 16)]), 3);
         // Repurchase must follow the conversion, not just the click.
         assert_eq!(reached(&[(Exposure, 1), (Click, 2), (Repurchase, 3), (Conversion, 4)]), 3);
+    }
+
+    #[test]
+    fn c5_events_are_parsed_or_every_bad_field_is_named() {
+        let f = |pairs: &[(&str, &str)]| Fields::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let ok = EventInput::parse(&f(&[
+            ("user_id", "u1"),
+            ("channel", "douyin"),
+            ("type", "click"),
+            ("ts", "2026-05-01T10:00:00+08:00"),
+        ]))
+        .unwrap();
+        assert_eq!((ok.step, ok.campaign.as_str(), ok.at.as_second()), (Click, "", 1_777_600_800));
+        let e =
+            EventInput::parse(&f(&[("channel", ""), ("type", "view"), ("ts", "yesterday"), ("x", "1")])).unwrap_err();
+        for k in ["user_id", "channel", "type", "ts", "x"] {
+            assert!(e.get(k).is_some(), "{k}: {e}");
+        }
     }
 
     #[test]

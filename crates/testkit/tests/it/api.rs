@@ -104,6 +104,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/customers"),
     ("get", "/api/v1/customers/{customer_id}"),
     ("get", "/api/v1/analytics/rfm"),
+    ("post", "/api/v1/events"),
+    ("get", "/api/v1/analytics/funnel"),
 ];
 
 #[tokio::test]

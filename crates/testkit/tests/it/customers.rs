@@ -303,3 +303,46 @@ both!(c2_customer_pages_show_segments_and_orders, |kind| async move {
     assert_eq!(viewer.get("/customers/none").await.status, 404);
     app.stop().await;
 });
+
+both!(c5_funnel_counts_each_step_only_after_the_previous_one, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let mut fin = app.api("finance@yunqi.example").await;
+    let ev = |user: &str, channel: &str, kind: &str, ts: &str| json!({"user_id": user, "channel": channel, "campaign": "v1", "type": kind, "ts": ts});
+    let events = json!({"events": [
+        // a: every step, in order.
+        ev("a", "douyin", "exposure", "2026-05-02T10:00:00+08:00"), ev("a", "douyin", "click", "2026-05-02T10:05:00+08:00"),
+        ev("a", "douyin", "conversion", "2026-05-02T11:00:00+08:00"), ev("a", "douyin", "repurchase", "2026-05-20T09:00:00+08:00"),
+        // b: the click at the same instant as the exposure does not advance.
+        ev("b", "douyin", "exposure", "2026-05-03T10:00:00+08:00"), ev("b", "douyin", "click", "2026-05-03T10:00:00+08:00"),
+        // c: a click before the exposure does not count.
+        ev("c", "douyin", "click", "2026-05-03T09:00:00+08:00"), ev("c", "douyin", "exposure", "2026-05-03T10:00:00+08:00"),
+        // d: exposure, click, conversion.
+        ev("d", "douyin", "exposure", "2026-05-04T10:00:00+08:00"), ev("d", "douyin", "click", "2026-05-04T10:01:00+08:00"),
+        ev("d", "douyin", "conversion", "2026-05-04T10:02:00+08:00"),
+        // e: another channel; f: before the period.
+        ev("e", "wechat", "exposure", "2026-05-05T10:00:00+08:00"),
+        ev("f", "douyin", "exposure", "2026-04-01T10:00:00+08:00"),
+    ]});
+    let r = fin.json(Method::POST, "/api/v1/events", &events).await;
+    assert_eq!((r.status, r.json()["created"].as_i64()), (201, Some(13)), "{}", r.text);
+    let mut viewer = app.api("viewer@yunqi.example").await;
+    let got = viewer.get("/api/v1/analytics/funnel?from=2026-05-01&to=2026-05-31").await.json();
+    let douyin = got["funnels"].as_array().unwrap().iter().find(|f| f["channel"] == "douyin").unwrap();
+    assert_eq!(douyin["users"], json!([4, 2, 2, 1]), "{got}");
+    assert_eq!(douyin["step_rate_pct"], json!([null, 50.0, 100.0, 50.0]));
+    assert_eq!(douyin["biggest_drop"], "click");
+    let wechat = got["funnels"].as_array().unwrap().iter().find(|f| f["channel"] == "wechat").unwrap();
+    assert_eq!(wechat["users"], json!([1, 0, 0, 0]));
+    // Bad events are named by position and nothing is written; a viewer cannot add events.
+    let before = viewer.get("/api/v1/analytics/funnel?from=2026-05-01&to=2026-05-31").await.json();
+    let bad =
+        json!({"events": [ev("g", "douyin", "exposure", "2026-05-06T10:00:00Z"), ev("h", "douyin", "view", "soon")]});
+    let r = fin.json(Method::POST, "/api/v1/events", &bad).await;
+    assert_eq!(r.status, 422);
+    assert!(r.fields()["events[1].type"].is_string() && r.fields()["events[1].ts"].is_string(), "{}", r.text);
+    assert_eq!(viewer.get("/api/v1/analytics/funnel?from=2026-05-01&to=2026-05-31").await.json(), before);
+    assert_eq!(viewer.json(Method::POST, "/api/v1/events", &events).await.status, 403);
+    let r = viewer.get("/api/v1/analytics/funnel?from=2026-06-01&to=2026-05-01").await;
+    assert_eq!((r.status, r.fields()["from"].is_string()), (422, true));
+    app.stop().await;
+});

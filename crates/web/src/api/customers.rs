@@ -35,8 +35,28 @@ pub struct OrdersIn {
     orders: Vec<OrderIn>,
 }
 
+/// The list under `key` of a batch body (the body's only field), 1 to `max` items long.
+pub(crate) fn batch(f: &Fields, key: &str, max: usize) -> ApiResult<Vec<serde_json::Value>> {
+    let mut e = FieldErrors::new();
+    f.reject_unknown(&mut e, &[key]);
+    e.into_result(())?;
+    match f.0.get(key) {
+        Some(serde_json::Value::Array(items)) if !items.is_empty() && items.len() <= max => Ok(items.clone()),
+        Some(serde_json::Value::Array(_)) => Err(ApiError::field(key, format!("must hold 1 to {max} items"))),
+        _ => Err(ApiError::field(key, "must be a list")),
+    }
+}
+
+/// Files an item's errors under `key[i].field` (or `key[i]` for the item as a whole).
+pub(crate) fn prefix_errors(e: &mut FieldErrors, key: &str, i: usize, errs: FieldErrors) {
+    for (field, message) in errs.0 {
+        let name = if field == "body" { format!("{key}[{i}]") } else { format!("{key}[{i}].{field}") };
+        e.add(name, message);
+    }
+}
+
 /// Query parameters as fields, with an error for each one not in `allowed`.
-fn query_fields(q: Vec<(String, String)>, allowed: &[&str]) -> (Fields, FieldErrors) {
+pub(crate) fn query_fields(q: Vec<(String, String)>, allowed: &[&str]) -> (Fields, FieldErrors) {
     let f = Fields::from_pairs(q);
     let mut e = FieldErrors::new();
     f.reject_unknown(&mut e, allowed);
@@ -62,26 +82,14 @@ pub async fn add_orders(
     JsonBody(f): JsonBody,
 ) -> ApiResult<(StatusCode, Json<AddOutcome>)> {
     u.require(Action::ManageOrders)?;
+    let items = batch(&f, "orders", MAX_BATCH)?;
     let mut e = FieldErrors::new();
-    f.reject_unknown(&mut e, &["orders"]);
-    let items = match f.0.get("orders") {
-        Some(serde_json::Value::Array(items)) if !items.is_empty() && items.len() <= MAX_BATCH => items.clone(),
-        Some(serde_json::Value::Array(_)) => {
-            return Err(ApiError::field("orders", format!("must hold 1 to {MAX_BATCH} orders")));
-        }
-        _ => return Err(ApiError::field("orders", "must be a list of orders")),
-    };
     let latest = today(&s).await?;
     let mut orders = Vec::with_capacity(items.len());
     for (i, item) in items.into_iter().enumerate() {
         match Fields::from_json(item).and_then(|f| OrderInput::parse(&f, latest)) {
             Ok(o) => orders.push(o),
-            Err(errs) => {
-                for (field, message) in errs.0 {
-                    let name = if field == "body" { format!("orders[{i}]") } else { format!("orders[{i}].{field}") };
-                    e.add(name, message);
-                }
-            }
+            Err(errs) => prefix_errors(&mut e, "orders", i, errs),
         }
     }
     if !e.is_empty() {

@@ -8,6 +8,7 @@ mod campaigns;
 mod company;
 pub(crate) mod customers;
 pub(crate) mod deals;
+mod funnel;
 mod health;
 pub(crate) mod leads;
 pub(crate) mod org;
@@ -55,7 +56,7 @@ use utoipa_axum::routes;
         (name = "reports", description = "Reports"),
         (name = "deals", description = "Deals from converted leads (L-8)"),
         (name = "automation", description = "Automation rules, lead signals and tasks (L-10)"),
-        (name = "customers", description = "Customers, orders and RFM (C-1, C-2)"),
+        (name = "customers", description = "Customers, orders, RFM and the funnel (C-1, C-2, C-5)"),
     )
 )]
 struct ApiDoc;
@@ -130,7 +131,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(customers::add_orders))
         .routes(routes!(customers::list_customers))
         .routes(routes!(customers::get_customer))
-        .routes(routes!(customers::rfm));
+        .routes(routes!(customers::rfm))
+        .routes(routes!(funnel::add_events))
+        .routes(routes!(funnel::funnel));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .nest("/api/v1", v1)
         .route("/api/openapi.json", axum::routing::get(openapi_json))
