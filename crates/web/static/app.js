@@ -27,6 +27,20 @@ function drawCharts() {
 }
 
 function chartOption(kind, title, data) {
+  if (kind.indexOf("funnel:") === 0) {
+    // C-5: one channel and campaign's funnel; the step losing the most users in red.
+    var f = (data.funnels || [])[Number(kind.slice(7))];
+    if (!f) return null;
+    var steps = ["exposure", "click", "conversion", "repurchase"];
+    return {
+      title: { text: title, textStyle: { fontSize: 14 } },
+      tooltip: { trigger: "item" },
+      series: [{ type: "funnel", sort: "none", left: "10%", width: "80%", label: { formatter: "{b}: {c}" },
+        data: steps.map(function (s, k) {
+          return { name: s, value: f.users[k], itemStyle: { color: f.biggest_drop === s ? "#d92d20" : "#1570ef" } };
+        }) }]
+    };
+  }
   var rows = (data.report && data.report.channels) || [];
   var names = rows.map(function (r) { return r.channel; });
   if (kind === "roi") {

@@ -186,7 +186,8 @@ async fn lead_journey_from_web_form_to_won_deal() {
 
 /// C-1, C-2 in a real browser: orders arrive by the API; a viewer (data transparency, C-7)
 /// opens *Customers* from the navigation, reads the segments with their actions, looks at
-/// another date, and opens a customer's page with its orders and scores.
+/// another date, opens a customer's page with its orders and scores, and the funnel (C-5)
+/// with its chart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn viewer_reads_rfm_segments_and_a_customer_page() {
     let app = TestApp::spawn(Kind::Sqlite).await;
@@ -200,6 +201,14 @@ async fn viewer_reads_rfm_segments_and_a_customer_page() {
         })
         .collect();
     assert_eq!(fin.json(Method::POST, "/api/v1/orders", &json!({"orders": orders})).await.status, 201);
+    let events: Vec<Value> = (0..30)
+        .map(|i| {
+            let kind = ["exposure", "click", "conversion", "repurchase"][(i % 7).min(3)];
+            json!({"user_id": format!("u{}", i / 7), "channel": "douyin", "campaign": "v1", "type": kind,
+                   "ts": format!("2026-06-{:02}T10:{:02}:00Z", 10 + i / 7, i % 7)})
+        })
+        .collect();
+    assert_eq!(fin.json(Method::POST, "/api/v1/events", &json!({"events": events})).await.status, 201);
     scenario("customers", async |b| {
         log_in(b, &url, "viewer@yunqi.example", "吴昊").await?;
         b.click("header nav a[href='/customers']").await?;
@@ -216,6 +225,11 @@ async fn viewer_reads_rfm_segments_and_a_customer_page() {
         let facts = b.text("#customer-rfm").await?;
         anyhow::ensure!(facts.contains("R · F · M"), "{facts}");
         b.snap("customer").await;
+        // The funnel, drawn by ECharts from the API's JSON.
+        b.goto(&format!("{url}/reports/funnel?from=2026-06-01&to=2026-06-30")).await?;
+        b.wait("#funnel-table").await?;
+        b.wait(".chart svg").await?;
+        b.snap("funnel").await;
         Ok(())
     })
     .await;

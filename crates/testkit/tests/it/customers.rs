@@ -344,5 +344,14 @@ both!(c5_funnel_counts_each_step_only_after_the_previous_one, |kind| async move 
     assert_eq!(viewer.json(Method::POST, "/api/v1/events", &events).await.status, 403);
     let r = viewer.get("/api/v1/analytics/funnel?from=2026-06-01&to=2026-05-01").await;
     assert_eq!((r.status, r.fields()["from"].is_string()), (422, true));
+    // The page: the table with the biggest drop marked, a chart per channel; a bad date is
+    // shown beside its field.
+    let mut page = app.login("viewer@yunqi.example").await;
+    let html = page.get("/reports/funnel?from=2026-05-01&to=2026-05-31").await.text;
+    assert!(html.contains("id=\"funnel-table\"") && html.contains("class=\"drop\""), "{html}");
+    assert!(html.contains("data-chart=\"funnel:0\""));
+    let bad = page.get("/reports/funnel?from=2026-13-01").await;
+    assert_eq!(bad.status, 200);
+    assert!(bad.text.contains("id=\"from-error\""));
     app.stop().await;
 });

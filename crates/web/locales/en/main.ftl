@@ -820,3 +820,17 @@ customers-moves-none = No customer changed segment in this period.
 customers-move-from = From
 customers-move-to = To
 customers-move-new = (new customer)
+
+## Funnel (C-5)
+funnel-title = Funnel
+funnel-from = From
+funnel-to = To
+funnel-rule = Exposure → click → conversion → repurchase: a user counts at a step only with an event strictly after reaching the step before.
+funnel-empty = No funnel events in this period. Send exposure, click, conversion and repurchase events to POST /api/v1/events.
+funnel-campaign = Campaign
+funnel-exposure = Exposure
+funnel-click = Click
+funnel-conversion = Conversion
+funnel-repurchase = Repurchase
+funnel-biggest-drop = Biggest drop
+customers-funnel-link = Funnel

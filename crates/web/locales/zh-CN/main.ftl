@@ -820,3 +820,17 @@ customers-moves-none = 这段时间没有客户换层。
 customers-move-from = 原分层
 customers-move-to = 现分层
 customers-move-new = （新客户）
+
+## Funnel (C-5)
+funnel-title = 全链路漏斗
+funnel-from = 起始日期
+funnel-to = 截止日期
+funnel-rule = 曝光 → 点击 → 转化 → 复购：用户只有在上一步之后（严格晚于）发生下一步事件，才计入下一步。
+funnel-empty = 这段时间没有漏斗事件。用 POST /api/v1/events 导入曝光、点击、转化、复购事件。
+funnel-campaign = 活动
+funnel-exposure = 曝光
+funnel-click = 点击
+funnel-conversion = 转化
+funnel-repurchase = 复购
+funnel-biggest-drop = 最大流失
+customers-funnel-link = 全链路漏斗

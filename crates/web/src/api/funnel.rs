@@ -84,22 +84,20 @@ pub struct FunnelQuery {
     to: Option<String>,
 }
 
-/// Users at each step per channel and campaign for the days from `from` to `to` (C-5).
-#[utoipa::path(get, path = "/analytics/funnel", tag = "customers", params(FunnelQuery),
-    responses((status = 200, body = FunnelOut), (status = 422, body = ErrorBody)))]
-pub async fn funnel(
-    State(s): State<AppState>,
-    ApiUser(u): ApiUser,
-    Query(q): Query<Vec<(String, String)>>,
-) -> ApiResult<Json<FunnelOut>> {
-    u.require(Action::ViewCustomers)?;
-    let (f, mut e) = super::customers::query_fields(q, &["from", "to"]);
-    let date = |e: &mut FieldErrors, k: &str| {
-        f.text(e, k).and_then(|v| {
+/// The funnels for the days `from` to `to` (YYYY-MM-DD, company time zone; defaults: the 30
+/// days up to today); bad dates are errors naming the parameter.
+pub async fn funnel_for(
+    s: &AppState,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> ApiResult<(jiff::civil::Date, jiff::civil::Date, Vec<ChannelFunnel>)> {
+    let mut e = FieldErrors::new();
+    let mut date = |k: &str, v: Option<&str>| {
+        v.map(str::trim).filter(|v| !v.is_empty()).and_then(|v| {
             v.parse::<jiff::civil::Date>().map_err(|_| e.add(k, format!("`{v}` is not a date (YYYY-MM-DD)"))).ok()
         })
     };
-    let (from, to) = (date(&mut e, "from"), date(&mut e, "to"));
+    let (from, to) = (date("from", from), date("to", to));
     e.into_result(())?;
     let tz = s.rules.get(&s.db).await?.tz.clone();
     let to = match to {
@@ -117,6 +115,21 @@ pub async fn funnel(
         d.to_zoned(tz.clone()).map(|z| store::Ts::new(z.timestamp())).map_err(|x| ApiError::field("to", x.to_string()))
     };
     let end = to.checked_add(jiff::Span::new().days(1)).map_err(|x| ApiError::field("to", x.to_string()))?;
-    let funnels = store::funnel::report(&s.db, start(from)?, start(end)?).await?;
+    Ok((from, to, store::funnel::report(&s.db, start(from)?, start(end)?).await?))
+}
+
+/// Users at each step per channel and campaign for the days from `from` to `to` (C-5).
+#[utoipa::path(get, path = "/analytics/funnel", tag = "customers", params(FunnelQuery),
+    responses((status = 200, body = FunnelOut), (status = 422, body = ErrorBody)))]
+pub async fn funnel(
+    State(s): State<AppState>,
+    ApiUser(u): ApiUser,
+    Query(q): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<FunnelOut>> {
+    u.require(Action::ViewCustomers)?;
+    let (f, mut e) = super::customers::query_fields(q, &["from", "to"]);
+    let (from, to) = (f.text(&mut e, "from"), f.text(&mut e, "to"));
+    e.into_result(())?;
+    let (from, to, funnels) = funnel_for(&s, from.as_deref(), to.as_deref()).await?;
     Ok(Json(FunnelOut { from: from.to_string(), to: to.to_string(), funnels }))
 }

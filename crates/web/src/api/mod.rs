@@ -8,7 +8,7 @@ mod campaigns;
 mod company;
 pub(crate) mod customers;
 pub(crate) mod deals;
-mod funnel;
+pub(crate) mod funnel;
 mod health;
 pub(crate) mod leads;
 pub(crate) mod org;

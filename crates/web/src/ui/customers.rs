@@ -191,3 +191,75 @@ pub async fn show(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -
     }
     .into_response()
 }
+
+pub struct FunnelRow {
+    channel: String,
+    campaign: String,
+    /// (users, rate from the step before, is this the biggest drop)
+    steps: Vec<(u64, String, bool)>,
+    index: usize,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "funnel.html")]
+pub struct FunnelPage {
+    ctx: Ctx,
+    from: String,
+    to: String,
+    from_error: String,
+    to_error: String,
+    query: String,
+    rows: Vec<FunnelRow>,
+}
+
+#[derive(serde::Deserialize)]
+pub struct Period {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// C-5: the funnel per channel and campaign for a period, as a table and ECharts funnels,
+/// the biggest drop-off of each highlighted.
+pub async fn funnel(State(s): State<AppState>, ctx: Ctx, Query(q): Query<Period>) -> Response {
+    let _u = allowed!(ctx, Action::ViewCustomers);
+    let (mut from_error, mut to_error) = (String::new(), String::new());
+    let loaded = match crate::api::funnel::funnel_for(&s, q.from.as_deref(), q.to.as_deref()).await {
+        Err(crate::error::ApiError::Invalid(e)) => {
+            from_error = e.get("from").map(|m| ctx.i18n.problem(m)).unwrap_or_default();
+            to_error = e.get("to").map(|m| ctx.i18n.problem(m)).unwrap_or_default();
+            crate::api::funnel::funnel_for(&s, None, None).await
+        }
+        other => other,
+    };
+    let (from, to, funnels) = match loaded {
+        Ok(x) => x,
+        Err(e) => return failed(&ctx, e),
+    };
+    let rows = funnels
+        .into_iter()
+        .enumerate()
+        .map(|(index, f)| FunnelRow {
+            channel: ctx.i18n.code_label("channel", &f.channel),
+            campaign: f.campaign,
+            steps: (0..4)
+                .map(|k| {
+                    let rate = f.step_rate_pct[k].map(|r| format!("{r:.1}%")).unwrap_or_default();
+                    let drop = f.biggest_drop.as_deref() == Some(domain::funnel::Step::ALL[k].code());
+                    (f.users[k], rate, drop)
+                })
+                .collect(),
+            index,
+        })
+        .collect();
+    let query = format!("from={from}&to={to}");
+    FunnelPage {
+        from: if from_error.is_empty() { from.to_string() } else { q.from.unwrap_or_default() },
+        to: if to_error.is_empty() { to.to_string() } else { q.to.unwrap_or_default() },
+        ctx,
+        from_error,
+        to_error,
+        query,
+        rows,
+    }
+    .into_response()
+}

@@ -114,6 +114,7 @@ pub fn router() -> Router<AppState> {
         .route("/settings/webhooks/{id}/delete", post(sla::delete_webhook))
         .route("/reports/sla", get(sla::report))
         .route("/reports/channels", get(reports::page))
+        .route("/reports/funnel", get(customers::funnel))
         .route("/reports/channels.csv", get(reports::csv))
         .route("/reports/lead-quality", get(reports::quality))
         .route("/automation", get(automation::page))
