@@ -283,6 +283,9 @@ pub async fn run(command: Command, mut cfg: Config) -> anyhow::Result<ExitCode> 
                 if let Some(orders) = crate::history::load_orders(&db, now().get()).await? {
                     tracing::info!(?orders, "demo orders loaded");
                 }
+                if let Some(events) = crate::history::load_events(&db, now().get()).await? {
+                    tracing::info!(events, "demo funnel events loaded");
+                }
             }
             let app = Application::build(&cfg, db, web::system_clock()).await?;
             tracing::info!(
@@ -315,6 +318,10 @@ pub async fn run(command: Command, mut cfg: Config) -> anyhow::Result<ExitCode> 
             match crate::history::load_orders(&db, now().get()).await? {
                 Some(o) => println!("orders: {} orders of {} customers over two years", o.created, o.new_customers),
                 None => println!("orders: already there (the database holds orders)"),
+            }
+            match crate::history::load_events(&db, now().get()).await? {
+                Some(n) => println!("funnel events: {n} over 90 days"),
+                None => println!("funnel events: already there"),
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -727,3 +727,61 @@ pub async fn load_orders(db: &Db, until: Timestamp) -> anyhow::Result<Option<sto
     let actor = Actor::system(Ts::new(until));
     Ok(Some(store::customers::add_orders(db, &actor, &orders, "demo", &|_| {}).await?))
 }
+
+/// C-5 demo data: 90 days of funnel events up to `until` from 3,000 users over the
+/// channels, each going as far down exposure → click → conversion → repurchase as its
+/// channel's rates take it (some clicks arrive at the same instant as their exposure and so
+/// do not count). Only into a database without events; `None` when it holds some.
+pub async fn load_events(db: &Db, until: Timestamp) -> anyhow::Result<Option<usize>> {
+    if store::funnel::any(db).await? {
+        return Ok(None);
+    }
+    // (channel, campaign, click %, conversion %, repurchase %)
+    const PATHS: &[(&str, &str, u64, u64, u64)] = &[
+        ("douyin", "短视频A", 32, 18, 30),
+        ("douyin", "短视频B", 26, 24, 25),
+        ("wechat", "公众号推文", 41, 15, 40),
+        ("baidu_sem", "云服务器关键词", 48, 12, 35),
+        ("xiaohongshu", "种草笔记", 35, 9, 20),
+    ];
+    let mut rng = Rng(20_260_601);
+    let mut events = Vec::new();
+    let start = until.as_second() - 90 * 86_400;
+    for user in 0..3_000 {
+        let (channel, campaign, click, conversion, repurchase) = *rng.pick(PATHS);
+        let mut at = start + rng.between(0, 85 * 86_400);
+        let mut push = |kind: &str, at: i64| -> anyhow::Result<()> {
+            let ts = Timestamp::from_second(at)?.to_string();
+            let f = domain::Fields::from_pairs([
+                ("user_id", format!("U{user:05}")),
+                ("channel", channel.to_string()),
+                ("campaign", campaign.to_string()),
+                ("type", kind.to_string()),
+                ("ts", ts),
+            ]);
+            events.push(domain::funnel::EventInput::parse(&f).map_err(anyhow::Error::msg)?);
+            Ok(())
+        };
+        push("exposure", at)?;
+        // Most users see the campaign a few times.
+        for _ in 0..rng.between(0, 2) {
+            push("exposure", at + rng.between(3_600, 3 * 86_400))?;
+        }
+        let steps = [("click", click), ("conversion", conversion), ("repurchase", repurchase)];
+        for (kind, pct) in steps {
+            if rng.below(100) >= pct {
+                break;
+            }
+            // One in twenty clicks is logged at the exposure's own instant: not a step.
+            let same = kind == "click" && rng.below(20) == 0;
+            at += if same { 0 } else { rng.between(60, 5 * 86_400) };
+            push(kind, at)?;
+            if same {
+                break;
+            }
+        }
+    }
+    let n = events.len();
+    store::funnel::add_events(db, &Actor::system(Ts::new(until)), &events, "demo").await?;
+    Ok(Some(n))
+}

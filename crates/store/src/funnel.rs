@@ -27,6 +27,11 @@ pub async fn add_events(db: &Db, actor: &Actor, events: &[EventInput], label: &s
     Ok(events.len())
 }
 
+/// Whether any event is stored.
+pub async fn any(db: &Db) -> Result<bool> {
+    Ok(on_db!(db, p => sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM funnel_events)").fetch_one(p).await)?)
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChannelFunnel {
