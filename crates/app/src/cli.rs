@@ -151,6 +151,21 @@ pub enum ImportCmd {
     /// (date YYYY-MM-DD, amount in yuan with at most 2 decimals; optional customer_name).
     /// Every row is checked first; a file with errors is rejected whole unless --valid-only.
     /// Orders already stored with the same values are skipped, so a file can be imported again.
+    /// Funnel events from a CSV or XLSX file (C-5): `user_id,channel,campaign,type,ts` with
+    /// type exposure, click, conversion or repurchase and ts an RFC 3339 instant. Every row
+    /// is checked first; a file with errors is rejected whole unless --valid-only.
+    Events {
+        file: PathBuf,
+        /// Column mapping `HEADER=field,…` (fields: user_id, channel, campaign, type, ts).
+        #[arg(long, default_value = "")]
+        map: String,
+        /// Import the valid rows and skip the others (default: reject the whole file).
+        #[arg(long)]
+        valid_only: bool,
+        /// Show no progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
     Orders {
         file: PathBuf,
         /// Column mapping `HEADER=field,…` (fields: order_id, customer_id, order_date, amount,
@@ -348,6 +363,9 @@ pub async fn run(command: Command, mut cfg: Config) -> anyhow::Result<ExitCode> 
         Command::Playbook(cmd) => playbook(cmd, &cfg).await,
         Command::Import(ImportCmd::Leads { file, map, channel, campaign, valid_only, quiet }) => {
             import_leads(&cfg, &file, &map, channel, campaign, valid_only, quiet).await
+        }
+        Command::Import(ImportCmd::Events { file, map, valid_only, quiet }) => {
+            import_events(&cfg, &file, &map, valid_only, quiet).await
         }
         Command::Import(ImportCmd::Orders { file, map, valid_only, quiet }) => {
             import_orders(&cfg, &file, &map, valid_only, quiet).await
@@ -608,6 +626,34 @@ async fn import_orders(
         "imported {label}: {} new order(s), {} already stored, {} new customer(s), {} row(s) skipped",
         out.created, out.unchanged, out.new_customers, checked.bad_rows
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn import_events(
+    cfg: &Config,
+    file: &std::path::Path,
+    map: &str,
+    valid_only: bool,
+    quiet: bool,
+) -> anyhow::Result<ExitCode> {
+    use domain::funnel::{EVENT_FIELDS, EVENT_SYNONYMS, EventInput};
+    let bytes = std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let table = web::sheets::read(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let mapping = domain::import::apply_map_with(&table.headers, map, EVENT_SYNONYMS, EVENT_FIELDS)
+        .map_err(|e| anyhow::anyhow!("--map: {e}"))?;
+    let checking = bar(table.rows.len(), quiet, "checking");
+    let (valid, errors, bad_rows) = domain::import::check_with(&table, &mapping, EventInput::parse);
+    checking.finish_and_clear();
+    if !report_row_errors(&errors, bad_rows, valid.len(), valid_only) {
+        return Ok(ExitCode::FAILURE);
+    }
+    drop(table);
+    let events: Vec<EventInput> = valid.into_iter().map(|(_, e)| e).collect();
+    let db = open_db(&cfg.database_url).await?;
+    let label = file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().to_string());
+    let n = store::funnel::add_events(&db, &Actor::cli(now()), &events, &label).await?;
+    db.close().await;
+    println!("imported {label}: {n} event(s), {bad_rows} row(s) skipped");
     Ok(ExitCode::SUCCESS)
 }
 

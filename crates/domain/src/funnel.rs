@@ -11,6 +11,15 @@ use serde::Serialize;
 /// Fields of an event.
 pub const EVENT_FIELDS: &[&str] = &["user_id", "channel", "campaign", "type", "ts"];
 
+/// Header names for each event field, for auto-mapping a file's columns.
+pub const EVENT_SYNONYMS: &[(&str, &[&str])] = &[
+    ("user_id", &["user_id", "用户id", "用户编号", "user"]),
+    ("channel", &["channel", "渠道"]),
+    ("campaign", &["campaign", "活动"]),
+    ("type", &["type", "事件类型", "event"]),
+    ("ts", &["ts", "时间", "timestamp", "time"]),
+];
+
 /// One funnel event as it arrives (API or file), checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventInput {

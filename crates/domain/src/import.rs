@@ -103,18 +103,21 @@ pub struct Checked {
     pub bad_rows: usize,
 }
 
-/// Validates every row with the lead rules. `defaults` fill fields a row leaves empty (for
-/// example the channel of the whole file).
-pub fn check(table: &Table, map: &[Option<&'static str>], pb: &Playbook, defaults: &Fields) -> Checked {
+/// Rows of any kind checked by `parse` (a row's mapped cells as fields): the valid values
+/// with their sheet row numbers, and each error under the column header it concerns.
+pub fn check_with<T>(
+    table: &Table,
+    map: &[Option<&'static str>],
+    parse: impl Fn(&Fields) -> Result<T, crate::FieldErrors>,
+) -> (Vec<(usize, T)>, Vec<RowError>, usize) {
     let mut valid = Vec::with_capacity(table.rows.len());
-    let mut errors = Vec::new();
-    let mut bad_rows = 0;
+    let (mut errors, mut bad_rows) = (Vec::new(), 0);
     for (i, cells) in table.rows.iter().enumerate() {
         let row = i + 2;
         if cells.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
-        let mut f = defaults.clone();
+        let mut f = Fields::default();
         for (col, field) in map.iter().enumerate() {
             if let (Some(field), Some(v)) = (field, cells.get(col)) {
                 let v = v.trim();
@@ -123,12 +126,11 @@ pub fn check(table: &Table, map: &[Option<&'static str>], pb: &Playbook, default
                 }
             }
         }
-        match LeadInput::parse(&f, pb) {
-            Ok(l) => valid.push((row, l)),
+        match parse(&f) {
+            Ok(v) => valid.push((row, v)),
             Err(e) => {
                 bad_rows += 1;
                 for (field, message) in e.0 {
-                    // Name the column the user knows (the header), or the field if unmapped.
                     let column = map
                         .iter()
                         .position(|m| *m == Some(field.as_str()))
@@ -139,6 +141,17 @@ pub fn check(table: &Table, map: &[Option<&'static str>], pb: &Playbook, default
             }
         }
     }
+    (valid, errors, bad_rows)
+}
+
+/// Validates every row with the lead rules. `defaults` fill fields a row leaves empty (for
+/// example the channel of the whole file).
+pub fn check(table: &Table, map: &[Option<&'static str>], pb: &Playbook, defaults: &Fields) -> Checked {
+    let (valid, errors, bad_rows) = check_with(table, map, |f| {
+        let mut all = defaults.clone();
+        all.0.extend(f.0.iter().map(|(k, v)| (k.clone(), v.clone())));
+        LeadInput::parse(&all, pb)
+    });
     Checked { valid, errors, bad_rows }
 }
 

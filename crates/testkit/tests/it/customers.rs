@@ -355,3 +355,37 @@ both!(c5_funnel_counts_each_step_only_after_the_previous_one, |kind| async move 
     assert!(bad.text.contains("id=\"from-error\""));
     app.stop().await;
 });
+
+both!(c5_events_import_from_a_file_checks_every_row, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let cfg = testkit::test_config(&app.testdb.url);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.csv");
+    let events = |kind: &str| {
+        Command::Import(ImportCmd::Events {
+            file: file.to_path_buf(),
+            map: String::new(),
+            valid_only: kind == "valid",
+            quiet: true,
+        })
+    };
+    std::fs::write(
+        &file,
+        "user_id,channel,campaign,type,ts\n\
+         u1,douyin,v1,exposure,2026-05-02T10:00:00+08:00\n\
+         u1,douyin,v1,click,2026-05-02T10:00:00+08:00\n\
+         u1,douyin,v1,view,2026-05-02T11:00:00+08:00\n\
+         u2,douyin,v1,exposure,2026-05-02T12:00:00+08:00\n\
+         u2,douyin,v1,click,2026-05-02T12:30:00+08:00\n",
+    )
+    .unwrap();
+    let before = app.audit_count().await;
+    assert_eq!(run(events("all"), cfg.clone()).await.unwrap(), ExitCode::FAILURE, "row 4 has an unknown type");
+    assert_eq!(app.audit_count().await, before, "nothing written");
+    assert!(!store::funnel::any(&app.db).await.unwrap());
+    assert_eq!(run(events("valid"), cfg.clone()).await.unwrap(), ExitCode::SUCCESS);
+    let mut viewer = app.api("viewer@yunqi.example").await;
+    let got = viewer.get("/api/v1/analytics/funnel?from=2026-05-01&to=2026-05-31").await.json();
+    assert_eq!(got["funnels"][0]["users"], json!([2, 1, 0, 0]), "u1's click at the exposure's instant does not count");
+    app.stop().await;
+});
