@@ -147,39 +147,33 @@ pub enum ImportCmd {
         #[arg(long)]
         quiet: bool,
     },
-    /// Orders from a CSV or XLSX file (C-1), plain format `order_id,customer_id,order_date,amount`
-    /// (date YYYY-MM-DD, amount in yuan with at most 2 decimals; optional customer_name).
-    /// Every row is checked first; a file with errors is rejected whole unless --valid-only.
-    /// Orders already stored with the same values are skipped, so a file can be imported again.
     /// Funnel events from a CSV or XLSX file (C-5): `user_id,channel,campaign,type,ts` with
-    /// type exposure, click, conversion or repurchase and ts an RFC 3339 instant. Every row
-    /// is checked first; a file with errors is rejected whole unless --valid-only.
-    Events {
-        file: PathBuf,
-        /// Column mapping `HEADER=field,…` (fields: user_id, channel, campaign, type, ts).
-        #[arg(long, default_value = "")]
-        map: String,
-        /// Import the valid rows and skip the others (default: reject the whole file).
-        #[arg(long)]
-        valid_only: bool,
-        /// Show no progress bar.
-        #[arg(long)]
-        quiet: bool,
-    },
-    Orders {
-        file: PathBuf,
-        /// Column mapping `HEADER=field,…` (fields: order_id, customer_id, order_date, amount,
-        /// customer_name; `-` ignores a column). Headers such as 订单号, 客户编号, 下单日期, 金额 are
-        /// recognised without it.
-        #[arg(long, default_value = "")]
-        map: String,
-        /// Import the valid rows and skip the others (default: reject the whole file).
-        #[arg(long)]
-        valid_only: bool,
-        /// Show no progress bar.
-        #[arg(long)]
-        quiet: bool,
-    },
+    /// type exposure, click, conversion or repurchase and ts an RFC 3339 instant (mapping
+    /// fields: user_id, channel, campaign, type, ts).
+    Events(ImportFile),
+    /// Orders from a CSV or XLSX file (C-1), plain format `order_id,customer_id,order_date,amount`
+    /// (date YYYY-MM-DD, amount in yuan with at most 2 decimals; optional customer_name; headers
+    /// such as 订单号, 客户编号, 下单日期, 金额 are recognised; mapping fields: order_id, customer_id,
+    /// order_date, amount, customer_name). Orders already stored with the same values are
+    /// skipped, so a file can be imported again.
+    Orders(ImportFile),
+}
+
+/// A file to import: every row is checked first and errors are listed by row and column; a
+/// file with errors is rejected whole unless --valid-only.
+#[derive(Args, Debug)]
+pub struct ImportFile {
+    pub file: PathBuf,
+    /// Column mapping `HEADER=field,…` (`-` ignores a column); common headers, Chinese
+    /// included, are recognised without it.
+    #[arg(long, default_value = "")]
+    pub map: String,
+    /// Import the valid rows and skip the others (default: reject the whole file).
+    #[arg(long)]
+    pub valid_only: bool,
+    /// Show no progress bar.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -364,12 +358,8 @@ pub async fn run(command: Command, mut cfg: Config) -> anyhow::Result<ExitCode> 
         Command::Import(ImportCmd::Leads { file, map, channel, campaign, valid_only, quiet }) => {
             import_leads(&cfg, &file, &map, channel, campaign, valid_only, quiet).await
         }
-        Command::Import(ImportCmd::Events { file, map, valid_only, quiet }) => {
-            import_events(&cfg, &file, &map, valid_only, quiet).await
-        }
-        Command::Import(ImportCmd::Orders { file, map, valid_only, quiet }) => {
-            import_orders(&cfg, &file, &map, valid_only, quiet).await
-        }
+        Command::Import(ImportCmd::Events(f)) => import_events(&cfg, &f).await,
+        Command::Import(ImportCmd::Orders(f)) => import_orders(&cfg, &f).await,
         Command::Analytics(AnalyticsCmd::Rfm { as_of, format, output }) => {
             rfm(&cfg, as_of.as_deref(), format, output.as_deref()).await
         }
@@ -589,13 +579,9 @@ async fn company_today(db: &store::Db) -> anyhow::Result<jiff::civil::Date> {
     Ok(jiff::Timestamp::now().to_zoned(tz).date())
 }
 
-async fn import_orders(
-    cfg: &Config,
-    file: &std::path::Path,
-    map: &str,
-    valid_only: bool,
-    quiet: bool,
-) -> anyhow::Result<ExitCode> {
+async fn import_orders(cfg: &Config, args: &ImportFile) -> anyhow::Result<ExitCode> {
+    let ImportFile { file, map, valid_only, quiet } = args;
+    let (valid_only, quiet) = (*valid_only, *quiet);
     use domain::order::{ORDER_FIELDS, ORDER_SYNONYMS};
     let bytes = std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
     let table = web::sheets::read(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
@@ -629,13 +615,9 @@ async fn import_orders(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn import_events(
-    cfg: &Config,
-    file: &std::path::Path,
-    map: &str,
-    valid_only: bool,
-    quiet: bool,
-) -> anyhow::Result<ExitCode> {
+async fn import_events(cfg: &Config, args: &ImportFile) -> anyhow::Result<ExitCode> {
+    let ImportFile { file, map, valid_only, quiet } = args;
+    let (valid_only, quiet) = (*valid_only, *quiet);
     use domain::funnel::{EVENT_FIELDS, EVENT_SYNONYMS, EventInput};
     let bytes = std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
     let table = web::sheets::read(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;

@@ -1,11 +1,16 @@
 //! C-1 customers and orders (CLI import, API) and C-2 RFM, on both databases.
 
 use super::*;
-use marketops::cli::{AnalyticsCmd, Command, Format, ImportCmd, run};
+use marketops::cli::{AnalyticsCmd, Command, Format, ImportCmd, ImportFile, run};
 use std::process::ExitCode;
 
 fn import(file: &std::path::Path, valid_only: bool) -> Command {
-    Command::Import(ImportCmd::Orders { file: file.to_path_buf(), map: String::new(), valid_only, quiet: true })
+    Command::Import(ImportCmd::Orders(ImportFile {
+        file: file.to_path_buf(),
+        map: String::new(),
+        valid_only,
+        quiet: true,
+    }))
 }
 
 async fn counts(app: &TestApp) -> (i64, i64, i64) {
@@ -362,12 +367,12 @@ both!(c5_events_import_from_a_file_checks_every_row, |kind| async move {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("events.csv");
     let events = |kind: &str| {
-        Command::Import(ImportCmd::Events {
+        Command::Import(ImportCmd::Events(ImportFile {
             file: file.to_path_buf(),
             map: String::new(),
             valid_only: kind == "valid",
             quiet: true,
-        })
+        }))
     };
     std::fs::write(
         &file,
