@@ -128,13 +128,19 @@ pub fn summarise(reached_counts: impl IntoIterator<Item = usize>) -> Funnel {
             *u += 1;
         }
     }
+    from_users(users)
+}
+
+/// Rates and the biggest drop from the users at each step (each step's users are a subset
+/// of the step before's).
+pub fn from_users(users: [u64; 4]) -> Funnel {
     let mut step_rate_pct = [None; 4];
     let mut biggest: Option<(u64, Step)> = None;
     for k in 1..4 {
         if users[k - 1] > 0 {
             step_rate_pct[k] = Some(users[k] as f64 * 100.0 / users[k - 1] as f64);
         }
-        let lost = users[k - 1] - users[k];
+        let lost = users[k - 1].saturating_sub(users[k]);
         if lost > 0 && biggest.is_none_or(|(b, _)| lost > b) {
             biggest = Some((lost, Step::ALL[k]));
         }

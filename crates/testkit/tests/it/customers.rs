@@ -394,3 +394,37 @@ both!(c5_events_import_from_a_file_checks_every_row, |kind| async move {
     assert_eq!(got["funnels"][0]["users"], json!([2, 1, 0, 0]), "u1's click at the exposure's instant does not count");
     app.stop().await;
 });
+
+both!(c5_funnel_in_the_database_matches_the_rule_on_random_events, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let mut fin = app.api("finance@yunqi.example").await;
+    // Seeded events of 60 users in two channels, times drawn from a few minutes so that
+    // ties between steps are common.
+    let mut state = 42u64;
+    let mut next = || {
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        state >> 33
+    };
+    let mut events = Vec::new();
+    let mut by_user: std::collections::BTreeMap<(String, String), Vec<(domain::funnel::Step, i64)>> =
+        Default::default();
+    for _ in 0..400 {
+        let user = format!("u{}", next() % 60);
+        let channel = ["douyin", "wechat"][(next() % 2) as usize].to_string();
+        let step = domain::funnel::Step::ALL[(next() % 4) as usize];
+        let minute = next() % 6;
+        let ts = jiff::Timestamp::from_second(1_777_600_800 + minute as i64 * 60).unwrap();
+        by_user.entry((channel.clone(), user.clone())).or_default().push((step, ts.as_microsecond()));
+        events.push(json!({"user_id": user, "channel": channel, "type": step.code(), "ts": ts.to_string()}));
+    }
+    assert_eq!(fin.json(Method::POST, "/api/v1/events", &json!({"events": events})).await.status, 201);
+    let got = fin.get("/api/v1/analytics/funnel?from=2026-04-01&to=2026-06-30").await.json();
+    for channel in ["douyin", "wechat"] {
+        let expected = domain::funnel::summarise(
+            by_user.iter().filter(|((c, _), _)| c == channel).map(|(_, evs)| domain::funnel::reached(evs)),
+        );
+        let f = got["funnels"].as_array().unwrap().iter().find(|f| f["channel"] == channel).unwrap();
+        assert_eq!(f["users"], json!(expected.users), "{channel}: {got}");
+    }
+    app.stop().await;
+});
