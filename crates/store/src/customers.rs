@@ -210,8 +210,7 @@ fn conflict(order_id: &str) -> Error {
 /// from its database thread to ours, and for 800,000 customers those hand-offs cost more
 /// than the query.
 pub async fn rfm_values(db: &Db, as_of: i64) -> Result<Vec<Values>> {
-    let latest: Option<i64> =
-        on_db!(db, p => sqlx::query_scalar("SELECT max(last_order_day) FROM customers").fetch_one(p).await)?;
+    let latest = latest_order_day(db).await?;
     let (concat, sep, nl) = match db {
         Db::Sqlite(_) => ("group_concat", "char(31)", "char(10)"),
         Db::Postgres(_) => ("string_agg", "chr(31)", "chr(10)"),
@@ -219,11 +218,9 @@ pub async fn rfm_values(db: &Db, as_of: i64) -> Result<Vec<Values>> {
     let from = if latest.is_none_or(|l| l <= as_of) {
         "(SELECT external_id AS c, last_order_day AS last, order_count AS n, monetary_fen AS amount \
          FROM customers WHERE order_count > 0)"
-            .to_string()
     } else {
         "(SELECT c.external_id AS c, max(o.order_day) AS last, count(*) AS n, sum(o.amount_fen) AS amount \
          FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.order_day <= $1 GROUP BY c.external_id)"
-            .to_string()
     };
     let sql = format!("SELECT {concat}(c || {sep} || last || {sep} || n || {sep} || amount, {nl}) FROM {from} AS t");
     let packed: Option<String> =
@@ -243,6 +240,13 @@ pub async fn rfm_values(db: &Db, as_of: i64) -> Result<Vec<Values>> {
         });
     }
     Ok(out)
+}
+
+/// Changes whenever an order or a customer is added (orders are never changed in place): the
+/// largest ids, read from the end of each table's index.
+pub async fn data_mark(db: &Db) -> Result<(i64, i64)> {
+    let sql = "SELECT (SELECT coalesce(max(id), 0) FROM orders), (SELECT coalesce(max(id), 0) FROM customers)";
+    Ok(on_db!(db, p => sqlx::query_as(sql).fetch_one(p).await)?)
 }
 
 /// The latest order day stored (the default "as of" for reports), if any order exists.

@@ -68,6 +68,8 @@ pub struct Inner {
     pub rules: store::rules::Cache,
     /// L-1: the capture writer (group commit).
     pub captures: store::capture::Queue,
+    /// C-2: recent RFM scorings, reused until an order arrives or the playbook changes.
+    pub rfm: api::customers::RfmCache,
 }
 
 #[derive(Clone)]
@@ -84,7 +86,15 @@ impl AppState {
     pub fn new(db: Db, settings: Settings, clock: Clock) -> AppState {
         let captures = store::capture::Queue::start(db.clone());
         let rules = store::rules::Cache::default();
-        AppState(Arc::new(Inner { db, settings, clock, metrics: metrics::Metrics::default(), rules, captures }))
+        AppState(Arc::new(Inner {
+            db,
+            settings,
+            clock,
+            metrics: metrics::Metrics::default(),
+            rules,
+            captures,
+            rfm: Default::default(),
+        }))
     }
 
     pub fn now(&self) -> store::Ts {

@@ -8,9 +8,11 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use domain::order::{OrderInput, date_of, day_number};
+use domain::rfm::Scored;
 use domain::role::Action;
 use domain::{FieldErrors, Fields};
 use serde::Serialize;
+use std::sync::Arc;
 use store::customers::{AddOutcome, Customer, Order};
 use utoipa::ToSchema;
 
@@ -223,19 +225,49 @@ pub struct RfmQuery {
     as_of: Option<String>,
 }
 
+/// Recent scorings by (day, playbook version, `store::customers::data_mark`): the customer
+/// page, the segment page and the API ask for the same scoring again and again, and over
+/// 800,000 customers each one takes a second. A new order or customer changes the mark, so
+/// nothing stale is served.
+#[derive(Default)]
+pub struct RfmCache(std::sync::Mutex<Vec<(RfmKey, Arc<Vec<Scored>>)>>);
+
+type RfmKey = (i64, i64, (i64, i64));
+
+/// Scorings kept (today's and the one the moves compare with, for a few dates).
+const RFM_CACHED: usize = 4;
+
+/// All customers scored as of `day` under the active playbook, from the cache when nothing
+/// changed since.
+async fn scored_as_of(s: &AppState, day: jiff::civil::Date) -> ApiResult<(i64, Arc<Vec<Scored>>)> {
+    let rules = s.rules.get(&s.db).await?;
+    let key = (day_number(day), rules.version, store::customers::data_mark(&s.db).await?);
+    let cached = s.rfm.0.lock().ok().and_then(|c| c.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()));
+    if let Some(v) = cached {
+        return Ok((rules.version, v));
+    }
+    let segments = domain::rfm::segments(&rules.playbook)?;
+    let scored = Arc::new(domain::rfm::score(&store::customers::rfm_values(&s.db, key.0).await?, &segments));
+    if let Ok(mut c) = s.rfm.0.lock() {
+        c.retain(|(k, _)| *k != key);
+        c.insert(0, (key, scored.clone()));
+        c.truncate(RFM_CACHED);
+    }
+    Ok((rules.version, scored))
+}
+
 /// The moves between segments over the playbook's period before `day` (C-2): the scores
 /// as of the earlier date against `scored`.
 pub async fn rfm_moves(
     s: &AppState,
     day: jiff::civil::Date,
-    scored: &[domain::rfm::Scored],
+    scored: &[Scored],
 ) -> ApiResult<(jiff::civil::Date, Vec<domain::rfm::Move>)> {
     let rules = s.rules.get(&s.db).await?;
     let since = day
         .checked_sub(jiff::Span::new().days(rules.playbook.customers.rfm.moves_since_days))
         .map_err(|e| ApiError::field("as_of", e.to_string()))?;
-    let segments = domain::rfm::segments(&rules.playbook)?;
-    let before = domain::rfm::score(&store::customers::rfm_values(&s.db, day_number(since)).await?, &segments);
+    let (_, before) = scored_as_of(s, since).await?;
     Ok((since, domain::rfm::moves(&before, scored)))
 }
 
@@ -243,7 +275,7 @@ pub async fn rfm_moves(
 pub async fn rfm_as_of(
     s: &AppState,
     as_of: Option<&str>,
-) -> ApiResult<(jiff::civil::Date, i64, Vec<SegmentCount>, Vec<domain::rfm::Scored>)> {
+) -> ApiResult<(jiff::civil::Date, i64, Vec<SegmentCount>, Arc<Vec<Scored>>)> {
     let day = match as_of.map(str::trim).filter(|v| !v.is_empty()) {
         Some(v) => v
             .parse::<jiff::civil::Date>()
@@ -252,8 +284,7 @@ pub async fn rfm_as_of(
     };
     let rules = s.rules.get(&s.db).await?;
     let segments = domain::rfm::segments(&rules.playbook)?;
-    let values = store::customers::rfm_values(&s.db, day_number(day)).await?;
-    let scored = domain::rfm::score(&values, &segments);
+    let (version, scored) = scored_as_of(s, day).await?;
     let counts = domain::rfm::counts(&scored, &segments)
         .into_iter()
         .map(|(segment, customers)| {
@@ -261,7 +292,7 @@ pub async fn rfm_as_of(
             SegmentCount { segment, customers, action }
         })
         .collect();
-    Ok((day, rules.version, counts, scored))
+    Ok((day, version, counts, scored))
 }
 
 #[utoipa::path(get, path = "/analytics/rfm", tag = "customers", params(RfmQuery),
@@ -279,16 +310,16 @@ pub async fn rfm(
     let (since, moves) = rfm_moves(&s, day, &scored).await?;
     let moves = moves.into_iter().map(|m| MoveOut { from: m.from, to: m.to, customers: m.customers }).collect();
     let customers = scored
-        .into_iter()
+        .iter()
         .map(|c| RfmRow {
-            customer_id: c.customer,
+            customer_id: c.customer.clone(),
             recency_days: c.recency_days,
             frequency: c.frequency,
             monetary: domain::money::Money(c.monetary).decimal(),
             r: c.r,
             f: c.f,
             m: c.m,
-            segment: c.segment,
+            segment: c.segment.clone(),
         })
         .collect();
     Ok(Json(RfmOut {

@@ -110,7 +110,7 @@ pub async fn list(State(s): State<AppState>, ctx: Ctx, Query(q): Query<AsOf>) ->
         }
         Err(e) => return failed(&ctx, e),
     };
-    let (day, playbook_version, counts, mut scored) = loaded;
+    let (day, playbook_version, counts, scored) = loaded;
     let (since, moves) = match rfm_moves(&s, day, &scored).await {
         Ok(x) => x,
         Err(e) => return failed(&ctx, e),
@@ -125,8 +125,15 @@ pub async fn list(State(s): State<AppState>, ctx: Ctx, Query(q): Query<AsOf>) ->
         .collect();
     let total = scored.len();
     let segments = segment_rows(&ctx, counts, total);
-    scored.sort_unstable_by(|a, b| b.monetary.cmp(&a.monetary).then_with(|| a.customer.cmp(&b.customer)));
-    let top = scored.iter().take(TOP).map(|c| customer_row(&ctx, c)).collect();
+    let by_amount = |a: &&Scored, b: &&Scored| b.monetary.cmp(&a.monetary).then_with(|| a.customer.cmp(&b.customer));
+    let mut by_spend: Vec<&Scored> = scored.iter().collect();
+    // Only the top few are shown: select them, then sort those.
+    if by_spend.len() > TOP {
+        by_spend.select_nth_unstable_by(TOP, by_amount);
+        by_spend.truncate(TOP);
+    }
+    by_spend.sort_unstable_by(by_amount);
+    let top = by_spend.into_iter().take(TOP).map(|c| customer_row(&ctx, c)).collect();
     ListPage { ctx, as_of, error, total, playbook_version, segments, moves_since: since.to_string(), moves, top }
         .into_response()
 }
