@@ -190,6 +190,27 @@ pub enum AnalyticsCmd {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// Customer lifetime value (C-3): BG/NBD and Gamma-Gamma fitted by maximum likelihood on
+    /// the orders up to a date; prints the parameters (r, alpha, a, b; p, q, v) with standard
+    /// errors, log-likelihoods, warnings, and per customer the expected purchases in the
+    /// next periods, P(alive), expected order value and discounted CLV (yuan).
+    Clv {
+        /// Fit on orders up to this date, YYYY-MM-DD (default: today in the company's time zone).
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Time unit for recency and age: day, week or month (default: the playbook's).
+        #[arg(long)]
+        unit: Option<String>,
+        /// Predict purchases over this many units (default: the playbook's).
+        #[arg(long)]
+        periods: Option<f64>,
+        /// json: parameters and customers; csv: one line per customer.
+        #[arg(long, value_enum, default_value_t = Format::Json)]
+        format: Format,
+        /// Write to FILE instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -362,6 +383,9 @@ pub async fn run(command: Command, mut cfg: Config) -> anyhow::Result<ExitCode> 
         Command::Import(ImportCmd::Orders(f)) => import_orders(&cfg, &f).await,
         Command::Analytics(AnalyticsCmd::Rfm { as_of, format, output }) => {
             rfm(&cfg, as_of.as_deref(), format, output.as_deref()).await
+        }
+        Command::Analytics(AnalyticsCmd::Clv { as_of, unit, periods, format, output }) => {
+            clv(&cfg, as_of.as_deref(), unit.as_deref(), periods, format, output.as_deref()).await
         }
         Command::Backup { file } => {
             let db = open_db(&cfg.database_url).await?;
@@ -645,26 +669,11 @@ async fn rfm(
     format: Format,
     output: Option<&std::path::Path>,
 ) -> anyhow::Result<ExitCode> {
-    let db = open_db(&cfg.database_url).await?;
-    let day = match as_of {
-        Some(s) => {
-            s.parse::<jiff::civil::Date>().map_err(|_| anyhow::anyhow!("--as-of: `{s}` is not a date (YYYY-MM-DD)"))?
-        }
-        None => company_today(&db).await?,
-    };
-    crate::startup::ensure_playbook(&db, now()).await?;
-    let active = store::playbook::active(&db).await?.ok_or_else(|| anyhow::anyhow!("no playbook"))?;
-    let pb = domain::playbook::Playbook::parse(&active.document).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (db, day, version, pb) = analytics_inputs(cfg, as_of).await?;
     let segments = domain::rfm::segments(&pb).map_err(|e| anyhow::anyhow!("{e}"))?;
     let values = store::customers::rfm_values(&db, domain::order::day_number(day)).await?;
     let scored = domain::rfm::score(&values, &segments);
-    let sink: Box<dyn Write> = match output {
-        Some(path) => {
-            Box::new(std::fs::File::create(path).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?)
-        }
-        None => Box::new(std::io::stdout().lock()),
-    };
-    let mut out = std::io::BufWriter::new(sink);
+    let mut out = sink(output)?;
     match format {
         Format::Csv => {
             writeln!(out, "customer_id,recency_days,frequency,monetary,r,f,m,segment")?;
@@ -693,12 +702,91 @@ async fn rfm(
                 .collect();
             serde_json::to_writer(
                 &mut out,
-                &serde_json::json!({"as_of": day.to_string(), "playbook_version": active.version, "customers": rows}),
+                &serde_json::json!({"as_of": day.to_string(), "playbook_version": version, "customers": rows}),
             )?;
             writeln!(out)?;
         }
     }
     out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What every analytics command starts from: the store, the "as of" date (default today
+/// in the company's time zone), and the active playbook with its version.
+async fn analytics_inputs(
+    cfg: &Config,
+    as_of: Option<&str>,
+) -> anyhow::Result<(Db, jiff::civil::Date, i64, domain::playbook::Playbook)> {
+    let db = open_db(&cfg.database_url).await?;
+    let day = match as_of {
+        Some(s) => {
+            s.parse::<jiff::civil::Date>().map_err(|_| anyhow::anyhow!("--as-of: `{s}` is not a date (YYYY-MM-DD)"))?
+        }
+        None => company_today(&db).await?,
+    };
+    crate::startup::ensure_playbook(&db, now()).await?;
+    let active = store::playbook::active(&db).await?.ok_or_else(|| anyhow::anyhow!("no playbook"))?;
+    let pb = domain::playbook::Playbook::parse(&active.document).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((db, day, active.version, pb))
+}
+
+/// Standard output, or FILE for `--output FILE`.
+fn sink(output: Option<&std::path::Path>) -> anyhow::Result<std::io::BufWriter<Box<dyn Write>>> {
+    let sink: Box<dyn Write> = match output {
+        Some(path) => {
+            Box::new(std::fs::File::create(path).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?)
+        }
+        None => Box::new(std::io::stdout().lock()),
+    };
+    Ok(std::io::BufWriter::new(sink))
+}
+
+/// C-3: BG/NBD and Gamma-Gamma fitted on the orders up to the date, with every customer's
+/// predictions.
+async fn clv(
+    cfg: &Config,
+    as_of: Option<&str>,
+    unit: Option<&str>,
+    periods: Option<f64>,
+    format: Format,
+    output: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    let unit = match unit {
+        Some(u) => Some(
+            domain::clv::Unit::parse(u).ok_or_else(|| anyhow::anyhow!("--unit: `{u}` is not day, week or month"))?,
+        ),
+        None => None,
+    };
+    if let Some(p) = periods.filter(|p| !(p.is_finite() && *p > 0.0)) {
+        anyhow::bail!("--periods: {p} is not a positive number");
+    }
+    let (db, day, version, pb) = analytics_inputs(cfg, as_of).await?;
+    let settings = domain::clv::Settings::from_playbook(&pb, unit, periods);
+    let as_of_day = domain::order::day_number(day);
+    let purchases = store::customers::clv_purchases(&db, as_of_day).await?;
+    let (model, rows) = domain::clv::report(&purchases, as_of_day, &settings);
+    let mut out = sink(output)?;
+    match format {
+        Format::Json => {
+            serde_json::to_writer(
+                &mut out,
+                &serde_json::json!({"as_of": day.to_string(), "playbook_version": version, "periods": settings.periods,
+                    "horizon_months": settings.horizon_months, "annual_discount_pct": settings.annual_discount_pct,
+                    "model": model, "customers": rows}),
+            )?;
+            writeln!(out)?;
+        }
+        Format::Csv => {
+            writeln!(out, "{}", domain::clv::CSV_HEADER)?;
+            for r in &rows {
+                writeln!(out, "{}", domain::clv::csv_row(r))?;
+            }
+        }
+    }
+    out.flush()?;
+    for w in &model.warnings {
+        eprintln!("warning: {} {}", w.code, w.detail);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -701,14 +701,15 @@ pub async fn load_orders(db: &Db, until: Timestamp) -> anyhow::Result<Option<sto
     let mut orders = Vec::new();
     for c in 1..=DEMO_CUSTOMERS {
         let name = format!("{}{}{}", rng.pick(PLACES).0, rng.pick(COMPANY_WORDS), rng.pick(COMPANY_KINDS));
-        // Arrival spread over the two years; a purchase every 20–200 days; a third stop
-        // buying at some point (churn).
+        // Arrival spread over the two years; purchases at random (exponential gaps of 20–200
+        // days on average); after each purchase a customer may drop out for good, some more
+        // readily than others — the buying pattern C-3's BG/NBD model describes.
         let mut day = rng.between(0, 720);
-        let every = rng.between(20, 200);
-        let stops = if rng.chance(0.35) { rng.between(day, 730) } else { 730 };
+        let every = rng.between(20, 200) as f64;
+        let drop_out = [0.03, 0.1, 0.3][rng.between(0, 2) as usize];
         let size = rng.between(2, 60) * 500;
         let mut n = 0;
-        while day <= stops.min(730) {
+        while day <= 730 {
             let date = first.checked_add(jiff::Span::new().days(day))?;
             let cents = rng.between(0, 99);
             let amount = format!("{}.{cents:02}", size + rng.between(-size / 4, size / 2));
@@ -721,7 +722,11 @@ pub async fn load_orders(db: &Db, until: Timestamp) -> anyhow::Result<Option<sto
             ]);
             orders.push(domain::order::OrderInput::parse(&fields, last).map_err(anyhow::Error::msg)?);
             n += 1;
-            day += (every + rng.between(-every / 3, every / 3)).max(1);
+            if rng.chance(drop_out) {
+                break;
+            }
+            let u = (rng.between(1, 1_000_000) as f64) / 1_000_001.0;
+            day += (-every * u.ln()).ceil().max(1.0) as i64;
         }
     }
     let actor = Actor::system(Ts::new(until));

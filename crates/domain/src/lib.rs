@@ -6,6 +6,7 @@
 pub mod automation;
 pub mod calendar;
 pub mod campaign;
+pub mod clv;
 pub mod company;
 pub mod deal;
 pub mod diff;
@@ -22,5 +23,6 @@ pub mod report;
 pub mod rfm;
 pub mod role;
 pub mod search;
+pub mod stats;
 
 pub use errors::{FieldErrors, Fields};

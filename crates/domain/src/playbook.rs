@@ -198,6 +198,23 @@ pub const PARAMS: &[Param] = &[
         unit: "",
     },
     int("customers.rfm.moves_since_days", 1, 366, "days", "C-2", "SPEC C-2"),
+    Param {
+        key: "customers.clv.unit",
+        kind: Kind::Choice(&crate::clv::Unit::NAMES),
+        rule: "C-3",
+        seed: "SPEC C-3",
+        unit: "",
+    },
+    int("customers.clv.prediction_periods", 1, 3660, "units", "C-3", "SPEC C-3"),
+    int("customers.clv.horizon_months", 1, 120, "months", "C-3", "001 §1(四)"),
+    pct("customers.clv.annual_discount_pct", "C-3", "SPEC C-3"),
+    Param {
+        key: "customers.clv.max_frequency_spend_correlation",
+        kind: Kind::Float { min: 0.0, max: 1.0 },
+        rule: "C-3",
+        seed: "SPEC C-3",
+        unit: "",
+    },
     int("evolution.small_change_days", 1, 90, "days", "E-1", "003 §1.3"),
     int("evolution.large_change_months", 1, 24, "months", "E-1", "003 §1.3"),
 ];
@@ -237,6 +254,17 @@ pub struct Playbook {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Customers {
     pub rfm: Rfm,
+    pub clv: Clv,
+}
+
+/// C-3 lifetime-value settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Clv {
+    pub unit: String,
+    pub prediction_periods: i64,
+    pub horizon_months: i64,
+    pub annual_discount_pct: f64,
+    pub max_frequency_spend_correlation: f64,
 }
 
 /// C-2 segments: names in the order they are tried, each one's rule and action.
@@ -409,6 +437,7 @@ pub struct Evolution {
 }
 
 /// The default document cut at each table header, as (top-level section, text) in order.
+/// The shipped document cut at each table header: (dotted table path, its text).
 fn default_blocks() -> Vec<(&'static str, &'static str)> {
     let starts: Vec<usize> = DEFAULT_DOCUMENT
         .match_indices("\n[")
@@ -419,8 +448,8 @@ fn default_blocks() -> Vec<(&'static str, &'static str)> {
     for (n, start) in starts.iter().enumerate() {
         let end = starts.get(n + 1).copied().unwrap_or(DEFAULT_DOCUMENT.len());
         let block = &DEFAULT_DOCUMENT[*start..end];
-        let top = block[1..].split(['.', ']']).next().unwrap_or("");
-        out.push((top, block));
+        let path = block[1..].split(']').next().unwrap_or("");
+        out.push((path, block));
     }
     out
 }
@@ -648,34 +677,34 @@ impl Playbook {
         e.into_result(pb)
     }
 
-    /// A stored document written before MarketOps added a top-level section (e.g.
-    /// `[customers]`, C-2): the same document with the shipped defaults of every section it
-    /// lacks appended, if that makes it valid. `None` when it is valid already, or when
-    /// something else is wrong with it (a person has to fix that).
+    /// A stored document written before MarketOps added a section (e.g. `[customers]` for
+    /// C-2, `[customers.clv]` for C-3): the same document with the shipped defaults of every
+    /// table it lacks appended, if that makes it valid. `None` when it is valid already, or
+    /// when something else is wrong with it (a person has to fix that).
     pub fn upgrade(text: &str) -> Option<String> {
         let errors = Playbook::parse(text).err()?;
         let table: toml::Table = toml::from_str(text).ok()?;
-        let missing: Vec<&str> = PARAMS
-            .iter()
-            .filter_map(|p| p.key.split('.').next())
-            .filter(|top| !table.contains_key(*top))
-            .fold(Vec::new(), |mut v, top| {
-                if !v.contains(&top) {
-                    v.push(top);
+        let has = |path: &str| {
+            let mut at = &table;
+            for part in path.split('.') {
+                match at.get(part) {
+                    Some(toml::Value::Table(t)) => at = t,
+                    _ => return false,
                 }
-                v
-            });
-        if missing.is_empty() || errors.0.keys().any(|k| !missing.iter().any(|m| k.starts_with(&format!("{m}.")))) {
+            }
+            true
+        };
+        let missing: Vec<(&str, &str)> = default_blocks().into_iter().filter(|(path, _)| !has(path)).collect();
+        let explained = |key: &str| missing.iter().any(|(path, _)| key.starts_with(&format!("{path}.")));
+        if missing.is_empty() || errors.0.keys().any(|k| !explained(k)) {
             return None;
         }
         let mut out = text.trim_end().to_string();
         out.push('\n');
-        for block in default_blocks() {
-            if missing.contains(&block.0) {
-                out.push('\n');
-                out.push_str(block.1.trim_end());
-                out.push('\n');
-            }
+        for (_, block) in missing {
+            out.push('\n');
+            out.push_str(block.trim_end());
+            out.push('\n');
         }
         Playbook::parse(&out).is_ok().then_some(out)
     }
@@ -787,6 +816,12 @@ mod tests {
         assert_eq!(Playbook::upgrade(DEFAULT_DOCUMENT), None, "already valid");
         let broken = old.replace("tolerance_pct = 10", "tolerance_pct = 900");
         assert_eq!(Playbook::upgrade(&broken), None, "an out-of-range value needs a person");
+        // C-3: a document with `[customers.rfm]` but without `[customers.clv]`.
+        let cut = DEFAULT_DOCUMENT.find("\n[customers.clv]").unwrap();
+        let before_clv = &DEFAULT_DOCUMENT[..cut];
+        assert!(Playbook::parse(before_clv).unwrap_err().get("customers.clv.unit").is_some());
+        let up = Playbook::upgrade(before_clv).expect("upgraded");
+        assert_eq!(Playbook::parse(&up).unwrap(), Playbook::default_playbook());
     }
 
     /// P-1: the shipped document holds every default named in the SPEC, each key documented.

@@ -126,17 +126,22 @@ pub fn segments(pb: &crate::playbook::Playbook) -> Result<Vec<Segment>, FieldErr
     e.into_result(out)
 }
 
+/// Indices of `ids` in C-2's id order: as numbers when every id is an integer, else as text.
+pub fn id_order(ids: &[&str]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..ids.len()).collect();
+    let keys: Option<Vec<i128>> = ids.iter().map(|v| v.parse::<i128>().ok()).collect();
+    match keys {
+        Some(keys) => order.sort_unstable_by_key(|&i| (keys[i], i)),
+        None => order.sort_unstable_by(|&a, &b| ids[a].cmp(ids[b])),
+    }
+    order
+}
+
 /// Each customer's position when ordered by id (as C-2 compares ids), so that the three
 /// orderings below compare two integers instead of parsing ids on every comparison.
 fn id_ranks(values: &[Values]) -> Vec<u32> {
-    let numeric = values.iter().all(|v| v.customer.parse::<i128>().is_ok());
-    let mut order: Vec<usize> = (0..values.len()).collect();
-    if numeric {
-        let keys: Vec<i128> = values.iter().map(|v| v.customer.parse().unwrap_or(0)).collect();
-        order.sort_unstable_by_key(|&i| (keys[i], i));
-    } else {
-        order.sort_unstable_by(|&a, &b| values[a].customer.cmp(&values[b].customer));
-    }
+    let ids: Vec<&str> = values.iter().map(|v| v.customer.as_str()).collect();
+    let order = id_order(&ids);
     let mut rank = vec![0u32; values.len()];
     for (r, i) in order.into_iter().enumerate() {
         rank[i] = r as u32;

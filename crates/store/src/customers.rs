@@ -4,6 +4,7 @@
 
 use crate::audit::{self, Actor, Change};
 use crate::{Db, Error, Result, Ts, Tx, on_db, on_tx};
+use domain::clv::Purchases;
 use domain::order::{OrderInput, day_number};
 use domain::rfm::Values;
 use serde::Serialize;
@@ -238,6 +239,36 @@ pub async fn rfm_values(db: &Db, as_of: i64) -> Result<Vec<Values>> {
             frequency: num(n)?,
             monetary: num(amount)?,
         });
+    }
+    Ok(out)
+}
+
+/// C-3 inputs as of `as_of`: per customer with an order on or before the day, its first and
+/// last order day, the number of distinct order days, the total and the first day's amount
+/// (a transaction is a purchase day). Packed into one text value like `rfm_values`.
+pub async fn clv_purchases(db: &Db, as_of: i64) -> Result<Vec<Purchases>> {
+    let (concat, sep, nl) = match db {
+        Db::Sqlite(_) => ("group_concat", "char(31)", "char(10)"),
+        Db::Postgres(_) => ("string_agg", "chr(31)", "chr(10)"),
+    };
+    let sql = format!(
+        "WITH d AS (SELECT customer_id AS c, order_day AS day, sum(amount_fen) AS fen FROM orders \
+                    WHERE order_day <= $1 GROUP BY customer_id, order_day), \
+              s AS (SELECT c, min(day) AS first, max(day) AS last, count(*) AS n, sum(fen) AS total FROM d GROUP BY c) \
+         SELECT {concat}(cu.external_id || {sep} || s.first || {sep} || s.last || {sep} || s.n || {sep} || s.total \
+                || {sep} || d.fen, {nl}) \
+         FROM s JOIN d ON d.c = s.c AND d.day = s.first JOIN customers cu ON cu.id = s.c"
+    );
+    let packed: Option<String> =
+        on_db!(db, p => sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone())).bind(as_of).fetch_one(p).await)?;
+    let mut out = Vec::new();
+    for line in packed.as_deref().unwrap_or("").split('\n').filter(|l| !l.is_empty()) {
+        let bad = || Error::Other(format!("unreadable CLV row `{line}`"));
+        let mut f = line.split('\u{1f}');
+        let customer = f.next().ok_or_else(bad)?.to_string();
+        let mut num = || f.next().and_then(|v| v.parse::<i64>().ok()).ok_or_else(bad);
+        let (first_day, last_day, days, total_fen, first_day_fen) = (num()?, num()?, num()?, num()?, num()?);
+        out.push(Purchases { customer, first_day, last_day, days, total_fen, first_day_fen });
     }
     Ok(out)
 }

@@ -158,6 +158,9 @@ impl I18n {
         if let Some(rest) = message.strip_prefix("must be an integer, got ") {
             return self.t_args("err-integer", &[("got", rest)]);
         }
+        if let Some(value) = message.strip_prefix('`').and_then(|r| r.strip_suffix("` is not a date (YYYY-MM-DD)")) {
+            return self.t_args("err-date", &[("value", value)]);
+        }
         if let Some(rest) = message.strip_prefix("unknown time zone `").and_then(|r| r.split_once('`')) {
             return self.t_args("err-time-zone", &[("value", rest.0)]);
         }

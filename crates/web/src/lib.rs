@@ -70,6 +70,8 @@ pub struct Inner {
     pub captures: store::capture::Queue,
     /// C-2: recent RFM scorings, reused until an order arrives or the playbook changes.
     pub rfm: api::customers::RfmCache,
+    /// C-3: recent lifetime-value fits, reused the same way.
+    pub clv: api::clv::ClvCache,
 }
 
 #[derive(Clone)]
@@ -94,6 +96,7 @@ impl AppState {
             rules,
             captures,
             rfm: Default::default(),
+            clv: Default::default(),
         }))
     }
 

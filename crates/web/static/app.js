@@ -11,18 +11,24 @@ document.addEventListener("submit", function (ev) {
 // same JSON the API serves. The table beside each chart holds the same figures.
 function drawCharts() {
   if (typeof echarts === "undefined") return;
-  document.querySelectorAll("[data-chart-src]").forEach(function (el) {
+  document.querySelectorAll("[data-chart-src], [data-chart-json]").forEach(function (el) {
     if (el.getAttribute("data-drawn")) return;
     el.setAttribute("data-drawn", "1");
+    var draw = function (data) {
+      var option = chartOption(el.getAttribute("data-chart"), el.getAttribute("data-title"), data);
+      if (!option) return;
+      var chart = echarts.init(el, null, { renderer: "svg" });
+      chart.setOption(option);
+      window.addEventListener("resize", function () { chart.resize(); });
+    };
+    // Small summaries come with the page; larger data from the API.
+    if (el.hasAttribute("data-chart-json")) {
+      draw(JSON.parse(el.getAttribute("data-chart-json")));
+      return;
+    }
     fetch(el.getAttribute("data-chart-src"), { credentials: "same-origin" })
       .then(function (r) { return r.json(); })
-      .then(function (data) {
-        var option = chartOption(el.getAttribute("data-chart"), el.getAttribute("data-title"), data);
-        if (!option) return;
-        var chart = echarts.init(el, null, { renderer: "svg" });
-        chart.setOption(option);
-        window.addEventListener("resize", function () { chart.resize(); });
-      });
+      .then(draw);
   });
 }
 
@@ -39,6 +45,16 @@ function chartOption(kind, title, data) {
         data: steps.map(function (s, k) {
           return { name: s, value: f.users[k], itemStyle: { color: f.biggest_drop === s ? "#d92d20" : "#1570ef" } };
         }) }]
+    };
+  }
+  if (kind === "histogram") {
+    // C-3: customers per lifetime-value bucket ({labels, values}).
+    return {
+      title: { text: title, textStyle: { fontSize: 14 } },
+      tooltip: {},
+      xAxis: { type: "category", data: data.labels, axisLabel: { rotate: 30 } },
+      yAxis: { type: "value" },
+      series: [{ type: "bar", data: data.values, itemStyle: { color: "#1570ef" } }]
     };
   }
   var rows = (data.report && data.report.channels) || [];

@@ -428,3 +428,169 @@ both!(c5_funnel_in_the_database_matches_the_rule_on_random_events, |kind| async 
     }
     app.stop().await;
 });
+
+/// Seeded orders of customers who buy at random and may drop out after each purchase (the
+/// process BG/NBD describes), with some days holding two orders; and each customer's
+/// (first day, days, last day, total, first-day total) worked out here from the list.
+/// (day, fen) of each order, per customer.
+type OrdersByCustomer = std::collections::BTreeMap<i64, Vec<(i64, i64)>>;
+
+fn clv_orders() -> (Vec<Value>, OrdersByCustomer) {
+    let mut state = 7u64;
+    let mut next = move || {
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let start = domain::order::day_number(jiff::civil::date(2025, 1, 1));
+    let mut orders = Vec::new();
+    let mut days: OrdersByCustomer = Default::default();
+    for c in 1..=240i64 {
+        let mut day = start + (next() * 300.0) as i64;
+        let every = 10.0 + next() * 60.0;
+        // Customers differ in how readily they drop out and in what they usually spend.
+        let drop_out = [0.03, 0.1, 0.3, 0.5][(next() * 4.0) as usize];
+        let scale = 1_000.0 + next() * 30_000.0;
+        let mut k = 0;
+        while day < start + 600 {
+            let fen = (scale * (0.5 + next())) as i64;
+            let same_day = next() < 0.15;
+            for extra in 0..if same_day { 2 } else { 1 } {
+                let date = domain::order::date_of(day).to_string();
+                orders.push(json!({"order_id": format!("K{c}-{k}-{extra}"), "customer_id": c.to_string(),
+                    "order_date": date, "amount": domain::money::Money(fen).decimal()}));
+                days.entry(c).or_default().push((day, fen));
+            }
+            k += 1;
+            if next() < drop_out {
+                break;
+            }
+            day += (-every * (1.0 - next()).ln()).ceil() as i64;
+        }
+    }
+    (orders, days)
+}
+
+both!(c3_clv_fits_on_purchase_days_up_to_the_date, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let (orders, by_customer) = clv_orders();
+    let mut fin = app.api("finance@yunqi.example").await;
+    for chunk in orders.chunks(5_000) {
+        assert_eq!(fin.json(Method::POST, "/api/v1/orders", &json!({"orders": chunk})).await.status, 201);
+    }
+    let as_of = domain::order::day_number(jiff::civil::date(2026, 6, 30));
+    // The models' inputs worked out from the order list: purchase days up to the date, one
+    // transaction per day with its amounts summed, the first day left out of the spend.
+    let mut expected = std::collections::BTreeMap::new();
+    for (c, list) in &by_customer {
+        let mut per_day: std::collections::BTreeMap<i64, i64> = Default::default();
+        for (d, fen) in list.iter().filter(|(d, _)| *d <= as_of) {
+            *per_day.entry(*d).or_default() += fen;
+        }
+        let (Some((&first, &first_fen)), Some((&last, _))) = (per_day.first_key_value(), per_day.last_key_value())
+        else {
+            continue;
+        };
+        let total: i64 = per_day.values().sum();
+        let p = domain::clv::Purchases {
+            customer: c.to_string(),
+            first_day: first,
+            last_day: last,
+            days: per_day.len() as i64,
+            total_fen: total,
+            first_day_fen: first_fen,
+        };
+        expected.insert(c.to_string(), p.history(as_of, domain::clv::Unit::Week));
+    }
+    let got = fin.get("/api/v1/analytics/clv?as_of=2026-06-30&unit=week&periods=26").await;
+    assert_eq!(got.status, 200, "{}", got.text);
+    let got = got.json();
+    let rows = got["customers"].as_array().unwrap();
+    assert_eq!(rows.len(), expected.len());
+    for r in rows {
+        let h = &expected[r["customer_id"].as_str().unwrap()];
+        assert_eq!(r["frequency"].as_u64().unwrap() as u32, h.x, "{r}");
+        assert!(
+            (r["recency"].as_f64().unwrap() - h.t_x).abs() < 1e-12 && (r["T"].as_f64().unwrap() - h.t).abs() < 1e-12
+        );
+        assert!((r["monetary"].as_f64().unwrap() - h.monetary).abs() < 1e-9, "{r}");
+        let p_alive = r["p_alive"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&p_alive) && r["expected_purchases"].as_f64().unwrap() >= 0.0);
+        assert!(r["clv"].as_f64().unwrap() >= 0.0);
+    }
+    // The fit on those inputs, and the standard errors and log-likelihoods with it.
+    let hs: Vec<domain::clv::History> = expected.values().copied().collect();
+    let bg = domain::clv::fit_bg_nbd(&hs).unwrap();
+    let model = &got["model"];
+    assert_eq!(model["bg_nbd"]["converged"], true, "{model}");
+    for (k, v) in [("r", bg.params.r), ("alpha", bg.params.alpha), ("a", bg.params.a), ("b", bg.params.b)] {
+        assert!((model["bg_nbd"]["params"][k].as_f64().unwrap() - v).abs() < 1e-6 * v, "{k}: {model}");
+        assert!(model["bg_nbd"]["standard_errors"][k].as_f64().unwrap() > 0.0);
+    }
+    assert!((model["bg_nbd"]["log_likelihood"].as_f64().unwrap() - bg.log_likelihood).abs() < 1e-6);
+    assert!(model["gamma_gamma"]["params"]["q"].as_f64().unwrap() > 1.0, "{model}");
+    assert_eq!((got["unit"].as_str(), got["periods"].as_f64()), (Some("week"), Some(26.0)));
+    // The CLI prints the same fit.
+    let cfg = testkit::test_config(&app.testdb.url);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("clv.json");
+    let cmd = Command::Analytics(AnalyticsCmd::Clv {
+        as_of: Some("2026-06-30".into()),
+        unit: Some("week".into()),
+        periods: Some(26.0),
+        format: Format::Json,
+        output: Some(out.clone()),
+    });
+    assert_eq!(run(cmd, cfg.clone()).await.unwrap(), ExitCode::SUCCESS);
+    let cli: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(cli["model"]["bg_nbd"]["params"], model["bg_nbd"]["params"]);
+    assert_eq!(cli["customers"], got["customers"]);
+    // In days the time scale changes, the purchase pattern does not: α scales by 7.
+    let days = fin.get("/api/v1/analytics/clv?as_of=2026-06-30&unit=day").await.json();
+    let ratio = days["model"]["bg_nbd"]["params"]["alpha"].as_f64().unwrap() / bg.params.alpha;
+    assert!((ratio - 7.0).abs() < 1e-4, "{ratio}");
+    // Bad choices: 422 naming each field, from the API and the CLI.
+    let bad = fin.get("/api/v1/analytics/clv?as_of=June&unit=year&periods=0").await;
+    assert_eq!(bad.status, 422);
+    let fields = bad.fields();
+    assert!(fields["as_of"].is_string() && fields["unit"].is_string() && fields["periods"].is_string(), "{fields}");
+    let cmd = Command::Analytics(AnalyticsCmd::Clv {
+        as_of: None,
+        unit: Some("year".into()),
+        periods: None,
+        format: Format::Json,
+        output: None,
+    });
+    assert!(run(cmd, cfg).await.unwrap_err().to_string().contains("--unit"));
+    app.stop().await;
+});
+
+both!(c3_clv_pages_show_the_models_and_each_customers_value, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let (orders, _) = clv_orders();
+    let mut fin = app.api("finance@yunqi.example").await;
+    for chunk in orders.chunks(5_000) {
+        assert_eq!(fin.json(Method::POST, "/api/v1/orders", &json!({"orders": chunk})).await.status, 201);
+    }
+    let mut viewer = app.login("viewer@yunqi.example").await;
+    let page = viewer.get("/reports/clv?as_of=2026-06-30&unit=week&periods=12").await;
+    assert_eq!(page.status, 200);
+    for id in ["clv-summary", "clv-histogram", "clv-top", "clv-export"] {
+        assert!(page.text.contains(&format!("id=\"{id}\"")), "{id}: {}", page.text);
+    }
+    assert!(page.text.contains("BG/NBD") && page.text.contains("<td>alpha</td>") && page.text.contains("标准误"));
+    let bad = viewer.get("/reports/clv?unit=year&periods=abc").await;
+    assert_eq!(bad.status, 200);
+    assert!(bad.text.contains("id=\"unit-error\"") && bad.text.contains("id=\"periods-error\""), "{}", bad.text);
+    let csv = viewer.get("/reports/clv/export?as_of=2026-06-30&unit=week").await;
+    assert_eq!(csv.status, 200);
+    let lines: Vec<&str> = csv.text.lines().collect();
+    assert_eq!(lines[0], domain::clv::CSV_HEADER);
+    let customers = store::customers::clv_purchases(&app.db, domain::order::day_number(jiff::civil::date(2026, 6, 30)))
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(lines.len(), customers + 1);
+    let one = viewer.get("/customers/7").await;
+    assert!(one.text.contains("id=\"customer-clv\"") && one.text.contains("id=\"customer-p-alive\""), "{}", one.text);
+    app.stop().await;
+});

@@ -71,6 +71,16 @@ async fn today(s: &AppState) -> ApiResult<jiff::civil::Date> {
     Ok(s.now().get().to_zoned(rules.tz.clone()).date())
 }
 
+/// The `as_of` field: a date, or today in the company's time zone when blank.
+pub async fn as_of_day(s: &AppState, as_of: Option<&str>) -> ApiResult<jiff::civil::Date> {
+    match as_of.map(str::trim).filter(|v| !v.is_empty()) {
+        Some(v) => v
+            .parse::<jiff::civil::Date>()
+            .map_err(|_| ApiError::field("as_of", format!("`{v}` is not a date (YYYY-MM-DD)"))),
+        None => today(s).await,
+    }
+}
+
 /// Adds a batch of orders (C-1), idempotent by order id: resending an order already stored
 /// with the same values changes nothing (it is counted as unchanged); an order id stored
 /// with another customer, date or amount is 409 and nothing is written. Every problem of
@@ -225,34 +235,54 @@ pub struct RfmQuery {
     as_of: Option<String>,
 }
 
-/// Recent scorings by (day, playbook version, `store::customers::data_mark`): the customer
-/// page, the segment page and the API ask for the same scoring again and again, and over
-/// 800,000 customers each one takes a second. A new order or customer changes the mark, so
-/// nothing stale is served.
-#[derive(Default)]
-pub struct RfmCache(std::sync::Mutex<Vec<(RfmKey, Arc<Vec<Scored>>)>>);
+/// Recent results by key, newest first: the customer page, the segment page and the API
+/// ask for the same scoring or fit again and again, and over 800,000 customers each takes a
+/// second. Keys include `store::customers::data_mark`, so a new order or customer makes a
+/// new key and nothing stale is served.
+pub struct Recent<K, V> {
+    kept: std::sync::Mutex<Vec<(K, Arc<V>)>>,
+    size: usize,
+}
 
-type RfmKey = (i64, i64, (i64, i64));
+impl<K: PartialEq, V> Recent<K, V> {
+    pub fn new(size: usize) -> Self {
+        Recent { kept: std::sync::Mutex::new(Vec::new()), size }
+    }
 
-/// Scorings kept (today's and the one the moves compare with, for a few dates).
-const RFM_CACHED: usize = 4;
+    pub fn get(&self, key: &K) -> Option<Arc<V>> {
+        self.kept.lock().ok().and_then(|c| c.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()))
+    }
+
+    pub fn put(&self, key: K, value: Arc<V>) {
+        if let Ok(mut c) = self.kept.lock() {
+            c.retain(|(k, _)| *k != key);
+            c.insert(0, (key, value));
+            c.truncate(self.size);
+        }
+    }
+}
+
+/// RFM scorings by (day, playbook version, data mark): today's and the one the moves
+/// compare with, for a few dates.
+pub type RfmCache = Recent<(i64, i64, (i64, i64)), Vec<Scored>>;
+
+impl Default for RfmCache {
+    fn default() -> Self {
+        Recent::new(4)
+    }
+}
 
 /// All customers scored as of `day` under the active playbook, from the cache when nothing
 /// changed since.
 async fn scored_as_of(s: &AppState, day: jiff::civil::Date) -> ApiResult<(i64, Arc<Vec<Scored>>)> {
     let rules = s.rules.get(&s.db).await?;
     let key = (day_number(day), rules.version, store::customers::data_mark(&s.db).await?);
-    let cached = s.rfm.0.lock().ok().and_then(|c| c.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()));
-    if let Some(v) = cached {
+    if let Some(v) = s.rfm.get(&key) {
         return Ok((rules.version, v));
     }
     let segments = domain::rfm::segments(&rules.playbook)?;
     let scored = Arc::new(domain::rfm::score(&store::customers::rfm_values(&s.db, key.0).await?, &segments));
-    if let Ok(mut c) = s.rfm.0.lock() {
-        c.retain(|(k, _)| *k != key);
-        c.insert(0, (key, scored.clone()));
-        c.truncate(RFM_CACHED);
-    }
+    s.rfm.put(key, scored.clone());
     Ok((rules.version, scored))
 }
 
@@ -276,12 +306,7 @@ pub async fn rfm_as_of(
     s: &AppState,
     as_of: Option<&str>,
 ) -> ApiResult<(jiff::civil::Date, i64, Vec<SegmentCount>, Arc<Vec<Scored>>)> {
-    let day = match as_of.map(str::trim).filter(|v| !v.is_empty()) {
-        Some(v) => v
-            .parse::<jiff::civil::Date>()
-            .map_err(|_| ApiError::field("as_of", format!("`{v}` is not a date (YYYY-MM-DD)")))?,
-        None => today(s).await?,
-    };
+    let day = as_of_day(s, as_of).await?;
     let rules = s.rules.get(&s.db).await?;
     let segments = domain::rfm::segments(&rules.playbook)?;
     let (version, scored) = scored_as_of(s, day).await?;

@@ -5,6 +5,7 @@ pub(crate) mod audit;
 pub(crate) mod automation;
 pub(crate) mod calendar;
 mod campaigns;
+pub(crate) mod clv;
 mod company;
 pub(crate) mod customers;
 pub(crate) mod deals;
@@ -132,6 +133,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(customers::list_customers))
         .routes(routes!(customers::get_customer))
         .routes(routes!(customers::rfm))
+        .routes(routes!(clv::clv))
         .routes(routes!(funnel::add_events))
         .routes(routes!(funnel::funnel));
     OpenApiRouter::with_openapi(ApiDoc::openapi())

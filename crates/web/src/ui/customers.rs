@@ -158,6 +158,18 @@ pub struct CustomerPage {
     scores: Option<CustomerRow>,
     action: String,
     orders: Vec<OrderRow>,
+    /// C-3 predictions under the playbook's unit and periods, when the models could be fitted.
+    value: Option<ValueView>,
+}
+
+pub struct ValueView {
+    periods: String,
+    unit: String,
+    expected_purchases: String,
+    p_alive: String,
+    order_value: String,
+    clv: String,
+    horizon_months: u32,
 }
 
 pub async fn show(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Response {
@@ -179,7 +191,24 @@ pub async fn show(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -
     let action =
         mine.and_then(|m| counts.iter().find(|c| c.segment == m.segment)).map(|c| c.action.clone()).unwrap_or_default();
     let day_text = |d: Option<i64>| d.map(|d| date_of(d).to_string()).unwrap_or_default();
+    // The page still shows orders and scores when the models cannot be fitted.
+    let value = match crate::api::clv::fit_for(&s, &crate::api::clv::Choice::default()).await {
+        Ok(fit) => fit.row(&customer.external_id).and_then(|r| r.prediction).map(|p| ValueView {
+            periods: format!("{}", fit.settings.periods),
+            unit: ctx.i18n.code_label("clv-unit", fit.settings.unit.name()),
+            expected_purchases: format!("{:.2}", p.expected_purchases),
+            p_alive: format!("{:.1}%", p.p_alive * 100.0),
+            order_value: format!("¥{:.2}", p.expected_order_value),
+            clv: format!("¥{:.2}", p.clv),
+            horizon_months: fit.settings.horizon_months,
+        }),
+        Err(e) => {
+            tracing::warn!(error = ?e, "lifetime value not available");
+            None
+        }
+    };
     CustomerPage {
+        value,
         scores: mine.map(|m| customer_row(&ctx, m)),
         action,
         as_of: day.to_string(),
@@ -269,4 +298,223 @@ pub async fn funnel(State(s): State<AppState>, ctx: Ctx, Query(q): Query<Period>
         rows,
     }
     .into_response()
+}
+
+/// One fitted parameter with its standard error.
+pub struct ParamRow {
+    name: &'static str,
+    value: String,
+    se: String,
+}
+
+pub struct ModelView {
+    params: Vec<ParamRow>,
+    log_likelihood: String,
+    iterations: usize,
+    converged: bool,
+    customers: usize,
+}
+
+pub struct ValueRow {
+    id: String,
+    frequency: u32,
+    expected_purchases: String,
+    p_alive: String,
+    order_value: String,
+    clv: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "clv.html")]
+pub struct ClvPage {
+    ctx: Ctx,
+    as_of: String,
+    unit: String,
+    periods: String,
+    /// field → message, shown beside the field.
+    errors: std::collections::BTreeMap<String, String>,
+    query: String,
+    playbook_version: i64,
+    horizon_months: u32,
+    annual_discount_pct: String,
+    /// (title, fitted model): BG/NBD and Gamma-Gamma where they could be fitted.
+    models: Vec<(String, ModelView)>,
+    correlation: String,
+    warnings: Vec<String>,
+    customers: usize,
+    total_clv: String,
+    mean_p_alive: String,
+    expected_purchases: String,
+    /// (bucket label, customers) for the table and the chart.
+    histogram: Vec<(String, usize)>,
+    histogram_json: String,
+    top: Vec<ValueRow>,
+}
+
+fn model_view<P: serde::Serialize>(f: &domain::clv::Fitted<P>, names: &[&'static str]) -> ModelView {
+    let params = serde_json::to_value(&f.params).unwrap_or_default();
+    let se = serde_json::to_value(&f.standard_errors).unwrap_or_default();
+    let number = |v: &serde_json::Value| v.as_f64().map(|x| format!("{x:.4}")).unwrap_or_else(|| "–".into());
+    ModelView {
+        params: names.iter().map(|n| ParamRow { name: n, value: number(&params[*n]), se: number(&se[*n]) }).collect(),
+        log_likelihood: format!("{:.2}", f.log_likelihood),
+        iterations: f.iterations,
+        converged: f.converged,
+        customers: f.customers,
+    }
+}
+
+/// Customers shown by lifetime value.
+const TOP_VALUE: usize = 20;
+
+/// C-3: the fitted lifetime-value models, their warnings, the CLV distribution (chart and
+/// table) and the most valuable customers, for a chosen date, unit and period.
+pub async fn clv(State(s): State<AppState>, ctx: Ctx, Query(q): Query<Vec<(String, String)>>) -> Response {
+    use crate::api::clv::{Choice, fit_for};
+    let _u = allowed!(ctx, Action::ViewCustomers);
+    let raw: std::collections::HashMap<String, String> = q.iter().cloned().collect();
+    let mut errors = std::collections::BTreeMap::new();
+    let choice = Choice::from_query(q.clone());
+    let loaded = match choice {
+        Ok(c) => fit_for(&s, &c).await,
+        Err(e) => Err(crate::error::ApiError::Invalid(e)),
+    };
+    let fit = match loaded {
+        Ok(f) => f,
+        Err(crate::error::ApiError::Invalid(e)) => {
+            for (k, m) in e.0 {
+                errors.insert(k, ctx.i18n.problem(&m));
+            }
+            match fit_for(&s, &Choice::default()).await {
+                Ok(f) => f,
+                Err(e) => return failed(&ctx, e),
+            }
+        }
+        Err(e) => return failed(&ctx, e),
+    };
+    let shown = |k: &str, fallback: String| raw.get(k).filter(|_| errors.contains_key(k)).cloned().unwrap_or(fallback);
+    let predictions: Vec<(&domain::clv::Row, domain::clv::Prediction)> =
+        fit.rows.iter().filter_map(|r| r.prediction.map(|p| (r, p))).collect();
+    let n = predictions.len();
+    let total: f64 = predictions.iter().map(|(_, p)| p.clv).sum();
+    // Ten equal-width buckets up to the 99th percentile, the rest in the last.
+    let mut values: Vec<f64> = predictions.iter().map(|(_, p)| p.clv).collect();
+    values.sort_unstable_by(f64::total_cmp);
+    let top_value = values.get((n * 99 / 100).min(n.saturating_sub(1))).copied().unwrap_or(0.0).max(1.0);
+    let width = top_value / 10.0;
+    let mut counts = [0usize; 10];
+    for v in &values {
+        counts[((v / width) as usize).min(9)] += 1;
+    }
+    let histogram: Vec<(String, usize)> = counts
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let label = if i == 9 {
+                format!("≥ ¥{:.0}", 9.0 * width)
+            } else {
+                format!("¥{:.0}–{:.0}", i as f64 * width, (i + 1) as f64 * width)
+            };
+            (label, *c)
+        })
+        .collect();
+    let histogram_json = serde_json::json!({
+        "labels": histogram.iter().map(|h| h.0.clone()).collect::<Vec<_>>(),
+        "values": histogram.iter().map(|h| h.1).collect::<Vec<_>>(),
+    })
+    .to_string();
+    let mut by_value = predictions.clone();
+    let cmp = |a: &(&domain::clv::Row, domain::clv::Prediction), b: &(&domain::clv::Row, domain::clv::Prediction)| {
+        b.1.clv.total_cmp(&a.1.clv).then_with(|| a.0.customer_id.cmp(&b.0.customer_id))
+    };
+    if by_value.len() > TOP_VALUE {
+        by_value.select_nth_unstable_by(TOP_VALUE, cmp);
+        by_value.truncate(TOP_VALUE);
+    }
+    by_value.sort_unstable_by(cmp);
+    let money = |yuan: f64| format!("¥{yuan:.2}");
+    let top = by_value
+        .iter()
+        .map(|(r, p)| ValueRow {
+            id: r.customer_id.clone(),
+            frequency: r.history.x,
+            expected_purchases: format!("{:.2}", p.expected_purchases),
+            p_alive: format!("{:.1}%", p.p_alive * 100.0),
+            order_value: money(p.expected_order_value),
+            clv: money(p.clv),
+        })
+        .collect();
+    let warnings = fit
+        .model
+        .warnings
+        .iter()
+        .map(|w| {
+            ctx.i18n.t_args(&format!("clv-warning-{}", w.code.replace('_', "-")), &[("detail", w.detail.as_str())])
+        })
+        .collect();
+    let settings = fit.settings;
+    let query = format!("as_of={}&unit={}&periods={}", fit.as_of, settings.unit.name(), settings.periods);
+    ClvPage {
+        as_of: shown("as_of", fit.as_of.to_string()),
+        unit: shown("unit", settings.unit.name().to_string()),
+        periods: shown("periods", format!("{}", settings.periods)),
+        errors,
+        query,
+        playbook_version: fit.playbook_version,
+        horizon_months: settings.horizon_months,
+        annual_discount_pct: format!("{}", settings.annual_discount_pct),
+        models: [
+            fit.model.bg_nbd.as_ref().map(|f| (ctx.t("clv-bg-nbd"), model_view(f, &["r", "alpha", "a", "b"]))),
+            fit.model.gamma_gamma.as_ref().map(|f| (ctx.t("clv-gamma-gamma"), model_view(f, &["p", "q", "v"]))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+        correlation: fit.model.frequency_spend_correlation.map(|c| format!("{c:.3}")).unwrap_or_else(|| "–".into()),
+        warnings,
+        customers: n,
+        total_clv: money(total),
+        mean_p_alive: if n == 0 {
+            "–".into()
+        } else {
+            format!("{:.1}%", predictions.iter().map(|(_, p)| p.p_alive).sum::<f64>() * 100.0 / n as f64)
+        },
+        expected_purchases: format!("{:.0}", predictions.iter().map(|(_, p)| p.expected_purchases).sum::<f64>()),
+        histogram,
+        histogram_json,
+        top,
+        ctx,
+    }
+    .into_response()
+}
+
+/// C-3: every customer's line of the fit on the page, as CSV (the CLI's `--format csv`).
+pub async fn clv_export(State(s): State<AppState>, ctx: Ctx, Query(q): Query<Vec<(String, String)>>) -> Response {
+    use crate::api::clv::{Choice, fit_for};
+    let _u = allowed!(ctx, Action::ViewCustomers);
+    let fit = match Choice::from_query(q).map_err(crate::error::ApiError::Invalid) {
+        Ok(c) => fit_for(&s, &c).await,
+        Err(e) => Err(e),
+    };
+    let fit = match fit {
+        Ok(f) => f,
+        Err(e @ crate::error::ApiError::Invalid(_)) => return e.into_response(),
+        Err(e) => return failed(&ctx, e),
+    };
+    let mut body = String::with_capacity(fit.rows.len() * 80 + 100);
+    body.push_str(domain::clv::CSV_HEADER);
+    body.push('\n');
+    for r in &fit.rows {
+        body.push_str(&domain::clv::csv_row(r));
+        body.push('\n');
+    }
+    let name = format!("attachment; filename=\"clv-{}.csv\"", fit.as_of);
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (axum::http::header::CONTENT_DISPOSITION, name),
+        ],
+        body,
+    )
+        .into_response()
 }

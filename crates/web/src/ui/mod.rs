@@ -115,6 +115,8 @@ pub fn router() -> Router<AppState> {
         .route("/reports/sla", get(sla::report))
         .route("/reports/channels", get(reports::page))
         .route("/reports/funnel", get(customers::funnel))
+        .route("/reports/clv", get(customers::clv))
+        .route("/reports/clv/export", get(customers::clv_export))
         .route("/reports/channels.csv", get(reports::csv))
         .route("/reports/lead-quality", get(reports::quality))
         .route("/automation", get(automation::page))

@@ -1,0 +1,161 @@
+//! C-3 customer lifetime value: the fitted BG/NBD and Gamma-Gamma models and every
+//! customer's predictions.
+
+use super::customers::{Recent, as_of_day, query_fields};
+use crate::AppState;
+use crate::auth::ApiUser;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use axum::Json;
+use axum::extract::{Query, State};
+use domain::FieldErrors;
+use domain::clv::{Model, Row, Settings, Unit};
+use domain::order::day_number;
+use domain::role::Action;
+use serde::Serialize;
+use std::sync::Arc;
+use utoipa::ToSchema;
+
+/// One fit and its predictions, as of a day under one playbook version and settings.
+pub struct Fit {
+    pub as_of: jiff::civil::Date,
+    pub playbook_version: i64,
+    pub settings: Settings,
+    pub model: Model,
+    /// Ordered by customer id (C-2's order).
+    pub rows: Vec<Row>,
+}
+
+impl Fit {
+    /// A customer's row.
+    pub fn row(&self, customer_id: &str) -> Option<&Row> {
+        self.rows.iter().find(|r| r.customer_id == customer_id)
+    }
+}
+
+/// Fits by (day, playbook version, data mark, unit, periods).
+pub type ClvCache = Recent<(i64, i64, (i64, i64), Unit, i64), Fit>;
+
+impl Default for ClvCache {
+    fn default() -> Self {
+        Recent::new(3)
+    }
+}
+
+/// The choices a reader can make: the date, the unit and the prediction periods (each
+/// defaulting to today and the playbook's). Parsed all at once, so every bad field is named.
+#[derive(Default)]
+pub struct Choice {
+    pub as_of: Option<jiff::civil::Date>,
+    pub unit: Option<Unit>,
+    pub periods: Option<i64>,
+}
+
+impl Choice {
+    pub fn from_query(q: Vec<(String, String)>) -> Result<Choice, FieldErrors> {
+        let (f, mut e) = query_fields(q, &["as_of", "unit", "periods"]);
+        let as_of = f.text(&mut e, "as_of").and_then(|v| match v.parse::<jiff::civil::Date>() {
+            Ok(d) => Some(d),
+            Err(_) => {
+                e.add("as_of", format!("`{v}` is not a date (YYYY-MM-DD)"));
+                None
+            }
+        });
+        let unit = f.text(&mut e, "unit").and_then(|u| {
+            let parsed = Unit::parse(&u);
+            if parsed.is_none() {
+                e.add("unit", format!("unknown value `{u}`; expected one of: {}", Unit::NAMES.join(", ")));
+            }
+            parsed
+        });
+        let periods = f.int(&mut e, "periods");
+        if let Some(p) = periods.filter(|p| !(1..=3660).contains(p)) {
+            e.add("periods", format!("must be between 1 and 3660, got {p}"));
+        }
+        e.into_result(Choice { as_of, unit, periods })
+    }
+}
+
+/// The fit for a reader's choice, from the cache when nothing changed since.
+pub async fn fit_for(s: &AppState, c: &Choice) -> ApiResult<Arc<Fit>> {
+    let day = match c.as_of {
+        Some(d) => d,
+        None => as_of_day(s, None).await?,
+    };
+    let rules = s.rules.get(&s.db).await?;
+    let settings = Settings::from_playbook(&rules.playbook, c.unit, c.periods.map(|p| p as f64));
+    let key = (
+        day_number(day),
+        rules.version,
+        store::customers::data_mark(&s.db).await?,
+        settings.unit,
+        settings.periods as i64,
+    );
+    if let Some(f) = s.clv.get(&key) {
+        return Ok(f);
+    }
+    let purchases = store::customers::clv_purchases(&s.db, key.0).await?;
+    // Fitting is CPU work of up to a few seconds: off the async workers.
+    let (model, rows) = tokio::task::spawn_blocking(move || domain::clv::report(&purchases, key.0, &settings))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let fit = Arc::new(Fit { as_of: day, playbook_version: rules.version, settings, model, rows });
+    s.clv.put(key, fit.clone());
+    Ok(fit)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ClvOut {
+    /// YYYY-MM-DD: the models are fitted on orders up to this day.
+    pub as_of: String,
+    pub playbook_version: i64,
+    /// day, week or month: the unit of recency, T and `periods`.
+    pub unit: String,
+    /// Expected purchases are for the next `periods` units.
+    pub periods: f64,
+    pub horizon_months: u32,
+    pub annual_discount_pct: f64,
+    /// `bg_nbd` and `gamma_gamma` (params, standard_errors, log_likelihood, iterations,
+    /// converged, customers), `frequency_spend_correlation`, `warnings` [{code, detail}].
+    #[schema(value_type = Object)]
+    pub model: serde_json::Value,
+    /// Per customer: customer_id, frequency (repeat purchase days), recency, T, monetary
+    /// (mean repeat spend, yuan), expected_purchases, p_alive, expected_order_value and clv
+    /// (yuan).
+    #[schema(value_type = Vec<Object>)]
+    pub customers: serde_json::Value,
+}
+
+#[derive(utoipa::IntoParams)]
+#[allow(dead_code)]
+pub struct ClvQuery {
+    /// YYYY-MM-DD; default today in the company's time zone.
+    as_of: Option<String>,
+    /// day, week or month; default the playbook's `customers.clv.unit`.
+    unit: Option<String>,
+    /// 1–3660 units; default the playbook's `customers.clv.prediction_periods`.
+    periods: Option<i64>,
+}
+
+/// BG/NBD and Gamma-Gamma fitted by maximum likelihood on the orders up to `as_of` (C-3),
+/// with standard errors, log-likelihoods, warnings, and each customer's predictions.
+#[utoipa::path(get, path = "/analytics/clv", tag = "customers", params(ClvQuery),
+    responses((status = 200, body = ClvOut), (status = 422, body = ErrorBody)))]
+pub async fn clv(
+    State(s): State<AppState>,
+    ApiUser(u): ApiUser,
+    Query(q): Query<Vec<(String, String)>>,
+) -> ApiResult<Json<ClvOut>> {
+    u.require(Action::ViewCustomers)?;
+    let fit = fit_for(&s, &Choice::from_query(q)?).await?;
+    let to_json = |v: serde_json::Result<serde_json::Value>| v.map_err(|e| ApiError::Internal(e.to_string()));
+    Ok(Json(ClvOut {
+        as_of: fit.as_of.to_string(),
+        playbook_version: fit.playbook_version,
+        unit: fit.settings.unit.name().to_string(),
+        periods: fit.settings.periods,
+        horizon_months: fit.settings.horizon_months,
+        annual_discount_pct: fit.settings.annual_discount_pct,
+        model: to_json(serde_json::to_value(&fit.model))?,
+        customers: to_json(serde_json::to_value(&fit.rows))?,
+    }))
+}
