@@ -316,6 +316,9 @@ pub async fn run(command: Command, mut cfg: Config) -> anyhow::Result<ExitCode> 
                 if let Some(events) = crate::history::load_events(&db, now().get()).await? {
                     tracing::info!(events, "demo funnel events loaded");
                 }
+                if let Some(users) = crate::history::load_experiments(&db, now().get()).await? {
+                    tracing::info!(users, "demo experiments loaded");
+                }
             }
             let app = Application::build(&cfg, db, web::system_clock()).await?;
             tracing::info!(
@@ -352,6 +355,10 @@ pub async fn run(command: Command, mut cfg: Config) -> anyhow::Result<ExitCode> 
             match crate::history::load_events(&db, now().get()).await? {
                 Some(n) => println!("funnel events: {n} over 90 days"),
                 None => println!("funnel events: already there"),
+            }
+            match crate::history::load_experiments(&db, now().get()).await? {
+                Some(n) => println!("experiments: 2 tests of {n} users"),
+                None => println!("experiments: already there"),
             }
             Ok(ExitCode::SUCCESS)
         }

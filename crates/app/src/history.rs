@@ -790,3 +790,65 @@ pub async fn load_events(db: &Db, until: Timestamp) -> anyhow::Result<Option<usi
     store::funnel::add_events(db, &Actor::system(Ts::new(until)), &events, "demo").await?;
     Ok(Some(n))
 }
+
+/// C-6 demo data: seed 002's two kinds of small test before a big roll-out — three short
+/// videos tried on 4,500 users (running), and a regional pilot against the national plan
+/// (stopped, with a clear winner). Only into a database without experiments; `None` when
+/// it holds some.
+pub async fn load_experiments(db: &Db, until: Timestamp) -> anyhow::Result<Option<usize>> {
+    if !store::experiments::list(db).await?.is_empty() {
+        return Ok(None);
+    }
+    // (key, name, hypothesis, variants, conversion % per variant, users, days ago, stopped)
+    type Test = (&'static str, &'static str, &'static str, &'static [&'static str], &'static [f64], usize, i64, bool);
+    const TESTS: &[Test] = &[
+        (
+            "short-videos",
+            "三条短视频 MVP 测试",
+            "产品演示类短视频的注册转化高于品牌故事",
+            &["品牌故事", "产品演示", "客户证言"],
+            &[8.0, 10.5, 8.8],
+            4_500,
+            30,
+            false,
+        ),
+        (
+            "pilot-east",
+            "华东区域试点",
+            "华东新定价方案的试用转化高于全国现行方案",
+            &["全国现行方案", "华东新方案"],
+            &[6.0, 7.6],
+            14_000,
+            75,
+            true,
+        ),
+    ];
+    let mut rng = Rng(20_261_101);
+    let mut users_total = 0;
+    for (key, name, hypothesis, variants, rates, users, days_ago, stopped) in TESTS {
+        let start = until - jiff::SignedDuration::from_hours(24 * days_ago);
+        let actor = Actor::system(Ts::new(start));
+        let fields = domain::Fields::from_json(serde_json::json!({"key": key, "name": name, "hypothesis": hypothesis,
+            "variants": variants, "baseline_pct": rates[0], "min_lift_pct": 25}))
+        .map_err(anyhow::Error::msg)?;
+        let d = domain::experiment::Definition::parse(&fields).map_err(anyhow::Error::msg)?;
+        store::experiments::create(db, &actor, &d).await?;
+        let x = store::experiments::set_status(db, &actor, key, "running").await?;
+        let ids: Vec<String> = (0..*users).map(|u| format!("{key}-{u:05}")).collect();
+        let assigned = store::experiments::assign(db, &x, &ids, Ts::new(start)).await?;
+        let mut converted: Vec<(String, Ts)> = Vec::new();
+        for (u, v) in ids.iter().zip(&assigned) {
+            if rng.chance(rates[*v] / 100.0) {
+                let at = start + jiff::SignedDuration::from_hours(rng.between(1, 24 * 20));
+                converted.push((u.clone(), Ts::new(at)));
+            }
+        }
+        store::experiments::convert(db, &x, &converted).await?;
+        if *stopped {
+            let end = Actor::system(Ts::new(until - jiff::SignedDuration::from_hours(24 * 5)));
+            store::experiments::set_status(db, &end, key, "stopped").await?;
+        }
+        users_total += users;
+    }
+    Ok(Some(users_total))
+}

@@ -13,7 +13,7 @@
 //! fewer patterns than customers — and keeps every term that depends on x alone in a table
 //! per distinct x, so one likelihood evaluation costs a few operations per pattern.
 
-use crate::stats::{digamma, invert, ln_gamma, ln_hyp2f1, minimise};
+use crate::stats::{digamma, invert, ln_gamma, ln_hyp2f1};
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -163,6 +163,8 @@ fn log_add_exp(a: f64, b: f64) -> f64 {
 /// logarithms are taken once per evaluation.
 struct Patterns {
     xs: Vec<f64>,
+    /// Customers per distinct x (the terms that depend on x alone are summed once per x).
+    per_x: Vec<f64>,
     ts: Vec<f64>,
     txs: Vec<f64>,
     /// (x index, T index, t_x index, customers with this pattern)
@@ -177,11 +179,44 @@ fn index_of(map: &mut HashMap<u64, u32>, values: &mut Vec<f64>, v: f64) -> u32 {
     })
 }
 
+/// Sums `add(row, acc)` over the rows on every core the machine has, chunk by chunk.
+fn par_sum<T: Sync, const K: usize>(rows: &[T], add: impl Fn(&T, &mut [f64; K]) + Sync) -> [f64; K] {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let sum = |part: &[T]| {
+        let mut acc = [0.0; K];
+        for r in part {
+            add(r, &mut acc);
+        }
+        acc
+    };
+    if threads < 2 || rows.len() < 20_000 {
+        return sum(rows);
+    }
+    let size = rows.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = rows.chunks(size).map(|part| s.spawn(|| sum(part))).collect();
+        handles.into_iter().fold([0.0; K], |mut total, h| {
+            let part = h.join().expect("likelihood thread");
+            total.iter_mut().zip(part).for_each(|(t, p)| *t += p);
+            total
+        })
+    })
+}
+
+/// Value, gradient and Hessian of a log-likelihood in the model's own parameters.
+type Derivatives<const N: usize> = (f64, [f64; N], [[f64; N]; N]);
+
+/// Fills the lower triangle of a Hessian from its upper one.
+fn symmetric<const N: usize>(h: [[f64; N]; N]) -> [[f64; N]; N] {
+    std::array::from_fn(|i| std::array::from_fn(|j| if j < i { h[j][i] } else { h[i][j] }))
+}
+
 impl Patterns {
     fn new(hs: &[History]) -> Patterns {
         let (mut xm, mut tm, mut txm) = (HashMap::new(), HashMap::new(), HashMap::new());
-        let mut p = Patterns { xs: vec![], ts: vec![], txs: vec![], rows: vec![], customers: hs.len() as f64 };
-        let mut rows: HashMap<(u32, u32, u32), usize> = HashMap::new();
+        let mut p =
+            Patterns { xs: vec![], per_x: vec![], ts: vec![], txs: vec![], rows: vec![], customers: hs.len() as f64 };
+        let mut rows: HashMap<(u32, u32, u32), usize> = HashMap::with_capacity(hs.len() / 2);
         for h in hs {
             let key = (
                 index_of(&mut xm, &mut p.xs, f64::from(h.x)),
@@ -195,149 +230,199 @@ impl Patterns {
             }
             p.rows[at].3 += 1.0;
         }
+        p.per_x = vec![0.0; p.xs.len()];
+        for r in &p.rows {
+            p.per_x[r.0 as usize] += r.3;
+        }
         p
     }
 
-    /// The total log-likelihood and its gradient in (r, α, a, b).
-    fn evaluate(&self, p: &BgNbd) -> (f64, [f64; 4]) {
+    /// The total log-likelihood with its gradient and Hessian in (r, α, a, b).
+    ///
+    /// Per customer ℓ = C(x) + ln(e^A₃ + δ e^A₄) with C(x) the terms of x alone,
+    /// A₃ = −(r+x) ln(α+T), A₄ = ln a − ln(b+x−1) − (r+x) ln(α+t_x). With s₃, s₄ the shares
+    /// of the two branches, the log-sum's Hessian is s₃∇²A₃ + s₄∇²A₄ + s₃s₄ dd′ with
+    /// d = ∇A₃ − ∇A₄: one exponential and one logarithm per pattern.
+    fn evaluate(&self, p: &BgNbd) -> Derivatives<4> {
+        use crate::stats::trigamma;
         let BgNbd { r, alpha, a, b } = *p;
-        struct PerX {
-            lg: f64,
-            d_r: f64,
-            d_a: f64,
-            d_b: f64,
-            ln_b1: f64,
-            inv_b1: f64,
-        }
-        let (ln_alpha, ln_a) = (alpha.ln(), a.ln());
-        let (dg_r, dg_ab, dg_b) = (digamma(r), digamma(a + b), digamma(b));
-        let base = ln_gamma(a + b) - ln_gamma(r) - ln_gamma(b) + r * ln_alpha;
-        let per_x: Vec<PerX> = self
+        let ln_a = a.ln();
+        let (ln_t, inv_t): (Vec<f64>, Vec<f64>) = self.ts.iter().map(|t| ((alpha + t).ln(), 1.0 / (alpha + t))).unzip();
+        let (ln_tx, inv_tx): (Vec<f64>, Vec<f64>) =
+            self.txs.iter().map(|t| ((alpha + t).ln(), 1.0 / (alpha + t))).unzip();
+        let (ln_b1, inv_b1): (Vec<f64>, Vec<f64>) = self
             .xs
             .iter()
-            .map(|&x| PerX {
-                lg: base + ln_gamma(r + x) + ln_gamma(b + x) - ln_gamma(a + b + x),
-                d_r: digamma(r + x) - dg_r + ln_alpha,
-                d_a: dg_ab - digamma(a + b + x),
-                d_b: dg_ab + digamma(b + x) - dg_b - digamma(a + b + x),
-                ln_b1: if x > 0.0 { (b + x - 1.0).ln() } else { 0.0 },
-                inv_b1: if x > 0.0 { 1.0 / (b + x - 1.0) } else { 0.0 },
-            })
-            .collect();
-        let ln_t: Vec<f64> = self.ts.iter().map(|t| (alpha + t).ln()).collect();
-        let ln_tx: Vec<f64> = self.txs.iter().map(|t| (alpha + t).ln()).collect();
-        let (mut ll, mut g) = (0.0, [0.0; 4]);
-        for &(xi, ti, txi, w) in &self.rows {
+            .map(|&x| if x > 0.0 { ((b + x - 1.0).ln(), 1.0 / (b + x - 1.0)) } else { (0.0, 0.0) })
+            .unzip();
+        // acc: ll, g[4], then the upper Hessian rr rα ra rb αα αa αb aa ab bb.
+        let acc = par_sum::<_, 15>(&self.rows, |&(xi, ti, txi, w), acc| {
             let x = self.xs[xi as usize];
-            let px = &per_x[xi as usize];
-            let (lt, ltx) = (ln_t[ti as usize], ln_tx[txi as usize]);
-            let a3 = -(r + x) * lt;
-            // Share of the "still alive" branch in the likelihood (1 without repeats).
-            let (lse, s3) = if x > 0.0 {
-                let a4 = ln_a - px.ln_b1 - (r + x) * ltx;
-                let m = a3.max(a4);
-                let (e3, e4) = ((a3 - m).exp(), (a4 - m).exp());
-                (m + (e3 + e4).ln(), e3 / (e3 + e4))
+            let rx = r + x;
+            let (lt, it) = (ln_t[ti as usize], inv_t[ti as usize]);
+            let a3 = -rx * lt;
+            if x == 0.0 {
+                acc[0] += w * a3;
+                acc[1] -= w * lt;
+                acc[2] -= w * rx * it;
+                acc[6] -= w * it;
+                acc[9] += w * rx * it * it;
+                return;
+            }
+            let (lx, ix) = (ln_tx[txi as usize], inv_tx[txi as usize]);
+            let ib1 = inv_b1[xi as usize];
+            let a4 = ln_a - ln_b1[xi as usize] - rx * lx;
+            let (lse, s3) = if a3 >= a4 {
+                let e = (a4 - a3).exp();
+                (a3 + e.ln_1p(), 1.0 / (1.0 + e))
             } else {
-                (a3, 1.0)
+                let e = (a3 - a4).exp();
+                (a4 + e.ln_1p(), e / (1.0 + e))
             };
             let s4 = 1.0 - s3;
-            let it = 1.0 / (alpha + self.ts[ti as usize]);
-            let itx = 1.0 / (alpha + self.txs[txi as usize]);
-            ll += w * (px.lg + lse);
-            g[0] += w * (px.d_r - s3 * lt - s4 * ltx);
-            g[1] += w * (r / alpha - (r + x) * (s3 * it + s4 * itx));
-            g[2] += w * (px.d_a + s4 / a);
-            g[3] += w * (px.d_b - s4 * px.inv_b1);
+            let c = w * s3 * s4;
+            let d = [lx - lt, -rx * (it - ix), -1.0 / a, ib1];
+            acc[0] += w * lse;
+            acc[1] -= w * (s3 * lt + s4 * lx);
+            acc[2] -= w * rx * (s3 * it + s4 * ix);
+            acc[3] += w * s4 / a;
+            acc[4] -= w * s4 * ib1;
+            acc[5] += c * d[0] * d[0];
+            acc[6] += -w * (s3 * it + s4 * ix) + c * d[0] * d[1];
+            acc[7] += c * d[0] * d[2];
+            acc[8] += c * d[0] * d[3];
+            acc[9] += w * rx * (s3 * it * it + s4 * ix * ix) + c * d[1] * d[1];
+            acc[10] += c * d[1] * d[2];
+            acc[11] += c * d[1] * d[3];
+            acc[12] += -w * s4 / (a * a) + c * d[2] * d[2];
+            acc[13] += c * d[2] * d[3];
+            acc[14] += w * s4 * ib1 * ib1 + c * d[3] * d[3];
+        });
+        let mut ll = acc[0];
+        let mut g = [acc[1], acc[2], acc[3], acc[4]];
+        let mut h = [
+            [acc[5], acc[6], acc[7], acc[8]],
+            [0.0, acc[9], acc[10], acc[11]],
+            [0.0, 0.0, acc[12], acc[13]],
+            [0.0, 0.0, 0.0, acc[14]],
+        ];
+        // The terms of x alone, once per distinct x.
+        let (lg_r, lg_ab, lg_b) = (ln_gamma(r), ln_gamma(a + b), ln_gamma(b));
+        let (dg_r, dg_ab, dg_b) = (digamma(r), digamma(a + b), digamma(b));
+        let (tg_r, tg_ab, tg_b) = (trigamma(r), trigamma(a + b), trigamma(b));
+        let ln_alpha = alpha.ln();
+        for (&x, &n) in self.xs.iter().zip(&self.per_x) {
+            let (dg_abx, tg_abx) = (digamma(a + b + x), trigamma(a + b + x));
+            ll += n * (ln_gamma(r + x) - lg_r + r * ln_alpha + lg_ab + ln_gamma(b + x) - lg_b - ln_gamma(a + b + x));
+            g[0] += n * (digamma(r + x) - dg_r + ln_alpha);
+            g[1] += n * r / alpha;
+            g[2] += n * (dg_ab - dg_abx);
+            g[3] += n * (dg_ab + digamma(b + x) - dg_b - dg_abx);
+            h[0][0] += n * (trigamma(r + x) - tg_r);
+            h[0][1] += n / alpha;
+            h[1][1] -= n * r / (alpha * alpha);
+            h[2][2] += n * (tg_ab - tg_abx);
+            h[2][3] += n * (tg_ab - tg_abx);
+            h[3][3] += n * (tg_ab + trigamma(b + x) - tg_b - tg_abx);
         }
-        (ll, g)
+        (ll, g, symmetric(h))
     }
 }
 
-/// Repeat customers' (x, mean spend) for Gamma-Gamma, with per-x tables like `Patterns`.
+/// Repeat customers' (x, mean spend) for Gamma-Gamma, with the sums that depend on x
+/// alone kept per distinct x.
 struct Spends {
     xs: Vec<f64>,
-    /// (x index, m, ln m)
-    rows: Vec<(u32, f64, f64)>,
+    /// Per distinct x: customers, and the sum of their ln m.
+    per_x: Vec<(f64, f64)>,
+    /// (x index, m)
+    rows: Vec<(u32, f64)>,
 }
 
 impl Spends {
     fn new(hs: &[History]) -> Spends {
         let mut xm = HashMap::new();
-        let mut s = Spends { xs: vec![], rows: vec![] };
+        let mut s = Spends { xs: vec![], per_x: vec![], rows: vec![] };
         for h in hs.iter().filter(|h| h.x > 0 && h.monetary > 0.0) {
             let xi = index_of(&mut xm, &mut s.xs, f64::from(h.x));
-            s.rows.push((xi, h.monetary, h.monetary.ln()));
+            if s.per_x.len() <= xi as usize {
+                s.per_x.push((0.0, 0.0));
+            }
+            s.per_x[xi as usize].0 += 1.0;
+            s.per_x[xi as usize].1 += h.monetary.ln();
+            s.rows.push((xi, h.monetary));
         }
         s
     }
 
-    fn evaluate(&self, p: &GammaGamma) -> (f64, [f64; 3]) {
-        let GammaGamma { p, q, v } = *p;
-        let (ln_v, dg_q, lg_q) = (v.ln(), digamma(q), ln_gamma(q));
-        // Per x: the constant part, and ψ(px + q) − ψ(px), ψ(px + q).
-        let per_x: Vec<(f64, f64, f64)> = self
-            .xs
-            .iter()
-            .map(|&x| {
-                let px = p * x;
-                let lg = ln_gamma(px + q) - ln_gamma(px) - lg_q + q * ln_v + px * x.ln();
-                (lg, digamma(px + q), digamma(px))
-            })
-            .collect();
-        let (mut ll, mut g) = (0.0, [0.0; 3]);
-        for &(xi, m, ln_m) in &self.rows {
+    /// The total log-likelihood with its gradient and Hessian in (p, q, v): per customer
+    /// lnΓ(px+q) − lnΓ(px) − lnΓ(q) + q ln v + (px−1) ln m + px ln x − (px+q) ln(xm+v);
+    /// one logarithm and one division per customer, the rest per distinct x.
+    fn evaluate(&self, params: &GammaGamma) -> Derivatives<3> {
+        use crate::stats::trigamma;
+        let GammaGamma { p, q, v } = *params;
+        // acc: ll, g_p, g_q, g_v, h_pv, h_qv, h_vv
+        let acc = par_sum::<_, 7>(&self.rows, |&(xi, m), acc| {
             let x = self.xs[xi as usize];
-            let (lg, dg_pxq, dg_px) = per_x[xi as usize];
+            let pxq = p * x + q;
+            let d = x * m + v;
+            let (ld, id) = (d.ln(), 1.0 / d);
+            acc[0] -= pxq * ld;
+            acc[1] -= x * ld;
+            acc[2] -= ld;
+            acc[3] -= pxq * id;
+            acc[4] -= x * id;
+            acc[5] -= id;
+            acc[6] += pxq * id * id;
+        });
+        let (lg_q, dg_q, tg_q, ln_v) = (ln_gamma(q), digamma(q), trigamma(q), v.ln());
+        let (mut ll, mut g) = (acc[0], [acc[1], acc[2], acc[3]]);
+        let mut h = [[0.0, 0.0, acc[4]], [0.0, 0.0, acc[5]], [0.0, 0.0, acc[6]]];
+        for (&x, &(n, sum_ln_m)) in self.xs.iter().zip(&self.per_x) {
             let px = p * x;
-            let denom = x * m + v;
-            let ln_d = denom.ln();
-            ll += lg + (px - 1.0) * ln_m - (px + q) * ln_d;
-            g[0] += x * (dg_pxq - dg_px + ln_m + x.ln() - ln_d);
-            g[1] += dg_pxq - dg_q + ln_v - ln_d;
-            g[2] += q / v - (px + q) / denom;
+            let (dg_pxq, dg_px) = (digamma(px + q), digamma(px));
+            let (tg_pxq, tg_px) = (trigamma(px + q), trigamma(px));
+            ll += n * (ln_gamma(px + q) - ln_gamma(px) - lg_q + q * ln_v + px * x.ln()) + (px - 1.0) * sum_ln_m;
+            g[0] += n * x * (dg_pxq - dg_px + x.ln()) + x * sum_ln_m;
+            g[1] += n * (dg_pxq - dg_q + ln_v);
+            g[2] += n * q / v;
+            h[0][0] += n * x * x * (tg_pxq - tg_px);
+            h[0][1] += n * x * tg_pxq;
+            h[1][1] += n * (tg_pxq - tg_q);
+            h[1][2] += n / v;
+            h[2][2] -= n * q / (v * v);
         }
-        (ll, g)
+        (ll, g, symmetric(h))
     }
 }
 
-/// Maximises a log-likelihood over positive parameters: BFGS on their logarithms, then the
-/// observed information (a central difference of the analytic gradient) for the standard
-/// errors of the parameters themselves (delta method).
+/// Maximises a log-likelihood over positive parameters by Newton's method on their
+/// logarithms; standard errors from the inverse of the observed information in the
+/// parameters themselves.
 fn fit_positive<const N: usize>(
-    evaluate: impl Fn(&[f64; N]) -> (f64, [f64; N]),
+    evaluate: impl Fn(&[f64; N]) -> Derivatives<N>,
     start: [f64; N],
     n: f64,
 ) -> ([f64; N], [f64; N], f64, usize, bool) {
-    let at = |phi: &[f64]| -> [f64; N] { std::array::from_fn(|i| phi[i].exp()) };
-    // Mean negative log-likelihood, so the tolerance does not depend on the data's size.
-    let objective = |phi: &[f64]| {
-        let theta = at(phi);
-        let (ll, g) = evaluate(&theta);
-        let grad: Vec<f64> = (0..N).map(|i| -g[i] * theta[i] / n).collect();
-        (-ll / n, grad)
+    // Mean negative log-likelihood in φ = ln θ, so the tolerance does not depend on the
+    // data's size: ∂/∂φᵢ = θᵢ ∂/∂θᵢ, ∂²/∂φᵢ∂φⱼ = θᵢθⱼ ∂²/∂θᵢ∂θⱼ + δᵢⱼ θᵢ ∂/∂θᵢ.
+    let objective = |phi: &[f64; N]| {
+        let theta = phi.map(f64::exp);
+        let (ll, g, h) = evaluate(&theta);
+        let grad: [f64; N] = std::array::from_fn(|i| -g[i] * theta[i] / n);
+        let hess: [[f64; N]; N] = std::array::from_fn(|i| {
+            std::array::from_fn(|j| -(theta[i] * theta[j] * h[i][j] + if i == j { theta[i] * g[i] } else { 0.0 }) / n)
+        });
+        (-ll / n, grad, hess)
     };
-    let start_phi: Vec<f64> = start.iter().map(|v| v.ln()).collect();
-    let m = minimise(objective, &start_phi, 1e-9, 2000);
-    let theta = at(&m.x);
-    let h = 1e-4;
-    let hessian: Vec<Vec<f64>> = (0..N)
-        .map(|j| {
-            let shifted = |d: f64| {
-                let mut phi = m.x.clone();
-                phi[j] += d;
-                objective(&phi).1
-            };
-            let (up, down) = (shifted(h), shifted(-h));
-            (0..N).map(|i| (up[i] - down[i]) / (2.0 * h)).collect()
-        })
-        .collect();
-    let sym: Vec<Vec<f64>> = (0..N).map(|i| (0..N).map(|j| 0.5 * (hessian[i][j] + hessian[j][i])).collect()).collect();
-    let se = match invert(&sym) {
-        Some(inv) => std::array::from_fn(|i| {
-            let var = inv[i][i] / n;
-            if var.is_finite() && var >= 0.0 { theta[i] * var.sqrt() } else { f64::NAN }
-        }),
+    let m = crate::stats::newton(objective, start.map(f64::ln), 1e-10, 200);
+    let theta = m.x.map(f64::exp);
+    let (_, _, h) = evaluate(&theta);
+    let information: Vec<Vec<f64>> = h.iter().map(|row| row.iter().map(|v| -v).collect()).collect();
+    let se = match invert(&information) {
+        Some(inv) => {
+            std::array::from_fn(|i| if inv[i][i].is_finite() && inv[i][i] >= 0.0 { inv[i][i].sqrt() } else { f64::NAN })
+        }
         None => [f64::NAN; N],
     };
     (theta, se, -m.value * n, m.iterations, m.converged)
@@ -763,39 +848,42 @@ mod tests {
         }
     }
 
-    /// C-3: the grouped likelihood and its gradient agree with the per-customer form and
-    /// with finite differences.
+    /// C-3: the grouped likelihood agrees with the per-customer form, and its gradient and
+    /// Hessian with finite differences of the value and of the gradient.
     #[test]
-    fn c3_grouped_likelihood_and_gradient_are_exact() {
+    fn c3_grouped_likelihood_gradient_and_hessian_are_exact() {
+        fn check<const N: usize>(eval: impl Fn(&[f64; N]) -> Derivatives<N>, at: [f64; N], direct: f64) {
+            let (ll, g, h) = eval(&at);
+            assert!((ll - direct).abs() < 1e-8 * direct.abs(), "{ll} vs {direct}");
+            for i in 0..N {
+                let step = 1e-6 * at[i];
+                let shifted = |d: f64| {
+                    let mut v = at;
+                    v[i] += d;
+                    eval(&v)
+                };
+                let (up, down) = (shifted(step), shifted(-step));
+                let fd = (up.0 - down.0) / (2.0 * step);
+                assert!((fd - g[i]).abs() < 1e-5 * g[i].abs().max(1.0), "gradient {i}: {fd} vs {}", g[i]);
+                for (j, row) in h.iter().enumerate() {
+                    let fd = (up.1[j] - down.1[j]) / (2.0 * step);
+                    assert!((fd - row[i]).abs() < 1e-5 * row[i].abs().max(1.0), "hessian {j},{i}: {fd} vs {}", row[i]);
+                }
+            }
+        }
         let hs = cdnow();
         let patterns = Patterns::new(&hs);
         let p = BgNbd { r: 0.3, alpha: 5.0, a: 0.9, b: 2.0 };
-        let (ll, g) = patterns.evaluate(&p);
         let direct: f64 = hs.iter().map(|h| bg_log_likelihood(&p, h)).sum();
-        assert!((ll - direct).abs() < 1e-8 * direct.abs());
-        let h = 1e-6;
-        let shift = |i: usize, d: f64| {
-            let mut v = [p.r, p.alpha, p.a, p.b];
-            v[i] += d;
-            patterns.evaluate(&BgNbd { r: v[0], alpha: v[1], a: v[2], b: v[3] }).0
-        };
-        for (i, gi) in g.iter().enumerate() {
-            let fd = (shift(i, h) - shift(i, -h)) / (2.0 * h);
-            assert!((fd - gi).abs() < 1e-4 * gi.abs().max(1.0), "{i}: {fd} vs {gi}");
-        }
+        check(
+            |t: &[f64; 4]| patterns.evaluate(&BgNbd { r: t[0], alpha: t[1], a: t[2], b: t[3] }),
+            [0.3, 5.0, 0.9, 2.0],
+            direct,
+        );
         let spends = Spends::new(&hs);
         let q = GammaGamma { p: 5.0, q: 3.0, v: 14.0 };
-        let (ll, g) = spends.evaluate(&q);
         let direct: f64 = hs.iter().filter(|h| h.x > 0).map(|h| gg_log_likelihood(&q, h.x, h.monetary)).sum();
-        assert!((ll - direct).abs() < 1e-8 * direct.abs());
-        for (i, gi) in g.iter().enumerate() {
-            let mut v = [q.p, q.q, q.v];
-            v[i] += h;
-            let up = spends.evaluate(&GammaGamma { p: v[0], q: v[1], v: v[2] }).0;
-            v[i] -= 2.0 * h;
-            let down = spends.evaluate(&GammaGamma { p: v[0], q: v[1], v: v[2] }).0;
-            assert!(((up - down) / (2.0 * h) - gi).abs() < 1e-4 * gi.abs().max(1.0), "{i}");
-        }
+        check(|t: &[f64; 3]| spends.evaluate(&GammaGamma { p: t[0], q: t[1], v: t[2] }), [5.0, 3.0, 14.0], direct);
     }
 
     /// C-3: orders on one day are one transaction; the unit scales time only; CLV

@@ -215,6 +215,8 @@ pub const PARAMS: &[Param] = &[
         seed: "SPEC C-3",
         unit: "",
     },
+    pct("experiments.significance_pct", "C-6", "002"),
+    pct("experiments.power_pct", "C-6", "002"),
     int("evolution.small_change_days", 1, 90, "days", "E-1", "003 §1.3"),
     int("evolution.large_change_months", 1, 24, "months", "E-1", "003 §1.3"),
 ];
@@ -249,6 +251,14 @@ pub struct Playbook {
     pub incentives: Incentives,
     pub evolution: Evolution,
     pub customers: Customers,
+    pub experiments: Experiments,
+}
+
+/// C-6 test settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Experiments {
+    pub significance_pct: f64,
+    pub power_pct: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -84,6 +84,8 @@ impl Role {
             // C-1: orders come from the sales and finance systems; marketing, sales managers
             // and finance load them.
             ManageOrders => matches!(self, Admin | MarketingDirector | Marketer | SalesManager | Finance),
+            // C-6: marketing and product run tests; everyone may read their results.
+            ManageExperiments => matches!(self, Admin | MarketingDirector | Marketer | Product),
         }
     }
 }
@@ -110,6 +112,7 @@ pub enum Action {
     AcceptLeads,
     ViewCustomers,
     ManageOrders,
+    ManageExperiments,
 }
 
 /// Which leads a role sees (L permissions): a sales rep only their own, a sales manager their

@@ -56,6 +56,10 @@ struct Agg {
     amount: i64,
     first: i64,
     last: i64,
+    /// Amount of the orders on `first` (C-3).
+    first_fen: i64,
+    /// Every order's day, to count distinct purchase days (C-3).
+    days: Vec<i64>,
 }
 
 /// Adds orders idempotently by order id (C-1), in one transaction: an order already stored
@@ -130,8 +134,15 @@ async fn add_orders_tx(
         let a = aggs.entry(o.customer_id.as_str()).or_insert(Agg { first: day, last: day, ..Agg::default() });
         a.count += 1;
         a.amount += o.amount.fen();
+        if day < a.first {
+            a.first_fen = 0;
+        }
+        if day <= a.first {
+            a.first_fen += o.amount.fen();
+        }
         a.first = a.first.min(day);
         a.last = a.last.max(day);
+        a.days.push(day);
         if a.name.is_none() {
             a.name.clone_from(&o.customer_name);
         }
@@ -155,21 +166,24 @@ async fn add_orders_tx(
     let new: Vec<(&str, &Agg)> =
         aggs.iter().filter(|(ext, _)| !ids.contains_key(**ext)).map(|(k, v)| (*k, v)).collect();
     out.new_customers = new.len();
+    let mut new_ids: std::collections::HashSet<i64> = std::collections::HashSet::with_capacity(new.len());
     for chunk in new.chunks(CHUNK) {
         let rows: Vec<(String, i64)> = on_tx!(tx, c => {
             let mut qb = sqlx::QueryBuilder::new(
                 "INSERT INTO customers (external_id, name, first_order_day, last_order_day, order_count, monetary_fen, \
-                 created_at, updated_at) ",
+                 purchase_days, first_day_fen, created_at, updated_at) ",
             );
             qb.push_values(chunk, |mut b, (ext, a)| {
                 b.push_bind(ext.to_string()).push_bind(a.name.clone()).push_bind(a.first).push_bind(a.last)
-                    .push_bind(a.count).push_bind(a.amount).push_bind(now).push_bind(now);
+                    .push_bind(a.count).push_bind(a.amount).push_bind(distinct_days(&a.days)).push_bind(a.first_fen)
+                    .push_bind(now).push_bind(now);
             });
             qb.push(" RETURNING external_id, id");
             qb.build_query_as().fetch_all(c).await
         })
         .map_err(Error::from)
         .map_err(|e| if e.is_unique_violation() { Error::Conflict(RACE.into()) } else { e })?;
+        new_ids.extend(rows.iter().map(|r| r.1));
         ids.extend(rows);
     }
     // The table's size from its largest id (a lookup, not a count over millions of rows).
@@ -192,8 +206,36 @@ async fn add_orders_tx(
     if let Some(d) = deferred {
         d.rebuild(tx).await?;
     }
+    // Known customers: their purchase days and first day's amount from their own orders
+    // (a few rows each, by the (customer, day) index), now that the new ones are in.
+    let known: Vec<i64> =
+        aggs.keys().filter_map(|ext| ids.get(*ext)).copied().filter(|id| !new_ids.contains(id)).collect();
+    for chunk in known.chunks(CHUNK) {
+        on_tx!(tx, c => {
+            let mut qb = sqlx::QueryBuilder::new(
+                "UPDATE customers SET \
+                 purchase_days = (SELECT count(DISTINCT o.order_day) FROM orders o WHERE o.customer_id = customers.id), \
+                 first_day_fen = coalesce((SELECT sum(o.amount_fen) FROM orders o \
+                     WHERE o.customer_id = customers.id AND o.order_day = customers.first_order_day), 0) \
+                 WHERE id IN (",
+            );
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            qb.push(")");
+            qb.build().execute(c).await.map(|r| r.rows_affected())
+        })?;
+    }
     out.created = fresh.len();
     Ok(out)
+}
+
+fn distinct_days(days: &[i64]) -> i64 {
+    let mut d = days.to_vec();
+    d.sort_unstable();
+    d.dedup();
+    d.len() as i64
 }
 
 const RACE: &str = "another request wrote some of these orders or customers at the same moment; send them again";
@@ -245,20 +287,30 @@ pub async fn rfm_values(db: &Db, as_of: i64) -> Result<Vec<Values>> {
 
 /// C-3 inputs as of `as_of`: per customer with an order on or before the day, its first and
 /// last order day, the number of distinct order days, the total and the first day's amount
-/// (a transaction is a purchase day). Packed into one text value like `rfm_values`.
+/// (a transaction is a purchase day). From the kept aggregates when no order is later than
+/// the day; otherwise from the orders up to it. Packed into one text value like `rfm_values`.
 pub async fn clv_purchases(db: &Db, as_of: i64) -> Result<Vec<Purchases>> {
     let (concat, sep, nl) = match db {
         Db::Sqlite(_) => ("group_concat", "char(31)", "char(10)"),
         Db::Postgres(_) => ("string_agg", "chr(31)", "chr(10)"),
     };
-    let sql = format!(
-        "WITH d AS (SELECT customer_id AS c, order_day AS day, sum(amount_fen) AS fen FROM orders \
-                    WHERE order_day <= $1 GROUP BY customer_id, order_day), \
-              s AS (SELECT c, min(day) AS first, max(day) AS last, count(*) AS n, sum(fen) AS total FROM d GROUP BY c) \
-         SELECT {concat}(cu.external_id || {sep} || s.first || {sep} || s.last || {sep} || s.n || {sep} || s.total \
-                || {sep} || d.fen, {nl}) \
-         FROM s JOIN d ON d.c = s.c AND d.day = s.first JOIN customers cu ON cu.id = s.c"
-    );
+    let latest = latest_order_day(db).await?;
+    let sql = if latest.is_none_or(|l| l <= as_of) {
+        format!(
+            "SELECT {concat}(external_id || {sep} || first_order_day || {sep} || last_order_day || {sep} || purchase_days \
+                    || {sep} || monetary_fen || {sep} || first_day_fen, {nl}) \
+             FROM customers WHERE order_count > 0"
+        )
+    } else {
+        format!(
+            "WITH d AS (SELECT customer_id AS c, order_day AS day, sum(amount_fen) AS fen FROM orders \
+                        WHERE order_day <= $1 GROUP BY customer_id, order_day), \
+                  s AS (SELECT c, min(day) AS first, max(day) AS last, count(*) AS n, sum(fen) AS total FROM d GROUP BY c) \
+             SELECT {concat}(cu.external_id || {sep} || s.first || {sep} || s.last || {sep} || s.n || {sep} || s.total \
+                    || {sep} || d.fen, {nl}) \
+             FROM s JOIN d ON d.c = s.c AND d.day = s.first JOIN customers cu ON cu.id = s.c"
+        )
+    };
     let packed: Option<String> =
         on_db!(db, p => sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone())).bind(as_of).fetch_one(p).await)?;
     let mut out = Vec::new();

@@ -22,6 +22,7 @@ pub async fn add_events(db: &Db, actor: &Actor, events: &[EventInput], label: &s
             qb.build().execute(c).await.map(|r| r.rows_affected())
         })?;
     }
+    crate::experiments::record_events_tx(&mut tx, events).await?;
     audit::record(&mut tx, actor, Change::created("event_batch", label, json!({"events": events.len()}))).await?;
     tx.commit().await?;
     Ok(events.len())

@@ -19,6 +19,7 @@ pub mod capture;
 pub mod company;
 pub mod customers;
 pub mod deals;
+pub mod experiments;
 pub mod funnel;
 pub mod import;
 pub mod jobs;

@@ -47,6 +47,25 @@ function chartOption(kind, title, data) {
         }) }]
     };
   }
+  if (kind === "funnel-total") {
+    // C-7: the funnel over every channel ({labels, values}).
+    return {
+      title: { text: title, textStyle: { fontSize: 14 } },
+      tooltip: { trigger: "item" },
+      series: [{ type: "funnel", sort: "none", left: "10%", width: "80%", label: { formatter: "{b}: {c}" },
+        data: data.labels.map(function (l, k) { return { name: l, value: data.values[k] }; }) }]
+    };
+  }
+  if (kind === "bars") {
+    // C-7: one bar per label ({labels, values}).
+    return {
+      title: { text: title, textStyle: { fontSize: 14 } },
+      tooltip: {},
+      xAxis: { type: "category", data: data.labels, axisLabel: { rotate: 30 } },
+      yAxis: { type: "value" },
+      series: [{ type: "bar", data: data.values, itemStyle: { color: "#1570ef" } }]
+    };
+  }
   if (kind === "histogram") {
     // C-3: customers per lifetime-value bucket ({labels, values}).
     return {

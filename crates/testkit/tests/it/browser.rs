@@ -230,6 +230,18 @@ async fn viewer_reads_rfm_segments_and_a_customer_page() {
         b.wait("#funnel-table").await?;
         b.wait(".chart svg").await?;
         b.snap("funnel").await;
+        // C-7: the dashboard from the navigation, every chart drawn beside its table.
+        b.click("header nav a[href='/dashboard']").await?;
+        b.wait("#dash-experiments").await?;
+        b.wait("#dash-clv .chart svg").await?;
+        b.wait("#dash-segments .chart svg").await?;
+        let top = b.text("#dash-top-customers").await?;
+        anyhow::ensure!(top.contains("¥"), "{top}");
+        b.snap("dashboard").await;
+        // C-3: from a top customer to its page with its lifetime value.
+        b.click("#dash-top-customers a").await?;
+        b.wait("#customer-clv").await?;
+        b.snap("customer-value").await;
         Ok(())
     })
     .await;

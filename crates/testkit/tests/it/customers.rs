@@ -477,30 +477,59 @@ both!(c3_clv_fits_on_purchase_days_up_to_the_date, |kind| async move {
     for chunk in orders.chunks(5_000) {
         assert_eq!(fin.json(Method::POST, "/api/v1/orders", &json!({"orders": chunk})).await.status, 201);
     }
+    // Orders of known customers: one before customer 1's first day, one on its first day,
+    // one on a day it already bought on (purchase days and the first day's amount move).
+    let mut by_customer = by_customer;
+    let c1 = by_customer[&1].clone();
+    let first = c1.iter().map(|o| o.0).min().unwrap();
+    let extra = [(first - 3, 1_250), (first, 400), (c1[c1.len() - 1].0, 990)];
+    for (k, (day, fen)) in extra.iter().enumerate() {
+        let o = json!({"order_id": format!("X{k}"), "customer_id": "1", "order_date": domain::order::date_of(*day).to_string(),
+            "amount": domain::money::Money(*fen).decimal()});
+        assert_eq!(fin.json(Method::POST, "/api/v1/orders", &json!({"orders": [o]})).await.status, 201);
+        by_customer.get_mut(&1).unwrap().push((*day, *fen));
+    }
+    let purchases = |as_of: i64| {
+        let mut out = std::collections::BTreeMap::new();
+        for (c, list) in &by_customer {
+            let mut per_day: std::collections::BTreeMap<i64, i64> = Default::default();
+            for (d, fen) in list.iter().filter(|(d, _)| *d <= as_of) {
+                *per_day.entry(*d).or_default() += fen;
+            }
+            let (Some((&first, &first_fen)), Some((&last, _))) = (per_day.first_key_value(), per_day.last_key_value())
+            else {
+                continue;
+            };
+            out.insert(
+                c.to_string(),
+                domain::clv::Purchases {
+                    customer: c.to_string(),
+                    first_day: first,
+                    last_day: last,
+                    days: per_day.len() as i64,
+                    total_fen: per_day.values().sum(),
+                    first_day_fen: first_fen,
+                },
+            );
+        }
+        out
+    };
+    // As of the latest day the kept per-customer figures are read (C-3 beside C-2's); as of
+    // an earlier day they come from the orders. Both equal what the order list says.
+    let latest = store::customers::latest_order_day(&app.db).await.unwrap().unwrap();
+    for day in [latest, latest + 5, latest - 200] {
+        let mut got = store::customers::clv_purchases(&app.db, day).await.unwrap();
+        got.sort_by_key(|p| p.customer.parse::<i64>().unwrap());
+        let want: Vec<domain::clv::Purchases> = purchases(day).into_values().collect();
+        let mut want = want;
+        want.sort_by_key(|p| p.customer.parse::<i64>().unwrap());
+        assert_eq!(got, want, "as of {day}");
+    }
     let as_of = domain::order::day_number(jiff::civil::date(2026, 6, 30));
     // The models' inputs worked out from the order list: purchase days up to the date, one
     // transaction per day with its amounts summed, the first day left out of the spend.
-    let mut expected = std::collections::BTreeMap::new();
-    for (c, list) in &by_customer {
-        let mut per_day: std::collections::BTreeMap<i64, i64> = Default::default();
-        for (d, fen) in list.iter().filter(|(d, _)| *d <= as_of) {
-            *per_day.entry(*d).or_default() += fen;
-        }
-        let (Some((&first, &first_fen)), Some((&last, _))) = (per_day.first_key_value(), per_day.last_key_value())
-        else {
-            continue;
-        };
-        let total: i64 = per_day.values().sum();
-        let p = domain::clv::Purchases {
-            customer: c.to_string(),
-            first_day: first,
-            last_day: last,
-            days: per_day.len() as i64,
-            total_fen: total,
-            first_day_fen: first_fen,
-        };
-        expected.insert(c.to_string(), p.history(as_of, domain::clv::Unit::Week));
-    }
+    let expected: std::collections::BTreeMap<String, domain::clv::History> =
+        purchases(as_of).into_iter().map(|(c, p)| (c, p.history(as_of, domain::clv::Unit::Week))).collect();
     let got = fin.get("/api/v1/analytics/clv?as_of=2026-06-30&unit=week&periods=26").await;
     assert_eq!(got.status, 200, "{}", got.text);
     let got = got.json();

@@ -13,6 +13,7 @@ mod company;
 mod csrf;
 mod customers;
 mod deals;
+mod experiments;
 mod form;
 mod i18n;
 mod import;

@@ -874,3 +874,63 @@ clv-warning-gamma-gamma-no-mean = The spend model has no finite mean ({ $detail 
 clv-warning-gamma-gamma-dependence = Repeat frequency and spend are correlated ({ $detail }), above the playbook's limit: the Gamma-Gamma independence assumption looks violated.
 customer-value = Lifetime value
 err-date = `{ $value }` is not a date (YYYY-MM-DD)
+
+experiments-title = Experiments
+nav-experiments = Experiments
+experiments-intro = Test small before rolling out big: variants are assigned by a hash of the experiment and the user, conversions are compared with confidence intervals and a significance test, and the plan says how many users each variant needs.
+experiments-empty = No experiments yet.
+experiments-new = New experiment
+experiment-title = Experiment
+experiment-name = Name
+experiment-key = Key
+experiment-key-hint = Lowercase letters, digits, - and _; conversion events with this campaign count for the experiment
+experiment-hypothesis = Hypothesis
+experiment-variants = Variants
+experiment-variants-hint = Comma-separated, the control first (2 to 10)
+experiment-weights = Weights (%)
+experiment-weights-hint = Comma-separated, summing to 100; empty for equal shares
+experiment-baseline = Control conversion rate (%)
+experiment-baseline-hint = What the control converts today, for the plan (default 5)
+experiment-min-lift = Smallest lift worth detecting (%)
+experiment-min-lift-hint = Relative to the control (default 20)
+experiment-status = Status
+experiment-status-draft = Draft
+experiment-status-running = Running
+experiment-status-stopped = Stopped
+experiment-users = Users
+experiment-conversions = Conversions
+experiment-variant = Variant
+experiment-rate = Conversion rate
+experiment-interval = Confidence interval
+experiment-lift = Lift vs control
+experiment-decision = Recommendation
+experiment-decision-scale_winner = Scale the winner
+experiment-decision-keep_running = Keep running
+experiment-decision-stop = Stop
+experiment-plan-title = Plan
+experiment-plan = { $users } users per variant to detect a { $lift }% lift on a { $baseline }% baseline.
+experiment-start = Start
+experiment-stop = Stop
+experiment-stop-confirm = Stop this experiment? Assignments and conversions will no longer be recorded.
+experiment-test-z = Two-proportion z-test: z = { $statistic }, p = { $p }.
+experiment-test-chi-square = Chi-square test: χ² = { $statistic }, df = { $df }, p = { $p }.
+experiment-test-none = No test yet: every variant needs users and the conversions must differ from all or none.
+experiment-reason-significant = { $winner } converts better (lift { $lift }%, p = { $p_value }) and the planned sample is reached: roll it out.
+experiment-reason-significant-early = { $winner } leads with a significant difference, but only { $users } of { $planned } planned users per variant are in: keep running to avoid a false winner from peeking.
+experiment-reason-collecting = { $users } of { $planned } planned users per variant so far: keep running.
+experiment-reason-no-difference = The planned sample is reached and no variant differs significantly (p = { $p_value }): stop and keep the control, or test a bolder change.
+experiment-reason-control-best = The control converts best (p = { $p_value }): stop and keep the control.
+experiment-api-hint = Machine clients:
+error-conflict = This action does not fit the record's current state.
+
+nav-dashboard = Dashboard
+dashboard-title = Marketing dashboard
+dashboard-intro = The same figures for everyone: the funnel, customer segments and their moves, lifetime value, channel ROI and the experiments. Each chart has its table and an export; the headings open the detailed pages.
+dashboard-step = Step
+dashboard-step-rate = From the step before
+dashboard-channels = Channel ROI
+dashboard-leads = Leads
+dashboard-conversion = Conversion
+dashboard-cost = Cost
+dashboard-revenue = Revenue
+dashboard-clv-warnings = The lifetime-value fit has warnings: see the lifetime value page.

@@ -874,3 +874,63 @@ clv-warning-gamma-gamma-no-mean = 消费模型没有有限均值（{ $detail }�
 clv-warning-gamma-gamma-dependence = 复购频次与客单价相关（{ $detail }），超过手册上限：Gamma-Gamma 的独立性假设可能不成立。
 customer-value = 终身价值
 err-date = “{ $value }”不是日期（YYYY-MM-DD）
+
+experiments-title = 实验
+nav-experiments = 实验
+experiments-intro = 先小范围测试再大规模推广：按实验与用户的哈希分配版本，用置信区间和显著性检验比较转化，并给出每个版本需要的样本量。
+experiments-empty = 暂无实验。
+experiments-new = 新建实验
+experiment-title = 实验
+experiment-name = 名称
+experiment-key = 标识
+experiment-key-hint = 小写字母、数字、- 和 _；活动为该标识的转化事件计入本实验
+experiment-hypothesis = 假设
+experiment-variants = 版本
+experiment-variants-hint = 逗号分隔，第一个为对照组（2 到 10 个）
+experiment-weights = 分流比例（%）
+experiment-weights-hint = 逗号分隔，合计 100；留空则平均分配
+experiment-baseline = 对照组转化率（%）
+experiment-baseline-hint = 对照组当前的转化率，用于样本量计划（默认 5）
+experiment-min-lift = 值得检测的最小提升（%）
+experiment-min-lift-hint = 相对对照组（默认 20）
+experiment-status = 状态
+experiment-status-draft = 草稿
+experiment-status-running = 进行中
+experiment-status-stopped = 已停止
+experiment-users = 用户数
+experiment-conversions = 转化数
+experiment-variant = 版本
+experiment-rate = 转化率
+experiment-interval = 置信区间
+experiment-lift = 相对对照组提升
+experiment-decision = 建议
+experiment-decision-scale_winner = 推广胜出版本
+experiment-decision-keep_running = 继续运行
+experiment-decision-stop = 停止
+experiment-plan-title = 样本量计划
+experiment-plan = 每个版本需 { $users } 名用户，才能在 { $baseline }% 的基线上检测到 { $lift }% 的提升。
+experiment-start = 开始
+experiment-stop = 停止
+experiment-stop-confirm = 确定停止该实验？之后不再记录分配与转化。
+experiment-test-z = 双比例 z 检验：z = { $statistic }，p = { $p }。
+experiment-test-chi-square = 卡方检验：χ² = { $statistic }，自由度 = { $df }，p = { $p }。
+experiment-test-none = 暂无检验：每个版本都需要用户，且转化不能全部相同。
+experiment-reason-significant = { $winner } 转化更好（提升 { $lift }%，p = { $p_value }），且已达到计划样本量：推广该版本。
+experiment-reason-significant-early = { $winner } 领先且差异显著，但每个版本只有 { $users } / { $planned } 名计划用户：继续运行，避免因提前查看而误判。
+experiment-reason-collecting = 每个版本目前 { $users } / { $planned } 名计划用户：继续运行。
+experiment-reason-no-difference = 已达到计划样本量，各版本无显著差异（p = { $p_value }）：停止并保留对照组，或测试更大胆的改动。
+experiment-reason-control-best = 对照组转化最好（p = { $p_value }）：停止并保留对照组。
+experiment-api-hint = 机器客户端：
+error-conflict = 该操作与记录的当前状态不符。
+
+nav-dashboard = 看板
+dashboard-title = 市场数据看板
+dashboard-intro = 全员同一套数据：漏斗、客户分层及其迁移、客户终身价值、渠道 ROI 与实验进展。每个图表旁有数据表并可导出，标题可进入明细页面。
+dashboard-step = 环节
+dashboard-step-rate = 较上一环节
+dashboard-channels = 渠道 ROI
+dashboard-leads = 线索数
+dashboard-conversion = 转化率
+dashboard-cost = 成本
+dashboard-revenue = 收入
+dashboard-clv-warnings = 终身价值模型有提示，请查看终身价值页面。

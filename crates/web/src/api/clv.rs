@@ -8,7 +8,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use axum::Json;
 use axum::extract::{Query, State};
 use domain::FieldErrors;
-use domain::clv::{Model, Row, Settings, Unit};
+use domain::clv::{Model, Prediction, Row, Settings, Unit};
 use domain::order::day_number;
 use domain::role::Action;
 use serde::Serialize;
@@ -30,6 +30,49 @@ impl Fit {
     pub fn row(&self, customer_id: &str) -> Option<&Row> {
         self.rows.iter().find(|r| r.customer_id == customer_id)
     }
+
+    /// Customers with a prediction.
+    pub fn predicted(&self) -> Vec<(&Row, Prediction)> {
+        self.rows.iter().filter_map(|r| r.prediction.map(|p| (r, p))).collect()
+    }
+
+    /// The distribution of lifetime value: ten equal-width buckets up to the 99th
+    /// percentile, the rest in the last; (lower bound, upper bound, customers) in yuan.
+    pub fn histogram(&self) -> Vec<(f64, f64, usize)> {
+        let mut values: Vec<f64> = self.rows.iter().filter_map(|r| r.prediction.map(|p| p.clv)).collect();
+        values.sort_unstable_by(f64::total_cmp);
+        let n = values.len();
+        let top = values.get((n * 99 / 100).min(n.saturating_sub(1))).copied().unwrap_or(0.0).max(1.0);
+        let width = top / 10.0;
+        let mut counts = [0usize; 10];
+        for v in &values {
+            counts[((v / width) as usize).min(9)] += 1;
+        }
+        counts
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (i as f64 * width, if i == 9 { f64::INFINITY } else { (i + 1) as f64 * width }, *c))
+            .collect()
+    }
+
+    /// The `n` customers of highest lifetime value, highest first (ties by id).
+    pub fn top(&self, n: usize) -> Vec<(&Row, Prediction)> {
+        let mut by_value = self.predicted();
+        let cmp = |a: &(&Row, Prediction), b: &(&Row, Prediction)| {
+            b.1.clv.total_cmp(&a.1.clv).then_with(|| a.0.customer_id.cmp(&b.0.customer_id))
+        };
+        if by_value.len() > n {
+            by_value.select_nth_unstable_by(n, cmp);
+            by_value.truncate(n);
+        }
+        by_value.sort_unstable_by(cmp);
+        by_value
+    }
+}
+
+/// A histogram bucket's label: "¥a–b", the last "≥ ¥a".
+pub fn bucket_label(lo: f64, hi: f64) -> String {
+    if hi.is_finite() { format!("¥{lo:.0}–{hi:.0}") } else { format!("≥ ¥{lo:.0}") }
 }
 
 /// Fits by (day, playbook version, data mark, unit, periods).

@@ -8,7 +8,9 @@ mod campaigns;
 pub(crate) mod clv;
 mod company;
 pub(crate) mod customers;
+pub(crate) mod dashboard;
 pub(crate) mod deals;
+pub(crate) mod experiments;
 pub(crate) mod funnel;
 mod health;
 pub(crate) mod leads;
@@ -57,7 +59,8 @@ use utoipa_axum::routes;
         (name = "reports", description = "Reports"),
         (name = "deals", description = "Deals from converted leads (L-8)"),
         (name = "automation", description = "Automation rules, lead signals and tasks (L-10)"),
-        (name = "customers", description = "Customers, orders, RFM and the funnel (C-1, C-2, C-5)"),
+        (name = "customers", description = "Customers, orders, RFM, lifetime value and the funnel (C-1, C-2, C-3, C-5)"),
+        (name = "experiments", description = "Experiments: variants by hash, conversions, tests and recommendations (C-6)"),
     )
 )]
 struct ApiDoc;
@@ -134,6 +137,13 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(customers::get_customer))
         .routes(routes!(customers::rfm))
         .routes(routes!(clv::clv))
+        .routes(routes!(dashboard::dashboard))
+        .routes(routes!(experiments::list, experiments::create))
+        .routes(routes!(experiments::get))
+        .routes(routes!(experiments::start))
+        .routes(routes!(experiments::stop))
+        .routes(routes!(experiments::assign))
+        .routes(routes!(experiments::convert))
         .routes(routes!(funnel::add_events))
         .routes(routes!(funnel::funnel));
     OpenApiRouter::with_openapi(ApiDoc::openapi())

@@ -87,7 +87,7 @@ fn customer_row(ctx: &Ctx, c: &Scored) -> CustomerRow {
 
 /// The analytics could not be computed (a database error, or a playbook whose segment
 /// rules do not hold — which its validation prevents).
-fn failed(ctx: &Ctx, e: crate::error::ApiError) -> Response {
+pub(super) fn failed(ctx: &Ctx, e: crate::error::ApiError) -> Response {
     tracing::error!(error = ?e, "customer analytics failed");
     ctx.error_page(axum::http::StatusCode::INTERNAL_SERVER_ERROR, "error-internal")
 }
@@ -393,47 +393,19 @@ pub async fn clv(State(s): State<AppState>, ctx: Ctx, Query(q): Query<Vec<(Strin
         Err(e) => return failed(&ctx, e),
     };
     let shown = |k: &str, fallback: String| raw.get(k).filter(|_| errors.contains_key(k)).cloned().unwrap_or(fallback);
-    let predictions: Vec<(&domain::clv::Row, domain::clv::Prediction)> =
-        fit.rows.iter().filter_map(|r| r.prediction.map(|p| (r, p))).collect();
+    let predictions = fit.predicted();
     let n = predictions.len();
     let total: f64 = predictions.iter().map(|(_, p)| p.clv).sum();
-    // Ten equal-width buckets up to the 99th percentile, the rest in the last.
-    let mut values: Vec<f64> = predictions.iter().map(|(_, p)| p.clv).collect();
-    values.sort_unstable_by(f64::total_cmp);
-    let top_value = values.get((n * 99 / 100).min(n.saturating_sub(1))).copied().unwrap_or(0.0).max(1.0);
-    let width = top_value / 10.0;
-    let mut counts = [0usize; 10];
-    for v in &values {
-        counts[((v / width) as usize).min(9)] += 1;
-    }
-    let histogram: Vec<(String, usize)> = counts
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let label = if i == 9 {
-                format!("≥ ¥{:.0}", 9.0 * width)
-            } else {
-                format!("¥{:.0}–{:.0}", i as f64 * width, (i + 1) as f64 * width)
-            };
-            (label, *c)
-        })
-        .collect();
+    let histogram: Vec<(String, usize)> =
+        fit.histogram().into_iter().map(|(lo, hi, c)| (crate::api::clv::bucket_label(lo, hi), c)).collect();
     let histogram_json = serde_json::json!({
         "labels": histogram.iter().map(|h| h.0.clone()).collect::<Vec<_>>(),
         "values": histogram.iter().map(|h| h.1).collect::<Vec<_>>(),
     })
     .to_string();
-    let mut by_value = predictions.clone();
-    let cmp = |a: &(&domain::clv::Row, domain::clv::Prediction), b: &(&domain::clv::Row, domain::clv::Prediction)| {
-        b.1.clv.total_cmp(&a.1.clv).then_with(|| a.0.customer_id.cmp(&b.0.customer_id))
-    };
-    if by_value.len() > TOP_VALUE {
-        by_value.select_nth_unstable_by(TOP_VALUE, cmp);
-        by_value.truncate(TOP_VALUE);
-    }
-    by_value.sort_unstable_by(cmp);
     let money = |yuan: f64| format!("¥{yuan:.2}");
-    let top = by_value
+    let top = fit
+        .top(TOP_VALUE)
         .iter()
         .map(|(r, p)| ValueRow {
             id: r.customer_id.clone(),

@@ -296,14 +296,19 @@ pub async fn export(
         }
         filter.before_id = page.last().map(|l| l.id);
     }
-    let (bytes, mime, ext) = match format.as_str() {
-        "csv" => (sheets::write_csv(&t), "text/csv; charset=utf-8", "csv"),
-        "xlsx" => match sheets::write_xlsx(&t, "leads") {
+    send_table(&ctx, &t, &format, "leads")
+}
+
+/// A table as a download: `format` csv or xlsx (anything else is 404), named `name.ext`.
+pub fn send_table(ctx: &Ctx, t: &Table, format: &str, name: &str) -> Response {
+    let (bytes, mime, ext) = match format {
+        "csv" => (sheets::write_csv(t), "text/csv; charset=utf-8", "csv"),
+        "xlsx" => match sheets::write_xlsx(t, name) {
             Ok(b) => (b, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"),
             Err(_) => return ctx.error_page(StatusCode::INTERNAL_SERVER_ERROR, "error-internal"),
         },
         _ => return ctx.error_page(StatusCode::NOT_FOUND, "error-not-found"),
     };
-    let disposition = format!("attachment; filename=\"leads.{ext}\"");
+    let disposition = format!("attachment; filename=\"{name}.{ext}\"");
     ([(header::CONTENT_TYPE, mime.to_string()), (header::CONTENT_DISPOSITION, disposition)], bytes).into_response()
 }

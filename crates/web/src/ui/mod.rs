@@ -19,9 +19,11 @@ mod calendar;
 mod campaigns;
 mod company;
 mod customers;
+mod dashboard;
 mod deals;
+mod experiments;
 mod form;
-mod import;
+pub(crate) mod import;
 mod leads;
 mod org;
 mod playbook;
@@ -116,6 +118,11 @@ pub fn router() -> Router<AppState> {
         .route("/reports/channels", get(reports::page))
         .route("/reports/funnel", get(customers::funnel))
         .route("/reports/clv", get(customers::clv))
+        .route("/dashboard", get(dashboard::show))
+        .route("/dashboard/export/{section}", get(dashboard::export))
+        .route("/experiments", get(experiments::list).post(experiments::create))
+        .route("/experiments/{key}", get(experiments::show))
+        .route("/experiments/{key}/{to}", post(experiments::status))
         .route("/reports/clv/export", get(customers::clv_export))
         .route("/reports/channels.csv", get(reports::csv))
         .route("/reports/lead-quality", get(reports::quality))
@@ -165,6 +172,7 @@ impl Ctx {
             "capture_leads" => Action::CaptureLeads,
             "edit_leads" => Action::EditLeads,
             "manage_campaigns" => Action::ManageCampaigns,
+            "manage_experiments" => Action::ManageExperiments,
             "manage_integrations" => Action::ManageIntegrations,
             _ => return false,
         };

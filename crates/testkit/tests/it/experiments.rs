@@ -1,0 +1,199 @@
+//! C-6 experiments through the API and the pages, on both databases.
+
+use super::*;
+
+both!(c6_experiment_assigns_by_hash_counts_conversions_and_recommends, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let mut mk = app.api("marketer@yunqi.example").await;
+    // Bad definitions name their fields and store nothing.
+    let bad = mk
+        .json(
+            Method::POST,
+            "/api/v1/experiments",
+            &json!({"key": "Bad Key", "name": "", "variants": ["only"], "weights": [70, 20]}),
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+    for k in ["key", "name", "variants", "weights"] {
+        assert!(bad.fields()[k].is_string(), "{k}: {}", bad.text);
+    }
+    assert!(store::experiments::list(&app.db).await.unwrap().is_empty());
+    let def = json!({"key": "videos-q3", "name": "三条短视频", "hypothesis": "产品演示类视频转化更高",
+        "variants": ["品牌故事", "产品演示", "客户证言"], "baseline_pct": 10, "min_lift_pct": 30});
+    let created = mk.json(Method::POST, "/api/v1/experiments", &def).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let created = created.json();
+    assert_eq!(created["status"], "draft");
+    let planned = created["analysis"]["planned_users_per_variant"].as_u64().unwrap();
+    let expected_plan = domain::experiment::sample_size(0.10, 0.13, 0.05, 0.80);
+    assert_eq!(planned, expected_plan, "the plan uses the playbook's 5 % and 80 %");
+    assert_eq!(mk.json(Method::POST, "/api/v1/experiments", &def).await.status, 409, "the key is taken");
+    // A draft assigns nobody.
+    let users: Vec<String> = (0..600).map(|i| format!("u{i}")).collect();
+    let early = mk.json(Method::POST, "/api/v1/experiments/videos-q3/assignments", &json!({"users": users})).await;
+    assert_eq!(early.status, 409);
+    assert_eq!(mk.json(Method::POST, "/api/v1/experiments/videos-q3/start", &json!({})).await.status, 200);
+    let first = mk.json(Method::POST, "/api/v1/experiments/videos-q3/assignments", &json!({"users": users})).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let first = first.json();
+    // Deterministic: the domain's hash, and the same answer when asked again.
+    let names = ["品牌故事", "产品演示", "客户证言"];
+    for a in first["assignments"].as_array().unwrap() {
+        let u = a["user_id"].as_str().unwrap();
+        assert_eq!(a["variant"], names[domain::experiment::assign("videos-q3", u, &[34, 33, 33])]);
+    }
+    let again =
+        mk.json(Method::POST, "/api/v1/experiments/videos-q3/assignments", &json!({"users": users})).await.json();
+    assert_eq!(again["assignments"], first["assignments"]);
+    // Conversions by the API (once per user; unassigned users ignored) and by events whose
+    // campaign is the key.
+    let converting: Vec<&String> = users.iter().step_by(7).collect();
+    let conv =
+        mk.json(Method::POST, "/api/v1/experiments/videos-q3/conversions", &json!({"users": converting})).await.json();
+    assert_eq!(conv["recorded"].as_u64().unwrap() as usize, converting.len());
+    let twice = mk
+        .json(Method::POST, "/api/v1/experiments/videos-q3/conversions", &json!({"users": ["u0", "stranger"]}))
+        .await
+        .json();
+    assert_eq!((twice["recorded"].as_u64(), twice["unassigned"].as_u64()), (Some(0), Some(1)));
+    let mut fin = app.api("finance@yunqi.example").await;
+    // Five minutes after the users were assigned, reported ten minutes after.
+    let later = (app.clock.now() + jiff::SignedDuration::from_mins(5)).to_string();
+    app.clock.advance_secs(600);
+    let ev = json!({"events": [{"user_id": "u1", "channel": "douyin", "campaign": "videos-q3", "type": "conversion", "ts": later},
+        {"user_id": "u2", "channel": "douyin", "campaign": "other", "type": "conversion", "ts": later}]});
+    assert_eq!(fin.json(Method::POST, "/api/v1/events", &ev).await.status, 201);
+    // Observed counts per variant equal what the assignments say.
+    let mut want = [(0u64, 0u64); 3];
+    let mut converted: std::collections::HashSet<&str> = converting.iter().map(|s| s.as_str()).collect();
+    converted.insert("u1");
+    for u in &users {
+        let v = domain::experiment::assign("videos-q3", u, &[34, 33, 33]);
+        want[v].0 += 1;
+        want[v].1 += u64::from(converted.contains(u.as_str()));
+    }
+    let got = mk.get("/api/v1/experiments/videos-q3").await.json();
+    let variants = got["analysis"]["variants"].as_array().unwrap();
+    for (i, v) in variants.iter().enumerate() {
+        assert_eq!((v["users"].as_u64().unwrap(), v["conversions"].as_u64().unwrap()), want[i], "{got}");
+        assert!(v["ci_low_pct"].as_f64().unwrap() <= v["rate_pct"].as_f64().unwrap());
+    }
+    assert_eq!(got["analysis"]["test"]["method"], "chi_square");
+    assert_eq!(got["analysis"]["recommendation"]["decision"], "keep_running", "{got}");
+    // Only marketing and product manage tests; everyone reads them.
+    let mut viewer = app.api("viewer@yunqi.example").await;
+    assert_eq!(viewer.get("/api/v1/experiments").await.status, 200);
+    assert_eq!(viewer.json(Method::POST, "/api/v1/experiments/videos-q3/stop", &json!({})).await.status, 403);
+    assert_eq!(mk.json(Method::POST, "/api/v1/experiments/videos-q3/stop", &json!({})).await.status, 200);
+    assert_eq!(
+        mk.json(Method::POST, "/api/v1/experiments/videos-q3/conversions", &json!({"users": ["u3"]})).await.status,
+        409
+    );
+    assert_eq!(mk.get("/api/v1/experiments/nope").await.status, 404);
+    app.stop().await;
+});
+
+both!(c6_experiment_pages_define_and_explain, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let mut mk = app.login("marketer@yunqi.example").await;
+    let page = mk.get("/experiments").await;
+    assert!(page.text.contains("id=\"experiments-empty\"") && page.text.contains("id=\"experiment-form\""));
+    let bad = mk.post_form("/experiments", &[("key", "华东"), ("name", "华东试点"), ("variants", "全国")]).await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.text.contains("id=\"key-error\"") && bad.text.contains("id=\"variants-error\""), "{}", bad.text);
+    let ok = mk
+        .post_form(
+            "/experiments",
+            &[("key", "pilot-east"), ("name", "华东试点"), ("variants", "全国方案,华东试点"), ("baseline_pct", "8")],
+        )
+        .await;
+    assert_eq!(ok.status, 303, "{}", ok.text);
+    let detail = mk.get("/experiments/pilot-east").await;
+    assert!(
+        detail.text.contains("id=\"experiment-start\"") && detail.text.contains("id=\"experiment-plan\""),
+        "{}",
+        detail.text
+    );
+    assert_eq!(mk.post_form("/experiments/pilot-east/start", &[]).await.status, 303);
+    let running = mk.get("/experiments/pilot-east").await.text;
+    assert!(running.contains("id=\"experiment-stop\"") && running.contains("继续运行"), "{running}");
+    let mut viewer = app.login("viewer@yunqi.example").await;
+    let read = viewer.get("/experiments/pilot-east").await;
+    assert_eq!(read.status, 200);
+    assert!(!read.text.contains("id=\"experiment-stop\""));
+    assert_eq!(viewer.post_form("/experiments/pilot-east/stop", &[]).await.status, 403);
+    app.stop().await;
+});
+
+both!(c7_dashboard_shows_every_section_to_every_member_with_exports, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let mut fin = app.api("finance@yunqi.example").await;
+    let orders: Vec<Value> = (0..60)
+        .map(|i| {
+            json!({"order_id": format!("D{i}"), "customer_id": format!("{}", 1 + i % 15),
+                "order_date": format!("2026-{:02}-{:02}", i % 10 + 1, i % 27 + 1), "amount": format!("{}.00", 80 + i * 11)})
+        })
+        .collect();
+    assert_eq!(fin.json(Method::POST, "/api/v1/orders", &json!({"orders": orders})).await.status, 201);
+    let events: Vec<Value> = (0..40)
+        .map(|i| {
+            let (channel, kind) =
+                (["douyin", "wechat"][i % 2], ["exposure", "click", "conversion", "repurchase"][i % 4]);
+            json!({"user_id": format!("u{}", i / 4), "channel": channel, "campaign": "c", "type": kind,
+                "ts": format!("2026-11-{:02}T0{}:00:00Z", 10 + i / 4, i % 4)})
+        })
+        .collect();
+    assert_eq!(fin.json(Method::POST, "/api/v1/events", &json!({"events": events})).await.status, 201);
+    let mut mk = app.api("marketer@yunqi.example").await;
+    let def = json!({"key": "landing", "name": "落地页", "variants": ["a", "b"]});
+    assert_eq!(mk.json(Method::POST, "/api/v1/experiments", &def).await.status, 201);
+    // A sales rep reads the same aggregates as everyone.
+    let mut rep = app.api("sales.rep@yunqi.example").await;
+    let d = rep.get("/api/v1/dashboard").await;
+    assert_eq!(d.status, 200, "{}", d.text);
+    let d = d.json();
+    // Each section equals its detailed source.
+    let funnel = rep.get("/api/v1/analytics/funnel").await.json();
+    let mut users = [0u64; 4];
+    for f in funnel["funnels"].as_array().unwrap() {
+        for (k, u) in users.iter_mut().enumerate() {
+            *u += f["users"][k].as_u64().unwrap();
+        }
+    }
+    assert_eq!(d["funnel"]["users"], json!(users));
+    let rfm = rep.get("/api/v1/analytics/rfm").await.json();
+    let counts: Vec<(Value, Value)> =
+        rfm["segments"].as_array().unwrap().iter().map(|s| (s["segment"].clone(), s["customers"].clone())).collect();
+    let dash: Vec<(Value, Value)> = d["rfm"]["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["segment"].clone(), s["customers"].clone()))
+        .collect();
+    assert_eq!(dash, counts);
+    let clv = rep.get("/api/v1/analytics/clv").await.json();
+    let total: f64 = clv["customers"].as_array().unwrap().iter().filter_map(|c| c["clv"].as_f64()).sum();
+    assert!((d["clv"]["total_clv"].as_f64().unwrap() - total).abs() < 1e-6 * total.max(1.0));
+    let in_buckets: u64 =
+        d["clv"]["histogram"].as_array().unwrap().iter().map(|b| b["customers"].as_u64().unwrap()).sum();
+    assert_eq!(in_buckets, d["clv"]["customers"].as_u64().unwrap());
+    assert_eq!(d["experiments"][0]["key"], "landing");
+    assert!(d["channels"]["rows"].is_array());
+    // The page: every section with a chart, a table and exports.
+    let mut page = app.login("sales.rep@yunqi.example").await;
+    let html = page.get("/dashboard").await;
+    assert_eq!(html.status, 200);
+    for id in ["dash-funnel", "dash-segments", "dash-clv", "dash-channels", "dash-experiments", "export-funnel"] {
+        assert!(html.text.contains(&format!("id=\"{id}\"")), "{id}");
+    }
+    let seg = page.get("/dashboard/export/segments?format=csv").await;
+    assert_eq!(seg.status, 200);
+    let lines: Vec<&str> = seg.text.trim_start_matches('\u{feff}').lines().collect();
+    assert_eq!(lines[0], "segment,customers,action");
+    assert_eq!(lines.len(), counts.len() + 1);
+    let xlsx = page.get("/dashboard/export/experiments?format=xlsx").await;
+    assert_eq!(xlsx.status, 200);
+    assert!(xlsx.header("content-type").unwrap_or_default().contains("spreadsheetml"));
+    assert_eq!(page.get("/dashboard/export/nope").await.status, 404);
+    app.stop().await;
+});
