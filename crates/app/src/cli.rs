@@ -319,6 +319,9 @@ pub async fn run(command: Command, mut cfg: Config) -> anyhow::Result<ExitCode> 
                 if let Some(users) = crate::history::load_experiments(&db, now().get()).await? {
                     tracing::info!(users, "demo experiments loaded");
                 }
+                if let Some(referrals) = crate::history::load_referrals(&db, now().get()).await? {
+                    tracing::info!(referrals, "demo referrals loaded");
+                }
             }
             let app = Application::build(&cfg, db, web::system_clock()).await?;
             tracing::info!(
@@ -359,6 +362,10 @@ pub async fn run(command: Command, mut cfg: Config) -> anyhow::Result<ExitCode> 
             match crate::history::load_experiments(&db, now().get()).await? {
                 Some(n) => println!("experiments: 2 tests of {n} users"),
                 None => println!("experiments: already there"),
+            }
+            match crate::history::load_referrals(&db, now().get()).await? {
+                Some(n) => println!("referrals: {n}"),
+                None => println!("referrals: already there"),
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -852,3 +852,33 @@ pub async fn load_experiments(db: &Db, until: Timestamp) -> anyhow::Result<Optio
     }
     Ok(Some(users_total))
 }
+
+/// C-4 demo data: thirty long-standing customers each referred one or two of the customers
+/// who arrived later, a few days before those customers' first orders. Only into a
+/// database without referrals; `None` when it holds some (or has no demo orders).
+pub async fn load_referrals(db: &Db, until: Timestamp) -> anyhow::Result<Option<usize>> {
+    if !store::referrals::all(db, 90).await?.is_empty() {
+        return Ok(None);
+    }
+    let mut rng = Rng(20_261_115);
+    let actor = Actor::system(Ts::new(until));
+    let mut made = 0;
+    for k in 0..30i64 {
+        let referrer = format!("{}", 10_001 + k);
+        let Some(code) = store::referrals::code_of(db, &actor, &referrer).await? else {
+            return Ok(None);
+        };
+        for j in 0..rng.between(1, 2) {
+            let referred = format!("{}", 10_600 + k * 2 + j);
+            let Some(c) = store::customers::get(db, &referred).await? else { continue };
+            let Some(first) = c.first_order_day else { continue };
+            let day = first - rng.between(1, 10);
+            match store::referrals::refer(db, &actor, &code, &referred, None, day).await {
+                Ok(_) => made += 1,
+                Err(store::Error::Conflict(_) | store::Error::Invalid(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(Some(made))
+}

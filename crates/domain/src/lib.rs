@@ -20,6 +20,7 @@ pub mod notify;
 pub mod order;
 pub mod org;
 pub mod playbook;
+pub mod referral;
 pub mod report;
 pub mod rfm;
 pub mod role;

@@ -215,6 +215,11 @@ pub const PARAMS: &[Param] = &[
         seed: "SPEC C-3",
         unit: "",
     },
+    int("customers.referral.qualify_days", 1, 3650, "days", "C-4", "001 §1(四)"),
+    int("customers.referral.min_order_yuan", 0, 100_000_000, "currency", "C-4", "001 §1(四)"),
+    int("customers.referral.referrer_reward_pct", 0, 100, "%", "C-4", "001 §1(四)"),
+    int("customers.referral.max_reward_yuan", 0, 100_000_000, "currency", "C-4", "001 §1(四)"),
+    int("customers.referral.referred_reward_yuan", 0, 100_000_000, "currency", "C-4", "001 §1(四)"),
     pct("experiments.significance_pct", "C-6", "002"),
     pct("experiments.power_pct", "C-6", "002"),
     int("evolution.small_change_days", 1, 90, "days", "E-1", "003 §1.3"),
@@ -265,6 +270,17 @@ pub struct Experiments {
 pub struct Customers {
     pub rfm: Rfm,
     pub clv: Clv,
+    pub referral: Referral,
+}
+
+/// C-4 referral rewards.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Referral {
+    pub qualify_days: i64,
+    pub min_order_yuan: i64,
+    pub referrer_reward_pct: i64,
+    pub max_reward_yuan: i64,
+    pub referred_reward_yuan: i64,
 }
 
 /// C-3 lifetime-value settings.

@@ -26,6 +26,7 @@ pub mod jobs;
 pub mod leads;
 pub mod org;
 pub mod playbook;
+pub mod referrals;
 pub mod reports;
 pub mod rules;
 pub mod schema;
@@ -139,10 +140,10 @@ pub enum Db {
     Postgres(PgPool),
 }
 
-/// An open transaction on either backend.
 /// SQLite's page cache per connection (negative: KiB), 32 MiB.
 pub(crate) const SQLITE_CACHE_SIZE: &str = "-32768";
 
+/// An open transaction on either backend (dropped without `commit`, it rolls back).
 pub enum Tx {
     Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),

@@ -16,6 +16,7 @@ mod health;
 pub(crate) mod leads;
 pub(crate) mod org;
 mod playbook;
+pub(crate) mod referrals;
 pub(crate) mod reports;
 pub(crate) mod sla;
 pub(crate) mod tokens;
@@ -138,6 +139,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(customers::rfm))
         .routes(routes!(clv::clv))
         .routes(routes!(dashboard::dashboard))
+        .routes(routes!(referrals::code))
+        .routes(routes!(referrals::refer))
+        .routes(routes!(referrals::referral_report))
         .routes(routes!(experiments::list, experiments::create))
         .routes(routes!(experiments::get))
         .routes(routes!(experiments::start))

@@ -160,6 +160,8 @@ pub struct CustomerPage {
     orders: Vec<OrderRow>,
     /// C-3 predictions under the playbook's unit and periods, when the models could be fitted.
     value: Option<ValueView>,
+    /// C-4: its code, who referred it, whom it referred.
+    referral: store::referrals::OfCustomer,
 }
 
 pub struct ValueView {
@@ -207,7 +209,12 @@ pub async fn show(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -
             None
         }
     };
+    let referral = match store::referrals::of_customer(&s.db, customer.id).await {
+        Ok(r) => r,
+        Err(e) => return internal(&ctx, e),
+    };
     CustomerPage {
+        referral,
         value,
         scores: mine.map(|m| customer_row(&ctx, m)),
         action,

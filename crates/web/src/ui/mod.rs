@@ -27,6 +27,7 @@ pub(crate) mod import;
 mod leads;
 mod org;
 mod playbook;
+mod referrals;
 mod reports;
 mod sla;
 
@@ -119,6 +120,8 @@ pub fn router() -> Router<AppState> {
         .route("/reports/funnel", get(customers::funnel))
         .route("/reports/clv", get(customers::clv))
         .route("/dashboard", get(dashboard::show))
+        .route("/reports/referrals", get(referrals::show).post(referrals::refer))
+        .route("/customers/{id}/referral-code", post(referrals::create_code))
         .route("/dashboard/export/{section}", get(dashboard::export))
         .route("/experiments", get(experiments::list).post(experiments::create))
         .route("/experiments/{key}", get(experiments::show))
@@ -173,6 +176,7 @@ impl Ctx {
             "edit_leads" => Action::EditLeads,
             "manage_campaigns" => Action::ManageCampaigns,
             "manage_experiments" => Action::ManageExperiments,
+            "manage_orders" => Action::ManageOrders,
             "manage_integrations" => Action::ManageIntegrations,
             _ => return false,
         };

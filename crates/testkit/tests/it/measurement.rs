@@ -1,4 +1,4 @@
-//! C-6 experiments through the API and the pages, on both databases.
+//! C-4 referrals, C-6 experiments and C-7 the dashboard, through the API and the pages, on both databases.
 
 use super::*;
 
@@ -195,5 +195,95 @@ both!(c7_dashboard_shows_every_section_to_every_member_with_exports, |kind| asyn
     assert_eq!(xlsx.status, 200);
     assert!(xlsx.header("content-type").unwrap_or_default().contains("spreadsheetml"));
     assert_eq!(page.get("/dashboard/export/nope").await.status, 404);
+    app.stop().await;
+});
+
+both!(c4_referral_codes_referrals_and_rewards_by_the_playbook, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let mut fin = app.api("finance@yunqi.example").await;
+    let order = |id: &str, c: &str, date: &str, amount: &str| json!({"order_id": id, "customer_id": c, "order_date": date, "amount": amount});
+    let orders =
+        json!({"orders": [order("A1", "100", "2026-06-01", "300.00"), order("A2", "200", "2026-06-02", "80.00")]});
+    assert_eq!(fin.json(Method::POST, "/api/v1/orders", &orders).await.status, 201);
+    // A code per customer, the same on every ask; unknown customers are 404.
+    let code = fin.json(Method::POST, "/api/v1/customers/100/referral-code", &json!({})).await;
+    assert_eq!(code.status, 200, "{}", code.text);
+    let code = code.json()["code"].as_str().unwrap().to_string();
+    let again = fin.json(Method::POST, "/api/v1/customers/100/referral-code", &json!({})).await.json();
+    assert_eq!(again["code"], code.as_str());
+    assert_eq!(fin.json(Method::POST, "/api/v1/customers/nope/referral-code", &json!({})).await.status, 404);
+    // Bad referrals name their fields and change nothing.
+    let audit = app.audit_count().await;
+    let bad = fin.json(Method::POST, "/api/v1/referrals", &json!({"code": "ZZZZZZZZ", "customer_id": "300"})).await;
+    assert_eq!((bad.status, bad.fields()["code"].is_string()), (422, true));
+    let own = fin.json(Method::POST, "/api/v1/referrals", &json!({"code": code, "customer_id": "100"})).await;
+    assert_eq!((own.status, own.fields()["customer_id"].is_string()), (422, true));
+    let future = fin
+        .json(
+            Method::POST,
+            "/api/v1/referrals",
+            &json!({"code": code, "customer_id": "300", "referred_on": "2027-01-01"}),
+        )
+        .await;
+    assert_eq!((future.status, future.fields()["referred_on"].is_string()), (422, true));
+    assert_eq!(app.audit_count().await, audit);
+    // 100 refers a new customer 300 (typed in lower case) and 400; 300 buys 250 within the
+    // window and 900 after it; 400 buys 50.
+    let typed = code.to_lowercase();
+    let r = fin
+        .json(
+            Method::POST,
+            "/api/v1/referrals",
+            &json!({"code": typed, "customer_id": "300", "customer_name": "新客", "referred_on": "2026-07-01"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(
+        fin.json(Method::POST, "/api/v1/referrals", &json!({"code": code, "customer_id": "300"})).await.status,
+        409
+    );
+    assert_eq!(
+        fin.json(
+            Method::POST,
+            "/api/v1/referrals",
+            &json!({"code": code, "customer_id": "400", "referred_on": "2026-11-01"})
+        )
+        .await
+        .status,
+        201
+    );
+    let later = json!({"orders": [order("B1", "300", "2026-07-20", "250.00"), order("B2", "300", "2026-11-10", "900.00"),
+        order("C1", "400", "2026-11-05", "50.00")]});
+    assert_eq!(fin.json(Method::POST, "/api/v1/orders", &later).await.status, 201);
+    let rep = fin.get("/api/v1/analytics/referrals").await.json();
+    let r = &rep["report"];
+    // The playbook's defaults: 10 % of the window's 250 = 25 yuan; 50 yuan welcome; 400's
+    // window (90 days from 2026-11-01) is still open at 50 yuan.
+    assert_eq!(
+        (r["referrals"].as_u64(), r["qualified"].as_u64(), r["pending"].as_u64()),
+        (Some(2), Some(1), Some(1)),
+        "{rep}"
+    );
+    assert_eq!((r["referrer_rewards_fen"].as_i64(), r["referred_rewards_fen"].as_i64()), (Some(2_500), Some(5_000)));
+    assert_eq!(r["revenue_fen"].as_i64(), Some(120_000));
+    assert_eq!(r["referrers"][0]["referrer"], "100");
+    // Pages: the report with the rule and a form; the customer pages link both ways.
+    let mut page = app.login("finance@yunqi.example").await;
+    let html = page.get("/reports/referrals").await;
+    assert!(html.text.contains("id=\"referrer-list\"") && html.text.contains("id=\"referral-form\""), "{}", html.text);
+    let bad = page.post_form("/reports/referrals", &[("code", "nope"), ("customer_id", "500")]).await;
+    assert_eq!(bad.status, 422);
+    assert!(bad.text.contains("id=\"code-error\""));
+    let c300 = page.get("/customers/300").await.text;
+    assert!(c300.contains("href=\"/customers/100\""), "referred by 100");
+    let c200 = page.get("/customers/200").await.text;
+    assert!(c200.contains("id=\"create-referral-code\""));
+    assert_eq!(page.post_form("/customers/200/referral-code", &[]).await.status, 303);
+    assert!(page.get("/customers/200").await.text.contains("id=\"customer-referral-code\""));
+    let mut viewer = app.api("viewer@yunqi.example").await;
+    assert_eq!(
+        viewer.json(Method::POST, "/api/v1/referrals", &json!({"code": code, "customer_id": "600"})).await.status,
+        403
+    );
     app.stop().await;
 });
