@@ -152,10 +152,11 @@ pub enum ImportCmd {
     /// fields: user_id, channel, campaign, type, ts).
     Events(ImportFile),
     /// Orders from a CSV or XLSX file (C-1), plain format `order_id,customer_id,order_date,amount`
-    /// (date YYYY-MM-DD, amount in yuan with at most 2 decimals; optional customer_name; headers
-    /// such as 订单号, 客户编号, 下单日期, 金额 are recognised; mapping fields: order_id, customer_id,
-    /// order_date, amount, customer_name). Orders already stored with the same values are
-    /// skipped, so a file can be imported again.
+    /// (date YYYY-MM-DD, amount in yuan with at most 2 decimals; optional customer_name and
+    /// channel, the acquisition channel; headers such as 订单号, 客户编号, 下单日期, 金额, 渠道 are
+    /// recognised; mapping fields: order_id, customer_id, order_date, amount, customer_name,
+    /// channel). Orders already stored with the same values are skipped, so a file can be
+    /// imported again.
     Orders(ImportFile),
 }
 

@@ -708,6 +708,7 @@ pub async fn load_orders(db: &Db, until: Timestamp) -> anyhow::Result<Option<sto
         let every = rng.between(20, 200) as f64;
         let drop_out = [0.03, 0.1, 0.3][rng.between(0, 2) as usize];
         let size = rng.between(2, 60) * 500;
+        let channel = *rng.pick(&["douyin", "wechat", "baidu_sem", "xiaohongshu", "trade_show", "website_form"]);
         let mut n = 0;
         while day <= 730 {
             let date = first.checked_add(jiff::Span::new().days(day))?;
@@ -719,6 +720,7 @@ pub async fn load_orders(db: &Db, until: Timestamp) -> anyhow::Result<Option<sto
                 ("order_date", date.to_string()),
                 ("amount", amount),
                 ("customer_name", name.clone()),
+                ("channel", channel.to_string()),
             ]);
             orders.push(domain::order::OrderInput::parse(&fields, last).map_err(anyhow::Error::msg)?);
             n += 1;

@@ -15,6 +15,7 @@ pub mod experiment;
 pub mod funnel;
 pub mod import;
 pub mod lead;
+pub mod ltv;
 pub mod money;
 pub mod notify;
 pub mod order;

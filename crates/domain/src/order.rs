@@ -8,7 +8,7 @@ use jiff::civil::Date;
 use serde::Serialize;
 
 /// Fields of an order, in the plain file format's column order, then the optional ones.
-pub const ORDER_FIELDS: &[&str] = &["order_id", "customer_id", "order_date", "amount", "customer_name"];
+pub const ORDER_FIELDS: &[&str] = &["order_id", "customer_id", "order_date", "amount", "customer_name", "channel"];
 
 /// Header names people use for each order field (Chinese and English), for auto-mapping.
 pub const ORDER_SYNONYMS: &[(&str, &[&str])] = &[
@@ -17,6 +17,7 @@ pub const ORDER_SYNONYMS: &[(&str, &[&str])] = &[
     ("order_date", &["order_date", "下单日期", "订单日期", "日期", "date", "order date"]),
     ("amount", &["amount", "金额", "订单金额", "实付金额", "total"]),
     ("customer_name", &["customer_name", "客户名称", "客户姓名", "name"]),
+    ("channel", &["channel", "渠道", "获客渠道", "来源渠道", "source"]),
 ];
 
 /// Longest order or customer id accepted.
@@ -30,6 +31,8 @@ pub struct OrderInput {
     /// Fen; zero allowed (a free order still counts as a purchase), never negative.
     pub amount: Money,
     pub customer_name: Option<String>,
+    /// C-3: the channel that acquired the customer (kept from its first order that names one).
+    pub channel: Option<String>,
 }
 
 /// Days since 1970-01-01 (the stored form of a date).
@@ -66,6 +69,7 @@ pub struct Parts<'a> {
     pub order_date: Option<&'a str>,
     pub amount: Option<&'a str>,
     pub customer_name: Option<&'a str>,
+    pub channel: Option<&'a str>,
 }
 
 fn id(v: Option<&str>, e: &mut FieldErrors, field: &str) -> String {
@@ -95,6 +99,7 @@ impl OrderInput {
             order_date: part(2),
             amount: part(3),
             customer_name: part(4),
+            channel: part(5),
         };
         match OrderInput::from_parts(parts, latest) {
             Ok(o) if e.is_empty() => Ok(o),
@@ -150,9 +155,13 @@ impl OrderInput {
         if customer_name.as_ref().is_some_and(|n| n.chars().count() > 200) {
             e.add("customer_name", "must be at most 200 characters");
         }
+        let channel = p.channel.map(str::to_string);
+        if channel.as_ref().is_some_and(|c| c.chars().count() > 40) {
+            e.add("channel", "must be at most 40 characters");
+        }
         match (order_date, amount) {
             (Some(order_date), Some(amount)) if e.is_empty() => {
-                Ok(OrderInput { order_id, customer_id, order_date, amount, customer_name })
+                Ok(OrderInput { order_id, customer_id, order_date, amount, customer_name, channel })
             }
             _ => Err(e),
         }
@@ -189,6 +198,7 @@ pub fn check(table: &Table, map: &[Option<&'static str>], latest: Date) -> Check
                 Some("order_date") => p.order_date = Some(v),
                 Some("amount") => p.amount = Some(v),
                 Some("customer_name") => p.customer_name = Some(v),
+                Some("channel") => p.channel = Some(v),
                 _ => {}
             }
         }

@@ -5,6 +5,7 @@
 use crate::audit::{self, Actor, Change};
 use crate::{Db, Error, Result, Ts, Tx, on_db, on_tx};
 use domain::clv::Purchases;
+use domain::ltv::{Acquired, Spent};
 use domain::order::{OrderInput, day_number};
 use domain::rfm::Values;
 use serde::Serialize;
@@ -60,6 +61,8 @@ struct Agg {
     first_fen: i64,
     /// Every order's day, to count distinct purchase days (C-3).
     days: Vec<i64>,
+    /// The acquisition channel: the earliest order in the batch that names one (C-3).
+    channel: Option<(i64, String)>,
 }
 
 /// Adds orders idempotently by order id (C-1), in one transaction: an order already stored
@@ -143,6 +146,11 @@ async fn add_orders_tx(
         a.first = a.first.min(day);
         a.last = a.last.max(day);
         a.days.push(day);
+        if let Some(c) = &o.channel
+            && a.channel.as_ref().is_none_or(|(d, _)| day < *d)
+        {
+            a.channel = Some((day, c.clone()));
+        }
         if a.name.is_none() {
             a.name.clone_from(&o.customer_name);
         }
@@ -159,9 +167,10 @@ async fn add_orders_tx(
         let sql = "UPDATE customers SET order_count = order_count + $1, monetary_fen = monetary_fen + $2, \
                    first_order_day = CASE WHEN first_order_day IS NULL OR first_order_day > $3 THEN $3 ELSE first_order_day END, \
                    last_order_day = CASE WHEN last_order_day IS NULL OR last_order_day < $4 THEN $4 ELSE last_order_day END, \
-                   name = coalesce(name, $5), updated_at = $6 WHERE id = $7";
+                   name = coalesce(name, $5), channel = coalesce(channel, $6), updated_at = $7 WHERE id = $8";
         on_tx!(tx, c => sqlx::query(sql).bind(a.count).bind(a.amount).bind(a.first).bind(a.last)
-            .bind(&a.name).bind(now).bind(ids[*ext]).execute(c).await.map(|r| r.rows_affected()))?;
+            .bind(&a.name).bind(a.channel.as_ref().map(|c| c.1.clone())).bind(now).bind(ids[*ext])
+            .execute(c).await.map(|r| r.rows_affected()))?;
     }
     let new: Vec<(&str, &Agg)> =
         aggs.iter().filter(|(ext, _)| !ids.contains_key(**ext)).map(|(k, v)| (*k, v)).collect();
@@ -171,12 +180,12 @@ async fn add_orders_tx(
         let rows: Vec<(String, i64)> = on_tx!(tx, c => {
             let mut qb = sqlx::QueryBuilder::new(
                 "INSERT INTO customers (external_id, name, first_order_day, last_order_day, order_count, monetary_fen, \
-                 purchase_days, first_day_fen, created_at, updated_at) ",
+                 purchase_days, first_day_fen, channel, created_at, updated_at) ",
             );
             qb.push_values(chunk, |mut b, (ext, a)| {
                 b.push_bind(ext.to_string()).push_bind(a.name.clone()).push_bind(a.first).push_bind(a.last)
                     .push_bind(a.count).push_bind(a.amount).push_bind(distinct_days(&a.days)).push_bind(a.first_fen)
-                    .push_bind(now).push_bind(now);
+                    .push_bind(a.channel.as_ref().map(|c| c.1.clone())).push_bind(now).push_bind(now);
             });
             qb.push(" RETURNING external_id, id");
             qb.build_query_as().fetch_all(c).await
@@ -323,6 +332,29 @@ pub async fn clv_purchases(db: &Db, as_of: i64) -> Result<Vec<Purchases>> {
         out.push(Purchases { customer, first_day, last_day, days, total_fen, first_day_fen });
     }
     Ok(out)
+}
+
+/// C-3 historical value inputs: customers by (first order day, channel), and their
+/// revenue by (first order day, channel, month after the first order), summed in the
+/// database so a few thousand rows come back however many orders there are.
+pub async fn ltv_inputs(db: &Db) -> Result<(Vec<Acquired>, Vec<Spent>)> {
+    let acquired: Vec<(i64, String, i64)> = on_db!(db, p => sqlx::query_as(
+        "SELECT first_order_day, coalesce(channel, ''), count(*) FROM customers WHERE order_count > 0 \
+         GROUP BY first_order_day, coalesce(channel, '')")
+        .fetch_all(p).await)?;
+    let spent: Vec<(i64, String, i64, i64)> = on_db!(db, p => sqlx::query_as(
+        "SELECT c.first_order_day, coalesce(c.channel, ''), (o.order_day - c.first_order_day) / 30, \
+                CAST(sum(o.amount_fen) AS BIGINT) \
+         FROM orders o JOIN customers c ON c.id = o.customer_id \
+         GROUP BY c.first_order_day, coalesce(c.channel, ''), (o.order_day - c.first_order_day) / 30")
+        .fetch_all(p).await)?;
+    Ok((
+        acquired
+            .into_iter()
+            .map(|(first_day, channel, customers)| Acquired { first_day, channel, customers })
+            .collect(),
+        spent.into_iter().map(|(first_day, channel, month, fen)| Spent { first_day, channel, month, fen }).collect(),
+    ))
 }
 
 /// Changes whenever an order or a customer is added (orders are never changed in place): the

@@ -78,6 +78,9 @@ pub async fn refer(
             "INSERT INTO customers (external_id, name, created_at, updated_at) VALUES ($1, $2, $3, $3) RETURNING id")
             .bind(referred).bind(name).bind(actor.now).fetch_one(c).await)?,
     };
+    // A referred customer was acquired by the referral unless its orders named a channel.
+    on_tx!(&mut tx, c => sqlx::query("UPDATE customers SET channel = 'referral' WHERE id = $1 AND channel IS NULL")
+        .bind(referred_id).execute(c).await.map(|r| r.rows_affected()))?;
     let inserted = on_tx!(&mut tx, c => sqlx::query(
         "INSERT INTO referrals (referrer_id, referred_id, referred_day, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
         .bind(referrer_id).bind(referred_id).bind(day).bind(actor.now).execute(c).await.map(|r| r.rows_affected()))?;

@@ -105,6 +105,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/customers/{customer_id}"),
     ("get", "/api/v1/analytics/rfm"),
     ("get", "/api/v1/analytics/clv"),
+    ("get", "/api/v1/analytics/ltv"),
     ("get", "/api/v1/dashboard"),
     ("post", "/api/v1/customers/{customer_id}/referral-code"),
     ("post", "/api/v1/referrals"),

@@ -623,3 +623,50 @@ both!(c3_clv_pages_show_the_models_and_each_customers_value, |kind| async move {
     assert!(one.text.contains("id=\"customer-clv\"") && one.text.contains("id=\"customer-p-alive\""), "{}", one.text);
     app.stop().await;
 });
+
+both!(c3_historical_value_by_cohort_and_acquisition_channel, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let mut fin = app.api("finance@yunqi.example").await;
+    let o = |id: &str, c: &str, date: &str, amount: &str, channel: Option<&str>| json!({"order_id": id, "customer_id": c, "order_date": date, "amount": amount, "channel": channel});
+    // Customer 1 (douyin, 2025-01) spends 100 then 60 two months later and 40 eleven months
+    // later; customer 2 (douyin, 2025-01) 100; customer 3 (wechat, 2026-10) 90. A later
+    // order naming another channel does not change a customer's acquisition channel.
+    let batch = json!({"orders": [
+        o("a", "1", "2025-01-05", "100.00", Some("douyin")), o("b", "1", "2025-03-10", "60.00", Some("wechat")),
+        o("c", "1", "2025-12-01", "40.00", None), o("d", "2", "2025-01-20", "100.00", Some("douyin")),
+        o("e", "3", "2026-10-20", "90.00", Some("wechat"))]});
+    assert_eq!(fin.json(Method::POST, "/api/v1/orders", &batch).await.status, 201);
+    let more = json!({"orders": [o("f", "2", "2025-02-01", "0.00", Some("baidu_sem"))]});
+    assert_eq!(fin.json(Method::POST, "/api/v1/orders", &more).await.status, 201);
+    let bad = fin
+        .json(
+            Method::POST,
+            "/api/v1/orders",
+            &json!({"orders": [o("g", "4", "2026-01-01", "1", Some(&"x".repeat(41)))]}),
+        )
+        .await;
+    assert_eq!((bad.status, bad.fields()["orders[0].channel"].is_string()), (422, true), "{}", bad.text);
+    let got = fin.get("/api/v1/analytics/ltv").await;
+    assert_eq!(got.status, 200, "{}", got.text);
+    let r = &got.json()["report"];
+    assert_eq!(r["horizons_months"], json!([1, 3, 6, 12]));
+    let jan = r["cohorts"].as_array().unwrap().iter().find(|c| c["key"] == "2025-01").unwrap();
+    // Two customers; to date 300 / 2; within 1 month 200 / 2, 3 months 260 / 2, 12 months 300 / 2.
+    assert_eq!((jan["customers"].as_i64(), jan["ltv_fen"].as_i64()), (Some(2), Some(15_000)), "{r}");
+    assert_eq!(jan["ltv_at_fen"], json!([10_000, 13_000, 13_000, 15_000]));
+    let douyin = r["channels"].as_array().unwrap().iter().find(|c| c["key"] == "douyin").unwrap();
+    assert_eq!(douyin["customers"].as_i64(), Some(2));
+    let wechat = r["channels"].as_array().unwrap().iter().find(|c| c["key"] == "wechat").unwrap();
+    // Acquired 2026-10-20, a month old on 2026-11-23: the 3-month and later figures are unknown.
+    assert_eq!(
+        (wechat["customers"].as_i64(), wechat["ltv_at_fen"].clone()),
+        (Some(1), json!([9_000, null, null, null]))
+    );
+    let mut viewer = app.login("viewer@yunqi.example").await;
+    let page = viewer.get("/reports/clv").await.text;
+    assert!(
+        page.contains("id=\"ltv-channels\"") && page.contains("id=\"ltv-cohorts\"") && page.contains("2025-01"),
+        "{page}"
+    );
+    app.stop().await;
+});

@@ -958,3 +958,11 @@ customer-referral-none = No code yet.
 customer-referral-create = Create a referral code
 customer-referred-by = Referred by
 customer-referred = Customers it referred
+
+clv-history = Historical value per customer
+clv-history-rule = What customers actually spent, per customer: to date, and within 1, 3, 6 and 12 months of their first order (counting only customers acquired at least that long ago).
+clv-by-channel = By acquisition channel
+clv-by-cohort = By cohort (month of the first order)
+clv-to-date = To date
+clv-months = months
+clv-channel-unknown = (not given)

@@ -958,3 +958,11 @@ customer-referral-none = 尚无推荐码。
 customer-referral-create = 生成推荐码
 customer-referred-by = 推荐人
 customer-referred = 其推荐的客户
+
+clv-history = 客户历史价值
+clv-history-rule = 客户实际消费的人均值：至今累计，以及首单后 1、3、6、12 个月内累计（只计入获客时间已满该期限的客户）。
+clv-by-channel = 按获客渠道
+clv-by-cohort = 按获客月份（首单月份）
+clv-to-date = 至今
+clv-months = 个月
+clv-channel-unknown = （未注明）

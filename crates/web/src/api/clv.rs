@@ -202,3 +202,29 @@ pub async fn clv(
         customers: to_json(serde_json::to_value(&fit.rows))?,
     }))
 }
+
+#[derive(Serialize, ToSchema)]
+pub struct LtvOut {
+    /// YYYY-MM-DD
+    pub as_of: String,
+    /// Cohorts (first-order month) and acquisition channels: customers, revenue_fen, ltv_fen
+    /// (per customer to date) and ltv_at_fen per horizon (months in `horizons_months`).
+    #[schema(value_type = Object)]
+    pub report: domain::ltv::Report,
+}
+
+/// Historical value by cohort and channel as of today (C-3).
+pub async fn ltv_report(s: &AppState) -> ApiResult<LtvOut> {
+    let day = as_of_day(s, None).await?;
+    let (acquired, spent) = store::customers::ltv_inputs(&s.db).await?;
+    let month_of = |d: i64| domain::order::date_of(d).strftime("%Y-%m").to_string();
+    Ok(LtvOut { as_of: day.to_string(), report: domain::ltv::report(&acquired, &spent, day_number(day), month_of) })
+}
+
+/// What customers actually spent, per acquisition cohort and channel: to date and within
+/// 1, 3, 6 and 12 months of their first order (C-3).
+#[utoipa::path(get, path = "/analytics/ltv", tag = "customers", responses((status = 200, body = LtvOut)))]
+pub async fn ltv(State(s): State<AppState>, ApiUser(u): ApiUser) -> ApiResult<Json<LtvOut>> {
+    u.require(Action::ViewCustomers)?;
+    Ok(Json(ltv_report(&s).await?))
+}

@@ -29,6 +29,8 @@ pub struct OrderIn {
     /// Yuan with at most two decimals, as a string ("199.90") or a number.
     amount: String,
     customer_name: Option<String>,
+    /// The channel that acquired the customer (kept from its first order naming one).
+    channel: Option<String>,
 }
 
 #[derive(ToSchema)]

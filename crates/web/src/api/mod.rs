@@ -138,6 +138,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(customers::get_customer))
         .routes(routes!(customers::rfm))
         .routes(routes!(clv::clv))
+        .routes(routes!(clv::ltv))
         .routes(routes!(dashboard::dashboard))
         .routes(routes!(referrals::code))
         .routes(routes!(referrals::refer))

@@ -356,6 +356,29 @@ pub struct ClvPage {
     histogram: Vec<(String, usize)>,
     histogram_json: String,
     top: Vec<ValueRow>,
+    /// Historical value (C-3): the horizons in months, then (key, customers, to date, per
+    /// horizon) per cohort and per channel.
+    ltv_horizons: Vec<i64>,
+    /// (title, element id, rows): by channel, then by cohort.
+    ltv_tables: Vec<(String, &'static str, Vec<LtvRow>)>,
+}
+
+pub struct LtvRow {
+    key: String,
+    customers: i64,
+    to_date: String,
+    at: Vec<String>,
+}
+
+fn ltv_rows(rows: &[domain::ltv::Row], label: impl Fn(&str) -> String) -> Vec<LtvRow> {
+    rows.iter()
+        .map(|r| LtvRow {
+            key: label(&r.key),
+            customers: r.customers,
+            to_date: yuan(r.ltv_fen),
+            at: r.ltv_at_fen.iter().map(|v| v.map(yuan).unwrap_or_else(|| "–".into())).collect(),
+        })
+        .collect()
 }
 
 fn model_view<P: serde::Serialize>(f: &domain::clv::Fitted<P>, names: &[&'static str]) -> ModelView {
@@ -431,6 +454,14 @@ pub async fn clv(State(s): State<AppState>, ctx: Ctx, Query(q): Query<Vec<(Strin
             ctx.i18n.t_args(&format!("clv-warning-{}", w.code.replace('_', "-")), &[("detail", w.detail.as_str())])
         })
         .collect();
+    let ltv = match crate::api::clv::ltv_report(&s).await {
+        Ok(l) => l.report,
+        Err(e) => return failed(&ctx, e),
+    };
+    let unknown = ctx.t("clv-channel-unknown");
+    let ltv_channels =
+        ltv_rows(&ltv.channels, |c| if c.is_empty() { unknown.clone() } else { ctx.i18n.code_label("channel", c) });
+    let ltv_cohorts = ltv_rows(&ltv.cohorts, str::to_string);
     let settings = fit.settings;
     let query = format!("as_of={}&unit={}&periods={}", fit.as_of, settings.unit.name(), settings.periods);
     ClvPage {
@@ -462,6 +493,11 @@ pub async fn clv(State(s): State<AppState>, ctx: Ctx, Query(q): Query<Vec<(Strin
         histogram,
         histogram_json,
         top,
+        ltv_horizons: ltv.horizons_months,
+        ltv_tables: vec![
+            (ctx.t("clv-by-channel"), "ltv-channels", ltv_channels),
+            (ctx.t("clv-by-cohort"), "ltv-cohorts", ltv_cohorts),
+        ],
         ctx,
     }
     .into_response()
