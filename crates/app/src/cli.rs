@@ -191,6 +191,22 @@ pub enum AnalyticsCmd {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// The funnel (C-5) for a period, one line per channel and campaign:
+    /// channel,campaign,exposure,click,conversion,repurchase (users counted at a step only
+    /// with an event strictly after they reached the step before).
+    Funnel {
+        /// First day, YYYY-MM-DD (company time zone; default 30 days before --to).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day, inclusive (default today).
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Csv)]
+        format: Format,
+        /// Write to FILE instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
     /// Customer lifetime value (C-3): BG/NBD and Gamma-Gamma fitted by maximum likelihood on
     /// the orders up to a date; prints the parameters (r, alpha, a, b; p, q, v) with standard
     /// errors, log-likelihoods, warnings, and per customer the expected purchases in the
@@ -398,6 +414,9 @@ pub async fn run(command: Command, mut cfg: Config) -> anyhow::Result<ExitCode> 
         Command::Import(ImportCmd::Orders(f)) => import_orders(&cfg, &f).await,
         Command::Analytics(AnalyticsCmd::Rfm { as_of, format, output }) => {
             rfm(&cfg, as_of.as_deref(), format, output.as_deref()).await
+        }
+        Command::Analytics(AnalyticsCmd::Funnel { from, to, format, output }) => {
+            funnel(&cfg, from.as_deref(), to.as_deref(), format, output.as_deref()).await
         }
         Command::Analytics(AnalyticsCmd::Clv { as_of, unit, periods, format, output }) => {
             clv(&cfg, as_of.as_deref(), unit.as_deref(), periods, format, output.as_deref()).await
@@ -610,12 +629,15 @@ fn report_row_errors(errors: &[domain::import::RowError], bad_rows: usize, valid
 }
 
 /// Today in the company's time zone (UTC before a profile exists).
-async fn company_today(db: &store::Db) -> anyhow::Result<jiff::civil::Date> {
-    let tz = store::company::get(db)
+async fn company_tz(db: &store::Db) -> anyhow::Result<jiff::tz::TimeZone> {
+    Ok(store::company::get(db)
         .await?
         .and_then(|c| jiff::tz::TimeZone::get(&c.time_zone).ok())
-        .unwrap_or(jiff::tz::TimeZone::UTC);
-    Ok(jiff::Timestamp::now().to_zoned(tz).date())
+        .unwrap_or(jiff::tz::TimeZone::UTC))
+}
+
+async fn company_today(db: &store::Db) -> anyhow::Result<jiff::civil::Date> {
+    Ok(jiff::Timestamp::now().to_zoned(company_tz(db).await?).date())
 }
 
 async fn import_orders(cfg: &Config, args: &ImportFile) -> anyhow::Result<ExitCode> {
@@ -754,6 +776,51 @@ fn sink(output: Option<&std::path::Path>) -> anyhow::Result<std::io::BufWriter<B
         None => Box::new(std::io::stdout().lock()),
     };
     Ok(std::io::BufWriter::new(sink))
+}
+
+/// C-5: the funnel per channel and campaign for the days `from`..=`to`.
+async fn funnel(
+    cfg: &Config,
+    from: Option<&str>,
+    to: Option<&str>,
+    format: Format,
+    output: Option<&std::path::Path>,
+) -> anyhow::Result<ExitCode> {
+    let (db, today, _, _) = analytics_inputs(cfg, None).await?;
+    let date = |flag: &str, v: Option<&str>| -> anyhow::Result<Option<jiff::civil::Date>> {
+        v.map(|s| {
+            s.parse::<jiff::civil::Date>().map_err(|_| anyhow::anyhow!("--{flag}: `{s}` is not a date (YYYY-MM-DD)"))
+        })
+        .transpose()
+    };
+    let to = date("to", to)?.unwrap_or(today);
+    let from = match date("from", from)? {
+        Some(d) => d,
+        None => to.checked_sub(jiff::Span::new().days(30))?,
+    };
+    anyhow::ensure!(from <= to, "--from must not be after --to");
+    let tz = company_tz(&db).await?;
+    let start = |d: jiff::civil::Date| -> anyhow::Result<Ts> { Ok(Ts::new(d.to_zoned(tz.clone())?.timestamp())) };
+    let funnels = store::funnel::report(&db, start(from)?, start(to.tomorrow()?)?).await?;
+    let mut out = sink(output)?;
+    match format {
+        Format::Csv => {
+            writeln!(out, "channel,campaign,exposure,click,conversion,repurchase")?;
+            for f in &funnels {
+                let [a, b, c, d] = f.users;
+                writeln!(out, "{},{},{a},{b},{c},{d}", csv_cell(&f.channel), csv_cell(&f.campaign))?;
+            }
+        }
+        Format::Json => {
+            serde_json::to_writer(
+                &mut out,
+                &serde_json::json!({"from": from.to_string(), "to": to.to_string(), "funnels": funnels}),
+            )?;
+            writeln!(out)?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// C-3: BG/NBD and Gamma-Gamma fitted on the orders up to the date, with every customer's

@@ -223,6 +223,38 @@ pub fn plan(d: &Definition, s: &Settings) -> u64 {
     sample_size(p1, p2.min(0.999_999), s.significance_pct / 100.0, s.power_pct / 100.0)
 }
 
+/// The sample-size planner (C-6): users per variant to detect a relative lift of
+/// `min_lift_pct` on a control converting at `baseline_pct`, under the playbook's settings;
+/// bad inputs are named by field.
+pub fn planner(f: &Fields, s: &Settings) -> Result<(u64, f64, f64), FieldErrors> {
+    let mut e = FieldErrors::new();
+    let mut number = |field: &str, max: f64| -> f64 {
+        let given = match f.0.get(field) {
+            Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+            _ => f.text(&mut e, field),
+        };
+        match given.as_deref().map(str::parse::<f64>) {
+            Some(Ok(v)) if v > 0.0 && v < max => v,
+            Some(_) => {
+                e.add(field, format!("must be a number above 0 and below {max}"));
+                1.0
+            }
+            None => {
+                e.add(field, "is required");
+                1.0
+            }
+        }
+    };
+    let baseline = number("baseline_pct", 100.0);
+    let lift = number("min_lift_pct", 1000.0);
+    if baseline * (1.0 + lift / 100.0) >= 100.0 && e.is_empty() {
+        e.add("min_lift_pct", "the baseline raised by this lift would reach 100 %");
+    }
+    e.into_result(())?;
+    let p1 = baseline / 100.0;
+    Ok((sample_size(p1, p1 * (1.0 + lift / 100.0), s.significance_pct / 100.0, s.power_pct / 100.0), baseline, lift))
+}
+
 /// The Wilson score interval for `k` of `n` at normal quantile `z`, as fractions.
 pub fn wilson(k: u64, n: u64, z: f64) -> (f64, f64) {
     if n == 0 {

@@ -82,6 +82,19 @@ enum Cmd {
         #[arg(long, default_value_t = 11)]
         seed: u64,
     },
+    /// Writes funnel events as CSV (`user_id,channel,campaign,type,ts`) to stdout: `users`
+    /// users, each in one of 6 channels × 4 campaigns, going down exposure → click →
+    /// conversion → repurchase with per-channel odds, some steps repeated, some events out of
+    /// order or at the same second as the step before (which must not advance), over the first
+    /// half of 2026, until `rows` events are written. Seeded.
+    Events {
+        #[arg(long, default_value_t = 10_000_000)]
+        rows: u64,
+        #[arg(long, default_value_t = 2_000_000)]
+        users: u64,
+        #[arg(long, default_value_t = 5)]
+        seed: u64,
+    },
     /// Fits BG/NBD and Gamma-Gamma to the customers of a `marketops analytics clv --format
     /// csv` file (frequency, recency, T, monetary) `runs` times; prints the median time and
     /// the parameters (the fit alone, on exactly what the reference fitter reads).
@@ -415,6 +428,43 @@ fn clv_orders(customers: u64, seed: u64) {
     out.flush().expect("stdout");
 }
 
+fn events(rows: u64, users: u64, seed: u64) {
+    use std::io::Write;
+    const CHANNELS: [&str; 6] = ["douyin", "wechat", "baidu_sem", "xiaohongshu", "email", "website_form"];
+    const KINDS: [&str; 4] = ["exposure", "click", "conversion", "repurchase"];
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    writeln!(out, "user_id,channel,campaign,type,ts").expect("stdout");
+    let start = jiff::Timestamp::from_second(1_767_196_800).expect("2026-01-01"); // 2026-01-01T00:00:00+08:00
+    let mut st = seed;
+    let mut n = 0u64;
+    let mut user = 0u64;
+    while n < rows {
+        let u = 1 + user % users.max(1);
+        user += 1;
+        let ch = (splitmix(&mut st) % 6) as usize;
+        let campaign = splitmix(&mut st) % 4;
+        let mut t = (splitmix(&mut st) % (180 * 86_400)) as i64;
+        // Odds of going on to the next step, percent, by channel.
+        let go = [40 + ch as u64 * 5, 20 + ch as u64 * 2, 30];
+        let mut step = 0;
+        loop {
+            // Sometimes the same step twice, sometimes an event at the same second.
+            let repeats = 1 + u64::from(splitmix(&mut st) % 5 == 0);
+            for _ in 0..repeats {
+                let ts = start.checked_add(jiff::SignedDuration::from_secs(t)).expect("in range");
+                writeln!(out, "u{u},{},c{campaign},{},{ts}", CHANNELS[ch], KINDS[step]).expect("stdout");
+                n += 1;
+            }
+            if step == 3 || n >= rows || splitmix(&mut st) % 100 >= go[step] {
+                break;
+            }
+            step += 1;
+            t += (splitmix(&mut st) % 3 * (splitmix(&mut st) % 7_200)) as i64;
+        }
+    }
+    out.flush().expect("stdout");
+}
+
 fn clv_fit(file: &std::path::Path, runs: usize) -> Value {
     let text = std::fs::read_to_string(file).expect("clv file");
     let hs: Vec<domain::clv::History> = text
@@ -497,6 +547,7 @@ async fn main() {
         Cmd::Orders { rows, customers, seed } => return orders(rows, customers, seed),
         Cmd::BulkOrders { database_url, file } => bulk_orders(&database_url, &file).await,
         Cmd::ClvOrders { customers, seed } => return clv_orders(customers, seed),
+        Cmd::Events { rows, users, seed } => return events(rows, users, seed),
         Cmd::ClvFit { file, runs } => clv_fit(&file, runs),
     };
     println!("{out}");

@@ -113,6 +113,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/experiments"),
     ("post", "/api/v1/experiments"),
     ("get", "/api/v1/experiments/{key}"),
+    ("get", "/api/v1/experiments/plan"),
     ("post", "/api/v1/experiments/{key}/start"),
     ("post", "/api/v1/experiments/{key}/stop"),
     ("post", "/api/v1/experiments/{key}/assignments"),

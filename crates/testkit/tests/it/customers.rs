@@ -670,3 +670,34 @@ both!(c3_historical_value_by_cohort_and_acquisition_channel, |kind| async move {
     );
     app.stop().await;
 });
+
+both!(c5_funnel_cli_prints_what_the_api_shows, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let mut fin = app.api("finance@yunqi.example").await;
+    let ev = |u: &str, ch: &str, kind: &str, ts: &str| json!({"user_id": u, "channel": ch, "campaign": "q2", "type": kind, "ts": ts});
+    let events = json!({"events": [
+        ev("a", "douyin", "exposure", "2026-05-02T10:00:00+08:00"), ev("a", "douyin", "click", "2026-05-02T10:01:00+08:00"),
+        ev("b", "douyin", "exposure", "2026-05-03T10:00:00+08:00"), ev("b", "douyin", "click", "2026-05-03T10:00:00+08:00"),
+        ev("c", "wechat", "exposure", "2026-05-04T10:00:00+08:00")]});
+    assert_eq!(fin.json(Method::POST, "/api/v1/events", &events).await.status, 201);
+    let cfg = testkit::test_config(&app.testdb.url);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("funnel.csv");
+    let cmd = |from: &str, output: Option<std::path::PathBuf>| {
+        Command::Analytics(AnalyticsCmd::Funnel {
+            from: Some(from.into()),
+            to: Some("2026-05-31".into()),
+            format: Format::Csv,
+            output,
+        })
+    };
+    assert_eq!(run(cmd("2026-05-01", Some(out.clone())), cfg.clone()).await.unwrap(), ExitCode::SUCCESS);
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "channel,campaign,exposure,click,conversion,repurchase\ndouyin,q2,2,1,0,0\nwechat,q2,1,0,0,0\n"
+    );
+    let api = fin.get("/api/v1/analytics/funnel?from=2026-05-01&to=2026-05-31").await.json();
+    assert_eq!(api["funnels"][0]["users"], json!([2, 1, 0, 0]));
+    assert!(run(cmd("May", None), cfg).await.unwrap_err().to_string().contains("--from"));
+    app.stop().await;
+});

@@ -117,6 +117,16 @@ both!(c6_experiment_pages_define_and_explain, |kind| async move {
     assert_eq!(mk.post_form("/experiments/pilot-east/start", &[]).await.status, 303);
     let running = mk.get("/experiments/pilot-east").await.text;
     assert!(running.contains("id=\"experiment-stop\"") && running.contains("继续运行"), "{running}");
+    // The planner: 10 % → 12 % at the playbook's 5 % and 80 % needs 3,841 users a variant.
+    let planned = mk.get("/experiments?baseline_pct=10&min_lift_pct=20").await.text;
+    assert!(planned.contains("id=\"plan-result\"") && planned.contains("3841"), "{planned}");
+    let bad_plan = mk.get("/experiments?baseline_pct=0&min_lift_pct=20").await.text;
+    assert!(bad_plan.contains("id=\"baseline_pct-error\""), "{bad_plan}");
+    let mut api = app.api("viewer@yunqi.example").await;
+    let p = api.get("/api/v1/experiments/plan?baseline_pct=10&min_lift_pct=20").await.json();
+    assert_eq!(p["users_per_variant"], 3841);
+    let bad = api.get("/api/v1/experiments/plan?baseline_pct=99&min_lift_pct=20").await;
+    assert_eq!((bad.status, bad.fields()["min_lift_pct"].is_string()), (422, true));
     let mut viewer = app.login("viewer@yunqi.example").await;
     let read = viewer.get("/experiments/pilot-east").await;
     assert_eq!(read.status, 200);

@@ -966,3 +966,6 @@ clv-by-cohort = By cohort (month of the first order)
 clv-to-date = To date
 clv-months = months
 clv-channel-unknown = (not given)
+
+experiment-planner = Sample-size planner
+experiment-plan-compute = Compute

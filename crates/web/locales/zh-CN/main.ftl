@@ -966,3 +966,6 @@ clv-by-cohort = 按获客月份（首单月份）
 clv-to-date = 至今
 clv-months = 个月
 clv-channel-unknown = （未注明）
+
+experiment-planner = 样本量计算器
+experiment-plan-compute = 计算

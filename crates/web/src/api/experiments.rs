@@ -261,3 +261,49 @@ pub async fn convert(
     let (recorded, unassigned) = store::experiments::convert(&s.db, &x, &users).await?;
     Ok(Json(Conversions { recorded, unassigned }))
 }
+
+#[derive(Serialize, ToSchema)]
+pub struct PlanOut {
+    pub baseline_pct: f64,
+    pub min_lift_pct: f64,
+    pub significance_pct: f64,
+    pub power_pct: f64,
+    pub users_per_variant: u64,
+}
+
+#[derive(utoipa::IntoParams)]
+#[allow(dead_code)]
+pub struct PlanQuery {
+    /// The control's conversion rate, percent.
+    baseline_pct: f64,
+    /// Smallest relative lift worth detecting, percent.
+    min_lift_pct: f64,
+}
+
+/// The sample-size planner (C-6): users per variant for a baseline and a lift, at the
+/// playbook's significance and power.
+pub async fn plan_for(s: &AppState, q: Vec<(String, String)>) -> ApiResult<PlanOut> {
+    let (f, e) = super::customers::query_fields(q, &["baseline_pct", "min_lift_pct"]);
+    e.into_result(())?;
+    let rules = s.rules.get(&s.db).await?;
+    let settings = Settings::from_playbook(&rules.playbook);
+    let (users, baseline, lift) = domain::experiment::planner(&f, &settings)?;
+    Ok(PlanOut {
+        baseline_pct: baseline,
+        min_lift_pct: lift,
+        significance_pct: settings.significance_pct,
+        power_pct: settings.power_pct,
+        users_per_variant: users,
+    })
+}
+
+#[utoipa::path(get, path = "/experiments/plan", tag = "experiments", params(PlanQuery),
+    responses((status = 200, body = PlanOut), (status = 422, body = ErrorBody)))]
+pub async fn plan(
+    State(s): State<AppState>,
+    ApiUser(u): ApiUser,
+    axum::extract::Query(q): axum::extract::Query<Vec<(String, String)>>,
+) -> ApiResult<Json<PlanOut>> {
+    u.require(Action::ViewCustomers)?;
+    Ok(Json(plan_for(&s, q).await?))
+}

@@ -144,6 +144,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(referrals::refer))
         .routes(routes!(referrals::referral_report))
         .routes(routes!(experiments::list, experiments::create))
+        .routes(routes!(experiments::plan))
         .routes(routes!(experiments::get))
         .routes(routes!(experiments::start))
         .routes(routes!(experiments::stop))

@@ -7,7 +7,7 @@ use crate::AppState;
 use crate::api::experiments::with_analysis;
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use domain::Fields;
@@ -30,6 +30,11 @@ pub struct ListPage {
     rows: Vec<Row>,
     values: Vec<(&'static str, String)>,
     errors: Errors,
+    /// The planner's inputs, answer and errors (C-6).
+    plan_baseline: String,
+    plan_lift: String,
+    plan: String,
+    plan_errors: Errors,
 }
 
 impl ListPage {
@@ -41,6 +46,10 @@ impl ListPage {
 const FIELDS: [&str; 7] = ["key", "name", "hypothesis", "variants", "weights", "baseline_pct", "min_lift_pct"];
 
 async fn list_view(s: &AppState, ctx: &Ctx, f: &Fields, errors: Errors) -> Response {
+    list_with_plan(s, ctx, f, errors, vec![]).await
+}
+
+async fn list_with_plan(s: &AppState, ctx: &Ctx, f: &Fields, errors: Errors, q: Vec<(String, String)>) -> Response {
     let list = match store::experiments::list(&s.db).await {
         Ok(l) => l,
         Err(e) => return internal(ctx, e),
@@ -61,13 +70,42 @@ async fn list_view(s: &AppState, ctx: &Ctx, f: &Fields, errors: Errors) -> Respo
         });
     }
     let text = |k: &str| f.0.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
-    let page = ListPage { rows, values: FIELDS.iter().map(|k| (*k, text(k))).collect(), errors, ctx: ctx.clone() };
+    let asked = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let (plan_baseline, plan_lift) = (asked("baseline_pct"), asked("min_lift_pct"));
+    let (mut plan, mut plan_errors) = (String::new(), Errors::default());
+    if !q.is_empty() {
+        match crate::api::experiments::plan_for(s, q).await {
+            Ok(p) => {
+                plan = ctx.i18n.t_args(
+                    "experiment-plan",
+                    &[
+                        ("users", &p.users_per_variant.to_string()),
+                        ("baseline", &p.baseline_pct.to_string()),
+                        ("lift", &p.min_lift_pct.to_string()),
+                    ],
+                )
+            }
+            Err(crate::error::ApiError::Invalid(e)) => plan_errors = ctx.errors(&e),
+            Err(e) => return super::customers::failed(ctx, e),
+        }
+    }
+    let page = ListPage {
+        rows,
+        values: FIELDS.iter().map(|k| (*k, text(k))).collect(),
+        errors,
+        plan_baseline,
+        plan_lift,
+        plan,
+        plan_errors,
+        ctx: ctx.clone(),
+    };
     if page.errors.is_empty() { page.into_response() } else { unprocessable(page) }
 }
 
-pub async fn list(State(s): State<AppState>, ctx: Ctx) -> Response {
+pub async fn list(State(s): State<AppState>, ctx: Ctx, Query(q): Query<Vec<(String, String)>>) -> Response {
     let _u = allowed!(ctx, Action::ViewCustomers);
-    list_view(&s, &ctx, &Fields::default(), Errors::default()).await
+    let q: Vec<(String, String)> = q.into_iter().filter(|(k, _)| k == "baseline_pct" || k == "min_lift_pct").collect();
+    list_with_plan(&s, &ctx, &Fields::default(), Errors::default(), q).await
 }
 
 pub async fn create(State(s): State<AppState>, ctx: Ctx, form: UiForm) -> Response {
