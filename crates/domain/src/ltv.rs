@@ -100,6 +100,94 @@ pub fn report(acquired: &[Acquired], spent: &[Spent], today: i64, month_of: impl
     Report { horizons_months: HORIZONS.to_vec(), cohorts: rows(cohorts), channels }
 }
 
+/// One cohort's activity in one month after the first order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Active {
+    pub first_day: i64,
+    pub month: i64,
+    /// Customers with an order in that month.
+    pub customers: i64,
+    pub fen: i64,
+}
+
+/// Subscription view of a cohort (C-3): of its customers, the share still paying in month
+/// m after the first (retention) and the cohort's revenue in month m against month 0 (net
+/// dollar retention, expansion included), for the months the cohort has lived through; the
+/// renewal rate is the share paying again in the second year (months 12–23) once the
+/// cohort is that old.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Retention {
+    /// YYYY-MM
+    pub cohort: String,
+    pub customers: i64,
+    /// Months 0..=12; `None` where the cohort is younger.
+    pub retention_pct: Vec<Option<f64>>,
+    pub ndr_pct: Vec<Option<f64>>,
+    pub renewal_pct: Option<f64>,
+}
+
+/// Retention, NDR and renewal per cohort as of `today`; `renewed` holds per first day the
+/// customers with an order in months 12–23.
+pub fn retention(
+    acquired: &[Acquired],
+    active: &[Active],
+    renewed: &[(i64, i64)],
+    today: i64,
+    month_of: impl Fn(i64) -> String,
+) -> Vec<Retention> {
+    use std::collections::BTreeMap;
+    #[derive(Default)]
+    struct Acc {
+        customers: i64,
+        /// Age of the cohort's youngest customers, days.
+        youngest: i64,
+        active: [i64; 13],
+        fen: [i64; 13],
+        renewed: i64,
+        renew_eligible: i64,
+    }
+    let mut by: BTreeMap<String, Acc> = BTreeMap::new();
+    for a in acquired {
+        let acc = by.entry(month_of(a.first_day)).or_insert_with(|| Acc { youngest: i64::MAX, ..Acc::default() });
+        acc.customers += a.customers;
+        acc.youngest = acc.youngest.min(today - a.first_day);
+        if today - a.first_day >= 24 * MONTH_DAYS {
+            acc.renew_eligible += a.customers;
+        }
+    }
+    for x in active.iter().filter(|x| (0..=12).contains(&x.month)) {
+        if let Some(acc) = by.get_mut(&month_of(x.first_day)) {
+            acc.active[x.month as usize] += x.customers;
+            acc.fen[x.month as usize] += x.fen;
+        }
+    }
+    for (first_day, n) in renewed {
+        if today - first_day >= 24 * MONTH_DAYS
+            && let Some(acc) = by.get_mut(&month_of(*first_day))
+        {
+            acc.renewed += n;
+        }
+    }
+    by.into_iter()
+        .filter(|(_, a)| a.customers > 0)
+        .map(|(cohort, a)| {
+            // A month counts once every customer of the cohort has lived through it.
+            let lived = |m: usize| a.youngest >= (m as i64 + 1) * MONTH_DAYS;
+            Retention {
+                cohort,
+                customers: a.customers,
+                retention_pct: (0..13)
+                    .map(|m| lived(m).then(|| a.active[m] as f64 * 100.0 / a.customers as f64))
+                    .collect(),
+                ndr_pct: (0..13)
+                    .map(|m| (lived(m) && a.fen[0] > 0).then(|| a.fen[m] as f64 * 100.0 / a.fen[0] as f64))
+                    .collect(),
+                renewal_pct: (a.renew_eligible > 0).then(|| a.renewed as f64 * 100.0 / a.renew_eligible as f64),
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,5 +215,23 @@ mod tests {
         assert_eq!(dec.ltv_at_fen, vec![Some(9_000), None, None, None]);
         assert_eq!(r.channels[0].key, "douyin", "highest value first");
         assert_eq!(r.channels[1].ltv_fen, 9_000);
+    }
+
+    /// C-3: retention and net dollar retention per month lived through, renewal in year two.
+    #[test]
+    fn c3_retention_ndr_and_renewal_by_cohort() {
+        let acquired = vec![Acquired { first_day: 0, channel: String::new(), customers: 4 }];
+        let active = vec![
+            Active { first_day: 0, month: 0, customers: 4, fen: 40_000 },
+            Active { first_day: 0, month: 1, customers: 3, fen: 36_000 },
+            Active { first_day: 0, month: 2, customers: 2, fen: 44_000 },
+        ];
+        let r = retention(&acquired, &active, &[(0, 3)], 75, |_| "2026-01".into());
+        assert_eq!(r[0].retention_pct[..3], [Some(100.0), Some(75.0), None], "month 2 not lived through at day 75");
+        assert_eq!(r[0].ndr_pct[1], Some(90.0));
+        assert_eq!(r[0].renewal_pct, None, "younger than two years");
+        let later = retention(&acquired, &active, &[(0, 3)], 800, |_| "2026-01".into());
+        assert_eq!((later[0].ndr_pct[2], later[0].renewal_pct), (Some(110.0), Some(75.0)));
+        assert_eq!(later[0].retention_pct[5], Some(0.0));
     }
 }

@@ -5,7 +5,7 @@
 use crate::audit::{self, Actor, Change};
 use crate::{Db, Error, Result, Ts, Tx, on_db, on_tx};
 use domain::clv::Purchases;
-use domain::ltv::{Acquired, Spent};
+use domain::ltv::{Acquired, Active, Spent};
 use domain::order::{OrderInput, day_number};
 use domain::rfm::Values;
 use serde::Serialize;
@@ -354,6 +354,31 @@ pub async fn ltv_inputs(db: &Db) -> Result<(Vec<Acquired>, Vec<Spent>)> {
             .map(|(first_day, channel, customers)| Acquired { first_day, channel, customers })
             .collect(),
         spent.into_iter().map(|(first_day, channel, month, fen)| Spent { first_day, channel, month, fen }).collect(),
+    ))
+}
+
+/// C-3 subscription inputs: per first order day and month after it (0–12), the customers
+/// with an order and their revenue; per first order day, the customers with an order in
+/// months 12–23 (renewed).
+pub async fn retention_inputs(db: &Db) -> Result<(Vec<Active>, Vec<(i64, i64)>)> {
+    let active: Vec<(i64, i64, i64, i64)> = on_db!(db, p => sqlx::query_as(
+        "SELECT c.first_order_day, (o.order_day - c.first_order_day) / 30 AS m, count(DISTINCT o.customer_id), \
+                CAST(sum(o.amount_fen) AS BIGINT) \
+         FROM orders o JOIN customers c ON c.id = o.customer_id \
+         WHERE o.order_day - c.first_order_day < 390 \
+         GROUP BY c.first_order_day, (o.order_day - c.first_order_day) / 30")
+        .fetch_all(p).await)?;
+    let renewed: Vec<(i64, i64)> = on_db!(db, p => sqlx::query_as(
+        "SELECT c.first_order_day, count(DISTINCT o.customer_id) FROM orders o JOIN customers c ON c.id = o.customer_id \
+         WHERE o.order_day - c.first_order_day >= 360 AND o.order_day - c.first_order_day < 720 \
+         GROUP BY c.first_order_day")
+        .fetch_all(p).await)?;
+    Ok((
+        active
+            .into_iter()
+            .map(|(first_day, month, customers, fen)| Active { first_day, month, customers, fen })
+            .collect(),
+        renewed,
     ))
 }
 

@@ -449,7 +449,7 @@ fn events(rows: u64, users: u64, seed: u64) {
         let mut step = 0;
         loop {
             // Sometimes the same step twice, sometimes an event at the same second.
-            let repeats = 1 + u64::from(splitmix(&mut st) % 5 == 0);
+            let repeats = 1 + u64::from(splitmix(&mut st).is_multiple_of(5));
             for _ in 0..repeats {
                 let ts = start.checked_add(jiff::SignedDuration::from_secs(t)).expect("in range");
                 writeln!(out, "u{u},{},c{campaign},{},{ts}", CHANNELS[ch], KINDS[step]).expect("stdout");

@@ -662,12 +662,25 @@ both!(c3_historical_value_by_cohort_and_acquisition_channel, |kind| async move {
         (wechat["customers"].as_i64(), wechat["ltv_at_fen"].clone()),
         (Some(1), json!([9_000, null, null, null]))
     );
+    // Subscription view of the 2025-01 cohort: month 0 both pay 200; month 2 one pays 60
+    // (retention 50 %, NDR 30 %); month 11 one pays 40; the cohort is not two years old on
+    // 2026-11-23, so its renewal rate is not known yet.
+    let got = fin.get("/api/v1/analytics/ltv").await.json();
+    let jan = got["retention"].as_array().unwrap().iter().find(|c| c["cohort"] == "2025-01").unwrap().clone();
+    assert_eq!(
+        (jan["retention_pct"][0].as_f64(), jan["retention_pct"][2].as_f64()),
+        (Some(100.0), Some(50.0)),
+        "{jan}"
+    );
+    assert_eq!((jan["ndr_pct"][2].as_f64(), jan["ndr_pct"][11].as_f64()), (Some(30.0), Some(20.0)));
+    assert!(jan["renewal_pct"].is_null(), "{jan}");
     let mut viewer = app.login("viewer@yunqi.example").await;
     let page = viewer.get("/reports/clv").await.text;
     assert!(
         page.contains("id=\"ltv-channels\"") && page.contains("id=\"ltv-cohorts\"") && page.contains("2025-01"),
         "{page}"
     );
+    assert!(page.contains("id=\"ltv-retention\""));
     app.stop().await;
 });
 

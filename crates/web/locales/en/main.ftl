@@ -969,3 +969,9 @@ clv-channel-unknown = (not given)
 
 experiment-planner = Sample-size planner
 experiment-plan-compute = Compute
+
+clv-retention = Retention and net dollar retention by cohort
+clv-retention-rule = For subscription revenue: the share of a cohort's customers paying in month m after their first payment, the cohort's revenue in month m against its first month (NDR, expansion included), and the share paying again in the second year (renewal). Months a cohort has not lived through are left empty.
+clv-cohort = Cohort
+clv-retained = Paying, month
+clv-renewal = Renewal (year 2)

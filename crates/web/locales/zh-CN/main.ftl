@@ -969,3 +969,9 @@ clv-channel-unknown = （未注明）
 
 experiment-planner = 样本量计算器
 experiment-plan-compute = 计算
+
+clv-retention = 按获客月份的留存与净收入留存（NDR）
+clv-retention-rule = 适用于订阅收入：同期客户在首次付费后第 m 个月仍付费的比例，该月收入相对首月收入的比例（NDR，含增购），以及第二年再次付费的比例（续费率）。尚未经历的月份留空。
+clv-cohort = 获客月份
+clv-retained = 付费留存 第
+clv-renewal = 续费率（第二年）

@@ -211,14 +211,24 @@ pub struct LtvOut {
     /// (per customer to date) and ltv_at_fen per horizon (months in `horizons_months`).
     #[schema(value_type = Object)]
     pub report: domain::ltv::Report,
+    /// Per cohort (first-order month): retention_pct and ndr_pct for months 0–12 after the
+    /// first order (null where the cohort is younger), renewal_pct in the second year.
+    #[schema(value_type = Vec<Object>)]
+    pub retention: Vec<domain::ltv::Retention>,
 }
 
 /// Historical value by cohort and channel as of today (C-3).
 pub async fn ltv_report(s: &AppState) -> ApiResult<LtvOut> {
     let day = as_of_day(s, None).await?;
     let (acquired, spent) = store::customers::ltv_inputs(&s.db).await?;
+    let (active, renewed) = store::customers::retention_inputs(&s.db).await?;
     let month_of = |d: i64| domain::order::date_of(d).strftime("%Y-%m").to_string();
-    Ok(LtvOut { as_of: day.to_string(), report: domain::ltv::report(&acquired, &spent, day_number(day), month_of) })
+    let today = day_number(day);
+    Ok(LtvOut {
+        as_of: day.to_string(),
+        report: domain::ltv::report(&acquired, &spent, today, month_of),
+        retention: domain::ltv::retention(&acquired, &active, &renewed, today, month_of),
+    })
 }
 
 /// What customers actually spent, per acquisition cohort and channel: to date and within

@@ -361,6 +361,9 @@ pub struct ClvPage {
     ltv_horizons: Vec<i64>,
     /// (title, element id, rows): by channel, then by cohort.
     ltv_tables: Vec<(String, &'static str, Vec<LtvRow>)>,
+    /// Subscription view per cohort: (cohort, customers, retention at 1/3/6/12 months,
+    /// NDR at the same months, renewal).
+    retention: Vec<(String, i64, Vec<String>, Vec<String>, String)>,
 }
 
 pub struct LtvRow {
@@ -454,10 +457,17 @@ pub async fn clv(State(s): State<AppState>, ctx: Ctx, Query(q): Query<Vec<(Strin
             ctx.i18n.t_args(&format!("clv-warning-{}", w.code.replace('_', "-")), &[("detail", w.detail.as_str())])
         })
         .collect();
-    let ltv = match crate::api::clv::ltv_report(&s).await {
-        Ok(l) => l.report,
+    let (ltv, retention) = match crate::api::clv::ltv_report(&s).await {
+        Ok(l) => (l.report, l.retention),
         Err(e) => return failed(&ctx, e),
     };
+    let pct = |v: Option<f64>| v.map(|x| format!("{x:.1}%")).unwrap_or_else(|| "–".into());
+    let at =
+        |v: &[Option<f64>]| [1usize, 3, 6, 12].iter().map(|m| pct(v.get(*m).copied().flatten())).collect::<Vec<_>>();
+    let retention = retention
+        .iter()
+        .map(|r| (r.cohort.clone(), r.customers, at(&r.retention_pct), at(&r.ndr_pct), pct(r.renewal_pct)))
+        .collect();
     let unknown = ctx.t("clv-channel-unknown");
     let ltv_channels =
         ltv_rows(&ltv.channels, |c| if c.is_empty() { unknown.clone() } else { ctx.i18n.code_label("channel", c) });
@@ -494,6 +504,7 @@ pub async fn clv(State(s): State<AppState>, ctx: Ctx, Query(q): Query<Vec<(Strin
         histogram_json,
         top,
         ltv_horizons: ltv.horizons_months,
+        retention,
         ltv_tables: vec![
             (ctx.t("clv-by-channel"), "ltv-channels", ltv_channels),
             (ctx.t("clv-by-cohort"), "ltv-cohorts", ltv_cohorts),
