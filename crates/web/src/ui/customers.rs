@@ -361,10 +361,12 @@ pub struct ClvPage {
     ltv_horizons: Vec<i64>,
     /// (title, element id, rows): by channel, then by cohort.
     ltv_tables: Vec<(String, &'static str, Vec<LtvRow>)>,
-    /// Subscription view per cohort: (cohort, customers, retention at 1/3/6/12 months,
-    /// NDR at the same months, renewal).
-    retention: Vec<(String, i64, Vec<String>, Vec<String>, String)>,
+    /// Subscription view per cohort.
+    retention: Vec<RetentionRow>,
 }
+
+/// (cohort, customers, retention at 1/3/6/12 months, NDR at the same months, renewal).
+type RetentionRow = (String, i64, Vec<String>, Vec<String>, String);
 
 pub struct LtvRow {
     key: String,
