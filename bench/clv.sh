@@ -10,21 +10,14 @@
 #
 #   bench/clv.sh [CUSTOMERS] [RUNS]
 #
-# The reference is a Python package from PyPI installed into a virtualenv under target/.
+# The reference is a Python package from PyPI installed into a virtualenv under target/
+# (bench/common.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CUSTOMERS=${1:-1000000}
 RUNS=${2:-3}
 AS_OF=2026-01-01
-cargo build --release --locked -q -p marketops -p testkit --bin marketops --bin loadgen
-BIN=target/release/marketops
-LOAD=target/release/loadgen
-VENV=target/bench-venv
-if [ ! -x "$VENV/bin/python" ]; then python3 -m venv "$VENV"; fi
-"$VENV/bin/pip" install -q lifetimes
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
+. bench/common.sh lifetimes
 
 $LOAD clv-orders --customers "$CUSTOMERS" >"$WORK/orders.csv"
 echo "orders file: $(($(wc -l <"$WORK/orders.csv") - 1)) orders of $CUSTOMERS customers"
@@ -33,15 +26,8 @@ $BIN --database-url "$DB" migrate >/dev/null
 /usr/bin/time -f "%e" -o "$WORK/time" $BIN --database-url "$DB" import orders "$WORK/orders.csv" --quiet 2>/dev/null
 echo "import: $(cat "$WORK/time") s"
 
-times=()
-for _ in $(seq 1 "$RUNS"); do
-  /usr/bin/time -f "%e %M" -o "$WORK/time" $BIN --database-url "$DB" analytics clv --as-of "$AS_OF" --unit week \
-    --format csv --output "$WORK/clv.csv" 2>/dev/null
-  read -r t rss <"$WORK/time"
-  times+=("$t")
-done
-median=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-echo "{\"engine\": \"marketops analytics clv (store to CSV)\", \"median_s\": $median, \"peak_mib\": $((rss / 1024))}"
+timed_runs $BIN --database-url "$DB" analytics clv --as-of "$AS_OF" --unit week --format csv --output "$WORK/clv.csv"
+echo "{\"engine\": \"marketops analytics clv (store to CSV)\", \"median_s\": $MEDIAN, \"peak_mib\": $PEAK_MIB}"
 
 ours=$($LOAD clv-fit --file "$WORK/clv.csv" --runs "$RUNS")
 echo "$ours"

@@ -16,15 +16,7 @@ ROWS=${1:-10000000}
 CUSTOMERS=${2:-800000}
 RUNS=${3:-3}
 AS_OF=2026-01-01
-cargo build --release --locked -q -p marketops -p testkit --bin marketops --bin loadgen
-BIN=target/release/marketops
-LOAD=target/release/loadgen
-VENV=target/bench-venv
-if [ ! -x "$VENV/bin/python" ]; then python3 -m venv "$VENV"; fi
-"$VENV/bin/pip" install -q duckdb polars pyarrow
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
+. bench/common.sh duckdb polars pyarrow
 
 $LOAD orders --rows "$ROWS" --customers "$CUSTOMERS" >"$WORK/orders.csv"
 echo "orders file: $ROWS rows, $(du -h "$WORK/orders.csv" | cut -f1)"
@@ -40,13 +32,7 @@ echo "bare bulk insert: $bulk"
 echo "$bulk" | python3 -c "import json,sys; b=json.load(sys.stdin); print('import / bare bulk insert: %.2f' % ($ROWS / $wall / b['per_second']))"
 
 # 2. RFM.
-times=()
-for _ in $(seq 1 "$RUNS"); do
-  /usr/bin/time -f "%e %M" -o "$WORK/time" $BIN --database-url "$DB" analytics rfm --as-of "$AS_OF" --output "$WORK/rfm_marketops.csv"
-  read -r t rss <"$WORK/time"
-  times+=("$t")
-done
-median=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-echo "{\"engine\": \"marketops\", \"median_s\": $median, \"peak_mib\": $((rss / 1024)), \"md5\": \"$(md5sum "$WORK/rfm_marketops.csv" | cut -d' ' -f1)\"}"
+timed_runs $BIN --database-url "$DB" analytics rfm --as-of "$AS_OF" --output "$WORK/rfm_marketops.csv"
+echo "{\"engine\": \"marketops\", \"median_s\": $MEDIAN, \"peak_mib\": $PEAK_MIB, \"md5\": \"$(md5sum "$WORK/rfm_marketops.csv" | cut -d' ' -f1)\"}"
 "$VENV/bin/python" bench/rfm_reference.py "$WORK/orders.csv" "$WORK/orders.parquet" "$AS_OF" "$RUNS" "$WORK"
 echo "customers scored: $(($(wc -l <"$WORK/rfm_marketops.csv") - 1))"

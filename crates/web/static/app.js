@@ -56,18 +56,8 @@ function chartOption(kind, title, data) {
         data: data.labels.map(function (l, k) { return { name: l, value: data.values[k] }; }) }]
     };
   }
-  if (kind === "bars") {
-    // C-7: one bar per label ({labels, values}).
-    return {
-      title: { text: title, textStyle: { fontSize: 14 } },
-      tooltip: {},
-      xAxis: { type: "category", data: data.labels, axisLabel: { rotate: 30 } },
-      yAxis: { type: "value" },
-      series: [{ type: "bar", data: data.values, itemStyle: { color: "#1570ef" } }]
-    };
-  }
-  if (kind === "histogram") {
-    // C-3: customers per lifetime-value bucket ({labels, values}).
+  if (kind === "bars" || kind === "histogram") {
+    // C-3, C-7: one bar per label ({labels, values}), e.g. customers per value bucket.
     return {
       title: { text: title, textStyle: { fontSize: 14 } },
       tooltip: {},
