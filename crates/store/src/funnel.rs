@@ -170,16 +170,6 @@ fn instant_key(at: &str) -> u64 {
     (secs * 1_000_000 + num(20..26)).max(0) as u64
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn instant_keys_are_microseconds_since_1970() {
-        for t in ["2026-01-02T03:04:05.500000Z", "1970-01-01T00:00:00.000000Z", "2024-02-29T23:59:59.999999Z"] {
-            let ts: jiff::Timestamp = t.parse().unwrap();
-            assert_eq!(super::instant_key(t), ts.as_microsecond() as u64, "{t}");
-        }
-    }
-}
 
 /// The funnel counts by SQL (PostgreSQL plans the step joins as hash joins).
 async fn counts_by_sql(db: &Db, from: Ts, to: Ts) -> Result<Vec<(String, String, [u64; 4])>> {
@@ -207,4 +197,15 @@ async fn counts_by_sql(db: &Db, from: Ts, to: Ts) -> Result<Vec<(String, String,
         on_db!(db, p => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(from).bind(to).fetch_all(p).await)?;
     let n = |v: i64| u64::try_from(v).unwrap_or(0);
     Ok(rows.into_iter().map(|(channel, campaign, a, b, c, d)| (channel, campaign, [n(a), n(b), n(c), n(d)])).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn instant_keys_are_microseconds_since_1970() {
+        for t in ["2026-01-02T03:04:05.500000Z", "1970-01-01T00:00:00.000000Z", "2024-02-29T23:59:59.999999Z"] {
+            let ts: jiff::Timestamp = t.parse().unwrap();
+            assert_eq!(super::instant_key(t), ts.as_microsecond() as u64, "{t}");
+        }
+    }
 }
