@@ -85,7 +85,9 @@ async fn counts_by_scan(p: &sqlx::SqlitePool, from: Ts, to: Ts) -> Result<Vec<(S
     use std::collections::HashMap;
     let (lo, hi): (i64, i64) =
         sqlx::query_as("SELECT coalesce(min(id), 1), coalesce(max(id), 0) FROM funnel_events").fetch_one(p).await?;
-    let mut groups: HashMap<(String, String), u32> = HashMap::new();
+    // channel → campaign → group: looked up by &str, so a known pair costs no allocation.
+    let mut groups: HashMap<String, HashMap<String, u32>> = HashMap::new();
+    let mut group_count = 0u32;
     let mut users: HashMap<String, u32> = HashMap::new();
     // (group << 32 | user, instant, step)
     let mut events: Vec<(u64, u64, u8)> = Vec::new();
@@ -110,10 +112,13 @@ async fn counts_by_scan(p: &sqlx::SqlitePool, from: Ts, to: Ts) -> Result<Vec<(S
                 return Err(crate::Error::Other(format!("unreadable funnel event `{line}`")));
             };
             let Some(step) = Step::ALL.iter().position(|s| s.code() == kind) else { continue };
-            let n = groups.len() as u32;
-            let g = match groups.get(&(channel.to_string(), campaign.to_string())) {
+            let g = match groups.get(channel).and_then(|c| c.get(campaign)) {
                 Some(g) => *g,
-                None => *groups.entry((channel.to_string(), campaign.to_string())).or_insert(n),
+                None => {
+                    groups.entry(channel.to_string()).or_default().insert(campaign.to_string(), group_count);
+                    group_count += 1;
+                    group_count - 1
+                }
             };
             let n = users.len() as u32;
             let u = match users.get(user) {
@@ -125,7 +130,7 @@ async fn counts_by_scan(p: &sqlx::SqlitePool, from: Ts, to: Ts) -> Result<Vec<(S
         start = end;
     }
     events.sort_unstable();
-    let mut counts = vec![[0u64; 4]; groups.len()];
+    let mut counts = vec![[0u64; 4]; group_count as usize];
     let mut i = 0;
     while i < events.len() {
         let key = events[i].0;
@@ -142,8 +147,9 @@ async fn counts_by_scan(p: &sqlx::SqlitePool, from: Ts, to: Ts) -> Result<Vec<(S
     }
     let mut out: Vec<(String, String, [u64; 4])> = groups
         .into_iter()
-        .filter(|(_, g)| counts[*g as usize][0] > 0)
-        .map(|((channel, campaign), g)| (channel, campaign, counts[g as usize]))
+        .flat_map(|(channel, campaigns)| campaigns.into_iter().map(move |(campaign, g)| (channel.clone(), campaign, g)))
+        .filter(|(_, _, g)| counts[*g as usize][0] > 0)
+        .map(|(channel, campaign, g)| (channel, campaign, counts[g as usize]))
         .collect();
     out.sort_unstable_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
     Ok(out)
@@ -169,7 +175,6 @@ fn instant_key(at: &str) -> u64 {
     let secs = days * 86_400 + num(11..13) * 3_600 + num(14..16) * 60 + num(17..19);
     (secs * 1_000_000 + num(20..26)).max(0) as u64
 }
-
 
 /// The funnel counts by SQL (PostgreSQL plans the step joins as hash joins).
 async fn counts_by_sql(db: &Db, from: Ts, to: Ts) -> Result<Vec<(String, String, [u64; 4])>> {
