@@ -28,6 +28,11 @@ pub async fn add_events(db: &Db, actor: &Actor, events: &[EventInput], label: &s
     Ok(events.len())
 }
 
+/// Changes whenever an event is added (events are never changed): the largest id.
+pub async fn data_mark(db: &Db) -> Result<i64> {
+    Ok(on_db!(db, p => sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM funnel_events").fetch_one(p).await)?)
+}
+
 /// Whether any event is stored.
 pub async fn any(db: &Db) -> Result<bool> {
     Ok(on_db!(db, p => sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM funnel_events)").fetch_one(p).await)?)

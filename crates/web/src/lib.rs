@@ -72,6 +72,11 @@ pub struct Inner {
     pub rfm: api::customers::RfmCache,
     /// C-3: recent lifetime-value fits, reused the same way.
     pub clv: api::clv::ClvCache,
+    /// C-5: recent funnels, reused until an event arrives.
+    pub funnels: api::funnel::FunnelCache,
+    /// C-7: the dashboard's customer sections (segments and moves, lifetime value), reused
+    /// until an order or customer arrives or the playbook changes.
+    pub dashboard: api::dashboard::CustomerSectionsCache,
 }
 
 #[derive(Clone)]
@@ -97,6 +102,8 @@ impl AppState {
             captures,
             rfm: Default::default(),
             clv: Default::default(),
+            funnels: Default::default(),
+            dashboard: Default::default(),
         }))
     }
 

@@ -157,6 +157,60 @@ pub async fn build(s: &AppState) -> ApiResult<DashboardOut> {
             .map(|f| FunnelRow { channel: f.channel, campaign: f.campaign, users: f.users })
             .collect(),
     };
+    let (rfm, clv) = customer_sections(s).await?;
+    let report = super::reports::build(s, &domain::Fields::default()).await?;
+    let channels = ChannelSection {
+        from: report.from,
+        until: report.until,
+        rows: report
+            .report
+            .channels
+            .into_iter()
+            .map(|r| ChannelRow {
+                channel: r.channel,
+                leads: r.leads,
+                conversion_pct: r.conversion_pct,
+                cost_fen: r.cost_fen,
+                revenue_fen: r.revenue_fen,
+                roi: r.roi,
+                top: r.top,
+            })
+            .collect(),
+    };
+    let mut experiments = Vec::new();
+    for x in store::experiments::list(&s.db).await? {
+        let (x, a, _) = super::experiments::with_analysis(s, x).await?;
+        experiments.push(ExperimentRow {
+            key: x.key,
+            name: x.name,
+            status: x.status,
+            users: a.variants.iter().map(|v| v.users).sum(),
+            decision: a.recommendation.decision.code().to_string(),
+            winner: a.recommendation.winner,
+        });
+    }
+    Ok(DashboardOut { funnel, rfm, clv, channels, experiments })
+}
+
+/// The segments-and-moves and lifetime-value sections by (day, playbook version,
+/// `store::customers::data_mark`): comparing and counting 800,000 customers' segments and
+/// bucketing their values takes most of a second, and nothing changes them but an order, a
+/// customer or a playbook version.
+pub type CustomerSectionsCache = super::customers::Recent<(i64, i64, (i64, i64)), (RfmSection, ClvSection)>;
+
+impl Default for CustomerSectionsCache {
+    fn default() -> Self {
+        super::customers::Recent::new(2)
+    }
+}
+
+async fn customer_sections(s: &AppState) -> ApiResult<(RfmSection, ClvSection)> {
+    let rules = s.rules.get(&s.db).await?;
+    let today = super::customers::as_of_day(s, None).await?;
+    let key = (domain::order::day_number(today), rules.version, store::customers::data_mark(&s.db).await?);
+    if let Some(v) = s.dashboard.get(&key) {
+        return Ok(v.as_ref().clone());
+    }
     let (day, _, counts, scored) = rfm_as_of(s, None).await?;
     let (since, moves) = rfm_moves(s, day, &scored).await?;
     let rfm = RfmSection {
@@ -196,38 +250,8 @@ pub async fn build(s: &AppState) -> ApiResult<DashboardOut> {
             .collect(),
         warnings: fit.model.warnings.iter().map(|w| w.code.to_string()).collect(),
     };
-    let report = super::reports::build(s, &domain::Fields::default()).await?;
-    let channels = ChannelSection {
-        from: report.from,
-        until: report.until,
-        rows: report
-            .report
-            .channels
-            .into_iter()
-            .map(|r| ChannelRow {
-                channel: r.channel,
-                leads: r.leads,
-                conversion_pct: r.conversion_pct,
-                cost_fen: r.cost_fen,
-                revenue_fen: r.revenue_fen,
-                roi: r.roi,
-                top: r.top,
-            })
-            .collect(),
-    };
-    let mut experiments = Vec::new();
-    for x in store::experiments::list(&s.db).await? {
-        let (x, a, _) = super::experiments::with_analysis(s, x).await?;
-        experiments.push(ExperimentRow {
-            key: x.key,
-            name: x.name,
-            status: x.status,
-            users: a.variants.iter().map(|v| v.users).sum(),
-            decision: a.recommendation.decision.code().to_string(),
-            winner: a.recommendation.winner,
-        });
-    }
-    Ok(DashboardOut { funnel, rfm, clv, channels, experiments })
+    s.dashboard.put(key, std::sync::Arc::new((rfm.clone(), clv.clone())));
+    Ok((rfm, clv))
 }
 
 /// The dashboard's figures (C-7), for every member.

@@ -115,7 +115,14 @@ pub async fn funnel_for(
         d.to_zoned(tz.clone()).map(|z| store::Ts::new(z.timestamp())).map_err(|x| ApiError::field("to", x.to_string()))
     };
     let end = to.checked_add(jiff::Span::new().days(1)).map_err(|x| ApiError::field("to", x.to_string()))?;
-    Ok((from, to, store::funnel::report(&s.db, start(from)?, start(end)?).await?))
+    let (from_ts, to_ts) = (start(from)?, start(end)?);
+    let key = (from_ts.get().as_second(), to_ts.get().as_second(), store::funnel::data_mark(&s.db).await?);
+    if let Some(f) = s.funnels.get(&key) {
+        return Ok((from, to, f.as_ref().clone()));
+    }
+    let funnels = store::funnel::report(&s.db, from_ts, to_ts).await?;
+    s.funnels.put(key, std::sync::Arc::new(funnels.clone()));
+    Ok((from, to, funnels))
 }
 
 /// Users at each step per channel and campaign for the days from `from` to `to` (C-5).
@@ -132,4 +139,15 @@ pub async fn funnel(
     e.into_result(())?;
     let (from, to, funnels) = funnel_for(&s, from.as_deref(), to.as_deref()).await?;
     Ok(Json(FunnelOut { from: from.to_string(), to: to.to_string(), funnels }))
+}
+
+/// Funnels by (period start, period end, `store::funnel::data_mark`): over millions of
+/// events one takes seconds, and the dashboard and the funnel page ask for the same period
+/// again and again; a new event makes a new key.
+pub type FunnelCache = super::customers::Recent<(i64, i64, i64), Vec<ChannelFunnel>>;
+
+impl Default for FunnelCache {
+    fn default() -> Self {
+        super::customers::Recent::new(4)
+    }
 }
