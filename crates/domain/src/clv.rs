@@ -686,6 +686,19 @@ pub fn csv_row(r: &Row) -> String {
     format!("{id},{},{},{},{},{},{},{},{}", h.x, h.t_x, h.t, h.monetary, p[0], p[1], p[2], p[3])
 }
 
+/// A customer's row among `rows` in C-2's id order (numeric when `numeric_ids`, else
+/// text), by binary search.
+pub fn row_of<'a>(rows: &'a [Row], numeric_ids: bool, customer_id: &str) -> Option<&'a Row> {
+    if !numeric_ids {
+        return rows.binary_search_by(|r| r.customer_id.as_str().cmp(customer_id)).ok().map(|i| &rows[i]);
+    }
+    // Ids equal as numbers ("07", "7") sit together, in no particular order.
+    let n: i128 = customer_id.parse().ok()?;
+    let key = |r: &Row| r.customer_id.parse::<i128>().unwrap_or(i128::MIN);
+    let start = rows.partition_point(|r| key(r) < n);
+    rows[start..].iter().take_while(|r| key(r) == n).find(|r| r.customer_id == customer_id)
+}
+
 /// Fits the models on everyone's history as of `as_of` (a day number) and predicts for
 /// each customer; rows ordered by customer id as C-2 orders them.
 pub fn report(purchases: &[Purchases], as_of: i64, s: &Settings) -> (Model, Vec<Row>) {
@@ -925,5 +938,25 @@ mod tests {
         let strict = fit(&hs, &Settings { max_correlation: 0.01, ..s });
         assert!(strict.warnings.iter().any(|w| w.code == "gamma_gamma_dependence"), "{:?}", strict.warnings);
         assert!(fit(&[], &s).warnings.iter().any(|w| w.code == "no_customers"));
+    }
+
+    /// C-3: a customer's row is found in either of C-2's id orders, ids equal as numbers
+    /// kept apart.
+    #[test]
+    fn c3_rows_are_found_by_id() {
+        let rows = |ids: &[&str]| -> Vec<Row> {
+            let history = History { x: 0, t_x: 0.0, t: 1.0, monetary: 0.0 };
+            ids.iter().map(|id| Row { customer_id: id.to_string(), history, prediction: None }).collect()
+        };
+        let numeric = rows(&["2", "7", "07", "10", "300"]);
+        for id in ["2", "7", "07", "10", "300"] {
+            assert_eq!(row_of(&numeric, true, id).map(|r| r.customer_id.as_str()), Some(id));
+        }
+        assert!(row_of(&numeric, true, "8").is_none() && row_of(&numeric, true, "x").is_none());
+        let text = rows(&["A-1", "B", "b-9", "客户"]);
+        for id in ["A-1", "B", "b-9", "客户"] {
+            assert_eq!(row_of(&text, false, id).map(|r| r.customer_id.as_str()), Some(id));
+        }
+        assert!(row_of(&text, false, "C").is_none());
     }
 }

@@ -109,7 +109,7 @@ pub async fn set_status(db: &Db, actor: &Actor, key: &str, to: &str) -> Result<E
     row.into_experiment()
 }
 
-/// Rows per multi-row INSERT (4 columns).
+/// Rows per multi-row INSERT (at most 4 columns).
 const CHUNK: usize = 1000;
 
 /// The variant of each user (C-6): by the hash, stored the first time a user is asked for
@@ -144,22 +144,38 @@ pub async fn convert(db: &Db, e: &Experiment, users: &[(String, Ts)]) -> Result<
 }
 
 async fn convert_tx(tx: &mut Tx, experiment_id: i64, users: &[(String, Ts)]) -> Result<(usize, usize)> {
-    let (mut recorded, mut unassigned) = (0, 0);
+    // The users' assignment instants in a few lookups (not one per user: a batch holds up to
+    // 10,000), then one multi-row insert per chunk.
+    let keys: Vec<&str> = users.iter().map(|(u, _)| u.as_str()).collect();
+    let prefix = format!(
+        "SELECT user_key, assigned_at FROM experiment_assignments WHERE experiment_id = {experiment_id} AND user_key"
+    );
+    let rows: Vec<(String, Ts)> = crate::select_in!(tx, sqlx::query_as, prefix, keys);
+    let assigned: std::collections::HashMap<String, Ts> = rows.into_iter().collect();
+    let mut unassigned = 0;
+    let mut seen = std::collections::HashSet::new();
+    let mut fresh: Vec<(&str, Ts)> = Vec::new();
     for (user, at) in users {
-        let assigned: Option<Ts> = on_tx!(tx, c => sqlx::query_scalar(
-            "SELECT assigned_at FROM experiment_assignments WHERE experiment_id = $1 AND user_key = $2")
-            .bind(experiment_id).bind(user).fetch_optional(c).await)?;
-        let Some(assigned) = assigned else {
+        let Some(first) = assigned.get(user) else {
             unassigned += 1;
             continue;
         };
-        // A conversion before the user saw the variant is not the variant's doing.
-        let at = if at.get() < assigned.get() { continue } else { *at };
-        let n = on_tx!(tx, c => sqlx::query(
-            "INSERT INTO experiment_conversions (experiment_id, user_key, converted_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (experiment_id, user_key) DO NOTHING")
-            .bind(experiment_id).bind(user).bind(at).execute(c).await.map(|r| r.rows_affected()))?;
-        recorded += n as usize;
+        // A conversion before the user saw the variant is not the variant's doing; within a
+        // batch the first conversion of a user counts.
+        if at.get() >= first.get() && seen.insert(user.as_str()) {
+            fresh.push((user.as_str(), *at));
+        }
+    }
+    let mut recorded = 0;
+    for chunk in fresh.chunks(CHUNK) {
+        recorded += on_tx!(tx, c => {
+            let mut qb = sqlx::QueryBuilder::new("INSERT INTO experiment_conversions (experiment_id, user_key, converted_at) ");
+            qb.push_values(chunk, |mut b, (u, at)| {
+                b.push_bind(experiment_id).push_bind(u.to_string()).push_bind(*at);
+            });
+            qb.push(" ON CONFLICT (experiment_id, user_key) DO NOTHING");
+            qb.build().execute(c).await.map(|r| r.rows_affected())
+        })? as usize;
     }
     Ok((recorded, unassigned))
 }

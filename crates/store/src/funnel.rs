@@ -142,7 +142,7 @@ async fn counts_by_scan(p: &sqlx::SqlitePool, from: Ts, to: Ts) -> Result<Vec<(S
                 Some(u) => *u,
                 None => *users.entry(user.to_string()).or_insert(n),
             };
-            events.push((u64::from(g) << 32 | u64::from(u), instant_key(at), step as u8));
+            events.push((u64::from(g) << 32 | u64::from(u), domain::funnel::instant_micros(at), step as u8));
         }
     }
     events.sort_unstable();
@@ -189,27 +189,6 @@ impl std::hash::Hasher for Fnv {
     }
 }
 
-/// A stored instant (`YYYY-MM-DDTHH:MM:SS.ffffffZ`, UTC, fixed width) as microseconds
-/// since 1970, read straight from its digits (days from the civil date by Howard Hinnant's
-/// algorithm); anything else sorts first.
-fn instant_key(at: &str) -> u64 {
-    let b = at.as_bytes();
-    let num = |r: std::ops::Range<usize>| {
-        b.get(r).map_or(0i64, |d| d.iter().fold(0i64, |n, c| n * 10 + i64::from(c.wrapping_sub(b'0') % 10)))
-    };
-    if b.len() < 26 {
-        return 0;
-    }
-    let (y, m, d) = (num(0..4), num(5..7), num(8..10));
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
-    let secs = days * 86_400 + num(11..13) * 3_600 + num(14..16) * 60 + num(17..19);
-    (secs * 1_000_000 + num(20..26)).max(0) as u64
-}
-
 /// The funnel counts by SQL (PostgreSQL plans the step joins as hash joins).
 async fn counts_by_sql(db: &Db, from: Ts, to: Ts) -> Result<Vec<(String, String, [u64; 4])>> {
     let step = |n: usize, prev: &str, kind: &str| {
@@ -236,15 +215,4 @@ async fn counts_by_sql(db: &Db, from: Ts, to: Ts) -> Result<Vec<(String, String,
         on_db!(db, p => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(from).bind(to).fetch_all(p).await)?;
     let n = |v: i64| u64::try_from(v).unwrap_or(0);
     Ok(rows.into_iter().map(|(channel, campaign, a, b, c, d)| (channel, campaign, [n(a), n(b), n(c), n(d)])).collect())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn instant_keys_are_microseconds_since_1970() {
-        for t in ["2026-01-02T03:04:05.500000Z", "1970-01-01T00:00:00.000000Z", "2024-02-29T23:59:59.999999Z"] {
-            let ts: jiff::Timestamp = t.parse().unwrap();
-            assert_eq!(super::instant_key(t), ts.as_microsecond() as u64, "{t}");
-        }
-    }
 }

@@ -102,6 +102,17 @@ pub async fn refer(
     Ok(out)
 }
 
+/// Changes whenever a referral is recorded (a referral can set a customer's acquisition
+/// channel without adding an order): the largest id.
+pub async fn data_mark(db: &Db) -> Result<i64> {
+    Ok(on_db!(db, p => sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM referrals").fetch_one(p).await)?)
+}
+
+/// Whether any referral is stored.
+pub async fn any(db: &Db) -> Result<bool> {
+    Ok(on_db!(db, p => sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM referrals)").fetch_one(p).await)?)
+}
+
 /// Every referral with the referred customer's orders within `qualify_days` of it and in all.
 pub async fn all(db: &Db, qualify_days: i64) -> Result<Vec<Referral>> {
     let rows: Vec<(String, String, i64, i64, i64)> = on_db!(db, p => sqlx::query_as(

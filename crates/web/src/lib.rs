@@ -72,6 +72,8 @@ pub struct Inner {
     pub rfm: api::customers::RfmCache,
     /// C-3: recent lifetime-value fits, reused the same way.
     pub clv: api::clv::ClvCache,
+    /// C-3: recent historical-value reports, reused the same way.
+    pub ltv: api::clv::LtvCache,
     /// C-5: recent funnels, reused until an event arrives.
     pub funnels: api::funnel::FunnelCache,
     /// C-7: the dashboard's customer sections (segments and moves, lifetime value), reused
@@ -102,6 +104,7 @@ impl AppState {
             captures,
             rfm: Default::default(),
             clv: Default::default(),
+            ltv: Default::default(),
             funnels: Default::default(),
             dashboard: Default::default(),
         }))

@@ -23,12 +23,14 @@ pub struct Fit {
     pub model: Model,
     /// Ordered by customer id (C-2's order).
     pub rows: Vec<Row>,
+    /// Every id is an integer, so `rows` are in numeric order (else in text order).
+    pub numeric_ids: bool,
 }
 
 impl Fit {
-    /// A customer's row.
+    /// A customer's row (a customer page asks for one among hundreds of thousands).
     pub fn row(&self, customer_id: &str) -> Option<&Row> {
-        self.rows.iter().find(|r| r.customer_id == customer_id)
+        domain::clv::row_of(&self.rows, self.numeric_ids, customer_id)
     }
 
     /// Customers with a prediction.
@@ -141,7 +143,8 @@ pub async fn fit_for(s: &AppState, c: &Choice) -> ApiResult<Arc<Fit>> {
     let (model, rows) = tokio::task::spawn_blocking(move || domain::clv::report(&purchases, key.0, &settings))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let fit = Arc::new(Fit { as_of: day, playbook_version: rules.version, settings, model, rows });
+    let numeric_ids = rows.iter().all(|r| r.customer_id.parse::<i128>().is_ok());
+    let fit = Arc::new(Fit { as_of: day, playbook_version: rules.version, settings, model, rows, numeric_ids });
     s.clv.put(key, fit.clone());
     Ok(fit)
 }
@@ -203,7 +206,7 @@ pub async fn clv(
     }))
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, ToSchema, Clone)]
 pub struct LtvOut {
     /// YYYY-MM-DD
     pub as_of: String,
@@ -217,18 +220,36 @@ pub struct LtvOut {
     pub retention: Vec<domain::ltv::Retention>,
 }
 
-/// Historical value by cohort and channel as of today (C-3).
+/// Historical-value reports by (day, `store::customers::data_mark`, the last referral — it
+/// may set a customer's channel): sums over every order, asked for on each view of the
+/// lifetime-value page.
+pub type LtvCache = Recent<(i64, (i64, i64), i64), LtvOut>;
+
+impl Default for LtvCache {
+    fn default() -> Self {
+        Recent::new(2)
+    }
+}
+
+/// Historical value by cohort and channel as of today (C-3), from the cache when no order
+/// or customer arrived since.
 pub async fn ltv_report(s: &AppState) -> ApiResult<LtvOut> {
     let day = as_of_day(s, None).await?;
+    let key = (day_number(day), store::customers::data_mark(&s.db).await?, store::referrals::data_mark(&s.db).await?);
+    if let Some(v) = s.ltv.get(&key) {
+        return Ok(v.as_ref().clone());
+    }
     let (acquired, spent) = store::customers::ltv_inputs(&s.db).await?;
     let (active, renewed) = store::customers::retention_inputs(&s.db).await?;
     let month_of = |d: i64| domain::order::date_of(d).strftime("%Y-%m").to_string();
     let today = day_number(day);
-    Ok(LtvOut {
+    let out = LtvOut {
         as_of: day.to_string(),
         report: domain::ltv::report(&acquired, &spent, today, month_of),
         retention: domain::ltv::retention(&acquired, &active, &renewed, today, month_of),
-    })
+    };
+    s.ltv.put(key, Arc::new(out.clone()));
+    Ok(out)
 }
 
 /// What customers actually spent, per acquisition cohort and channel: to date and within

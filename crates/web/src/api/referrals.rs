@@ -76,11 +76,6 @@ pub fn parse(
     e.into_result((code, customer, name, day_number(day)))
 }
 
-async fn today(s: &AppState) -> ApiResult<jiff::civil::Date> {
-    let rules = s.rules.get(&s.db).await?;
-    Ok(s.now().get().to_zoned(rules.tz.clone()).date())
-}
-
 /// Records that the owner of `code` referred `customer_id` (C-4).
 #[utoipa::path(post, path = "/referrals", tag = "customers", request_body = ReferralIn,
     responses((status = 201, body = Recorded), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -90,7 +85,7 @@ pub async fn refer(
     JsonBody(f): JsonBody,
 ) -> ApiResult<(StatusCode, Json<Recorded>)> {
     u.require(Action::ManageOrders)?;
-    let (code, customer, name, day) = parse(&f, today(&s).await?)?;
+    let (code, customer, name, day) = parse(&f, super::customers::as_of_day(&s, None).await?)?;
     let out = store::referrals::refer(&s.db, &u.actor(s.now()), &code, &customer, name.as_deref(), day).await?;
     Ok((StatusCode::CREATED, Json(out)))
 }
@@ -111,7 +106,7 @@ pub struct ReferralReportOut {
 pub async fn build(s: &AppState) -> ApiResult<ReferralReportOut> {
     let rules = s.rules.get(&s.db).await?;
     let rule = Rule::from_playbook(&rules.playbook);
-    let day = today(s).await?;
+    let day = super::customers::as_of_day(s, None).await?;
     let referrals = store::referrals::all(&s.db, rule.qualify_days).await?;
     Ok(ReferralReportOut {
         as_of: day.to_string(),

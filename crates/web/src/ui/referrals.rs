@@ -100,9 +100,9 @@ pub async fn show(State(s): State<AppState>, ctx: Ctx) -> Response {
 pub async fn refer(State(s): State<AppState>, ctx: Ctx, form: UiForm) -> Response {
     let u = allowed!(ctx, Action::ManageOrders);
     let f = form_fields(form.0);
-    let today = match s.rules.get(&s.db).await {
-        Ok(r) => s.now().get().to_zoned(r.tz.clone()).date(),
-        Err(e) => return internal(&ctx, e),
+    let today = match crate::api::customers::as_of_day(&s, None).await {
+        Ok(d) => d,
+        Err(e) => return super::customers::failed(&ctx, e),
     };
     let (code, customer, name, day) = match parse(&f, today) {
         Ok(v) => v,
@@ -122,14 +122,15 @@ pub async fn refer(State(s): State<AppState>, ctx: Ctx, form: UiForm) -> Respons
 pub async fn create_code(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> Response {
     let u = allowed!(ctx, Action::ManageOrders);
     match store::referrals::code_of(&s.db, &u.actor(s.now()), &id).await {
-        Ok(Some(_)) => done(&format!("/customers/{}", urlencoding(&id)), "saved"),
+        Ok(Some(_)) => done(&format!("/customers/{}", path_segment(&id)), "saved"),
         Ok(None) => ctx.error_page(StatusCode::NOT_FOUND, "error-not-found"),
         Err(e) => internal(&ctx, e),
     }
 }
 
-/// Percent-encodes a path segment.
-fn urlencoding(s: &str) -> String {
+/// Percent-encodes one path segment: unlike `super::percent_encode` (for query values) a `/`
+/// is encoded too, so an id holding one still names one customer.
+fn path_segment(s: &str) -> String {
     s.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
