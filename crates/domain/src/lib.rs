@@ -19,6 +19,7 @@ pub mod ltv;
 pub mod money;
 pub mod notify;
 pub mod order;
+pub mod order_batch;
 pub mod org;
 pub mod playbook;
 pub mod referral;

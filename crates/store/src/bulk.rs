@@ -50,7 +50,7 @@ pub(crate) async fn defer_indexes(
         sqlx::query(sqlx::AssertSqlSafe(format!("DROP {kind} \"{name}\""))).execute(&mut **c).await?;
         ddl.push(sql);
     }
-    sqlx::query("PRAGMA cache_size = -524288").execute(&mut **c).await?;
+    sqlx::query("PRAGMA cache_size = -2097152").execute(&mut **c).await?;
     // The index builds sort with helper threads.
     sqlx::query("PRAGMA threads = 4").execute(&mut **c).await?;
     Ok(Some(Deferred { ddl }))
@@ -61,6 +61,12 @@ impl Deferred {
     /// to their defaults.
     pub(crate) async fn rebuild(self, tx: &mut Tx) -> Result<()> {
         let Tx::Sqlite(c) = tx else { return Ok(()) };
+        // The builds sort through temporary files in runs the size of a small page cache:
+        // with temporary storage in memory SQLite's sorter sorts everything as one linked
+        // list, and a large list is all cache misses (an index on 10 M orders: 30 s in
+        // memory or with 512 MB runs, 7 s with 8 MB runs merged from files).
+        sqlx::query("PRAGMA temp_store = FILE").execute(&mut **c).await?;
+        sqlx::query("PRAGMA cache_size = -8192").execute(&mut **c).await?;
         for ddl in self.ddl {
             sqlx::query(sqlx::AssertSqlSafe(ddl)).execute(&mut **c).await?;
         }
@@ -68,6 +74,7 @@ impl Deferred {
             .execute(&mut **c)
             .await?;
         sqlx::query("PRAGMA threads = 0").execute(&mut **c).await?;
+        sqlx::query("PRAGMA temp_store = MEMORY").execute(&mut **c).await?;
         Ok(())
     }
 }

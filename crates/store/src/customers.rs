@@ -6,7 +6,8 @@ use crate::audit::{self, Actor, Change};
 use crate::{Db, Error, Result, Ts, Tx, on_db, on_tx};
 use domain::clv::Purchases;
 use domain::ltv::{Acquired, Active, Spent};
-use domain::order::{OrderInput, day_number};
+use domain::order::OrderInput;
+use domain::order_batch::{Batch, Sums};
 use domain::rfm::Values;
 use serde::Serialize;
 use serde_json::json;
@@ -46,24 +47,8 @@ pub struct Order {
     pub amount_fen: i64,
 }
 
-/// Rows per multi-row INSERT (orders: 5 columns; customers: 8).
+/// Rows per multi-row INSERT (orders: 4 values; customers: 9).
 const CHUNK: usize = 1000;
-
-/// Sums of one customer's new orders.
-#[derive(Default)]
-struct Agg {
-    name: Option<String>,
-    count: i64,
-    amount: i64,
-    first: i64,
-    last: i64,
-    /// Amount of the orders on `first` (C-3).
-    first_fen: i64,
-    /// Every order's day, to count distinct purchase days (C-3).
-    days: Vec<i64>,
-    /// The acquisition channel: the earliest order in the batch that names one (C-3).
-    channel: Option<(i64, String)>,
-}
 
 /// Adds orders idempotently by order id (C-1), in one transaction: an order already stored
 /// with the same customer, date and amount is left alone (a retried batch changes nothing);
@@ -77,8 +62,22 @@ pub async fn add_orders(
     label: &str,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<AddOutcome> {
-    let mut tx = db.begin().await?;
-    let out = add_orders_tx(&mut tx, orders, actor.now, progress).await?;
+    let (batch, repeats) = Batch::from_inputs(orders).map_err(|id| conflict(&id))?;
+    let mut out = add_batch(db, actor, &batch, label, progress).await?;
+    out.unchanged += repeats;
+    Ok(out)
+}
+
+/// `add_orders` for a checked batch (an imported file: ids already distinct).
+pub async fn add_batch(
+    db: &Db,
+    actor: &Actor,
+    batch: &Batch,
+    label: &str,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<AddOutcome> {
+    let mut tx = if bulk(db, batch) { db.begin_bulk().await? } else { db.begin().await? };
+    let out = add_batch_tx(&mut tx, batch, actor.now, progress).await?;
     if out.created > 0 {
         let after = json!({"batch": label, "orders": out.created, "unchanged": out.unchanged, "new_customers": out.new_customers});
         audit::record(&mut tx, actor, Change::created("order_batch", label, after)).await?;
@@ -87,138 +86,185 @@ pub async fn add_orders(
     Ok(out)
 }
 
+/// Whether a batch is written in bulk (many orders into SQLite).
+fn bulk(db: &Db, batch: &Batch) -> bool {
+    matches!(db, Db::Sqlite(_)) && batch.len() >= crate::bulk::BULK_MIN
+}
+
 async fn is_empty(tx: &mut Tx, table: &str) -> Result<bool> {
     let sql = format!("SELECT NOT EXISTS (SELECT 1 FROM {table})");
     Ok(on_tx!(tx, c => sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(c).await)?)
 }
 
-async fn add_orders_tx(
-    tx: &mut Tx,
-    orders: &[OrderInput],
-    now: Ts,
-    progress: &(dyn Fn(usize) + Sync),
-) -> Result<AddOutcome> {
+/// The orders of `batch` not stored yet (all of them when the table is empty); an order
+/// stored with other values is a conflict.
+async fn fresh_orders(tx: &mut Tx, batch: &Batch, out: &mut AddOutcome) -> Result<Option<Batch>> {
+    if is_empty(tx, "orders").await? {
+        return Ok(None);
+    }
+    let ids: Vec<&str> = batch.rows().iter().map(|r| batch.order_id(r)).collect();
+    let stored: Vec<(String, String, i64, i64)> = crate::select_in!(
+        tx,
+        sqlx::query_as,
+        "SELECT o.external_id, c.external_id, o.order_day, o.amount_fen FROM orders o \
+         JOIN customers c ON c.id = o.customer_id WHERE o.external_id",
+        ids
+    );
+    if stored.is_empty() {
+        return Ok(None);
+    }
+    let index: HashMap<&str, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    let mut keep = vec![true; batch.len()];
+    for (order, customer, day, fen) in &stored {
+        let i = index[order.as_str()];
+        let r = &batch.rows()[i];
+        if (batch.customer_id(r.customer), i64::from(r.day), r.fen) != (customer.as_str(), *day, *fen) {
+            return Err(conflict(order));
+        }
+        keep[i] = false;
+        out.unchanged += 1;
+    }
+    Ok(Some(batch.filtered(&keep)))
+}
+
+async fn add_batch_tx(tx: &mut Tx, batch: &Batch, now: Ts, progress: &(dyn Fn(usize) + Sync)) -> Result<AddOutcome> {
     let mut out = AddOutcome::default();
-    // Orders already stored, by id (skipped when there are none: a first import).
-    let mut stored: HashMap<String, (String, i64, i64)> = HashMap::new();
-    if !is_empty(tx, "orders").await? {
-        let ids: Vec<&str> = orders.iter().map(|o| o.order_id.as_str()).collect();
-        let rows: Vec<(String, String, i64, i64)> = crate::select_in!(
-            tx,
-            sqlx::query_as,
-            "SELECT o.external_id, c.external_id, o.order_day, o.amount_fen FROM orders o \
-             JOIN customers c ON c.id = o.customer_id WHERE o.external_id",
-            ids
-        );
-        stored = rows.into_iter().map(|(o, c, d, a)| (o, (c, d, a))).collect();
-    }
-    let mut fresh: Vec<&OrderInput> = Vec::with_capacity(orders.len());
-    let mut in_batch: HashMap<&str, &OrderInput> = HashMap::with_capacity(orders.len());
-    for o in orders {
-        let values = (o.customer_id.clone(), day_number(o.order_date), o.amount.fen());
-        if let Some(s) = stored.get(&o.order_id) {
-            if *s != values {
-                return Err(conflict(&o.order_id));
-            }
-            out.unchanged += 1;
-        } else if let Some(first) = in_batch.get(o.order_id.as_str()) {
-            if **first != *o {
-                return Err(conflict(&o.order_id));
-            }
-            out.unchanged += 1;
-        } else {
-            in_batch.insert(&o.order_id, o);
-            fresh.push(o);
-        }
-    }
-    let mut aggs: HashMap<&str, Agg> = HashMap::new();
-    for o in &fresh {
-        let day = day_number(o.order_date);
-        let a = aggs.entry(o.customer_id.as_str()).or_insert(Agg { first: day, last: day, ..Agg::default() });
-        a.count += 1;
-        a.amount += o.amount.fen();
-        if day < a.first {
-            a.first_fen = 0;
-        }
-        if day <= a.first {
-            a.first_fen += o.amount.fen();
-        }
-        a.first = a.first.min(day);
-        a.last = a.last.max(day);
-        a.days.push(day);
-        if let Some(c) = &o.channel
-            && a.channel.as_ref().is_none_or(|(d, _)| day < *d)
-        {
-            a.channel = Some((day, c.clone()));
-        }
-        if a.name.is_none() {
-            a.name.clone_from(&o.customer_name);
-        }
-    }
-    // Customers: the known ones move their aggregates, the new ones start with them.
-    let mut ids: HashMap<String, i64> = HashMap::new();
+    let started = std::time::Instant::now();
+    let phase = |what: &str| tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "orders batch: {what}");
+    let filtered = fresh_orders(tx, batch, &mut out).await?;
+    let batch = filtered.as_ref().unwrap_or(batch);
+    let sums = batch.sums();
+    phase("summed");
+    let channel = |s: &Sums| s.channel_row.and_then(|r| batch.channel(&batch.rows()[r as usize]));
+    // Customers of the batch by number: their stored id, 0 while unknown.
+    let mut ids = vec![0i64; batch.customers()];
+    let numbers: Vec<u32> = (0..batch.customers() as u32).filter(|c| sums[*c as usize].count > 0).collect();
     if !is_empty(tx, "customers").await? {
-        let keys: Vec<&str> = aggs.keys().copied().collect();
+        let keys: Vec<&str> = numbers.iter().map(|c| batch.customer_id(*c)).collect();
         let rows: Vec<(String, i64)> =
             crate::select_in!(tx, sqlx::query_as, "SELECT external_id, id FROM customers WHERE external_id", keys);
-        ids = rows.into_iter().collect();
+        let by_key: HashMap<&str, u32> = numbers.iter().map(|c| (batch.customer_id(*c), *c)).collect();
+        for (ext, id) in rows {
+            ids[by_key[ext.as_str()] as usize] = id;
+        }
     }
-    for (ext, a) in aggs.iter().filter(|(ext, _)| ids.contains_key(**ext)) {
+    // Known customers move their aggregates.
+    let known: Vec<u32> = numbers.iter().copied().filter(|c| ids[*c as usize] != 0).collect();
+    for &n in &known {
+        let s = &sums[n as usize];
         let sql = "UPDATE customers SET order_count = order_count + $1, monetary_fen = monetary_fen + $2, \
                    first_order_day = CASE WHEN first_order_day IS NULL OR first_order_day > $3 THEN $3 ELSE first_order_day END, \
                    last_order_day = CASE WHEN last_order_day IS NULL OR last_order_day < $4 THEN $4 ELSE last_order_day END, \
                    name = coalesce(name, $5), channel = coalesce(channel, $6), updated_at = $7 WHERE id = $8";
-        on_tx!(tx, c => sqlx::query(sql).bind(a.count).bind(a.amount).bind(a.first).bind(a.last)
-            .bind(&a.name).bind(a.channel.as_ref().map(|c| c.1.clone())).bind(now).bind(ids[*ext])
+        on_tx!(tx, c => sqlx::query(sql).bind(s.count).bind(s.fen).bind(s.first_day).bind(s.last_day)
+            .bind(batch.customer_name(n)).bind(channel(s)).bind(now).bind(ids[n as usize])
             .execute(c).await.map(|r| r.rows_affected()))?;
     }
-    let new: Vec<(&str, &Agg)> =
-        aggs.iter().filter(|(ext, _)| !ids.contains_key(**ext)).map(|(k, v)| (*k, v)).collect();
+    // New customers start with them.
+    let new: Vec<u32> = numbers.iter().copied().filter(|c| ids[*c as usize] == 0).collect();
     out.new_customers = new.len();
-    let mut new_ids: std::collections::HashSet<i64> = std::collections::HashSet::with_capacity(new.len());
-    for chunk in new.chunks(CHUNK) {
-        let rows: Vec<(String, i64)> = on_tx!(tx, c => {
-            let mut qb = sqlx::QueryBuilder::new(
-                "INSERT INTO customers (external_id, name, first_order_day, last_order_day, order_count, monetary_fen, \
-                 purchase_days, first_day_fen, channel, created_at, updated_at) ",
-            );
-            qb.push_values(chunk, |mut b, (ext, a)| {
-                b.push_bind(ext.to_string()).push_bind(a.name.clone()).push_bind(a.first).push_bind(a.last)
-                    .push_bind(a.count).push_bind(a.amount).push_bind(distinct_days(&a.days)).push_bind(a.first_fen)
-                    .push_bind(a.channel.as_ref().map(|c| c.1.clone())).push_bind(now).push_bind(now);
-            });
-            qb.push(" RETURNING external_id, id");
-            qb.build_query_as().fetch_all(c).await
+    // Through SQLite's statement interface (`raw`), on a connection without foreign-key
+    // checks (`Db::begin_bulk`): every customer id below comes from this transaction.
+    let bulk = matches!(tx, Tx::Sqlite(_)) && batch.len() >= crate::bulk::BULK_MIN;
+    const CUSTOMER_INSERT: &str = "INSERT INTO customers (external_id, name, first_order_day, last_order_day, order_count, \
+                                   monetary_fen, purchase_days, first_day_fen, channel, created_at, updated_at) ";
+    if bulk {
+        let now_text = now.to_text();
+        let sql = format!("{CUSTOMER_INSERT} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)");
+        let made = crate::raw::with_conn(tx, |conn| {
+            let mut st = conn.prepare(&sql)?;
+            let mut made = Vec::with_capacity(new.len());
+            for c in &new {
+                let s = &sums[*c as usize];
+                st.text(1, batch.customer_id(*c))?;
+                st.opt_text(2, batch.customer_name(*c))?;
+                for (i, v) in
+                    [s.first_day, s.last_day, s.count, s.fen, s.purchase_days, s.first_day_fen].into_iter().enumerate()
+                {
+                    st.int(3 + i as i32, v)?;
+                }
+                st.opt_text(9, channel(s))?;
+                st.text(10, &now_text)?;
+                st.run()?;
+                made.push(conn.last_rowid());
+            }
+            Ok(made)
         })
-        .map_err(Error::from)
-        .map_err(|e| if e.is_unique_violation() { Error::Conflict(RACE.into()) } else { e })?;
-        new_ids.extend(rows.iter().map(|r| r.1));
-        ids.extend(rows);
+        .await
+        .map_err(race)?;
+        for (c, id) in new.iter().zip(made) {
+            ids[*c as usize] = id;
+        }
+    } else {
+        for chunk in new.chunks(CHUNK) {
+            let rows: Vec<(String, i64)> = on_tx!(tx, c => {
+                let mut qb = sqlx::QueryBuilder::new(CUSTOMER_INSERT);
+                qb.push_values(chunk, |mut b, n| {
+                    let s = &sums[*n as usize];
+                    b.push_bind(batch.customer_id(*n)).push_bind(batch.customer_name(*n)).push_bind(s.first_day)
+                        .push_bind(s.last_day).push_bind(s.count).push_bind(s.fen).push_bind(s.purchase_days)
+                        .push_bind(s.first_day_fen).push_bind(channel(s)).push_bind(now).push_bind(now);
+                });
+                qb.push(" RETURNING external_id, id");
+                qb.build_query_as().fetch_all(c).await
+            })
+            .map_err(Error::from)
+            .map_err(race)?;
+            let by_key: HashMap<&str, u32> = chunk.iter().map(|c| (batch.customer_id(*c), *c)).collect();
+            for (ext, id) in rows {
+                ids[by_key[ext.as_str()] as usize] = id;
+            }
+        }
     }
+    phase("customers written");
     // The table's size from its largest id (a lookup, not a count over millions of rows).
     let existing: i64 =
         on_tx!(tx, c => sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM orders").fetch_one(c).await)?;
-    let deferred = crate::bulk::defer_indexes(tx, "orders", None, fresh.len(), existing).await?;
-    for (n, chunk) in fresh.chunks(CHUNK).enumerate() {
-        on_tx!(tx, c => {
-            let mut qb = sqlx::QueryBuilder::new("INSERT INTO orders (external_id, customer_id, order_day, amount_fen, created_at) ");
-            qb.push_values(chunk, |mut b, o| {
-                b.push_bind(o.order_id.clone()).push_bind(ids[&o.customer_id]).push_bind(day_number(o.order_date))
-                    .push_bind(o.amount.fen()).push_bind(now);
-            });
-            qb.build().execute(c).await.map(|r| r.rows_affected())
+    let deferred = crate::bulk::defer_indexes(tx, "orders", None, batch.len(), existing).await?;
+    if bulk {
+        let now_text = now.to_text();
+        crate::raw::with_conn(tx, |conn| {
+            let mut st = conn.prepare(
+                "INSERT INTO orders (external_id, customer_id, order_day, amount_fen, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            st.text(5, &now_text)?;
+            for (n, r) in batch.rows().iter().enumerate() {
+                st.text(1, batch.order_id(r))?;
+                st.int(2, ids[r.customer as usize])?;
+                st.int(3, r.day.into())?;
+                st.int(4, r.fen)?;
+                st.run()?;
+                if n % 65_536 == 65_535 {
+                    progress(out.unchanged + n + 1);
+                }
+            }
+            Ok(())
         })
-        .map_err(Error::from)
-        .map_err(|e| if e.is_unique_violation() { Error::Conflict(RACE.into()) } else { e })?;
-        progress(out.unchanged + (n * CHUNK + chunk.len()));
+        .await
+        .map_err(race)?;
+    } else {
+        for chunk in batch.rows().chunks(CHUNK) {
+            on_tx!(tx, c => {
+                let mut qb = sqlx::QueryBuilder::new("INSERT INTO orders (external_id, customer_id, order_day, amount_fen, created_at) ");
+                qb.push_values(chunk, |mut b, r| {
+                    b.push_bind(batch.order_id(r)).push_bind(ids[r.customer as usize]).push_bind(i64::from(r.day))
+                        .push_bind(r.fen).push_bind(now);
+                });
+                qb.build().execute(c).await.map(|r| r.rows_affected())
+            })
+            .map_err(Error::from)
+            .map_err(race)?;
+        }
     }
+    progress(out.unchanged + batch.len());
+    phase("orders written");
     if let Some(d) = deferred {
         d.rebuild(tx).await?;
+        phase("indexes built");
     }
     // Known customers: their purchase days and first day's amount from their own orders
     // (a few rows each, by the (customer, day) index), now that the new ones are in.
-    let known: Vec<i64> =
-        aggs.keys().filter_map(|ext| ids.get(*ext)).copied().filter(|id| !new_ids.contains(id)).collect();
+    let known: Vec<i64> = known.iter().map(|c| ids[*c as usize]).collect();
     for chunk in known.chunks(CHUNK) {
         on_tx!(tx, c => {
             let mut qb = sqlx::QueryBuilder::new(
@@ -236,15 +282,13 @@ async fn add_orders_tx(
             qb.build().execute(c).await.map(|r| r.rows_affected())
         })?;
     }
-    out.created = fresh.len();
+    out.created = batch.len();
     Ok(out)
 }
 
-fn distinct_days(days: &[i64]) -> i64 {
-    let mut d = days.to_vec();
-    d.sort_unstable();
-    d.dedup();
-    d.len() as i64
+/// A unique key refused by the database here means another writer got there first.
+fn race(e: Error) -> Error {
+    if e.is_unique_violation() || matches!(e, Error::Conflict(_)) { Error::Conflict(RACE.into()) } else { e }
 }
 
 const RACE: &str = "another request wrote some of these orders or customers at the same moment; send them again";

@@ -13,6 +13,39 @@ pub enum SheetError {
     Empty,
 }
 
+/// Reads a UTF-8 CSV file record by record without holding it: `row` gets each record's
+/// sheet row number (the header is row 1) and its cells. `Ok(false)` when the text is not
+/// UTF-8 (Chinese Excel's GB18030): the caller reads the whole file with [`read`] instead.
+pub fn stream_csv(
+    reader: impl std::io::Read,
+    mut row: impl FnMut(usize, &csv::StringRecord),
+) -> Result<bool, SheetError> {
+    let mut r = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(reader);
+    let mut rec = csv::StringRecord::new();
+    let mut n = 0;
+    loop {
+        match r.read_record(&mut rec) {
+            Ok(false) if n == 0 => return Err(SheetError::Empty),
+            Ok(false) => return Ok(true),
+            Ok(true) => {
+                n += 1;
+                if n == 1 {
+                    // Excel's byte-order mark before the first header.
+                    let first = rec.get(0).unwrap_or_default();
+                    if let Some(rest) = first.strip_prefix('\u{feff}') {
+                        let mut cells: Vec<String> = rec.iter().map(str::to_string).collect();
+                        cells[0] = rest.to_string();
+                        rec = csv::StringRecord::from(cells);
+                    }
+                }
+                row(n, &rec);
+            }
+            Err(e) if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) => return Ok(false),
+            Err(e) => return Err(SheetError::Csv(e.to_string())),
+        }
+    }
+}
+
 /// Reads CSV or XLSX, told apart by content (an XLSX file is a ZIP archive).
 pub fn read(bytes: &[u8]) -> Result<Table, SheetError> {
     if bytes.starts_with(b"PK\x03\x04") { read_xlsx(bytes) } else { read_csv(bytes) }

@@ -89,6 +89,78 @@ both!(c1_large_orders_import_builds_indexes_after_the_rows, |kind| async move {
     let expected: i64 = (0..6_000).filter(|i| i % 700 == 7).map(|i| (i % 50) * 100 + 50).sum();
     assert_eq!((c.order_count, c.monetary_fen), (9, expected));
     assert_eq!(store::customers::orders_of(&app.db, c.id, 100).await.unwrap().len(), 9, "found through the index");
+    // A second large file into the filled store: 300 orders already stored (unchanged), a
+    // line repeated, new orders of known customers and 300 new customers.
+    let line = |i: usize| format!("B{i},{},2026-0{}-1{},{}.25\n", i % 1_000, i % 7 + 1, i % 9, i % 40);
+    let mut text = String::from("order_id,customer_id,order_date,amount\n");
+    for i in 5_700..12_000 {
+        text.push_str(&line(i));
+    }
+    text.push_str(&line(11_999));
+    // Rows 5,700–5,999 are stored with other dates and amounts: a conflict, nothing written.
+    std::fs::write(&file, &text).unwrap();
+    let before = counts(&app).await;
+    assert!(run(import(&file, false), cfg.clone()).await.is_err());
+    assert_eq!(counts(&app).await, before, "nothing written");
+    let mut text: String = text.lines().filter(|l| !l.starts_with("B5")).map(|l| format!("{l}\n")).collect();
+    for i in 0..300 {
+        text.push_str(&format!("B{i},{},2026-0{}-0{},{}.50\n", i % 700, i % 9 + 1, i % 9 + 1, i % 50));
+    }
+    std::fs::write(&file, &text).unwrap();
+    assert_eq!(run(import(&file, false), cfg.clone()).await.unwrap(), ExitCode::SUCCESS);
+    assert_eq!((counts(&app).await.0, counts(&app).await.1), (1_000, 12_000));
+    // Every customer's kept aggregates equal the sums over its stored orders (C-2, C-3).
+    let sql = "SELECT c.external_id, c.order_count, c.monetary_fen, c.first_order_day, c.last_order_day, \
+               c.purchase_days, c.first_day_fen, \
+               (SELECT count(*) FROM orders o WHERE o.customer_id = c.id), \
+               (SELECT sum(amount_fen) FROM orders o WHERE o.customer_id = c.id), \
+               (SELECT min(order_day) FROM orders o WHERE o.customer_id = c.id), \
+               (SELECT max(order_day) FROM orders o WHERE o.customer_id = c.id), \
+               (SELECT count(DISTINCT order_day) FROM orders o WHERE o.customer_id = c.id), \
+               (SELECT sum(amount_fen) FROM orders o WHERE o.customer_id = c.id AND o.order_day = \
+                   (SELECT min(order_day) FROM orders p WHERE p.customer_id = c.id)) \
+               FROM customers c";
+    type Kept = (String, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64);
+    let rows: Vec<Kept> = match &app.db {
+        store::Db::Sqlite(p) => sqlx::query_as(sql).fetch_all(p).await.unwrap(),
+        store::Db::Postgres(p) => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql.replace("sum(amount_fen)", "sum(amount_fen)::BIGINT")))
+                .fetch_all(p)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(rows.len(), 1_000);
+    for r in &rows {
+        assert_eq!((r.1, r.2, r.3, r.4, r.5, r.6), (r.7, r.8, r.9, r.10, r.11, r.12), "customer {}", r.0);
+    }
+    if let store::Db::Sqlite(p) = &app.db {
+        // A bulk write through the store's own pool: no order without its customer, and
+        // every pooled connection still checks foreign keys afterwards.
+        let orders: Vec<domain::order::OrderInput> = (0..6_000)
+            .map(|i| domain::order::OrderInput {
+                order_id: format!("P{i}"),
+                customer_id: format!("{}", i % 1_200),
+                order_date: jiff::civil::date(2026, 3, 1),
+                amount: domain::money::Money(100),
+                customer_name: None,
+                channel: None,
+            })
+            .collect();
+        let actor = store::audit::Actor::cli(jiff::Timestamp::now().into());
+        let out = store::customers::add_orders(&app.db, &actor, &orders, "pool", &|_| {}).await.unwrap();
+        assert_eq!((out.created, out.new_customers), (6_000, 200));
+        let orphans: Vec<(String, i64, String, i64)> =
+            sqlx::query_as("PRAGMA foreign_key_check").fetch_all(p).await.unwrap();
+        assert!(orphans.is_empty(), "{orphans:?}");
+        let mut held = Vec::new();
+        for _ in 0..8 {
+            let mut c = p.acquire().await.unwrap();
+            let on: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(&mut *c).await.unwrap();
+            assert_eq!(on, 1);
+            held.push(c);
+        }
+    }
     app.stop().await;
 });
 

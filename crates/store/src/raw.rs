@@ -1,0 +1,123 @@
+//! Bulk inserts through SQLite's own statement interface, for imports of millions of rows.
+//!
+//! Through the driver every row's values are boxed into an argument list, sent to the
+//! connection's thread and bound there, and the rows of a multi-row statement are parsed
+//! as one long statement: for ten million orders that is most of the time. Here one
+//! prepared single-row statement is bound and stepped per row, on the connection the
+//! transaction holds (the driver's thread is locked out meanwhile), which is how SQLite
+//! itself loads data fastest. The only unsafe code of the project lives in this module:
+//! each call is the C interface used as documented, on a handle the driver lends for the
+//! duration.
+#![allow(unsafe_code)]
+
+use crate::{Error, Result, Tx};
+use libsqlite3_sys as ffi;
+use std::ffi::{CStr, c_int};
+use std::marker::PhantomData;
+
+/// A prepared statement; `'d` is the lifetime of the text bound to it (bound without a
+/// copy, so it must outlive the statement).
+pub(crate) struct Stmt<'d> {
+    db: *mut ffi::sqlite3,
+    st: *mut ffi::sqlite3_stmt,
+    _data: PhantomData<&'d str>,
+}
+
+/// The connection's handle, lent by the driver.
+pub(crate) struct Conn {
+    db: *mut ffi::sqlite3,
+}
+
+fn error(db: *mut ffi::sqlite3, what: &str) -> Error {
+    // SAFETY: `db` is the open handle; errmsg returns a NUL-terminated string owned by it.
+    let (code, msg) = unsafe {
+        (ffi::sqlite3_extended_errcode(db), CStr::from_ptr(ffi::sqlite3_errmsg(db)).to_string_lossy().into_owned())
+    };
+    if code == ffi::SQLITE_CONSTRAINT_UNIQUE || code == ffi::SQLITE_CONSTRAINT_PRIMARYKEY {
+        Error::Conflict(msg)
+    } else {
+        Error::Other(format!("{what}: {msg} (SQLite code {code})"))
+    }
+}
+
+impl Conn {
+    pub(crate) fn prepare<'d>(&self, sql: &str) -> Result<Stmt<'d>> {
+        let mut st = std::ptr::null_mut();
+        let len = c_int::try_from(sql.len()).map_err(|_| Error::Other("statement too long".into()))?;
+        // SAFETY: `sql` is valid for `len` bytes; `st` receives the statement or null.
+        let rc = unsafe { ffi::sqlite3_prepare_v2(self.db, sql.as_ptr().cast(), len, &mut st, std::ptr::null_mut()) };
+        if rc != ffi::SQLITE_OK || st.is_null() {
+            return Err(error(self.db, "prepare"));
+        }
+        Ok(Stmt { db: self.db, st, _data: PhantomData })
+    }
+
+    /// The rowid the last insert on this connection gave.
+    pub(crate) fn last_rowid(&self) -> i64 {
+        // SAFETY: `db` is the open handle.
+        unsafe { ffi::sqlite3_last_insert_rowid(self.db) }
+    }
+}
+
+impl<'d> Stmt<'d> {
+    /// Binds parameter `i` (from 1).
+    pub(crate) fn int(&mut self, i: c_int, v: i64) -> Result<()> {
+        // SAFETY: `st` is a live statement.
+        let rc = unsafe { ffi::sqlite3_bind_int64(self.st, i, v) };
+        if rc == ffi::SQLITE_OK { Ok(()) } else { Err(error(self.db, "bind")) }
+    }
+
+    /// Binds parameter `i` to text that outlives the statement (no copy is made).
+    pub(crate) fn text(&mut self, i: c_int, v: &'d str) -> Result<()> {
+        let len = c_int::try_from(v.len()).map_err(|_| Error::Other("value too long".into()))?;
+        // SAFETY: `v` is valid UTF-8 for `len` bytes and, by `'d`, outlives the statement, so
+        // SQLite may keep the pointer (SQLITE_STATIC) until it is rebound or finalized.
+        let rc = unsafe { ffi::sqlite3_bind_text(self.st, i, v.as_ptr().cast(), len, ffi::SQLITE_STATIC()) };
+        if rc == ffi::SQLITE_OK { Ok(()) } else { Err(error(self.db, "bind")) }
+    }
+
+    /// Binds NULL or text.
+    pub(crate) fn opt_text(&mut self, i: c_int, v: Option<&'d str>) -> Result<()> {
+        match v {
+            Some(v) => self.text(i, v),
+            // SAFETY: `st` is a live statement.
+            None => match unsafe { ffi::sqlite3_bind_null(self.st, i) } {
+                ffi::SQLITE_OK => Ok(()),
+                _ => Err(error(self.db, "bind")),
+            },
+        }
+    }
+
+    /// Runs the statement (one that returns no rows) and makes it ready for the next row.
+    pub(crate) fn run(&mut self) -> Result<()> {
+        // SAFETY: `st` is a live statement with every parameter bound.
+        let rc = unsafe { ffi::sqlite3_step(self.st) };
+        if rc != ffi::SQLITE_DONE {
+            let e = error(self.db, "insert");
+            // SAFETY: as above; reset after a failed step keeps the statement usable.
+            unsafe { ffi::sqlite3_reset(self.st) };
+            return Err(e);
+        }
+        // SAFETY: as above.
+        unsafe { ffi::sqlite3_reset(self.st) };
+        Ok(())
+    }
+}
+
+impl Drop for Stmt<'_> {
+    fn drop(&mut self) {
+        // SAFETY: `st` came from prepare and is finalized once.
+        unsafe { ffi::sqlite3_finalize(self.st) };
+    }
+}
+
+/// Runs `f` with the handle of the transaction's connection (SQLite only), off the async
+/// scheduler's worker when the runtime has others to run its tasks meanwhile.
+pub(crate) async fn with_conn<R>(tx: &mut Tx, f: impl FnOnce(&Conn) -> Result<R>) -> Result<R> {
+    let Tx::Sqlite(t) = tx else { return Err(Error::Other("not an SQLite store".into())) };
+    let mut handle = t.lock_handle().await?;
+    let conn = Conn { db: handle.as_raw_handle().as_ptr() };
+    let multi = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi { tokio::task::block_in_place(|| f(&conn)) } else { f(&conn) }
+}
