@@ -50,6 +50,9 @@ pub(crate) async fn defer_indexes(
         sqlx::query(sqlx::AssertSqlSafe(format!("DROP {kind} \"{name}\""))).execute(&mut **c).await?;
         ddl.push(sql);
     }
+    // Up to 2 GiB of page cache (allocated only as used): pages spilled to the log before
+    // the commit are found again through its index, one table per 4,096 frames searched
+    // newest first, on every touch (ten million orders: 66 s with 512 MiB, 45 s with 2 GiB).
     sqlx::query("PRAGMA cache_size = -2097152").execute(&mut **c).await?;
     // The index builds sort with helper threads.
     sqlx::query("PRAGMA threads = 4").execute(&mut **c).await?;
