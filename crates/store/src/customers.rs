@@ -307,16 +307,24 @@ fn conflict(order_id: &str) -> Error {
 /// than the query.
 pub async fn rfm_values(db: &Db, as_of: i64) -> Result<Vec<Values>> {
     let latest = latest_order_day(db).await?;
-    let (concat, sep, nl) = match db {
-        Db::Sqlite(_) => ("group_concat", "char(31)", "char(10)"),
-        Db::Postgres(_) => ("string_agg", "chr(31)", "chr(10)"),
+    // SQLite: the orders read in table order (`NOT INDEXED`) and summed by the integer
+    // customer key before the join; through the day index each order was a random read,
+    // and grouping by the text id sorted ten million keys (10 M orders: 56 s → 16 s).
+    let (concat, sep, nl, scan) = match db {
+        Db::Sqlite(_) => ("group_concat", "char(31)", "char(10)", "NOT INDEXED"),
+        Db::Postgres(_) => ("string_agg", "chr(31)", "chr(10)", ""),
     };
     let from = if latest.is_none_or(|l| l <= as_of) {
         "(SELECT external_id AS c, last_order_day AS last, order_count AS n, monetary_fen AS amount \
          FROM customers WHERE order_count > 0)"
+            .to_string()
     } else {
-        "(SELECT c.external_id AS c, max(o.order_day) AS last, count(*) AS n, sum(o.amount_fen) AS amount \
-         FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.order_day <= $1 GROUP BY c.external_id)"
+        format!(
+            "(SELECT c.external_id AS c, t.last, t.n, t.amount FROM \
+              (SELECT customer_id, max(order_day) AS last, count(*) AS n, sum(amount_fen) AS amount \
+               FROM orders {scan} WHERE order_day <= $1 GROUP BY customer_id) t \
+             JOIN customers c ON c.id = t.customer_id)"
+        )
     };
     let sql = format!("SELECT {concat}(c || {sep} || last || {sep} || n || {sep} || amount, {nl}) FROM {from} AS t");
     let packed: Option<String> =
