@@ -314,7 +314,8 @@ pub async fn rfm_values(db: &Db, as_of: i64) -> Result<Vec<Values>> {
         Db::Sqlite(_) => ("group_concat", "char(31)", "char(10)", "NOT INDEXED"),
         Db::Postgres(_) => ("string_agg", "chr(31)", "chr(10)", ""),
     };
-    let from = if latest.is_none_or(|l| l <= as_of) {
+    let from_aggregates = latest.is_none_or(|l| l <= as_of);
+    let from = if from_aggregates {
         "(SELECT external_id AS c, last_order_day AS last, order_count AS n, monetary_fen AS amount \
          FROM customers WHERE order_count > 0)"
             .to_string()
@@ -327,8 +328,19 @@ pub async fn rfm_values(db: &Db, as_of: i64) -> Result<Vec<Values>> {
         )
     };
     let sql = format!("SELECT {concat}(c || {sep} || last || {sep} || n || {sep} || amount, {nl}) FROM {from} AS t");
-    let packed: Option<String> =
-        on_db!(db, p => sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone())).bind(as_of).fetch_one(p).await)?;
+    let packed: Option<String> = match db {
+        // Summing the orders groups millions of rows: sorted through temporary files, as
+        // the index builds are (`bulk`), not as one list in memory (10 M orders: 33 s and
+        // 1.6 GB in memory).
+        Db::Sqlite(p) if !from_aggregates => {
+            let mut c = p.acquire().await?;
+            sqlx::query("PRAGMA temp_store = FILE").execute(&mut *c).await?;
+            let packed = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone())).bind(as_of).fetch_one(&mut *c).await;
+            sqlx::query("PRAGMA temp_store = MEMORY").execute(&mut *c).await?;
+            packed?
+        }
+        _ => on_db!(db, p => sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone())).bind(as_of).fetch_one(p).await)?,
+    };
     let mut out = Vec::new();
     for line in packed.as_deref().unwrap_or("").split('\n').filter(|l| !l.is_empty()) {
         let mut f = line.split('\u{1f}');
