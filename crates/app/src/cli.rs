@@ -710,16 +710,20 @@ fn check_orders_file(
                 |row, rec| match &mut checker {
                     None => {
                         let headers: Vec<String> = rec.iter().map(|h| h.trim().to_string()).collect();
-                        checker =
-                            Some(mapping_of(&headers).map(|m| domain::order_batch::Checker::new(&headers, &m, today)));
+                        let made = mapping_of(&headers).map(|m| domain::order_batch::Checker::new(&headers, &m, today));
+                        // An unusable header stops the reading at once.
+                        let usable = made.is_ok();
+                        checker = Some(made);
+                        usable
                     }
                     Some(Ok(c)) => {
                         c.row(row, rec.iter());
                         if row % 65_536 == 0 {
                             checking.set_position(rec.position().map_or(0, |p| p.byte()));
                         }
+                        true
                     }
-                    Some(Err(_)) => {}
+                    Some(Err(_)) => false,
                 },
             )
             .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;

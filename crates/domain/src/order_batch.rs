@@ -208,6 +208,10 @@ impl Batch {
             let d = &mut days[start[c] as usize..start[c + 1] as usize];
             d.sort_unstable();
             s.purchase_days = 1 + d.windows(2).filter(|w| w[0] != w[1]).count() as i64;
+            if s.count == 0 {
+                // A customer whose only orders were left out of the batch: nothing summed.
+                *s = Sums::default();
+            }
         }
         sums
     }
@@ -537,7 +541,7 @@ mod tests {
         assert_eq!((s[1].count, s[1].channel_row), (1, Some(2)));
         let kept = b.filtered(&[false, true, false, true]);
         assert_eq!(kept.inputs(), vec![orders[1].clone(), orders[4].clone()]);
-        assert_eq!((kept.sums()[0].count, kept.sums()[1].count), (2, 0));
+        assert_eq!((kept.sums()[0].count, kept.sums()[1]), (2, Sums::default()));
         let mut other = input("o1", "a", "2026-01-02", 101);
         assert_eq!(Batch::from_inputs(&[orders[0].clone(), other.clone()]).unwrap_err(), "o1");
         other.amount = crate::money::Money(100);

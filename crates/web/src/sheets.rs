@@ -14,11 +14,12 @@ pub enum SheetError {
 }
 
 /// Reads a UTF-8 CSV file record by record without holding it: `row` gets each record's
-/// sheet row number (the header is row 1) and its cells. `Ok(false)` when the text is not
+/// sheet row number (the header is row 1) and its cells, and returns false to stop reading
+/// (a header that cannot be used). `Ok(false)` when the text is not
 /// UTF-8 (Chinese Excel's GB18030): the caller reads the whole file with [`read`] instead.
 pub fn stream_csv(
     reader: impl std::io::Read,
-    mut row: impl FnMut(usize, &csv::StringRecord),
+    mut row: impl FnMut(usize, &csv::StringRecord) -> bool,
 ) -> Result<bool, SheetError> {
     let mut r = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(reader);
     let mut rec = csv::StringRecord::new();
@@ -38,7 +39,9 @@ pub fn stream_csv(
                         rec = csv::StringRecord::from(cells);
                     }
                 }
-                row(n, &rec);
+                if !row(n, &rec) {
+                    return Ok(true);
+                }
             }
             Err(e) if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) => return Ok(false),
             Err(e) => return Err(SheetError::Csv(e.to_string())),

@@ -69,6 +69,19 @@ both!(c1_orders_import_checks_every_row_and_is_idempotent, |kind| async move {
     app.stop().await;
 });
 
+both!(c1_orders_file_without_a_needed_column_is_refused_at_its_header, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let cfg = testkit::test_config(&app.testdb.url);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("no_amount.csv");
+    std::fs::write(&file, "order_id,customer_id,order_date,colour\nZ1,c1,2026-01-02,red\n").unwrap();
+    let before = counts(&app).await;
+    let e = run(import(&file, false), cfg.clone()).await.unwrap_err().to_string();
+    assert!(e.contains("no column for amount"), "{e}");
+    assert_eq!(counts(&app).await, before, "nothing written");
+    app.stop().await;
+});
+
 both!(c1_large_orders_import_builds_indexes_after_the_rows, |kind| async move {
     let app = TestApp::spawn(kind).await;
     let cfg = testkit::test_config(&app.testdb.url);
