@@ -677,9 +677,7 @@ async fn import_orders(cfg: &Config, args: &ImportFile) -> anyhow::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-/// C-1: every row of an orders file checked into a compact batch. A UTF-8 CSV file is
-/// streamed (ten million rows never sit in memory as text cells); XLSX and GB18030 files
-/// are read whole.
+/// C-1: every row of an orders file checked into a compact batch.
 fn check_orders_file(
     file: &std::path::Path,
     map: &str,
@@ -687,8 +685,7 @@ fn check_orders_file(
     today: jiff::civil::Date,
 ) -> anyhow::Result<domain::order_batch::Checked> {
     use domain::order::{ORDER_FIELDS, ORDER_SYNONYMS};
-    let open = || std::fs::File::open(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()));
-    let mapping_of = |headers: &[String]| -> anyhow::Result<Vec<Option<&'static str>>> {
+    let checker = check_file(file, quiet, |headers| {
         let mapping = domain::import::apply_map_with(headers, map, ORDER_SYNONYMS, ORDER_FIELDS)
             .map_err(|e| anyhow::anyhow!("--map: {e}"))?;
         for field in &ORDER_FIELDS[..4] {
@@ -696,22 +693,33 @@ fn check_orders_file(
                 anyhow::bail!("no column for {field}: name one with --map HEADER={field}");
             }
         }
-        Ok(mapping)
-    };
+        Ok(domain::order_batch::Checker::new(headers, &mapping, today))
+    })?;
+    Ok(checker.finish())
+}
+
+/// A file's rows checked one by one as they are read (ten million rows never sit in memory
+/// as text cells): a UTF-8 CSV file is streamed, XLSX and GB18030 files are read whole.
+/// `make` builds the checker from the header row (an unusable header stops the reading).
+fn check_file<C: RowChecker>(
+    file: &std::path::Path,
+    quiet: bool,
+    make: impl Fn(&[String]) -> anyhow::Result<C>,
+) -> anyhow::Result<C> {
+    let open = || std::fs::File::open(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()));
     let size = open()?.metadata().map(|m| m.len()).unwrap_or(0);
     let mut magic = [0u8; 4];
     let zipped = std::io::Read::read_exact(&mut open()?, &mut magic).is_ok() && &magic == b"PK\x03\x04";
     if !zipped {
         let checking = bytes_bar(size, quiet, "checking");
-        let mut checker: Option<anyhow::Result<domain::order_batch::Checker>> = None;
+        let mut checker: Option<anyhow::Result<C>> = None;
         let utf8 =
             web::sheets::stream_csv(
                 std::io::BufReader::with_capacity(1 << 20, open()?),
                 |row, rec| match &mut checker {
                     None => {
                         let headers: Vec<String> = rec.iter().map(|h| h.trim().to_string()).collect();
-                        let made = mapping_of(&headers).map(|m| domain::order_batch::Checker::new(&headers, &m, today));
-                        // An unusable header stops the reading at once.
+                        let made = make(&headers);
                         let usable = made.is_ok();
                         checker = Some(made);
                         usable
@@ -729,35 +737,65 @@ fn check_orders_file(
             .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
         checking.finish_and_clear();
         if utf8 {
-            return Ok(checker.expect("a header row")?.finish());
+            return checker.expect("a header row");
         }
     }
     let bytes = std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
     let table = web::sheets::read(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-    let mapping = mapping_of(&table.headers)?;
-    Ok(domain::order::check(&table, &mapping, today))
+    let mut c = make(&table.headers)?;
+    for (i, cells) in table.rows.iter().enumerate() {
+        c.row(i + 2, cells.iter().map(String::as_str));
+    }
+    Ok(c)
 }
 
+/// A checker fed a file's rows (`row` is the sheet row number, the header being row 1).
+trait RowChecker {
+    fn row<'a>(&mut self, row: usize, cells: impl Iterator<Item = &'a str>);
+}
+
+impl RowChecker for domain::order_batch::Checker {
+    fn row<'a>(&mut self, row: usize, cells: impl Iterator<Item = &'a str>) {
+        domain::order_batch::Checker::row(self, row, cells)
+    }
+}
+
+impl RowChecker for domain::event_batch::Checker {
+    fn row<'a>(&mut self, row: usize, cells: impl Iterator<Item = &'a str>) {
+        domain::event_batch::Checker::row(self, row, cells)
+    }
+}
+
+/// C-5: an events file streamed into a batch of numbers (users and channel/campaign pairs
+/// once each), every row checked before anything is written.
 async fn import_events(cfg: &Config, args: &ImportFile) -> anyhow::Result<ExitCode> {
+    use domain::funnel::{EVENT_FIELDS, EVENT_SYNONYMS};
     let ImportFile { file, map, valid_only, quiet } = args;
     let (valid_only, quiet) = (*valid_only, *quiet);
-    use domain::funnel::{EVENT_FIELDS, EVENT_SYNONYMS, EventInput};
-    let bytes = std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-    let table = web::sheets::read(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-    let mapping = domain::import::apply_map_with(&table.headers, map, EVENT_SYNONYMS, EVENT_FIELDS)
-        .map_err(|e| anyhow::anyhow!("--map: {e}"))?;
-    let checking = bar(table.rows.len(), quiet, "checking");
-    let (valid, errors, bad_rows) = domain::import::check_with(&table, &mapping, EventInput::parse);
-    checking.finish_and_clear();
-    if !report_row_errors(&errors, bad_rows, valid.len(), valid_only) {
+    let started = std::time::Instant::now();
+    let checked = check_file(file, quiet, |headers| {
+        let mapping = domain::import::apply_map_with(headers, map, EVENT_SYNONYMS, EVENT_FIELDS)
+            .map_err(|e| anyhow::anyhow!("--map: {e}"))?;
+        Ok(domain::event_batch::Checker::new(headers, &mapping))
+    })?
+    .finish();
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        rows = checked.batch.len(),
+        "events file checked"
+    );
+    let (batch, bad_rows) = (checked.batch, checked.bad_rows);
+    if !report_row_errors(&checked.errors, bad_rows, batch.len(), valid_only) {
         return Ok(ExitCode::FAILURE);
     }
-    drop(table);
-    let events: Vec<EventInput> = valid.into_iter().map(|(_, e)| e).collect();
     let db = open_db(&cfg.database_url).await?;
+    let writing = bar(batch.len(), quiet, "importing");
     let label = file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().to_string());
-    let n = store::funnel::add_events(&db, &Actor::cli(now()), &events, &label).await?;
+    let progress = |n: usize| writing.set_position(n as u64);
+    let n = store::funnel::add_batch(&db, &Actor::cli(now()), &batch, &label, &progress).await?;
+    writing.finish_and_clear();
     db.close().await;
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "events committed");
     println!("imported {label}: {n} event(s), {bad_rows} row(s) skipped");
     Ok(ExitCode::SUCCESS)
 }
@@ -768,28 +806,28 @@ async fn rfm(
     format: Format,
     output: Option<&std::path::Path>,
 ) -> anyhow::Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let phase = |what: &str| tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "rfm: {what}");
     let (db, day, version, pb) = analytics_inputs(cfg, as_of).await?;
     let segments = domain::rfm::segments(&pb).map_err(|e| anyhow::anyhow!("{e}"))?;
+    phase("store open");
     let values = store::customers::rfm_values(&db, domain::order::day_number(day)).await?;
-    let scored = domain::rfm::score(&values, &segments);
+    phase("values read");
+    let scored = domain::rfm::score(values, &segments);
+    phase("scored");
     let mut out = sink(output)?;
     match format {
         Format::Csv => {
             writeln!(out, "customer_id,recency_days,frequency,monetary,r,f,m,segment")?;
-            for c in &scored {
-                writeln!(
-                    out,
-                    "{},{},{},{},{},{},{},{}",
-                    csv_cell(&c.customer),
-                    c.recency_days,
-                    c.frequency,
-                    domain::money::Money(c.monetary).decimal(),
-                    c.r,
-                    c.f,
-                    c.m,
-                    c.segment
-                )?;
-            }
+            // Built by hand (`write!` per field cost 0.4 s for 800,000 customers), the two
+            // halves on two threads.
+            let (first, second) = scored.split_at(scored.len() / 2);
+            let (a, b) = std::thread::scope(|s| {
+                let b = s.spawn(|| rfm_csv(second));
+                (rfm_csv(first), b.join().expect("RFM lines"))
+            });
+            out.write_all(&a)?;
+            out.write_all(&b)?;
         }
         Format::Json => {
             let rows: Vec<serde_json::Value> = scored
@@ -807,7 +845,36 @@ async fn rfm(
         }
     }
     out.flush()?;
+    phase("written");
+    // The process ends next; 800,000 customers' strings are freed beside that.
+    std::thread::spawn(move || drop(scored));
     Ok(ExitCode::SUCCESS)
+}
+
+/// C-2 CSV lines of scored customers.
+fn rfm_csv(scored: &[domain::rfm::Scored]) -> Vec<u8> {
+    let mut line = Vec::with_capacity(scored.len() * 40);
+    for c in scored {
+        line.extend_from_slice(csv_cell(&c.customer).as_bytes());
+        for v in [c.recency_days, c.frequency] {
+            line.push(b',');
+            push_int(&mut line, v);
+        }
+        line.push(b',');
+        if c.monetary < 0 {
+            line.push(b'-');
+        }
+        let fen = c.monetary.unsigned_abs();
+        push_int(&mut line, (fen / 100) as i64);
+        line.extend_from_slice(&[b'.', b'0' + (fen % 100 / 10) as u8, b'0' + (fen % 10) as u8]);
+        for v in [c.r, c.f, c.m] {
+            line.extend_from_slice(&[b',', b'0' + v]);
+        }
+        line.push(b',');
+        line.extend_from_slice(c.segment.as_bytes());
+        line.push(b'\n');
+    }
+    line
 }
 
 /// What every analytics command starts from: the store, the "as of" date (default today
@@ -935,6 +1002,23 @@ async fn clv(
 }
 
 /// A CSV cell: quoted when it holds a comma, quote or line break.
+/// Appends `v` in decimal digits.
+fn push_int(buf: &mut Vec<u8>, v: i64) {
+    if v < 0 {
+        buf.push(b'-');
+    }
+    let (mut n, mut digits, mut i) = (v.unsigned_abs(), [0u8; 20], 20);
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(&digits[i..]);
+}
+
 fn csv_cell(s: &str) -> std::borrow::Cow<'_, str> {
     if s.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
         format!("\"{}\"", s.replace('"', "\"\"")).into()

@@ -11,6 +11,7 @@ pub mod company;
 pub mod deal;
 pub mod diff;
 pub mod errors;
+pub mod event_batch;
 pub mod experiment;
 pub mod funnel;
 pub mod import;

@@ -359,7 +359,7 @@ impl std::fmt::Debug for Mix {
 /// hold no NUL, so zero padding is unambiguous): one memory access a lookup, no text
 /// compared elsewhere. Longer ids are keyed by their text.
 #[derive(Debug, Default)]
-struct Interner {
+pub(crate) struct Interner {
     short: HashMap<u128, u32, BuildHasherDefault<Mix>>,
     long: HashMap<String, u32>,
 }
@@ -367,7 +367,7 @@ struct Interner {
 impl Interner {
     /// The number of `key` if it has one; otherwise `next` becomes its number and `None`
     /// is returned.
-    fn find(&mut self, key: &str, next: u32) -> Option<u32> {
+    pub(crate) fn find(&mut self, key: &str, next: u32) -> Option<u32> {
         if key.len() <= 16 {
             let mut bytes = [0u8; 16];
             bytes[..key.len()].copy_from_slice(key.as_bytes());

@@ -140,22 +140,58 @@ pub fn id_order(ids: &[&str]) -> Vec<usize> {
 /// Each customer's position when ordered by id (as C-2 compares ids), so that the three
 /// orderings below compare two integers instead of parsing ids on every comparison.
 fn id_ranks(values: &[Values]) -> Vec<u32> {
-    let ids: Vec<&str> = values.iter().map(|v| v.customer.as_str()).collect();
-    let order = id_order(&ids);
+    // Ids from 0 to 2³² − 1 (the usual case) packed with their position into one integer.
+    let small: Option<Vec<u64>> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v.customer.parse::<u32>().ok().map(|k| u64::from(k) << 32 | i as u64))
+        .collect();
+    let keys: Option<Vec<(i128, u32)>> = match small {
+        Some(_) => None,
+        None => {
+            values.iter().enumerate().map(|(i, v)| v.customer.parse::<i128>().ok().map(|k| (k, i as u32))).collect()
+        }
+    };
+    let order: Vec<u32> = match (small, keys) {
+        (Some(mut small), _) => {
+            small.sort_unstable();
+            small.into_iter().map(|k| k as u32).collect()
+        }
+        (None, Some(mut keys)) => {
+            // Sorted by value (not through an index into the ids): one pass over memory.
+            keys.sort_unstable();
+            keys.into_iter().map(|(_, i)| i).collect()
+        }
+        (None, None) => {
+            let ids: Vec<&str> = values.iter().map(|v| v.customer.as_str()).collect();
+            id_order(&ids).into_iter().map(|i| i as u32).collect()
+        }
+    };
     let mut rank = vec![0u32; values.len()];
     for (r, i) in order.into_iter().enumerate() {
-        rank[i] = r as u32;
+        rank[i as usize] = r as u32;
     }
     rank
 }
 
-/// NTILE(5) of every value under the ordering (key, id rank); `key` ascending.
+/// NTILE(5) of every value under the ordering (key, id rank); `key` ascending. When the keys
+/// span less than 2³² the pair is packed into one integer (half the memory to sort).
 fn tiles(values: &[Values], id_rank: &[u32], key: fn(&Values) -> i64) -> Vec<u8> {
     let n = values.len();
+    let mut by_id = vec![0u8; n];
+    let (lo, hi) = values.iter().map(key).fold((i64::MAX, i64::MIN), |(lo, hi), k| (lo.min(k), hi.max(k)));
+    if n > 0 && hi.abs_diff(lo) < 1 << 32 {
+        let mut order: Vec<u64> =
+            values.iter().zip(id_rank).map(|(v, r)| (key(v).abs_diff(lo) << 32) | u64::from(*r)).collect();
+        order.sort_unstable();
+        for (rank, packed) in order.into_iter().enumerate() {
+            by_id[(packed & u64::from(u32::MAX)) as usize] = ntile(rank, n, 5);
+        }
+        return by_id;
+    }
     let mut order: Vec<(i64, u32)> = values.iter().zip(id_rank).map(|(v, r)| (key(v), *r)).collect();
     order.sort_unstable();
     // (key, id rank) is unique per customer, so its position is the customer's rank.
-    let mut by_id = vec![0u8; n];
     for (rank, (_, id)) in order.into_iter().enumerate() {
         by_id[id as usize] = ntile(rank, n, 5);
     }
@@ -165,17 +201,23 @@ fn tiles(values: &[Values], id_rank: &[u32], key: fn(&Values) -> i64) -> Vec<u8>
 /// Scores every customer (C-2) and gives each the first segment it matches; the result is
 /// ordered by customer id (as C-2 compares ids). The three orderings are sorted on as many
 /// threads as the machine gives.
-pub fn score(values: &[Values], segments: &[Segment]) -> Vec<Scored> {
-    let id_rank = id_ranks(values);
+pub fn score(values: Vec<Values>, segments: &[Segment]) -> Vec<Scored> {
+    let id_rank = id_ranks(&values);
     // Recency descending: the longest ago first (tile 1), the most recent last (tile 5).
     let (r, f, m) = std::thread::scope(|s| {
-        let r = s.spawn(|| tiles(values, &id_rank, |v| -v.recency_days));
-        let f = s.spawn(|| tiles(values, &id_rank, |v| v.frequency));
-        let m = tiles(values, &id_rank, |v| v.monetary);
+        let r = s.spawn(|| tiles(&values, &id_rank, |v| -v.recency_days));
+        let f = s.spawn(|| tiles(&values, &id_rank, |v| v.frequency));
+        let m = tiles(&values, &id_rank, |v| v.monetary);
         (r.join().expect("R scoring"), f.join().expect("F scoring"), m)
     });
-    let mut by_id: Vec<Option<&Values>> = vec![None; values.len()];
-    for (v, rank) in values.iter().zip(&id_rank) {
+    // The segment of each of the 125 (r, f, m) combinations, matched once.
+    let mut table: Vec<&str> = Vec::with_capacity(125);
+    for (r, f, m) in (1..=5u8).flat_map(|r| (1..=5u8).flat_map(move |f| (1..=5u8).map(move |m| (r, f, m)))) {
+        table.push(segments.iter().find(|s| s.matches(r, f, m)).map_or("", |s| s.name.as_str()));
+    }
+    let mut by_id: Vec<Option<Values>> = Vec::with_capacity(values.len());
+    by_id.resize_with(values.len(), || None);
+    for (v, rank) in values.into_iter().zip(&id_rank) {
         by_id[*rank as usize] = Some(v);
     }
     by_id
@@ -183,14 +225,14 @@ pub fn score(values: &[Values], segments: &[Segment]) -> Vec<Scored> {
         .flatten()
         .enumerate()
         .map(|(k, v)| Scored {
-            customer: v.customer.clone(),
+            customer: v.customer,
             recency_days: v.recency_days,
             frequency: v.frequency,
             monetary: v.monetary,
             r: r[k],
             f: f[k],
             m: m[k],
-            segment: segments.iter().find(|s| s.matches(r[k], f[k], m[k])).map(|s| s.name.clone()).unwrap_or_default(),
+            segment: table[usize::from(r[k] - 1) * 25 + usize::from(f[k] - 1) * 5 + usize::from(m[k] - 1)].to_string(),
         })
         .collect()
 }
@@ -265,7 +307,7 @@ mod tests {
         let values: Vec<Values> =
             [10, 2, 7, 1, 9, 3, 8, 4, 6, 5].iter().map(|i| v(&i.to_string(), 5, 1, 100)).collect();
         let segs = segments(&Playbook::default_playbook()).unwrap();
-        let s = score(&values, &segs);
+        let s = score(values.clone(), &segs);
         let f_of = |id: &str| s.iter().find(|c| c.customer == id).unwrap().f;
         assert_eq!((f_of("1"), f_of("2"), f_of("3"), f_of("10")), (1, 1, 2, 5));
         // R orders by recency descending then id ascending, so among equals the lowest ids
@@ -275,7 +317,7 @@ mod tests {
         // A non-numeric id anywhere: ids compare as text, "10" < "2".
         let mut mixed = values.clone();
         mixed.push(v("x", 5, 1, 100));
-        let s = score(&mixed, &segs);
+        let s = score(mixed, &segs);
         let f_of = |id: &str| s.iter().find(|c| c.customer == id).unwrap().f;
         assert!(f_of("10") < f_of("3"), "as text, \"10\" sorts before \"3\"");
     }
@@ -290,7 +332,7 @@ mod tests {
             v("5", 30, 3, 5_000),
         ];
         let segs = segments(&Playbook::default_playbook()).unwrap();
-        let s = score(&values, &segs);
+        let s = score(values, &segs);
         let by = |id: &str| s.iter().find(|c| c.customer == id).unwrap().clone();
         // 1 and 2 order equally often: the lower id gets the lower F.
         assert_eq!((by("1").r, by("1").f, by("1").m, by("1").segment.as_str()), (5, 4, 5, "champions"));
@@ -306,8 +348,8 @@ mod tests {
     #[test]
     fn c2_moves_count_changed_and_new_customers_only() {
         let segs = segments(&Playbook::default_playbook()).unwrap();
-        let before = score(&[v("1", 10, 1, 100), v("2", 300, 5, 9_000)], &segs);
-        let now = score(&[v("1", 40, 1, 100), v("2", 330, 5, 9_000), v("3", 1, 1, 50)], &segs);
+        let before = score(vec![v("1", 10, 1, 100), v("2", 300, 5, 9_000)], &segs);
+        let now = score(vec![v("1", 40, 1, 100), v("2", 330, 5, 9_000), v("3", 1, 1, 50)], &segs);
         let m = moves(&before, &now);
         let new = m.iter().find(|x| x.from.is_none()).unwrap();
         assert_eq!((new.to.as_str(), new.customers), (now[2].segment.as_str(), 1));
@@ -334,5 +376,32 @@ mod tests {
         let mut pb = Playbook::default_playbook();
         pb.customers.rfm.order.push("vip".into());
         assert!(segments(&pb).unwrap_err().get("customers.rfm.order").is_some());
+    }
+
+    /// C-2: tiles are the same whether keys and ids are packed into one integer (spans under
+    /// 2³²) or sorted as pairs (amounts spanning more, ids beyond), checked against a plain sort.
+    #[test]
+    fn c2_tiles_match_a_plain_sort_for_narrow_and_wide_amounts() {
+        let mut state = 3u64;
+        let mut next = |n: u64| {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) % n
+        };
+        // Narrow amounts with ids under 2³² (both packed), wide amounts with larger ids.
+        for (scale, first_id) in [(1_i64, 0_i64), (1 << 40, 1 << 40)] {
+            let values: Vec<Values> = (0..997)
+                .map(|i| {
+                    let id = (first_id + 1000 - i).to_string();
+                    v(&id, next(50) as i64, next(9) as i64, next(30) as i64 * scale - 7)
+                })
+                .collect();
+            let ranks = id_ranks(&values);
+            let got = tiles(&values, &ranks, |v| v.monetary);
+            let mut order: Vec<usize> = (0..values.len()).collect();
+            order.sort_by_key(|&i| (values[i].monetary, values[i].customer.parse::<i64>().unwrap()));
+            for (rank, &i) in order.iter().enumerate() {
+                assert_eq!(got[ranks[i] as usize], ntile(rank, values.len(), 5), "scale {scale}, customer {i}");
+            }
+        }
     }
 }

@@ -68,7 +68,10 @@ impl Deferred {
         // with temporary storage in memory SQLite's sorter sorts everything as one linked
         // list, and a large list is all cache misses (an index on 10 M orders: 30 s in
         // memory or with 512 MB runs, 7 s with 8 MB runs merged from files).
-        sqlx::query("PRAGMA temp_store = FILE").execute(&mut **c).await?;
+        // SQLite refuses to change the setting inside a transaction once the connection has
+        // opened its temporary database; the bulk connection (`Db::begin_bulk`) is set before
+        // its transaction, and any other keeps its setting (the build is slower, not wrong).
+        let _ = sqlx::query("PRAGMA temp_store = FILE").execute(&mut **c).await;
         sqlx::query("PRAGMA cache_size = -8192").execute(&mut **c).await?;
         for ddl in self.ddl {
             sqlx::query(sqlx::AssertSqlSafe(ddl)).execute(&mut **c).await?;
@@ -77,7 +80,7 @@ impl Deferred {
             .execute(&mut **c)
             .await?;
         sqlx::query("PRAGMA threads = 0").execute(&mut **c).await?;
-        sqlx::query("PRAGMA temp_store = MEMORY").execute(&mut **c).await?;
+        let _ = sqlx::query("PRAGMA temp_store = MEMORY").execute(&mut **c).await;
         Ok(())
     }
 }

@@ -182,17 +182,18 @@ async fn convert_tx(tx: &mut Tx, experiment_id: i64, users: &[(String, Ts)]) -> 
 
 /// Conversion events (C-5) whose campaign is a running experiment's key count as that
 /// experiment's outcomes, in the same transaction as the events.
-pub(crate) async fn record_events_tx(tx: &mut Tx, events: &[domain::funnel::EventInput]) -> Result<()> {
-    let conversions: Vec<&domain::funnel::EventInput> =
-        events.iter().filter(|e| e.step == domain::funnel::Step::Conversion && !e.campaign.is_empty()).collect();
-    if conversions.is_empty() {
+pub(crate) async fn record_batch_tx(tx: &mut Tx, batch: &domain::event_batch::EventBatch) -> Result<()> {
+    if !batch.rows.iter().any(|r| r.step == domain::funnel::Step::Conversion) {
         return Ok(());
     }
     let running: Vec<(i64, String)> = on_tx!(tx, c => sqlx::query_as(
         "SELECT id, key FROM experiments WHERE status = 'running'").fetch_all(c).await)?;
     for (id, key) in running {
-        let users: Vec<(String, Ts)> =
-            conversions.iter().filter(|e| e.campaign == key).map(|e| (e.user.clone(), Ts::new(e.at))).collect();
+        let users: Vec<(String, Ts)> = batch
+            .conversions_in(&key)
+            .into_iter()
+            .filter_map(|(u, at)| Some((u.to_string(), Ts::new(jiff::Timestamp::from_microsecond(at).ok()?))))
+            .collect();
         if !users.is_empty() {
             convert_tx(tx, id, &users).await?;
         }

@@ -251,6 +251,9 @@ impl Db {
                 let mut c = p.acquire().await?;
                 c.close_on_drop();
                 sqlx::query("PRAGMA foreign_keys = OFF").execute(&mut *c).await?;
+                // Index builds sort through temporary files (`bulk`); set outside the
+                // transaction, where SQLite always allows it.
+                sqlx::query("PRAGMA temp_store = FILE").execute(&mut *c).await?;
                 Tx::Sqlite(sqlx::Transaction::begin(c, Some(sqlx::SqlStr::from_static("BEGIN IMMEDIATE"))).await?)
             }
             Db::Postgres(p) => Tx::Postgres(p.begin().await?),

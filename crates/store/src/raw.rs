@@ -28,6 +28,11 @@ pub(crate) struct Conn {
     db: *mut ffi::sqlite3,
 }
 
+// SAFETY: SQLite (built thread-safe) lets a connection be used from any thread as long as
+// no two threads use it at once; a `Conn` lives inside one `with_*` call, which holds the
+// driver's lock on the handle, and is used by one thread.
+unsafe impl Send for Conn {}
+
 fn error(db: *mut ffi::sqlite3, what: &str) -> Error {
     // SAFETY: `db` is the open handle; errmsg returns a NUL-terminated string owned by it.
     let (code, msg) = unsafe {
@@ -50,6 +55,12 @@ impl Conn {
             return Err(error(self.db, "prepare"));
         }
         Ok(Stmt { db: self.db, st, _data: PhantomData })
+    }
+
+    /// Rows changed by the last statement on this connection.
+    pub(crate) fn changes(&self) -> i64 {
+        // SAFETY: `db` is the open handle.
+        unsafe { ffi::sqlite3_changes64(self.db) }
     }
 
     /// The rowid the last insert on this connection gave.
@@ -102,6 +113,55 @@ impl<'d> Stmt<'d> {
         unsafe { ffi::sqlite3_reset(self.st) };
         Ok(())
     }
+
+    /// Steps a query: `true` with a row to read (`column`), `false` when done (the statement
+    /// is then ready to run again).
+    pub(crate) fn next_row(&mut self) -> Result<bool> {
+        // SAFETY: `st` is a live statement with every parameter bound.
+        match unsafe { ffi::sqlite3_step(self.st) } {
+            ffi::SQLITE_ROW => Ok(true),
+            ffi::SQLITE_DONE => {
+                // SAFETY: as above.
+                unsafe { ffi::sqlite3_reset(self.st) };
+                Ok(false)
+            }
+            _ => {
+                let e = error(self.db, "query");
+                // SAFETY: as above.
+                unsafe { ffi::sqlite3_reset(self.st) };
+                Err(e)
+            }
+        }
+    }
+
+    /// Column `i` (from 0) of the current row as an integer.
+    pub(crate) fn column(&self, i: c_int) -> i64 {
+        // SAFETY: `st` is a live statement positioned on a row (after `next_row` gave true).
+        unsafe { ffi::sqlite3_column_int64(self.st, i) }
+    }
+
+    /// Column `i` (from 0) of the current row as text (NULL reads as empty).
+    pub(crate) fn column_text(&self, i: c_int) -> Result<String> {
+        // SAFETY: `st` is positioned on a row; the text pointer (or null for NULL) stays valid
+        // until the next step, and `bytes` gives its length; it is copied out at once.
+        let bytes = unsafe {
+            let p = ffi::sqlite3_column_text(self.st, i);
+            if p.is_null() {
+                return Ok(String::new());
+            }
+            let n = ffi::sqlite3_column_bytes(self.st, i);
+            std::slice::from_raw_parts(p, usize::try_from(n).unwrap_or(0))
+        };
+        String::from_utf8(bytes.to_vec()).map_err(|_| Error::Other("stored text is not UTF-8".into()))
+    }
+
+    /// The first column of the first row, if any (the statement is reset afterwards).
+    pub(crate) fn first_int(&mut self) -> Result<Option<i64>> {
+        let v = if self.next_row()? { Some(self.column(0)) } else { None };
+        // SAFETY: `st` is a live statement.
+        unsafe { ffi::sqlite3_reset(self.st) };
+        Ok(v)
+    }
 }
 
 impl Drop for Stmt<'_> {
@@ -115,7 +175,46 @@ impl Drop for Stmt<'_> {
 /// scheduler's worker when the runtime has others to run its tasks meanwhile.
 pub(crate) async fn with_conn<R>(tx: &mut Tx, f: impl FnOnce(&Conn) -> Result<R>) -> Result<R> {
     let Tx::Sqlite(t) = tx else { return Err(Error::Other("not an SQLite store".into())) };
-    let mut handle = t.lock_handle().await?;
+    with_sqlite(t, f).await
+}
+
+/// Reads in `parts` pieces at once, each on a pooled connection of its own and a thread of
+/// its own (`read(conn, part)`), the pieces' rows concatenated in part order. For scans of
+/// millions of rows on a machine with cores to spare.
+pub(crate) async fn read_parts<T: Send>(
+    pool: &sqlx::SqlitePool,
+    parts: usize,
+    read: impl Fn(&Conn, usize) -> Result<Vec<T>> + Sync,
+) -> Result<Vec<T>> {
+    let mut conns = Vec::with_capacity(parts);
+    for _ in 0..parts {
+        conns.push(pool.acquire().await?);
+    }
+    let mut handles = Vec::with_capacity(parts);
+    for c in &mut conns {
+        handles.push(c.lock_handle().await?);
+    }
+    let lent: Vec<Conn> = handles.iter_mut().map(|h| Conn { db: h.as_raw_handle().as_ptr() }).collect();
+    let run = || {
+        std::thread::scope(|s| {
+            let read = &read;
+            let pieces: Vec<_> =
+                lent.into_iter().enumerate().map(|(i, conn)| s.spawn(move || read(&conn, i))).collect();
+            let mut out = Vec::new();
+            for p in pieces {
+                out.append(&mut p.join().map_err(|_| Error::Other("a reading thread failed".into()))??);
+            }
+            Ok(out)
+        })
+    };
+    let multi = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi { tokio::task::block_in_place(run) } else { run() }
+}
+
+/// `with_conn` on any SQLite connection (a pooled one, for reads).
+pub(crate) async fn with_sqlite<R>(c: &mut sqlx::SqliteConnection, f: impl FnOnce(&Conn) -> Result<R>) -> Result<R> {
+    let mut handle = c.lock_handle().await?;
     let conn = Conn { db: handle.as_raw_handle().as_ptr() };
     let multi = tokio::runtime::Handle::try_current()
         .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);

@@ -276,9 +276,10 @@ both!(c2_rfm_matches_ntile_in_sql_as_of_any_date, |kind| async move {
     assert_eq!(r.status, 201, "{}", r.text);
     let latest = store::customers::latest_order_day(&app.db).await.unwrap().unwrap();
     let segments = domain::rfm::segments(&domain::playbook::Playbook::default_playbook()).unwrap();
-    // As of a day after every order (from the kept aggregates) and as of a day in the middle
-    // (from the orders up to it).
-    for as_of in [latest + 10, latest - 120] {
+    // As of a day after every order (from the kept aggregates), a day in the middle (from
+    // the orders up to it) and a day shortly before the latest order (the aggregates less
+    // the few orders after it).
+    for as_of in [latest + 10, latest - 120, latest - 5] {
         let expected = rfm_by_sql(&app.db, as_of).await;
         let date = domain::order::date_of(as_of).to_string();
         let got = mk.get(&format!("/api/v1/analytics/rfm?as_of={date}")).await.json();
@@ -510,6 +511,63 @@ both!(c5_funnel_in_the_database_matches_the_rule_on_random_events, |kind| async 
         );
         let f = got["funnels"].as_array().unwrap().iter().find(|f| f["channel"] == channel).unwrap();
         assert_eq!(f["users"], json!(expected.users), "{channel}: {got}");
+    }
+    app.stop().await;
+});
+
+// C-5: files of thousands of events take the bulk path on SQLite (numbers through the
+// statement interface, the time index built after the rows); a second file with users of
+// the first reuses their numbers; the funnel over both equals the rule user by user.
+both!(c5_large_events_files_number_each_user_once_and_count_as_the_rule, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let cfg = testkit::test_config(&app.testdb.url);
+    let dir = tempfile::tempdir().unwrap();
+    let mut state = 11u64;
+    let mut next = || {
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        state >> 33
+    };
+    type Key = (String, String, String);
+    let mut by_user: std::collections::BTreeMap<Key, Vec<(domain::funnel::Step, i64)>> = Default::default();
+    for (name, first_user) in [("a.csv", 0u64), ("b.csv", 200)] {
+        let mut text = String::from("user_id,channel,campaign,type,ts\n");
+        for _ in 0..6_000 {
+            let user = format!("用户{}", first_user + next() % 300);
+            let channel = ["douyin", "wechat"][(next() % 2) as usize].to_string();
+            let campaign = ["", "v1"][(next() % 2) as usize].to_string();
+            let step = domain::funnel::Step::ALL[(next() % 4) as usize];
+            let ts = jiff::Timestamp::from_second(1_777_600_800 + (next() % 30) as i64 * 60).unwrap();
+            text.push_str(&format!("{user},{channel},{campaign},{},{ts}\n", step.code()));
+            by_user.entry((channel, campaign, user)).or_default().push((step, ts.as_microsecond()));
+        }
+        std::fs::write(dir.path().join(name), text).unwrap();
+        let import = Command::Import(ImportCmd::Events(ImportFile {
+            file: dir.path().join(name),
+            map: String::new(),
+            valid_only: false,
+            quiet: true,
+        }));
+        assert_eq!(run(import, cfg.clone()).await.unwrap(), ExitCode::SUCCESS);
+    }
+    let users: i64 = match &app.db {
+        store::Db::Sqlite(p) => sqlx::query_scalar("SELECT count(*) FROM funnel_users").fetch_one(p).await.unwrap(),
+        store::Db::Postgres(p) => sqlx::query_scalar("SELECT count(*) FROM funnel_users").fetch_one(p).await.unwrap(),
+    };
+    assert_eq!(users, 500, "users 200–299 appear in both files and are stored once");
+    assert!(store::schema::indexes(&app.db).await.unwrap().contains(&"funnel_events.funnel_events_at".to_string()));
+    let mut viewer = app.api("viewer@yunqi.example").await;
+    let got = viewer.get("/api/v1/analytics/funnel?from=2026-05-01&to=2026-05-31").await.json();
+    let funnels = got["funnels"].as_array().unwrap();
+    assert_eq!(funnels.len(), 4, "{got}");
+    for f in funnels {
+        let (channel, campaign) = (f["channel"].as_str().unwrap(), f["campaign"].as_str().unwrap());
+        let expected = domain::funnel::summarise(
+            by_user
+                .iter()
+                .filter(|((c, k, _), _)| c == channel && k == campaign)
+                .map(|(_, evs)| domain::funnel::reached(evs)),
+        );
+        assert_eq!(f["users"], json!(expected.users), "{channel}/{campaign}: {got}");
     }
     app.stop().await;
 });

@@ -283,7 +283,7 @@ async fn scored_as_of(s: &AppState, day: jiff::civil::Date) -> ApiResult<(i64, A
         return Ok((rules.version, v));
     }
     let segments = domain::rfm::segments(&rules.playbook)?;
-    let scored = Arc::new(domain::rfm::score(&store::customers::rfm_values(&s.db, key.0).await?, &segments));
+    let scored = Arc::new(domain::rfm::score(store::customers::rfm_values(&s.db, key.0).await?, &segments));
     s.rfm.put(key, scored.clone());
     Ok((rules.version, scored))
 }
