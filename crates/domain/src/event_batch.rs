@@ -110,23 +110,15 @@ impl Checker {
     /// every cell empty are skipped.
     pub fn row<'a>(&mut self, row: usize, cells: impl IntoIterator<Item = &'a str>) {
         let mut c = Cells::default();
-        let mut empty = true;
-        for (cell, field) in cells.into_iter().zip(self.map.iter()) {
-            let v = cell.trim();
-            if v.is_empty() {
-                continue;
-            }
-            empty = false;
-            match *field {
-                Some("user_id") => c.user = Some(v),
-                Some("channel") => c.channel = Some(v),
-                Some("campaign") => c.campaign = Some(v),
-                Some("type") => c.kind = Some(v),
-                Some("ts") => c.ts = Some(v),
-                _ => {}
-            }
-        }
-        if empty {
+        let any = crate::import::each_cell(cells, &self.map, |field, v| match field {
+            "user_id" => c.user = Some(v),
+            "channel" => c.channel = Some(v),
+            "campaign" => c.campaign = Some(v),
+            "type" => c.kind = Some(v),
+            "ts" => c.ts = Some(v),
+            _ => {}
+        });
+        if !any {
             return;
         }
         let mut e = FieldErrors::new();

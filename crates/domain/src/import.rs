@@ -93,6 +93,26 @@ pub struct RowError {
     pub message: String,
 }
 
+/// Hands each non-blank cell of a row (trimmed) with its column's field to `set`; false
+/// when every cell is blank (the row is skipped).
+pub(crate) fn each_cell<'a>(
+    cells: impl IntoIterator<Item = &'a str>,
+    map: &[Option<&'static str>],
+    mut set: impl FnMut(&'static str, &'a str),
+) -> bool {
+    let mut any = false;
+    for (cell, field) in cells.into_iter().zip(map) {
+        let v = cell.trim();
+        if !v.is_empty() {
+            any = true;
+            if let Some(f) = field {
+                set(f, v);
+            }
+        }
+    }
+    any
+}
+
 /// The result of checking every row before anything is written.
 #[derive(Debug, Clone)]
 pub struct Checked {

@@ -440,24 +440,16 @@ impl Checker {
     /// unless the two rows are identical (a repeated line).
     pub fn row<'a>(&mut self, row: usize, cells: impl IntoIterator<Item = &'a str>) {
         let mut p = Parts::default();
-        let mut empty = true;
-        for (cell, field) in cells.into_iter().zip(self.map.iter()) {
-            let v = cell.trim();
-            if v.is_empty() {
-                continue;
-            }
-            empty = false;
-            match *field {
-                Some("order_id") => p.order_id = Some(v),
-                Some("customer_id") => p.customer_id = Some(v),
-                Some("order_date") => p.order_date = Some(v),
-                Some("amount") => p.amount = Some(v),
-                Some("customer_name") => p.customer_name = Some(v),
-                Some("channel") => p.channel = Some(v),
-                _ => {}
-            }
-        }
-        if empty {
+        let any = crate::import::each_cell(cells, &self.map, |field, v| match field {
+            "order_id" => p.order_id = Some(v),
+            "customer_id" => p.customer_id = Some(v),
+            "order_date" => p.order_date = Some(v),
+            "amount" => p.amount = Some(v),
+            "customer_name" => p.customer_name = Some(v),
+            "channel" => p.channel = Some(v),
+            _ => {}
+        });
+        if !any {
             return;
         }
         let fail = |me: &mut Checker, e: FieldErrors| {

@@ -403,7 +403,9 @@ pub async fn rfm_values(db: &Db, as_of: i64) -> Result<Vec<Values>> {
 
 /// How many orders are dated after `day` (through the day index).
 async fn later_orders(db: &Db, day: i64) -> Result<i64> {
-    Ok(on_db!(db, p => sqlx::query_scalar("SELECT count(*) FROM orders WHERE order_day > $1").bind(day).fetch_one(p).await)?)
+    Ok(
+        on_db!(db, p => sqlx::query_scalar("SELECT count(*) FROM orders WHERE order_day > $1").bind(day).fetch_one(p).await)?,
+    )
 }
 
 /// C-3 inputs as of `as_of`: per customer with an order on or before the day, its first and
