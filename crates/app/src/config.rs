@@ -30,6 +30,9 @@ pub struct Config {
     pub password_iterations: u32,
     /// Public lead-form submissions one address may make per hour.
     pub form_per_hour: i64,
+    /// Dashboard figures that took at least this long to compute are shown as they were
+    /// while they are computed again beside (after an order, say), marked as refreshing.
+    pub dashboard_refresh_ms: u64,
 }
 
 impl Default for Config {
@@ -52,6 +55,7 @@ impl Default for Config {
             password_memory_kib: 19 * 1024,
             password_iterations: 2,
             form_per_hour: 10,
+            dashboard_refresh_ms: 250,
         }
     }
 }
@@ -107,6 +111,7 @@ impl Config {
             "password_memory_kib" => self.password_memory_kib = parse(v)?,
             "password_iterations" => self.password_iterations = parse(v)?,
             "form_per_hour" => self.form_per_hour = parse(v)?,
+            "dashboard_refresh_ms" => self.dashboard_refresh_ms = parse(v)?,
             // Variables of other tools may share the prefix; only ours are read.
             "config" => {}
             other => return Err(format!("unknown setting `{other}`")),
@@ -152,6 +157,7 @@ impl Config {
                 iterations: self.password_iterations,
             },
             form_per_hour: self.form_per_hour,
+            dashboard_refresh_ms: self.dashboard_refresh_ms,
         }
     }
 }

@@ -97,10 +97,22 @@ impl TestApp {
         TestApp::spawn_on(testdb, TestClock::default(), true).await
     }
 
+    /// A fresh instance with its configuration changed by `configure` first.
+    pub async fn spawn_with(kind: Kind, configure: impl FnOnce(&mut Config)) -> TestApp {
+        let testdb = Arc::new(TestDb::new(kind).await);
+        let mut cfg = test_config(&testdb.url);
+        configure(&mut cfg);
+        TestApp::start(testdb, TestClock::default(), true, cfg).await
+    }
+
     /// Another instance on the same database (two servers working together).
     pub async fn spawn_on(testdb: Arc<TestDb>, clock: TestClock, load_demo: bool) -> TestApp {
-        marketops::jobs::install_tls();
         let cfg = test_config(&testdb.url);
+        TestApp::start(testdb, clock, load_demo, cfg).await
+    }
+
+    async fn start(testdb: Arc<TestDb>, clock: TestClock, load_demo: bool, cfg: Config) -> TestApp {
+        marketops::jobs::install_tls();
         let db = marketops::startup::open_db(&cfg.database_url).await.expect("open test database");
         if load_demo {
             let actor = Actor::cli(Ts::new(clock.now()));

@@ -43,6 +43,8 @@ pub struct Settings {
     pub password: password::Params,
     /// Submissions of public lead forms one address may make per hour (spam limit).
     pub form_per_hour: i64,
+    /// See `dashboard_refresh_ms` in the configuration.
+    pub dashboard_refresh_ms: u64,
 }
 
 impl Default for Settings {
@@ -55,6 +57,7 @@ impl Default for Settings {
             body_limit: 1024 * 1024,
             password: password::Params::default(),
             form_per_hour: 10,
+            dashboard_refresh_ms: 250,
         }
     }
 }
@@ -79,6 +82,8 @@ pub struct Inner {
     /// C-7: the dashboard's customer sections (segments and moves, lifetime value), reused
     /// until an order or customer arrives or the playbook changes.
     pub dashboard: api::dashboard::CustomerSectionsCache,
+    /// Whether the dashboard's customer sections are being computed again beside.
+    pub dashboard_refreshing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 #[derive(Clone)]
@@ -107,6 +112,7 @@ impl AppState {
             ltv: Default::default(),
             funnels: Default::default(),
             dashboard: Default::default(),
+            dashboard_refreshing: Default::default(),
         }))
     }
 

@@ -208,6 +208,41 @@ both!(c7_dashboard_shows_every_section_to_every_member_with_exports, |kind| asyn
     app.stop().await;
 });
 
+both!(c7_dashboard_shows_the_previous_figures_while_it_recomputes_after_an_order, |kind| async move {
+    // Every computation counts as slow here, so any change is shown refreshing first.
+    let app = TestApp::spawn_with(kind, |c| c.dashboard_refresh_ms = 0).await;
+    let mut fin = app.api("finance@yunqi.example").await;
+    let order = |id: &str, c: &str| json!({"orders": [{"order_id": id, "customer_id": c, "order_date": "2026-11-02", "amount": "120.00"}]});
+    assert_eq!(fin.json(Method::POST, "/api/v1/orders", &order("R1", "5001")).await.status, 201);
+    let customers = |d: &Value| -> u64 {
+        d["rfm"]["segments"].as_array().unwrap().iter().map(|s| s["customers"].as_u64().unwrap()).sum()
+    };
+    let first = fin.get("/api/v1/dashboard").await.json();
+    assert_eq!(first["refreshing"], false, "nothing earlier to show: computed at once");
+    assert_eq!(fin.json(Method::POST, "/api/v1/orders", &order("R2", "5002")).await.status, 201);
+    let stale = fin.get("/api/v1/dashboard").await.json();
+    assert_eq!(stale["refreshing"], true);
+    assert_eq!(stale["rfm"], first["rfm"], "the previous figures, at once");
+    // The page says so beside the figures.
+    assert_eq!(fin.json(Method::POST, "/api/v1/orders", &order("R3", "5003")).await.status, 201);
+    let mut page = app.login("sales.rep@yunqi.example").await;
+    let html = page.get("/dashboard").await.text;
+    assert!(html.contains("id=\"dash-refreshing\""), "{html}");
+    // A later view has the new figures: two more customers.
+    let mut fresh = None;
+    for _ in 0..200 {
+        let d = fin.get("/api/v1/dashboard").await.json();
+        if d["refreshing"] == false {
+            fresh = Some(d);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let fresh = fresh.expect("the figures were recomputed");
+    assert_eq!(customers(&fresh), customers(&first) + 2);
+    app.stop().await;
+});
+
 both!(c4_referral_codes_referrals_and_rewards_by_the_playbook, |kind| async move {
     let app = TestApp::spawn(kind).await;
     let mut fin = app.api("finance@yunqi.example").await;

@@ -925,6 +925,7 @@ error-conflict = This action does not fit the record's current state.
 
 nav-dashboard = Dashboard
 dashboard-title = Marketing dashboard
+dashboard-refreshing = Segments and lifetime value are being recomputed with the latest orders; the figures shown are the previous ones. Reload shortly to see the new ones.
 dashboard-intro = The same figures for everyone: the funnel, customer segments and their moves, lifetime value, channel ROI and the experiments. Each chart has its table and an export; the headings open the detailed pages.
 dashboard-step = Step
 dashboard-step-rate = From the step before

@@ -925,6 +925,7 @@ error-conflict = 该操作与记录的当前状态不符。
 
 nav-dashboard = 看板
 dashboard-title = 市场数据看板
+dashboard-refreshing = 客户分层与终身价值正在按最新订单重新计算，当前显示的是上一次的结果；稍后刷新页面即可看到新数据。
 dashboard-intro = 全员同一套数据：漏斗、客户分层及其迁移、客户终身价值、渠道 ROI 与实验进展。每个图表旁有数据表并可导出，标题可进入明细页面。
 dashboard-step = 环节
 dashboard-step-rate = 较上一环节

@@ -255,6 +255,11 @@ impl<K: PartialEq, V> Recent<K, V> {
         self.kept.lock().ok().and_then(|c| c.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()))
     }
 
+    /// The most recently kept value whose key meets `pred`.
+    pub fn newest_where(&self, pred: impl Fn(&K) -> bool) -> Option<Arc<V>> {
+        self.kept.lock().ok().and_then(|c| c.iter().find(|(k, _)| pred(k)).map(|(_, v)| v.clone()))
+    }
+
     pub fn put(&self, key: K, value: Arc<V>) {
         if let Ok(mut c) = self.kept.lock() {
             c.retain(|(k, _)| *k != key);
