@@ -395,6 +395,68 @@ both!(c2_customer_pages_show_segments_and_orders, |kind| async move {
     app.stop().await;
 });
 
+/// A multipart body with a file and, when asked, the "valid rows only" box ticked.
+fn upload(name: &str, bytes: &[u8], valid_only: bool) -> testkit::client::Body<'static> {
+    let boundary = "----marketops-sheet-boundary";
+    let mut body = Vec::new();
+    if valid_only {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"valid_only\"\r\n\r\n1\r\n").as_bytes(),
+        );
+    }
+    body.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let ct: &'static str = Box::leak(format!("multipart/form-data; boundary={boundary}").into_boxed_str());
+    testkit::client::Body::Raw(ct, body)
+}
+
+both!(c1_c5_orders_and_events_import_in_the_browser, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let mut fin = app.login("finance@yunqi.example").await;
+    let page = fin.get("/customers").await.text;
+    assert!(page.contains("id=\"orders-import-link\""));
+    assert!(fin.get("/customers/import").await.text.contains("id=\"sheet-import-form\""));
+    let before = counts(&app).await;
+    // Chinese headers; row 3 has a bad amount, row 4 a date that is not a date.
+    let csv = "订单号,客户编号,下单日期,金额\nW1,c1,2026-05-01,100.00\nW2,c1,2026-05-02,十元\nW3,c2,2026-13-01,5.00\nW4,c2,2026-05-03,8.50\n";
+    let r = fin.send(Method::POST, "/customers/import", Some(upload("orders.csv", csv.as_bytes(), false))).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(r.text.contains("id=\"row-errors\"") && r.text.contains("<td>3</td>") && r.text.contains("<td>4</td>"));
+    assert_eq!(counts(&app).await, before, "nothing written for a refused file");
+    // A file without an amount column is refused naming the field.
+    let r = fin
+        .send(
+            Method::POST,
+            "/customers/import",
+            Some(upload("o.csv", b"order_id,customer_id,order_date\nX,c,2026-05-01\n", false)),
+        )
+        .await;
+    assert_eq!(r.status, 422);
+    assert!(r.text.contains("id=\"import-error\"") && r.text.contains("amount"), "{}", r.text);
+    // Valid rows only: two orders, one new customer each.
+    let r = fin.send(Method::POST, "/customers/import", Some(upload("orders.csv", csv.as_bytes(), true))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.text.contains("id=\"import-done\""), "{}", r.text);
+    let after = counts(&app).await;
+    assert_eq!((after.0 - before.0, after.1 - before.1), (2, 2));
+    // Events: the funnel shows them.
+    let events = "user_id,channel,campaign,type,ts\nu1,douyin,v1,exposure,2026-05-02T10:00:00+08:00\nu1,douyin,v1,click,2026-05-02T10:05:00+08:00\n";
+    let r =
+        fin.send(Method::POST, "/reports/funnel/import", Some(upload("events.csv", events.as_bytes(), false))).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let got = fin.get("/api/v1/analytics/funnel?from=2026-05-01&to=2026-05-31").await.json();
+    let douyin = got["funnels"].as_array().unwrap().iter().find(|f| f["channel"] == "douyin").unwrap().clone();
+    assert_eq!(douyin["users"], json!([1, 1, 0, 0]), "{got}");
+    // Who may not add orders may not import them.
+    let mut viewer = app.login("viewer@yunqi.example").await;
+    assert_eq!(viewer.get("/customers/import").await.status, 403);
+    let r =
+        viewer.send(Method::POST, "/reports/funnel/import", Some(upload("events.csv", events.as_bytes(), false))).await;
+    assert_eq!(r.status, 403);
+    app.stop().await;
+});
+
 both!(c5_funnel_counts_each_step_only_after_the_previous_one, |kind| async move {
     let app = TestApp::spawn(kind).await;
     let mut fin = app.api("finance@yunqi.example").await;

@@ -29,6 +29,7 @@ mod org;
 mod playbook;
 mod referrals;
 mod reports;
+mod sheet_import;
 mod sla;
 
 use crate::auth::{CurrentUser, LANG_COOKIE, cookie, from_session};
@@ -99,6 +100,18 @@ pub fn router() -> Router<AppState> {
         .route("/leads/{id}/merge/{other}", post(leads::merge))
         .route("/leads/{id}/not-duplicate/{other}", post(leads::not_duplicate))
         .route("/customers", get(customers::list))
+        .route(
+            "/customers/import",
+            get(sheet_import::orders_page)
+                .post(sheet_import::orders_upload)
+                .layer(axum::extract::DefaultBodyLimit::max(import::MAX_UPLOAD)),
+        )
+        .route(
+            "/reports/funnel/import",
+            get(sheet_import::events_page)
+                .post(sheet_import::events_upload)
+                .layer(axum::extract::DefaultBodyLimit::max(import::MAX_UPLOAD)),
+        )
         .route("/customers/{id}", get(customers::show))
         .route("/campaigns", get(campaigns::list).post(campaigns::create))
         .route("/campaigns/{id}", get(campaigns::show))
