@@ -330,6 +330,26 @@ both!(c2_rfm_matches_ntile_in_sql_as_of_any_date, |kind| async move {
     }
     let bad = mk.get("/api/v1/analytics/rfm?as_of=tomorrow").await;
     assert_eq!((bad.status, bad.fields()["as_of"].is_string()), (422, true));
+    // One segment's customers, page by page, are the full list's in the same order.
+    let all = mk.get("/api/v1/analytics/rfm").await.json();
+    let segment = all["customers"][0]["segment"].as_str().unwrap().to_string();
+    let want: Vec<Value> =
+        all["customers"].as_array().unwrap().iter().filter(|c| c["segment"] == segment.as_str()).cloned().collect();
+    let (mut got, mut after) = (Vec::new(), String::new());
+    loop {
+        let page = mk.get(&format!("/api/v1/analytics/rfm?segment={segment}&limit=3&after={after}")).await.json();
+        assert_eq!(page["total"].as_u64(), Some(want.len() as u64));
+        got.extend(page["customers"].as_array().unwrap().iter().cloned());
+        match page["next_after"].as_str() {
+            Some(next) => after = next.to_string(),
+            None => break,
+        }
+    }
+    assert_eq!(got, want);
+    for (query, field) in [("segment=vip", "segment"), ("limit=0", "limit"), ("after=nobody", "after")] {
+        let r = mk.get(&format!("/api/v1/analytics/rfm?{query}")).await;
+        assert_eq!((r.status, r.fields()[field].is_string()), (422, true), "{query}: {}", r.text);
+    }
     app.stop().await;
 });
 

@@ -227,7 +227,12 @@ pub struct RfmOut {
     pub moves_since: String,
     /// Customers whose segment changed since then, largest moves first.
     pub moves: Vec<MoveOut>,
+    /// Customers matching `segment` (all when none is given).
+    pub total: usize,
+    /// In customer id order (as C-2 compares ids), from after `after`, at most `limit`.
     pub customers: Vec<RfmRow>,
+    /// The `after` of the next page, when there is one.
+    pub next_after: Option<String>,
 }
 
 #[derive(utoipa::IntoParams)]
@@ -235,6 +240,12 @@ pub struct RfmOut {
 pub struct RfmQuery {
     /// YYYY-MM-DD; default today in the company's time zone.
     as_of: Option<String>,
+    /// Only the customers of this segment (a name from the playbook, e.g. `at_risk`).
+    segment: Option<String>,
+    /// Customers per page, 1–100000; default all.
+    limit: Option<i64>,
+    /// The customer id after which the page starts (`next_after` of the page before).
+    after: Option<String>,
 }
 
 /// Recent results by key, newest first: the customer page, the segment page and the API
@@ -335,14 +346,45 @@ pub async fn rfm(
     Query(q): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<RfmOut>> {
     u.require(Action::ViewCustomers)?;
-    let (f, mut e) = query_fields(q, &["as_of"]);
+    let (f, mut e) = query_fields(q, &["as_of", "segment", "limit", "after"]);
     let as_of = f.text(&mut e, "as_of");
+    let segment = f.text(&mut e, "segment");
+    let limit = f.int(&mut e, "limit");
+    if limit.is_some_and(|l| !(1..=100_000).contains(&l)) {
+        e.add("limit", "must be between 1 and 100000");
+    }
+    let after = f.text(&mut e, "after");
     e.into_result(())?;
     let (day, playbook_version, segments, scored) = rfm_as_of(&s, as_of.as_deref()).await?;
+    if let Some(name) = &segment
+        && !segments.iter().any(|c| &c.segment == name)
+    {
+        let known: Vec<&str> = segments.iter().map(|c| c.segment.as_str()).collect();
+        return Err(ApiError::Invalid(FieldErrors::single(
+            "segment",
+            format!("unknown value `{name}`; expected one of: {}", known.join(", ")),
+        )));
+    }
     let (since, moves) = rfm_moves(&s, day, &scored).await?;
     let moves = moves.into_iter().map(|m| MoveOut { from: m.from, to: m.to, customers: m.customers }).collect();
-    let customers = scored
+    let matching: Vec<&Scored> =
+        scored.iter().filter(|c| segment.as_ref().is_none_or(|name| &c.segment == name)).collect();
+    // Customers are in id order: the page starts after the named customer.
+    let start = match &after {
+        None => 0,
+        Some(id) => match matching.iter().position(|c| &c.customer == id) {
+            Some(i) => i + 1,
+            None => {
+                return Err(ApiError::Invalid(FieldErrors::single("after", format!("no customer `{id}` in this list"))));
+            }
+        },
+    };
+    let take = limit.map_or(usize::MAX, |l| l as usize);
+    let page = &matching[start.min(matching.len())..];
+    let next_after = (page.len() > take).then(|| page[take - 1].customer.clone());
+    let customers = page
         .iter()
+        .take(take)
         .map(|c| RfmRow {
             customer_id: c.customer.clone(),
             recency_days: c.recency_days,
@@ -360,6 +402,8 @@ pub async fn rfm(
         segments,
         moves_since: since.to_string(),
         moves,
+        total: matching.len(),
         customers,
+        next_after,
     }))
 }
