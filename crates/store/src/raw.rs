@@ -180,31 +180,47 @@ pub(crate) async fn with_conn<R>(tx: &mut Tx, f: impl FnOnce(&Conn) -> Result<R>
 
 /// Reads in `parts` pieces at once, each on a pooled connection of its own and a thread of
 /// its own (`read(conn, part)`), the pieces' rows concatenated in part order. For scans of
-/// millions of rows on a machine with cores to spare.
+/// millions of rows on a machine with cores to spare. Only one connection is waited for;
+/// the others are taken if free at once, and with fewer connections a thread reads several
+/// pieces in turn (so concurrent readers never wait on each other's second connection).
 pub(crate) async fn read_parts<T: Send>(
     pool: &sqlx::SqlitePool,
     parts: usize,
     read: impl Fn(&Conn, usize) -> Result<Vec<T>> + Sync,
 ) -> Result<Vec<T>> {
-    let mut conns = Vec::with_capacity(parts);
-    for _ in 0..parts {
-        conns.push(pool.acquire().await?);
+    let mut conns = vec![pool.acquire().await?];
+    while conns.len() < parts {
+        match pool.try_acquire() {
+            Some(c) => conns.push(c),
+            None => break,
+        }
     }
-    let mut handles = Vec::with_capacity(parts);
+    let mut handles = Vec::with_capacity(conns.len());
     for c in &mut conns {
         handles.push(c.lock_handle().await?);
     }
     let lent: Vec<Conn> = handles.iter_mut().map(|h| Conn { db: h.as_raw_handle().as_ptr() }).collect();
+    let threads = lent.len();
     let run = || {
         std::thread::scope(|s| {
             let read = &read;
-            let pieces: Vec<_> =
-                lent.into_iter().enumerate().map(|(i, conn)| s.spawn(move || read(&conn, i))).collect();
-            let mut out = Vec::new();
-            for p in pieces {
-                out.append(&mut p.join().map_err(|_| Error::Other("a reading thread failed".into()))??);
+            let workers: Vec<_> = lent
+                .into_iter()
+                .enumerate()
+                .map(|(t, conn)| {
+                    s.spawn(move || {
+                        (t..parts).step_by(threads).map(|part| read(&conn, part)).collect::<Result<Vec<_>>>()
+                    })
+                })
+                .collect();
+            let mut pieces: Vec<Option<Vec<T>>> = (0..parts).map(|_| None).collect();
+            for (t, w) in workers.into_iter().enumerate() {
+                let done = w.join().map_err(|_| Error::Other("a reading thread failed".into()))??;
+                for (k, rows) in done.into_iter().enumerate() {
+                    pieces[t + k * threads] = Some(rows);
+                }
             }
-            Ok(out)
+            Ok(pieces.into_iter().flatten().flatten().collect())
         })
     };
     let multi = tokio::runtime::Handle::try_current()

@@ -375,7 +375,10 @@ pub async fn rfm(
         Some(id) => match matching.iter().position(|c| &c.customer == id) {
             Some(i) => i + 1,
             None => {
-                return Err(ApiError::Invalid(FieldErrors::single("after", format!("no customer `{id}` in this list"))));
+                return Err(ApiError::Invalid(FieldErrors::single(
+                    "after",
+                    format!("no customer `{id}` in this list"),
+                )));
             }
         },
     };
