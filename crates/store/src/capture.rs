@@ -296,13 +296,8 @@ where
     R: Send + Unpin,
 {
     let mut out = on_tx!(tx, c => {
-        let mut qb = sqlx::QueryBuilder::new(
-            "INSERT INTO leads (name, company, title, email, email_key, phone, phone_key, weak_key, province, city, \
-             company_size, channel, campaign_id, utm_source, utm_medium, utm_campaign, utm_term, utm_content, budget, \
-             authority, need, timeline, budget_points, authority_points, need_points, timeline_points, total, grade, \
-             graded_version, graded_at, route, route_reason, status, owner_id, team_id, assigned_at, first_response_due, \
-             follow_up_due, last_activity_at, nurture_stage, sources, note, search_text, created_at, updated_at) ",
-        );
+        let mut qb = sqlx::QueryBuilder::new(LEAD_INSERT);
+        qb.push(" ");
         qb.push_values(rows, |mut b, r| {
             let (i, now, g) = (r.input, r.now, r.grading);
             let (route_code, reason, owner, team) = decision_columns(r.decision);
@@ -330,6 +325,80 @@ where
     out.sort_unstable_by_key(id_of);
     Ok(out)
 }
+
+/// `insert_leads` for the rows of a large SQLite import: one prepared single-row statement
+/// bound and stepped per lead through SQLite's statement interface (`raw`), instead of 45
+/// boxed arguments per row sent to the driver's thread. Returns the new ids in row order.
+pub(crate) fn insert_leads_raw(conn: &crate::raw::Conn, rows: &[NewLead<'_>]) -> Result<Vec<i64>> {
+    let marks: Vec<String> = (1..=45).map(|i| format!("?{i}")).collect();
+    let mut st = conn.prepare(&format!("{LEAD_INSERT} VALUES ({})", marks.join(", ")))?;
+    let mut ids = Vec::with_capacity(rows.len());
+    for r in rows {
+        let (i, g) = (r.input, r.grading);
+        let now = r.now.to_text();
+        let (route_code, reason, owner, team) = decision_columns(r.decision);
+        let (email_key, phone_key, weak_key) = (i.email_key(), i.phone_key(), i.weak_key());
+        let texts: [Option<&str>; 22] = [
+            i.name.as_deref(),
+            i.company.as_deref(),
+            i.title.as_deref(),
+            i.email.as_deref(),
+            email_key.as_deref(),
+            i.phone.as_deref(),
+            phone_key.as_deref(),
+            weak_key.as_deref(),
+            i.province.as_deref(),
+            i.city.as_deref(),
+            i.company_size.map(|s| s.code()),
+            Some(i.channel.code()),
+            None,
+            i.utm.source.as_deref(),
+            i.utm.medium.as_deref(),
+            i.utm.campaign.as_deref(),
+            i.utm.term.as_deref(),
+            i.utm.content.as_deref(),
+            i.answers.budget.as_deref(),
+            i.answers.authority.as_deref(),
+            i.answers.need.as_deref(),
+            i.answers.timeline.as_deref(),
+        ];
+        for (k, v) in texts.iter().enumerate() {
+            st.opt_text_copy(k as i32 + 1, *v)?;
+        }
+        st.opt_int(13, i.campaign_id)?;
+        for (k, p) in g.parts.iter().enumerate() {
+            st.int(23 + k as i32, i64::from(p.points))?;
+        }
+        st.int(27, i64::from(g.total))?;
+        st.text_copy(28, g.grade.code())?;
+        st.int(29, g.playbook_version)?;
+        st.text_copy(30, &now)?;
+        st.text_copy(31, route_code)?;
+        st.opt_text_copy(32, reason.as_deref())?;
+        st.text_copy(33, "open")?;
+        st.opt_int(34, owner)?;
+        st.opt_int(35, team)?;
+        st.opt_text_copy(36, owner.is_some().then_some(now.as_str()))?;
+        st.opt_text_copy(37, r.due.map(|d| d.0.to_text()).as_deref())?;
+        st.opt_text_copy(38, r.due.map(|d| d.1.to_text()).as_deref())?;
+        st.text_copy(39, &now)?;
+        st.opt_text_copy(40, (route_code == "nurture").then_some("awareness"))?;
+        st.text_copy(41, &r.sources.to_string())?;
+        st.opt_text_copy(42, i.note.as_deref())?;
+        st.text_copy(43, &domain::lead::search_text(i))?;
+        st.text_copy(44, &now)?;
+        st.text_copy(45, &now)?;
+        st.run()?;
+        ids.push(conn.last_rowid());
+    }
+    Ok(ids)
+}
+
+const LEAD_INSERT: &str = "INSERT INTO leads (name, company, title, email, email_key, phone, phone_key, weak_key, province, city, \
+     company_size, channel, campaign_id, utm_source, utm_medium, utm_campaign, utm_term, utm_content, budget, \
+     authority, need, timeline, budget_points, authority_points, need_points, timeline_points, total, grade, \
+     graded_version, graded_at, route, route_reason, status, owner_id, team_id, assigned_at, first_response_due, \
+     follow_up_due, last_activity_at, nurture_stage, sources, note, search_text, created_at, updated_at)";
 
 /// (route, reason, owner, team) as stored.
 pub(crate) fn decision_columns(d: &RouteDecision) -> (&'static str, Option<String>, Option<i64>, Option<i64>) {

@@ -143,17 +143,45 @@ pub async fn import_leads(
             })
             .collect();
         let conflict = "a lead in the file was captured elsewhere during the import; run it again";
-        let ids: Vec<i64> =
-            insert_leads(&mut tx, &rows, conflict, "id", |r: &(i64,)| r.0).await?.into_iter().map(|r| r.0).collect();
-        // One history entry per lead carries the source, the grading and the route.
-        on_tx!(&mut tx, c => {
-            let mut qb = sqlx::QueryBuilder::new("INSERT INTO lead_events (lead_id, at, kind, actor_id, actor_label, data) ");
-            qb.push_values(chunk.iter().zip(&ids), |mut b, (p, id)| {
-                b.push_bind(*id).push_bind(now).push_bind("imported").push_bind(actor.user_id).push_bind(actor.label.clone())
-                    .push_bind(json!({"file": label, "source": source_json(&p.input, now), "grading": grading_json(&p.grading), "decision": p.decision}));
-            });
-            qb.build().execute(c).await.map(|r| r.rows_affected())
-        })?;
+        let history = |p: &Prepared| json!({"file": label, "source": source_json(&p.input, now), "grading": grading_json(&p.grading), "decision": p.decision});
+        let ids: Vec<i64> = if deferred.is_some() {
+            // A large SQLite import: leads and their history entries through SQLite's
+            // statement interface (`raw`), one prepared statement each.
+            let now_text = now.to_text();
+            crate::raw::with_conn(&mut tx, |conn| {
+                let ids = crate::capture::insert_leads_raw(conn, &rows)?;
+                let mut st = conn.prepare(
+                    "INSERT INTO lead_events (lead_id, at, kind, actor_id, actor_label, data) VALUES (?1, ?2, 'imported', ?3, ?4, ?5)",
+                )?;
+                for (p, id) in chunk.iter().zip(&ids) {
+                    st.int(1, *id)?;
+                    st.text_copy(2, &now_text)?;
+                    st.opt_int(3, actor.user_id)?;
+                    st.text_copy(4, &actor.label)?;
+                    st.text_copy(5, &history(p).to_string())?;
+                    st.run()?;
+                }
+                Ok(ids)
+            })
+            .await
+            .map_err(|e| if matches!(e, Error::Conflict(_)) { Error::Conflict(conflict.into()) } else { e })?
+        } else {
+            let ids: Vec<i64> = insert_leads(&mut tx, &rows, conflict, "id", |r: &(i64,)| r.0)
+                .await?
+                .into_iter()
+                .map(|r| r.0)
+                .collect();
+            // One history entry per lead carries the source, the grading and the route.
+            on_tx!(&mut tx, c => {
+                let mut qb = sqlx::QueryBuilder::new("INSERT INTO lead_events (lead_id, at, kind, actor_id, actor_label, data) ");
+                qb.push_values(chunk.iter().zip(&ids), |mut b, (p, id)| {
+                    b.push_bind(*id).push_bind(now).push_bind("imported").push_bind(actor.user_id).push_bind(actor.label.clone())
+                        .push_bind(history(p));
+                });
+                qb.build().execute(c).await.map(|r| r.rows_affected())
+            })?;
+            ids
+        };
         if crate::automation::has_rules(&mut tx, domain::automation::Trigger::LeadCreated).await? {
             for id in &ids {
                 crate::automation::fire(&mut tx, domain::automation::Trigger::LeadCreated, *id, now, rules).await?;

@@ -87,15 +87,44 @@ impl<'d> Stmt<'d> {
         if rc == ffi::SQLITE_OK { Ok(()) } else { Err(error(self.db, "bind")) }
     }
 
+    /// Binds parameter `i` to a copy of `v` (for values built per row).
+    pub(crate) fn text_copy(&mut self, i: c_int, v: &str) -> Result<()> {
+        let len = c_int::try_from(v.len()).map_err(|_| Error::Other("value too long".into()))?;
+        // SAFETY: `v` is valid for `len` bytes during the call; SQLITE_TRANSIENT makes SQLite
+        // copy it before returning.
+        let rc = unsafe { ffi::sqlite3_bind_text(self.st, i, v.as_ptr().cast(), len, ffi::SQLITE_TRANSIENT()) };
+        if rc == ffi::SQLITE_OK { Ok(()) } else { Err(error(self.db, "bind")) }
+    }
+
+    /// Binds NULL or a copy of the text.
+    pub(crate) fn opt_text_copy(&mut self, i: c_int, v: Option<&str>) -> Result<()> {
+        match v {
+            Some(v) => self.text_copy(i, v),
+            None => self.null(i),
+        }
+    }
+
+    /// Binds NULL or an integer.
+    pub(crate) fn opt_int(&mut self, i: c_int, v: Option<i64>) -> Result<()> {
+        match v {
+            Some(v) => self.int(i, v),
+            None => self.null(i),
+        }
+    }
+
+    fn null(&mut self, i: c_int) -> Result<()> {
+        // SAFETY: `st` is a live statement.
+        match unsafe { ffi::sqlite3_bind_null(self.st, i) } {
+            ffi::SQLITE_OK => Ok(()),
+            _ => Err(error(self.db, "bind")),
+        }
+    }
+
     /// Binds NULL or text.
     pub(crate) fn opt_text(&mut self, i: c_int, v: Option<&'d str>) -> Result<()> {
         match v {
             Some(v) => self.text(i, v),
-            // SAFETY: `st` is a live statement.
-            None => match unsafe { ffi::sqlite3_bind_null(self.st, i) } {
-                ffi::SQLITE_OK => Ok(()),
-                _ => Err(error(self.db, "bind")),
-            },
+            None => self.null(i),
         }
     }
 
