@@ -367,9 +367,9 @@ pub(crate) fn insert_leads_raw(conn: &crate::raw::Conn, rows: &[NewLead<'_>]) ->
         }
         st.opt_int(13, i.campaign_id)?;
         for (k, p) in g.parts.iter().enumerate() {
-            st.int(23 + k as i32, i64::from(p.points))?;
+            st.int(23 + k as i32, p.points)?;
         }
-        st.int(27, i64::from(g.total))?;
+        st.int(27, g.total)?;
         st.text_copy(28, g.grade.code())?;
         st.int(29, g.playbook_version)?;
         st.text_copy(30, &now)?;
