@@ -142,6 +142,16 @@ impl Checker {
     }
 }
 
+/// Checks every row of a table read whole (XLSX, or a CSV in another encoding) with
+/// `Checker`, rows numbered as in the sheet (the header is row 1).
+pub fn check(table: &crate::import::Table, map: &[Option<&'static str>]) -> CheckedEvents {
+    let mut c = Checker::new(&table.headers, map);
+    for (i, cells) in table.rows.iter().enumerate() {
+        c.row(i + 2, cells.iter().map(String::as_str));
+    }
+    c.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -316,13 +316,16 @@ pub async fn rfm_values(db: &Db, as_of: i64) -> Result<Vec<Values>> {
     // page): the kept aggregates less the few orders after the day, each such customer's
     // last day up to it found through the (customer, day) index, instead of summing every
     // order (10 M orders: 20 s).
-    let later = if from_aggregates { 0 } else { later_orders(db, as_of).await? };
-    let total: i64 = on_db!(db, p => sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM orders").fetch_one(p).await)?;
+    let few_later = !from_aggregates && {
+        let total: i64 =
+            on_db!(db, p => sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM orders").fetch_one(p).await)?;
+        later_orders(db, as_of).await? * 4 < total
+    };
     let from = if from_aggregates {
         "(SELECT external_id AS c, last_order_day AS last, order_count AS n, monetary_fen AS amount \
          FROM customers WHERE order_count > 0)"
             .to_string()
-    } else if later * 4 < total {
+    } else if few_later {
         "(SELECT c.external_id AS c, \
                  CASE WHEN l.customer_id IS NULL THEN c.last_order_day ELSE \
                      (SELECT max(o.order_day) FROM orders o WHERE o.customer_id = c.id AND o.order_day <= $1) END AS last, \

@@ -10,7 +10,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Multipart, State};
 use axum::response::{IntoResponse, Response};
-use domain::import::{RowError, Table};
+use domain::import::RowError;
 use domain::role::Action;
 
 /// What a page imports.
@@ -137,15 +137,18 @@ async fn upload(s: AppState, ctx: Ctx, mut form: Multipart, kind: Kind) -> Respo
         p.error = Some(ctx.i18n.t_args("sheet-import-missing", &args));
         return unprocessable(p);
     }
-    let checked = check(&s, kind, &table, &map).await;
+    let checked = match kind {
+        Kind::Orders => match crate::api::customers::as_of_day(&s, None).await {
+            // Orders dated after today (in the company's time zone) are refused.
+            Ok(today) => Checked::Orders(domain::order::check(&table, &map, today)),
+            Err(e) => return super::customers::failed(&ctx, e),
+        },
+        Kind::Events => Checked::Events(domain::event_batch::check(&table, &map)),
+    };
     drop(table);
     let (errors, bad_rows) = match &checked {
-        Ok(Checked::Orders(c)) => (&c.errors, c.bad_rows),
-        Ok(Checked::Events(c)) => (&c.errors, c.bad_rows),
-        Err(e) => {
-            p.error = Some(e.clone());
-            return unprocessable(p);
-        }
+        Checked::Orders(c) => (&c.errors, c.bad_rows),
+        Checked::Events(c) => (&c.errors, c.bad_rows),
     };
     if bad_rows > 0 && !valid_only {
         p.error = Some(ctx.i18n.t_args("sheet-import-has-errors", &[("bad", &bad_rows.to_string())]));
@@ -157,7 +160,7 @@ async fn upload(s: AppState, ctx: Ctx, mut form: Multipart, kind: Kind) -> Respo
     let actor = u.actor(s.now());
     let skipped = bad_rows.to_string();
     let done = match checked {
-        Ok(Checked::Orders(c)) => store::customers::add_batch(&s.db, &actor, &c.batch, &name, &|_| {}).await.map(|o| {
+        Checked::Orders(c) => store::customers::add_batch(&s.db, &actor, &c.batch, &name, &|_| {}).await.map(|o| {
             let args = [
                 ("created", o.created.to_string()),
                 ("unchanged", o.unchanged.to_string()),
@@ -167,10 +170,9 @@ async fn upload(s: AppState, ctx: Ctx, mut form: Multipart, kind: Kind) -> Respo
             let args: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
             ctx.i18n.t_args("sheet-import-orders-done", &args)
         }),
-        Ok(Checked::Events(c)) => store::funnel::add_batch(&s.db, &actor, &c.batch, &name, &|_| {})
+        Checked::Events(c) => store::funnel::add_batch(&s.db, &actor, &c.batch, &name, &|_| {})
             .await
             .map(|n| ctx.i18n.t_args("sheet-import-events-done", &[("events", &n.to_string()), ("skipped", &skipped)])),
-        Err(_) => unreachable!("handled above"),
     };
     match done {
         Ok(msg) => {
@@ -183,22 +185,5 @@ async fn upload(s: AppState, ctx: Ctx, mut form: Multipart, kind: Kind) -> Respo
             unprocessable(p)
         }
         Err(e) => internal(&ctx, e),
-    }
-}
-
-/// Every row checked, on a blocking thread (a large file takes seconds).
-async fn check(s: &AppState, kind: Kind, table: &Table, map: &[Option<&'static str>]) -> Result<Checked, String> {
-    match kind {
-        Kind::Orders => {
-            let today = crate::api::customers::as_of_day(s, None).await.map_err(|e| format!("{e:?}"))?;
-            Ok(Checked::Orders(domain::order::check(table, map, today)))
-        }
-        Kind::Events => {
-            let mut c = domain::event_batch::Checker::new(&table.headers, map);
-            for (i, cells) in table.rows.iter().enumerate() {
-                c.row(i + 2, cells.iter().map(String::as_str));
-            }
-            Ok(Checked::Events(c.finish()))
-        }
     }
 }
