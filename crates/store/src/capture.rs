@@ -2,11 +2,13 @@
 //! (L-4) for a batch of captures in one transaction, with set-based writes.
 //!
 //! Every capture goes through here — one at a time (`leads::capture`) or, for the capture
-//! API, gathered by the `Queue`: one writer task takes whatever requests are waiting, writes
+//! API, gathered by the `Queue`: one writer takes whatever requests are waiting, writes
 //! them in one transaction and answers each when it has committed (an acknowledged capture
 //! is durable). Under load the transactions grow and their fixed cost is shared; with one
 //! request in flight a batch is that one request. On SQLite, which has one writer at a time
-//! anyway, this also ends the waiting for the write lock.
+//! anyway, this also ends the waiting for the write lock. Every capture waits on the writer,
+//! so it runs on a thread of its own on a connection it keeps (`writer::Writer`), and on
+//! SQLite writes its rows through the statement interface (`raw`).
 
 use crate::audit::{self, Actor, Change};
 use crate::import::existing;
@@ -55,9 +57,27 @@ const CHUNK: usize = 200;
 /// (nothing was written); the inner ones are per item (bad campaign, key reused for another
 /// body, …) and leave the others standing.
 pub async fn capture_many(db: &Db, items: &[Item], rules: &Rules<'_>) -> Result<Vec<Result<Captured>>> {
-    let mut tx = db.begin().await?;
+    in_tx(db.begin(), items, rules).await
+}
+
+async fn in_tx(
+    begin: impl Future<Output = Result<Tx>>,
+    items: &[Item],
+    rules: &Rules<'_>,
+) -> Result<Vec<Result<Captured>>> {
+    let started = std::time::Instant::now();
+    let mut tx = begin.await?;
+    let began = started.elapsed();
     let out = write(&mut tx, items, rules).await?;
+    let written = started.elapsed();
     tx.commit().await?;
+    tracing::debug!(
+        items = items.len(),
+        begin_us = began.as_micros() as u64,
+        write_us = written.as_micros() as u64,
+        total_us = started.elapsed().as_micros() as u64,
+        "capture batch"
+    );
     Ok(out)
 }
 
@@ -197,11 +217,9 @@ async fn write(tx: &mut Tx, items: &[Item], rules: &Rules<'_>) -> Result<Vec<Res
                 NewLead { input, now, grading: &r.grading, decision: &r.decision, due: r.due, sources }
             })
             .collect();
-        let conflict = "a lead with this e-mail or phone was captured at the same moment; retry";
-        let new: Vec<Lead> = insert_leads(tx, &rows, conflict, crate::leads::COLS, |l: &Lead| l.id).await?;
+        let new = insert_new(tx, items, chunk, &rows).await?;
         ids.extend(chunk.iter().map(|r| r.at).zip(new.iter().map(|l| l.id)));
         leads.extend(new.into_iter().map(|l| (l.id, l)));
-        insert_events(tx, items, chunk, &ids).await?;
     }
     for t in &teams {
         if let Some(owner) = t.last_assigned {
@@ -412,30 +430,87 @@ pub(crate) fn decision_columns(d: &RouteDecision) -> (&'static str, Option<Strin
     }
 }
 
-/// Each new lead's history starts with where it came from, its grade and its route.
-async fn insert_events(tx: &mut Tx, items: &[Item], chunk: &[Routed], ids: &HashMap<usize, i64>) -> Result<()> {
-    let mut rows: Vec<(i64, &Actor, &'static str, Value)> = Vec::with_capacity(chunk.len() * 3);
-    for r in chunk {
-        let (item, id) = (&items[r.at], ids[&r.at]);
-        rows.push((id, &item.actor, "created", source_json(&item.input, item.actor.now)));
-        rows.push((id, &item.actor, "graded", grading_json(&r.grading)));
-        let (first, follow) = (r.due.map(|d| d.0), r.due.map(|d| d.1));
-        rows.push((
-            id,
-            &item.actor,
-            "routed",
-            json!({"decision": r.decision, "first_response_due": first, "follow_up_due": follow}),
-        ));
+/// The new leads' rows and the first entries of their history, written, and the leads as
+/// stored. On SQLite through the statement interface (`raw`), one prepared statement each
+/// bound per row — the driver boxed 45 arguments per lead, sent them to its thread and
+/// parsed a new multi-row statement per batch size; the writer is the one thread every
+/// capture waits for. On PostgreSQL multi-row statements, the leads returned by the insert.
+async fn insert_new(tx: &mut Tx, items: &[Item], chunk: &[Routed], rows: &[NewLead<'_>]) -> Result<Vec<Lead>> {
+    let conflict = "a lead with this e-mail or phone was captured at the same moment; retry";
+    let history: Vec<[(&'static str, Value); 3]> = chunk.iter().map(|r| history(&items[r.at], r)).collect();
+    if matches!(tx, Tx::Postgres(_)) {
+        let new: Vec<Lead> = insert_leads(tx, rows, conflict, crate::leads::COLS, |l: &Lead| l.id).await?;
+        let events: Vec<EventRow> = chunk
+            .iter()
+            .zip(&new)
+            .zip(&history)
+            .flat_map(|((r, l), h)| h.iter().map(move |(kind, data)| (l.id, &items[r.at].actor, *kind, data)))
+            .collect();
+        on_tx!(tx, c => {
+            let mut qb = sqlx::QueryBuilder::new("INSERT INTO lead_events (lead_id, at, kind, actor_id, actor_label, data) ");
+            qb.push_values(&events, |mut b, (id, actor, kind, data)| {
+                b.push_bind(*id).push_bind(actor.now).push_bind(*kind).push_bind(actor.user_id).push_bind(actor.label.clone())
+                    .push_bind(*data);
+            });
+            qb.build().execute(c).await.map(|r| r.rows_affected())
+        })?;
+        return Ok(new);
     }
-    on_tx!(tx, c => {
-        let mut qb = sqlx::QueryBuilder::new("INSERT INTO lead_events (lead_id, at, kind, actor_id, actor_label, data) ");
-        qb.push_values(&rows, |mut b, (id, actor, kind, data)| {
-            b.push_bind(*id).push_bind(actor.now).push_bind(*kind).push_bind(actor.user_id).push_bind(actor.label.clone())
-                .push_bind(data.clone());
-        });
-        qb.build().execute(c).await.map(|r| r.rows_affected())
-    })?;
-    Ok(())
+    let ids = crate::raw::with_conn(tx, |conn| {
+        let ids = insert_leads_raw(conn, rows)?;
+        let mut st = conn.prepare(EVENT_INSERT)?;
+        for ((r, id), h) in chunk.iter().zip(&ids).zip(&history) {
+            let actor = &items[r.at].actor;
+            let at = actor.now.to_text();
+            for (kind, data) in h {
+                bind_event(&mut st, *id, &at, kind, actor, &data.to_string())?;
+            }
+        }
+        Ok(ids)
+    })
+    .await
+    .map_err(|e| if matches!(e, Error::Conflict(_)) { Error::Conflict(conflict.into()) } else { e })?;
+    let (Some(first), Some(last)) = (ids.iter().min(), ids.iter().max()) else { return Ok(Vec::new()) };
+    let mut new: Vec<Lead> = on_tx!(tx, c => sqlx::query_as(crate::leads::select("WHERE id BETWEEN $1 AND $2 ORDER BY id"))
+        .bind(first).bind(last).fetch_all(c).await)?;
+    new.retain(|l| ids.contains(&l.id));
+    if new.len() != ids.len() {
+        return Err(Error::Other("a captured lead could not be read back".into()));
+    }
+    Ok(new)
+}
+
+type EventRow<'a> = (i64, &'a Actor, &'static str, &'a Value);
+
+/// Each new lead's history starts with where it came from, its grade and its route.
+fn history(item: &Item, r: &Routed) -> [(&'static str, Value); 3] {
+    let (first, follow) = (r.due.map(|d| d.0), r.due.map(|d| d.1));
+    [
+        ("created", source_json(&item.input, item.actor.now)),
+        ("graded", grading_json(&r.grading)),
+        ("routed", json!({"decision": r.decision, "first_response_due": first, "follow_up_due": follow})),
+    ]
+}
+
+/// One history entry through the statement interface (SQLite).
+pub(crate) const EVENT_INSERT: &str =
+    "INSERT INTO lead_events (lead_id, at, kind, actor_id, actor_label, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
+pub(crate) fn bind_event(
+    st: &mut crate::raw::Stmt<'_>,
+    lead: i64,
+    at: &str,
+    kind: &str,
+    actor: &Actor,
+    data: &str,
+) -> Result<()> {
+    st.int(1, lead)?;
+    st.text_copy(2, at)?;
+    st.text_copy(3, kind)?;
+    st.opt_int(4, actor.user_id)?;
+    st.text_copy(5, &actor.label)?;
+    st.text_copy(6, data)?;
+    st.run()
 }
 
 /// L-1: the first answer to each idempotency key, kept for its retries.
@@ -450,6 +525,28 @@ async fn remember_keys(tx: &mut Tx, items: &[Item], out: &[Result<Captured>]) ->
             _ => None,
         })
         .collect();
+    if matches!(tx, Tx::Sqlite(_)) {
+        // As the leads: one prepared statement through the statement interface.
+        return crate::raw::with_conn(tx, |conn| {
+            let mut st = conn.prepare(
+                "INSERT INTO idempotency_keys (owner_key, key, request_hash, status_code, response, created_at, lead_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for (item, status, body) in &rows {
+                let k = item.idem.as_ref().expect("filtered on keys");
+                st.text_copy(1, &k.owner)?;
+                st.text_copy(2, &k.key)?;
+                st.text_copy(3, &k.hash)?;
+                st.int(4, i64::from(*status))?;
+                st.text_copy(5, &body.to_string())?;
+                st.text_copy(6, &item.actor.now.to_text())?;
+                st.opt_int(7, body["lead"]["id"].as_i64())?;
+                st.run()?;
+            }
+            Ok(())
+        })
+        .await;
+    }
     for chunk in rows.chunks(CHUNK) {
         on_tx!(tx, c => {
             let mut qb = sqlx::QueryBuilder::new(
@@ -481,10 +578,20 @@ const MAX_BATCH: usize = 256;
 pub struct Queue(mpsc::Sender<Job>);
 
 impl Queue {
-    /// Starts the writer task (call inside the Tokio runtime).
+    /// Starts the writer on a thread of its own with a scheduler of its own: a batch waits on
+    /// the database a dozen times, and on the server's scheduler each wake-up queued behind
+    /// the request handlers (a millisecond and more per batch under load, with every capture
+    /// of the batch waiting). The thread ends when the last `Queue` is dropped.
     pub fn start(db: Db) -> Queue {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(writer(db, rx));
+        let run = move || match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            // The writer's pool belongs to this thread's scheduler: made inside it.
+            Ok(rt) => rt.block_on(async move { writer(crate::writer::Writer::new(&db), rx).await }),
+            Err(e) => tracing::error!(error = %e, "cannot start the capture writer"),
+        };
+        if let Err(e) = std::thread::Builder::new().name("capture-writer".into()).spawn(run) {
+            tracing::error!(error = %e, "cannot start the capture writer");
+        }
         Queue(tx)
     }
 
@@ -496,12 +603,12 @@ impl Queue {
     }
 }
 
-async fn writer(db: Db, mut rx: mpsc::Receiver<Job>) {
+async fn writer(db: crate::writer::Writer, mut rx: mpsc::Receiver<Job>) {
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let rules = jobs[0].rules.clone();
         let (items, replies): (Vec<Item>, Vec<_>) = jobs.drain(..).map(|j| (j.item, j.reply)).unzip();
-        match capture_many(&db, &items, &rules.rules()).await {
+        match in_tx(db.begin(), &items, &rules.rules()).await {
             Ok(results) => {
                 for (reply, r) in replies.into_iter().zip(results) {
                     let _ = reply.send(r);
@@ -511,7 +618,7 @@ async fn writer(db: Db, mut rx: mpsc::Receiver<Job>) {
             // meanwhile): each capture again on its own, so one cannot sink the others.
             Err(_) => {
                 for (item, reply) in items.into_iter().zip(replies) {
-                    let r = capture_many(&db, std::slice::from_ref(&item), &rules.rules())
+                    let r = in_tx(db.begin(), std::slice::from_ref(&item), &rules.rules())
                         .await
                         .and_then(|mut v| v.pop().unwrap_or(Err(Error::NotFound)));
                     let _ = reply.send(r);

@@ -150,16 +150,9 @@ pub async fn import_leads(
             let now_text = now.to_text();
             crate::raw::with_conn(&mut tx, |conn| {
                 let ids = crate::capture::insert_leads_raw(conn, &rows)?;
-                let mut st = conn.prepare(
-                    "INSERT INTO lead_events (lead_id, at, kind, actor_id, actor_label, data) VALUES (?1, ?2, 'imported', ?3, ?4, ?5)",
-                )?;
+                let mut st = conn.prepare(crate::capture::EVENT_INSERT)?;
                 for (p, id) in chunk.iter().zip(&ids) {
-                    st.int(1, *id)?;
-                    st.text_copy(2, &now_text)?;
-                    st.opt_int(3, actor.user_id)?;
-                    st.text_copy(4, &actor.label)?;
-                    st.text_copy(5, &history(p).to_string())?;
-                    st.run()?;
+                    crate::capture::bind_event(&mut st, *id, &now_text, "imported", actor, &history(p).to_string())?;
                 }
                 Ok(ids)
             })

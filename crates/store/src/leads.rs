@@ -72,7 +72,7 @@ pub(crate) const COLS: &str = "id, name, company, title, email, phone, province,
     owner_id, team_id, assigned_at, first_response_due, first_response_at, follow_up_due, last_activity_at, nurture_stage, \
     sources, note, created_at, updated_at";
 
-fn select(tail: &str) -> sqlx::AssertSqlSafe<String> {
+pub(crate) fn select(tail: &str) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(format!("SELECT {COLS} FROM leads {tail}"))
 }
 

@@ -33,6 +33,7 @@ pub mod rules;
 pub mod schema;
 pub mod sla;
 mod ts;
+pub mod writer;
 
 pub use audit::{Actor, Via};
 pub use ts::Ts;
@@ -146,7 +147,7 @@ pub(crate) const SQLITE_CACHE_SIZE: &str = "-32768";
 
 /// An open transaction on either backend (dropped without `commit`, it rolls back).
 pub enum Tx {
-    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Sqlite(writer::SqliteTx),
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
 }
 
@@ -222,6 +223,29 @@ impl Db {
         Ok(Db::Sqlite(pool))
     }
 
+    /// A pool of one connection to the same database (opened on first use), for
+    /// `writer::Writer`.
+    pub(crate) fn dedicated(&self) -> Db {
+        match self {
+            Db::Sqlite(p) => Db::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .test_before_acquire(false)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_lazy_with((*p.connect_options()).clone()),
+            ),
+            Db::Postgres(p) => Db::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(1)
+                    .idle_timeout(None)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_lazy_with((*p.connect_options()).clone()),
+            ),
+        }
+    }
+
     pub fn backend(&self) -> Backend {
         match self {
             Db::Sqlite(_) => Backend::Sqlite,
@@ -234,7 +258,7 @@ impl Db {
     /// when another writer got in between; waiting for the lock up front cannot.
     pub async fn begin(&self) -> Result<Tx> {
         Ok(match self {
-            Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?.into()),
             Db::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }
@@ -254,7 +278,9 @@ impl Db {
                 // Index builds sort through temporary files (`bulk`); set outside the
                 // transaction, where SQLite always allows it.
                 sqlx::query("PRAGMA temp_store = FILE").execute(&mut *c).await?;
-                Tx::Sqlite(sqlx::Transaction::begin(c, Some(sqlx::SqlStr::from_static("BEGIN IMMEDIATE"))).await?)
+                Tx::Sqlite(
+                    sqlx::Transaction::begin(c, Some(sqlx::SqlStr::from_static("BEGIN IMMEDIATE"))).await?.into(),
+                )
             }
             Db::Postgres(p) => Tx::Postgres(p.begin().await?),
         })

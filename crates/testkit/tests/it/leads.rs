@@ -756,3 +756,28 @@ both!(rep_reaches_only_own_leads_on_every_route, |kind| async move {
     assert_eq!(r.status, 201, "{}", r.text);
     app.stop().await;
 });
+
+both!(l1_capture_writer_keeps_its_connection_and_rolls_back_what_it_did_not_commit, |kind| async move {
+    // The capture writer keeps one connection from one transaction to the next
+    // (`store::writer`): a transaction dropped without commit leaves nothing behind, the
+    // next one works, and what it commits is what every other connection reads.
+    let app = TestApp::spawn(kind).await;
+    let w = store::writer::Writer::new(&app.db);
+    let probes = || async {
+        store::on_db!(&app.db, p => sqlx::query_scalar::<_, i64>("SELECT count(*) FROM audit_log WHERE entity = 'probe'")
+            .fetch_one(p).await)
+        .unwrap()
+    };
+    let actor = store::Actor::system(store::Ts::new(jiff::Timestamp::now()));
+    let record = |n: i64| [(&actor, store::audit::Change::created("probe", n, json!({"n": n})))];
+    for round in 0..2 {
+        let mut tx = w.begin().await.unwrap();
+        store::audit::record_many(&mut tx, &record(round)).await.unwrap();
+        drop(tx);
+        assert_eq!(probes().await, round, "a dropped transaction wrote nothing (round {round})");
+        let mut tx = w.begin().await.unwrap();
+        store::audit::record_many(&mut tx, &record(round + 1)).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(probes().await, round + 1, "the committed one is there (round {round})");
+    }
+});

@@ -1,0 +1,112 @@
+//! Transactions on SQLite, and a connection kept by one task that writes all the time.
+//!
+//! A pooled connection goes back to the pool through a task the pool spawns, which pings the
+//! connection's thread before the next checkout can have it: under load that task waits
+//! behind the request handlers, and the capture writer (one transaction after another, every
+//! capture waiting on each) waited a millisecond or more per transaction for its own
+//! connection. A [`Writer`] keeps its connection between transactions instead. It is also
+//! the writer's alone: no queueing behind request handlers for a pooled connection, and on
+//! SQLite its page cache stays warm from one transaction to the next (a pooled writer came
+//! to a connection whose cache another writer's commit had made stale, and read its index
+//! pages again).
+
+use crate::{Db, Result, Tx};
+use sqlx::pool::PoolConnection;
+use sqlx::{Sqlite, SqliteConnection};
+use std::sync::{Arc, Mutex};
+
+type Slot = Arc<Mutex<Option<PoolConnection<Sqlite>>>>;
+
+/// An open SQLite transaction: sqlx's on a pooled connection, or one on a [`Writer`]'s kept
+/// connection. Dropped without `commit`, it rolls back (the kept connection by closing it:
+/// SQLite discards what a closing connection had not committed; the writer opens another).
+pub struct SqliteTx(Inner);
+
+enum Inner {
+    Pooled(Option<sqlx::Transaction<'static, Sqlite>>),
+    Kept { conn: Option<PoolConnection<Sqlite>>, slot: Slot },
+}
+
+impl From<sqlx::Transaction<'static, Sqlite>> for SqliteTx {
+    fn from(t: sqlx::Transaction<'static, Sqlite>) -> SqliteTx {
+        SqliteTx(Inner::Pooled(Some(t)))
+    }
+}
+
+impl std::ops::Deref for SqliteTx {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        match &self.0 {
+            Inner::Pooled(t) => t.as_ref().expect("an open transaction"),
+            Inner::Kept { conn, .. } => conn.as_ref().expect("an open transaction has its connection"),
+        }
+    }
+}
+
+impl std::ops::DerefMut for SqliteTx {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        match &mut self.0 {
+            Inner::Pooled(t) => t.as_mut().expect("an open transaction"),
+            Inner::Kept { conn, .. } => conn.as_mut().expect("an open transaction has its connection"),
+        }
+    }
+}
+
+impl SqliteTx {
+    pub(crate) async fn commit(mut self) -> Result<()> {
+        match &mut self.0 {
+            Inner::Pooled(t) => t.take().expect("an open transaction").commit().await?,
+            Inner::Kept { conn, slot } => {
+                let c = conn.as_mut().expect("an open transaction has its connection");
+                exec(c, "COMMIT").await?;
+                // Committed: the connection goes back to the writer, not closed on drop.
+                *slot.lock().expect("writer slot") = conn.take();
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for SqliteTx {
+    fn drop(&mut self) {
+        if let Inner::Kept { conn: Some(c), .. } = &mut self.0 {
+            c.close_on_drop();
+        }
+    }
+}
+
+/// A connection of its own for one task that writes all the time (the capture writer),
+/// kept from one transaction to the next on SQLite; on PostgreSQL a pool of one connection.
+/// The connection opens on first use.
+pub struct Writer {
+    db: Db,
+    slot: Slot,
+}
+
+impl Writer {
+    pub fn new(db: &Db) -> Writer {
+        Writer { db: db.dedicated(), slot: Slot::default() }
+    }
+
+    /// A write transaction (`BEGIN IMMEDIATE` on SQLite, as `Db::begin`).
+    pub async fn begin(&self) -> Result<Tx> {
+        let Db::Sqlite(pool) = &self.db else { return self.db.begin().await };
+        let kept = self.slot.lock().expect("writer slot").take();
+        let mut conn = match kept {
+            Some(c) => c,
+            None => pool.acquire().await?,
+        };
+        if let Err(e) = exec(&mut conn, "BEGIN IMMEDIATE").await {
+            conn.close_on_drop();
+            return Err(e);
+        }
+        Ok(Tx::Sqlite(SqliteTx(Inner::Kept { conn: Some(conn), slot: self.slot.clone() })))
+    }
+}
+
+/// Runs `sql` on this thread through the statement interface: through the driver, each
+/// statement is a round trip to the connection's own thread, and the writer's thread then
+/// waits to be scheduled again (most of a millisecond on two busy cores).
+async fn exec(c: &mut SqliteConnection, sql: &str) -> Result<()> {
+    crate::raw::with_sqlite(c, |c| c.prepare(sql)?.run()).await
+}
