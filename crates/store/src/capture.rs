@@ -82,31 +82,7 @@ async fn in_tx(
 }
 
 async fn plan(tx: &mut Tx, items: &[Item], rules: &Rules<'_>) -> Result<Vec<Plan>> {
-    // Keys used before (by an earlier request, committed), looked up per owner so the
-    // (owner_key, key) index serves the query.
-    let mut by_owner: HashMap<&str, Vec<&str>> = HashMap::new();
-    for k in items.iter().filter_map(|i| i.idem.as_ref()) {
-        by_owner.entry(k.owner.as_str()).or_default().push(k.key.as_str());
-    }
-    let mut stored: HashMap<(String, String), (String, i64, Value)> = HashMap::new();
-    for (owner, keys) in by_owner {
-        for chunk in keys.chunks(500) {
-            let marks: Vec<String> = (2..=chunk.len() + 1).map(|i| format!("${i}")).collect();
-            let sql = format!(
-                "SELECT owner_key, key, request_hash, status_code, response FROM idempotency_keys \
-                 WHERE owner_key = $1 AND key IN ({})",
-                marks.join(", ")
-            );
-            let rows: Vec<(String, String, String, i64, Value)> = on_tx!(tx, c => {
-                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(owner);
-                for k in chunk {
-                    q = q.bind(*k);
-                }
-                q.fetch_all(c).await
-            })?;
-            stored.extend(rows.into_iter().map(|(o, k, h, s, r)| ((o, k), (h, s, r))));
-        }
-    }
+    let stored = stored_answers(tx, items).await?;
     let campaign_ids: Vec<i64> = items.iter().filter_map(|i| i.input.campaign_id).collect();
     let campaigns: Vec<i64> =
         crate::select_in!(tx, sqlx::query_scalar::<_, i64>, "SELECT id FROM campaigns WHERE id", campaign_ids);
@@ -170,6 +146,59 @@ async fn plan(tx: &mut Tx, items: &[Item], rules: &Rules<'_>) -> Result<Vec<Plan
         }
     }
     Ok(plans)
+}
+
+/// The first answers to the items' idempotency keys, where an earlier request (committed)
+/// used them: (owner, key) → (request hash, status, body).
+async fn stored_answers(tx: &mut Tx, items: &[Item]) -> Result<HashMap<(String, String), (String, i64, Value)>> {
+    let keys: Vec<&Idem> = items.iter().filter_map(|i| i.idem.as_ref()).collect();
+    let mut stored = HashMap::new();
+    if matches!(tx, Tx::Sqlite(_)) {
+        // Point lookups through the statement interface on the writer's own thread (as
+        // `import::existing`).
+        crate::raw::with_conn(tx, |c| {
+            let mut st = c.prepare(
+                "SELECT request_hash, status_code, response FROM idempotency_keys WHERE owner_key = ?1 AND key = ?2",
+            )?;
+            for k in keys {
+                st.text(1, &k.owner)?;
+                st.text(2, &k.key)?;
+                if st.next_row()? {
+                    let body = serde_json::from_str(&st.column_text(2)?)
+                        .map_err(|e| Error::Other(format!("a stored answer is not JSON: {e}")))?;
+                    stored.insert((k.owner.clone(), k.key.clone()), (st.column_text(0)?, st.column(1), body));
+                    while st.next_row()? {}
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        return Ok(stored);
+    }
+    // Looked up per owner so the (owner_key, key) index serves the query.
+    let mut by_owner: HashMap<&str, Vec<&str>> = HashMap::new();
+    for k in keys {
+        by_owner.entry(k.owner.as_str()).or_default().push(k.key.as_str());
+    }
+    for (owner, keys) in by_owner {
+        for chunk in keys.chunks(500) {
+            let marks: Vec<String> = (2..=chunk.len() + 1).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT owner_key, key, request_hash, status_code, response FROM idempotency_keys \
+                 WHERE owner_key = $1 AND key IN ({})",
+                marks.join(", ")
+            );
+            let rows: Vec<(String, String, String, i64, Value)> = on_tx!(tx, c => {
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone())).bind(owner);
+                for k in chunk {
+                    q = q.bind(*k);
+                }
+                q.fetch_all(c).await
+            })?;
+            stored.extend(rows.into_iter().map(|(o, k, h, s, r)| ((o, k), (h, s, r))));
+        }
+    }
+    Ok(stored)
 }
 
 fn reused_key() -> Error {
