@@ -777,7 +777,16 @@ both!(l1_capture_writer_keeps_its_connection_and_rolls_back_what_it_did_not_comm
         assert_eq!(probes().await, round, "a dropped transaction wrote nothing (round {round})");
         let mut tx = w.begin().await.unwrap();
         store::audit::record_many(&mut tx, &record(round + 1)).await.unwrap();
+        // A temporary table lives only as long as its connection.
+        store::on_tx!(&mut tx, c => sqlx::query("CREATE TEMP TABLE IF NOT EXISTS writer_probe (x INTEGER)").execute(c).await.map(|_| ()))
+            .unwrap();
         tx.commit().await.unwrap();
         assert_eq!(probes().await, round + 1, "the committed one is there (round {round})");
+        // The next transaction runs on the same connection: the temporary table is there.
+        let mut tx = w.begin().await.unwrap();
+        let kept = store::on_tx!(&mut tx, c => sqlx::query_scalar::<_, i64>("SELECT count(*) FROM writer_probe")
+            .fetch_one(c).await);
+        assert_eq!(kept.ok(), Some(0), "the writer kept its connection (round {round})");
+        tx.commit().await.unwrap();
     }
 });
