@@ -222,12 +222,10 @@ async fn add_batch_tx(tx: &mut Tx, batch: &Batch, now: Ts, progress: &(dyn Fn(us
         on_tx!(tx, c => sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM orders").fetch_one(c).await)?;
     let deferred = crate::bulk::defer_indexes(tx, "orders", None, batch.len(), existing).await?;
     if bulk {
-        let now_text = now.to_text();
         crate::raw::with_conn(tx, |conn| {
             let mut st = conn.prepare(
-                "INSERT INTO orders (external_id, customer_id, order_day, amount_fen, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO orders (external_id, customer_id, order_day, amount_fen) VALUES (?1, ?2, ?3, ?4)",
             )?;
-            st.text(5, &now_text)?;
             for (n, r) in batch.rows().iter().enumerate() {
                 st.text(1, batch.order_id(r))?;
                 st.int(2, ids[r.customer as usize])?;
@@ -245,10 +243,10 @@ async fn add_batch_tx(tx: &mut Tx, batch: &Batch, now: Ts, progress: &(dyn Fn(us
     } else {
         for chunk in batch.rows().chunks(CHUNK) {
             on_tx!(tx, c => {
-                let mut qb = sqlx::QueryBuilder::new("INSERT INTO orders (external_id, customer_id, order_day, amount_fen, created_at) ");
+                let mut qb = sqlx::QueryBuilder::new("INSERT INTO orders (external_id, customer_id, order_day, amount_fen) ");
                 qb.push_values(chunk, |mut b, r| {
                     b.push_bind(batch.order_id(r)).push_bind(ids[r.customer as usize]).push_bind(i64::from(r.day))
-                        .push_bind(r.fen).push_bind(now);
+                        .push_bind(r.fen);
                 });
                 qb.build().execute(c).await.map(|r| r.rows_affected())
             })
@@ -331,8 +329,9 @@ pub async fn rfm_values(db: &Db, as_of: i64) -> Result<Vec<Values>> {
                      (SELECT max(o.order_day) FROM orders o WHERE o.customer_id = c.id AND o.order_day <= $1) END AS last, \
                  c.order_count - coalesce(l.n, 0) AS n, c.monetary_fen - coalesce(l.amount, 0) AS amount \
           FROM customers c LEFT JOIN \
-              (SELECT customer_id, count(*) AS n, sum(amount_fen) AS amount FROM orders \
-               WHERE order_day > $1 GROUP BY customer_id) l ON l.customer_id = c.id \
+              (SELECT o.customer_id, count(*) AS n, sum(o.amount_fen) AS amount FROM customers k \
+               JOIN orders o ON o.customer_id = k.id AND o.order_day > $1 \
+               WHERE k.last_order_day > $1 GROUP BY o.customer_id) l ON l.customer_id = c.id \
           WHERE c.order_count > coalesce(l.n, 0))"
             .to_string()
     } else {
@@ -404,11 +403,12 @@ pub async fn rfm_values(db: &Db, as_of: i64) -> Result<Vec<Values>> {
     Ok(out)
 }
 
-/// How many orders are dated after `day` (through the day index).
+/// How many orders are dated after `day`: those of the customers whose last order is, read
+/// through the (customer, day) index.
 async fn later_orders(db: &Db, day: i64) -> Result<i64> {
-    Ok(
-        on_db!(db, p => sqlx::query_scalar("SELECT count(*) FROM orders WHERE order_day > $1").bind(day).fetch_one(p).await)?,
-    )
+    let sql = "SELECT count(*) FROM customers c JOIN orders o ON o.customer_id = c.id AND o.order_day > $1 \
+               WHERE c.last_order_day > $1";
+    Ok(on_db!(db, p => sqlx::query_scalar(sql).bind(day).fetch_one(p).await)?)
 }
 
 /// C-3 inputs as of `as_of`: per customer with an order on or before the day, its first and
