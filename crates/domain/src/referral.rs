@@ -62,8 +62,9 @@ pub fn normalise(code: &str) -> String {
 }
 
 /// One referral as the report needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Referral {
+    pub id: i64,
     pub referrer: String,
     pub referred: String,
     /// Day number of the referral.
@@ -72,6 +73,9 @@ pub struct Referral {
     pub window_fen: i64,
     /// All its orders so far (fen).
     pub total_fen: i64,
+    /// Rewards paid out so far, to the referrer and to the referred customer (fen).
+    pub paid_referrer_fen: i64,
+    pub paid_referred_fen: i64,
 }
 
 /// What the rule decides for one referral, with the reason.
@@ -104,6 +108,49 @@ pub fn reward(rule: &Rule, r: &Referral, today: i64) -> Reward {
     }
 }
 
+/// What is still owed on one referral: what the rule awards now less what was paid (a
+/// reward can grow after a payout while the window is open and more orders arrive; it
+/// never shrinks below what was paid, since a qualified window only gains orders).
+pub fn owed(reward: &Reward, r: &Referral) -> (i64, i64) {
+    ((reward.referrer_fen - r.paid_referrer_fen).max(0), (reward.referred_fen - r.paid_referred_fen).max(0))
+}
+
+/// Why a payout is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The referral has not qualified (yet): `Reward::reason` says why.
+    NotQualified(&'static str),
+    /// Everything the rule awards was paid already.
+    PaidInFull,
+}
+
+/// C-4: the amounts to pay on a referral now — all that is owed, to both sides — or why
+/// there is nothing to pay.
+pub fn payout(rule: &Rule, r: &Referral, today: i64) -> Result<(i64, i64), Refused> {
+    let w = reward(rule, r, today);
+    if !w.qualified {
+        return Err(Refused::NotQualified(w.reason));
+    }
+    match owed(&w, r) {
+        (0, 0) => Err(Refused::PaidInFull),
+        due => Ok(due),
+    }
+}
+
+/// One referral's line of the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReferralRow {
+    pub id: i64,
+    pub referrer: String,
+    pub referred: String,
+    /// Day number of the referral.
+    pub day: i64,
+    pub window_fen: i64,
+    pub reward: Reward,
+    pub paid_fen: i64,
+    pub owed_fen: i64,
+}
+
 /// One referrer's line of the report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ReferrerRow {
@@ -112,6 +159,9 @@ pub struct ReferrerRow {
     pub qualified: usize,
     /// Revenue of the customers it brought, all their orders (fen).
     pub revenue_fen: i64,
+    /// Earned by the rule, paid, and still owed to this referrer.
+    pub reward_fen: i64,
+    pub reward_paid_fen: i64,
     pub reward_owed_fen: i64,
 }
 
@@ -121,11 +171,16 @@ pub struct Report {
     pub qualified: usize,
     pub pending: usize,
     pub revenue_fen: i64,
-    /// Owed to referrers and to referred customers.
+    /// Awarded by the rule to referrers and to referred customers.
     pub referrer_rewards_fen: i64,
     pub referred_rewards_fen: i64,
+    /// Of those, paid out and still owed (both sides).
+    pub paid_fen: i64,
+    pub owed_fen: i64,
     /// Referrers, most revenue brought first (ties by id).
     pub referrers: Vec<ReferrerRow>,
+    /// Every referral, those with something owed first, then newest first.
+    pub list: Vec<ReferralRow>,
 }
 
 pub fn report(rule: &Rule, referrals: &[Referral], today: i64) -> Report {
@@ -137,27 +192,48 @@ pub fn report(rule: &Rule, referrals: &[Referral], today: i64) -> Report {
         revenue_fen: 0,
         referrer_rewards_fen: 0,
         referred_rewards_fen: 0,
+        paid_fen: 0,
+        owed_fen: 0,
         referrers: vec![],
+        list: vec![],
     };
     for r in referrals {
         let w = reward(rule, r, today);
+        let (owed_referrer, owed_referred) = owed(&w, r);
         let row = by.entry(&r.referrer).or_insert_with(|| ReferrerRow {
             referrer: r.referrer.clone(),
             referrals: 0,
             qualified: 0,
             revenue_fen: 0,
+            reward_fen: 0,
+            reward_paid_fen: 0,
             reward_owed_fen: 0,
         });
         row.referrals += 1;
         row.revenue_fen += r.total_fen;
-        row.reward_owed_fen += w.referrer_fen;
+        row.reward_fen += w.referrer_fen;
+        row.reward_paid_fen += r.paid_referrer_fen;
+        row.reward_owed_fen += owed_referrer;
         row.qualified += usize::from(w.qualified);
+        out.paid_fen += r.paid_referrer_fen + r.paid_referred_fen;
+        out.owed_fen += owed_referrer + owed_referred;
+        out.list.push(ReferralRow {
+            id: r.id,
+            referrer: r.referrer.clone(),
+            referred: r.referred.clone(),
+            day: r.day,
+            window_fen: r.window_fen,
+            reward: w.clone(),
+            paid_fen: r.paid_referrer_fen + r.paid_referred_fen,
+            owed_fen: owed_referrer + owed_referred,
+        });
         out.qualified += usize::from(w.qualified);
         out.pending += usize::from(w.reason == "window_open");
         out.revenue_fen += r.total_fen;
         out.referrer_rewards_fen += w.referrer_fen;
         out.referred_rewards_fen += w.referred_fen;
     }
+    out.list.sort_by(|a, b| (b.owed_fen > 0).cmp(&(a.owed_fen > 0)).then_with(|| b.id.cmp(&a.id)));
     out.referrers = by.into_values().collect();
     out.referrers.sort_by(|a, b| b.revenue_fen.cmp(&a.revenue_fen).then_with(|| a.referrer.cmp(&b.referrer)));
     out
@@ -198,6 +274,7 @@ mod tests {
             day,
             window_fen: window,
             total_fen: total,
+            ..Referral::default()
         };
         let q = reward(&rule(), &r(30_000, 45_000, 100), 150);
         assert_eq!((q.qualified, q.referrer_fen, q.referred_fen), (true, 3_000, 5_000));
@@ -213,5 +290,39 @@ mod tests {
         assert_eq!((rep.referrer_rewards_fen, rep.referred_rewards_fen), (3_000 + 2_000, 10_000));
         assert_eq!(rep.referrers[0].referrer, "9", "most revenue first");
         assert_eq!(rep.referrers[1].referrals, 2);
+    }
+
+    /// C-4: a payout pays all that is owed to both sides, once; a reward that grows later
+    /// (more orders inside the window) owes the difference; nothing is paid on a referral
+    /// that has not qualified; the report shows paid and owed.
+    #[test]
+    fn c4_payouts_settle_what_is_owed() {
+        let mut r = Referral {
+            id: 7,
+            referrer: "1".into(),
+            referred: "2".into(),
+            day: 100,
+            window_fen: 30_000,
+            total_fen: 30_000,
+            ..Referral::default()
+        };
+        assert_eq!(payout(&rule(), &r, 120), Ok((3_000, 5_000)));
+        (r.paid_referrer_fen, r.paid_referred_fen) = (3_000, 5_000);
+        assert_eq!(payout(&rule(), &r, 120), Err(Refused::PaidInFull));
+        let rep = report(&rule(), std::slice::from_ref(&r), 120);
+        assert_eq!((rep.paid_fen, rep.owed_fen, rep.referrers[0].reward_owed_fen), (8_000, 0, 0));
+        r.window_fen = 45_000;
+        assert_eq!(payout(&rule(), &r, 150), Ok((1_500, 0)), "the difference only");
+        let rep = report(&rule(), std::slice::from_ref(&r), 150);
+        assert_eq!((rep.owed_fen, rep.referrers[0].reward_fen, rep.list[0].owed_fen), (1_500, 4_500, 1_500));
+        let young = Referral { window_fen: 0, ..r.clone() };
+        assert_eq!(
+            payout(&rule(), &Referral { paid_referrer_fen: 0, paid_referred_fen: 0, ..young.clone() }, 120),
+            Err(Refused::NotQualified("window_open"))
+        );
+        assert_eq!(
+            payout(&rule(), &Referral { paid_referrer_fen: 0, paid_referred_fen: 0, ..young }, 300),
+            Err(Refused::NotQualified("below_minimum"))
+        );
     }
 }

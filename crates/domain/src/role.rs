@@ -86,6 +86,8 @@ impl Role {
             ManageOrders => matches!(self, Admin | MarketingDirector | Marketer | SalesManager | Finance),
             // C-6: marketing and product run tests; everyone may read their results.
             ManageExperiments => matches!(self, Admin | MarketingDirector | Marketer | Product),
+            // C-4: a referral reward is money leaving the company; finance pays it.
+            PayRewards => matches!(self, Admin | Finance),
         }
     }
 }
@@ -113,6 +115,7 @@ pub enum Action {
     ViewCustomers,
     ManageOrders,
     ManageExperiments,
+    PayRewards,
 }
 
 /// Which leads a role sees (L permissions): a sales rep only their own, a sales manager their

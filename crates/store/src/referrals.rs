@@ -113,25 +113,107 @@ pub async fn any(db: &Db) -> Result<bool> {
     Ok(on_db!(db, p => sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM referrals)").fetch_one(p).await)?)
 }
 
-/// Every referral with the referred customer's orders within `qualify_days` of it and in all.
+/// Each referral with the referred customer's orders within `qualify_days` of it and in
+/// all, and the rewards paid on it; `$2` narrows to one referral when not 0.
+const REFERRALS: &str = "SELECT r.id, a.external_id, b.external_id, r.referred_day, \
+       CAST(coalesce((SELECT sum(o.amount_fen) FROM orders o WHERE o.customer_id = r.referred_id \
+         AND o.order_day >= r.referred_day AND o.order_day <= r.referred_day + $1), 0) AS BIGINT), \
+       CAST(coalesce((SELECT sum(o.amount_fen) FROM orders o WHERE o.customer_id = r.referred_id), 0) AS BIGINT), \
+       r.paid_referrer_fen, r.paid_referred_fen \
+     FROM referrals r JOIN customers a ON a.id = r.referrer_id JOIN customers b ON b.id = r.referred_id \
+     WHERE $2 = 0 OR r.id = $2 ORDER BY r.id";
+
+type ReferralRow = (i64, String, String, i64, i64, i64, i64, i64);
+
+fn referral(
+    (id, referrer, referred, day, window_fen, total_fen, paid_referrer_fen, paid_referred_fen): ReferralRow,
+) -> Referral {
+    Referral { id, referrer, referred, day, window_fen, total_fen, paid_referrer_fen, paid_referred_fen }
+}
+
+/// Every referral with the referred customer's orders within `qualify_days` of it and in
+/// all, and what was paid on it.
 pub async fn all(db: &Db, qualify_days: i64) -> Result<Vec<Referral>> {
-    let rows: Vec<(String, String, i64, i64, i64)> = on_db!(db, p => sqlx::query_as(
-        "SELECT a.external_id, b.external_id, r.referred_day, \
-           CAST(coalesce((SELECT sum(o.amount_fen) FROM orders o WHERE o.customer_id = r.referred_id \
-             AND o.order_day >= r.referred_day AND o.order_day <= r.referred_day + $1), 0) AS BIGINT), \
-           CAST(coalesce((SELECT sum(o.amount_fen) FROM orders o WHERE o.customer_id = r.referred_id), 0) AS BIGINT) \
-         FROM referrals r JOIN customers a ON a.id = r.referrer_id JOIN customers b ON b.id = r.referred_id ORDER BY r.id")
-        .bind(qualify_days).fetch_all(p).await)?;
-    Ok(rows
-        .into_iter()
-        .map(|(referrer, referred, day, window_fen, total_fen)| Referral {
-            referrer,
-            referred,
-            day,
-            window_fen,
-            total_fen,
+    let rows: Vec<ReferralRow> =
+        on_db!(db, p => sqlx::query_as(REFERRALS).bind(qualify_days).bind(0i64).fetch_all(p).await)?;
+    Ok(rows.into_iter().map(referral).collect())
+}
+
+/// A payout recorded (C-4).
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Payout {
+    pub referral_id: i64,
+    pub referrer: String,
+    pub referred: String,
+    /// Paid now to the referrer and to the referred customer (fen).
+    pub referrer_fen: i64,
+    pub referred_fen: i64,
+    pub reference: Option<String>,
+    /// The playbook version whose rule decided the amounts.
+    pub playbook_version: i64,
+}
+
+/// Pays what the rule says is owed on referral `id` as of `today` (a day number): the
+/// amounts are decided by `domain::referral::payout` on the referral as stored in this
+/// transaction, recorded with the rule's playbook version, and the referral's running
+/// totals moved only if no other payout moved them first. `NotFound` for an unknown
+/// referral, `Conflict` (with the reason) when nothing is owed.
+pub async fn pay(
+    db: &Db,
+    actor: &Actor,
+    id: i64,
+    rule: &domain::referral::Rule,
+    playbook_version: i64,
+    today: i64,
+    reference: Option<&str>,
+) -> Result<Payout> {
+    use domain::referral::{Refused, payout};
+    let mut tx = db.begin().await?;
+    let row: Option<ReferralRow> =
+        on_tx!(&mut tx, c => sqlx::query_as(REFERRALS).bind(rule.qualify_days).bind(id).fetch_optional(c).await)?;
+    let r = referral(row.ok_or(Error::NotFound)?);
+    let (referrer_fen, referred_fen) = payout(rule, &r, today).map_err(|e| {
+        Error::Conflict(match e {
+            Refused::NotQualified("window_open") => {
+                "the referral has not qualified yet: the referred customer's orders are below the minimum and the window is open".into()
+            }
+            Refused::NotQualified(_) => "the referral did not qualify: the referred customer's orders in the window stayed below the minimum".into(),
+            Refused::PaidInFull => "every reward of this referral has been paid".into(),
         })
-        .collect())
+    })?;
+    let moved = on_tx!(&mut tx, c => sqlx::query(
+        "UPDATE referrals SET paid_referrer_fen = paid_referrer_fen + $1, paid_referred_fen = paid_referred_fen + $2 \
+         WHERE id = $3 AND paid_referrer_fen = $4 AND paid_referred_fen = $5")
+        .bind(referrer_fen).bind(referred_fen).bind(id).bind(r.paid_referrer_fen).bind(r.paid_referred_fen)
+        .execute(c).await.map(|x| x.rows_affected()))?;
+    if moved == 0 {
+        return Err(Error::Conflict(
+            "another payout of this referral was recorded meanwhile; reload and check what is owed".into(),
+        ));
+    }
+    on_tx!(&mut tx, c => sqlx::query(
+        "INSERT INTO referral_payouts (referral_id, referrer_fen, referred_fen, reference, playbook_version, paid_by, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        .bind(id).bind(referrer_fen).bind(referred_fen).bind(reference).bind(playbook_version).bind(&actor.label).bind(actor.now)
+        .execute(c).await.map(|x| x.rows_affected()))?;
+    let out = Payout {
+        referral_id: id,
+        referrer: r.referrer,
+        referred: r.referred,
+        referrer_fen,
+        referred_fen,
+        reference: reference.map(str::to_string),
+        playbook_version,
+    };
+    audit::record(
+        &mut tx,
+        actor,
+        Change::created("referral_payout", &out.referred, serde_json::to_value(&out).unwrap_or_default()),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(out)
 }
 
 /// A customer's code (if it has one), who referred it, and whom it referred.

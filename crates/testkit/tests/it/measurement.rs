@@ -332,3 +332,104 @@ both!(c4_referral_codes_referrals_and_rewards_by_the_playbook, |kind| async move
     );
     app.stop().await;
 });
+
+both!(c4_finance_pays_what_is_owed_on_a_referral_once, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let mut fin = app.api("finance@yunqi.example").await;
+    let order = |id: &str, c: &str, date: &str, amount: &str| json!({"order_id": id, "customer_id": c, "order_date": date, "amount": amount});
+    let first = json!({"orders": [order("A1", "100", "2026-06-01", "300.00")]});
+    assert_eq!(fin.json(Method::POST, "/api/v1/orders", &first).await.status, 201);
+    let code = fin.json(Method::POST, "/api/v1/customers/100/referral-code", &json!({})).await.json()["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (who, day) in [("300", "2026-10-01"), ("400", "2026-11-01")] {
+        let r = fin
+            .json(Method::POST, "/api/v1/referrals", &json!({"code": code, "customer_id": who, "referred_on": day}))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    // 300 qualifies with 250 yuan in its window (10 % = 25 yuan to 100, 50 yuan welcome);
+    // 400 has bought 50 yuan, its window still open.
+    let more =
+        json!({"orders": [order("B1", "300", "2026-10-20", "250.00"), order("C1", "400", "2026-11-05", "50.00")]});
+    assert_eq!(fin.json(Method::POST, "/api/v1/orders", &more).await.status, 201);
+    let report = |v: serde_json::Value| v["report"].clone();
+    let rep = report(fin.get("/api/v1/analytics/referrals").await.json());
+    assert_eq!((rep["paid_fen"].as_i64(), rep["owed_fen"].as_i64()), (Some(0), Some(7_500)), "{rep}");
+    let list = rep["list"].as_array().unwrap();
+    assert_eq!(list[0]["referred"], "300", "owed first");
+    let (id300, id400) = (list[0]["id"].as_i64().unwrap(), list[1]["id"].as_i64().unwrap());
+    // Who may pay: finance and the admin; a marketer is refused and nothing changes.
+    let mut mk = app.api("marketer@yunqi.example").await;
+    let audit = app.audit_count().await;
+    assert_eq!(mk.json(Method::POST, &format!("/api/v1/referrals/{id300}/payouts"), &json!({})).await.status, 403);
+    // Bad bodies name the field; unknown referrals are 404; a referral that has not
+    // qualified is 409 with the reason.
+    let bad = fin.json(Method::POST, &format!("/api/v1/referrals/{id300}/payouts"), &json!({"reference": 7})).await;
+    assert_eq!((bad.status, bad.fields()["reference"].is_string()), (422, true), "{}", bad.text);
+    let unknown = fin.json(Method::POST, &format!("/api/v1/referrals/{id300}/payouts"), &json!({"amount": 1})).await;
+    assert_eq!((unknown.status, unknown.fields()["amount"].is_string()), (422, true));
+    assert_eq!(fin.json(Method::POST, "/api/v1/referrals/999999/payouts", &json!({})).await.status, 404);
+    let young = fin.json(Method::POST, &format!("/api/v1/referrals/{id400}/payouts"), &json!({})).await;
+    assert_eq!(young.status, 409);
+    assert!(young.text.contains("not qualified yet"), "{}", young.text);
+    assert_eq!(app.audit_count().await, audit);
+    // Paid: both sides, with the playbook version that decided the amounts; the second
+    // payout is refused; the report shows it paid and nothing owed.
+    let paid = fin
+        .json(Method::POST, &format!("/api/v1/referrals/{id300}/payouts"), &json!({"reference": "TX-2026-001"}))
+        .await;
+    assert_eq!(paid.status, 201, "{}", paid.text);
+    let p = paid.json();
+    assert_eq!((p["referrer_fen"].as_i64(), p["referred_fen"].as_i64()), (Some(2_500), Some(5_000)));
+    let active = store::playbook::active(&app.db).await.unwrap().unwrap().version;
+    assert_eq!(p["playbook_version"].as_i64(), Some(active));
+    assert_eq!(fin.json(Method::POST, &format!("/api/v1/referrals/{id300}/payouts"), &json!({})).await.status, 409);
+    let rep = report(fin.get("/api/v1/analytics/referrals").await.json());
+    assert_eq!((rep["paid_fen"].as_i64(), rep["owed_fen"].as_i64()), (Some(7_500), Some(0)));
+    assert_eq!(rep["referrers"][0]["reward_paid_fen"].as_i64(), Some(2_500));
+    // More orders inside the window raise the reward: the difference is owed, and paid
+    // through the page (finance sees the button; the marketer does not).
+    let again = json!({"orders": [order("B2", "300", "2026-11-01", "150.00")]});
+    assert_eq!(fin.json(Method::POST, "/api/v1/orders", &again).await.status, 201);
+    let rep = report(fin.get("/api/v1/analytics/referrals").await.json());
+    assert_eq!(rep["owed_fen"].as_i64(), Some(1_500), "10 % of 150 more");
+    let mut page = app.login("finance@yunqi.example").await;
+    let html = page.get("/reports/referrals").await.text;
+    assert!(html.contains(&format!("action=\"/reports/referrals/{id300}/pay\"")), "{html}");
+    assert!(!html.contains(&format!("action=\"/reports/referrals/{id400}/pay\"")), "nothing to pay on 400");
+    let mut mpage = app.login("marketer@yunqi.example").await;
+    assert!(!mpage.get("/reports/referrals").await.text.contains("/pay\""));
+    assert_eq!(mpage.post_form(&format!("/reports/referrals/{id300}/pay"), &[]).await.status, 403);
+    assert_eq!(page.post_form(&format!("/reports/referrals/{id300}/pay"), &[("reference", "TX-2")]).await.status, 303);
+    let refused = page.post_form(&format!("/reports/referrals/{id300}/pay"), &[]).await;
+    assert_eq!(refused.status, 409);
+    assert!(refused.text.contains("id=\"pay-error\""), "{}", refused.text);
+    let rep = report(fin.get("/api/v1/analytics/referrals").await.json());
+    assert_eq!((rep["paid_fen"].as_i64(), rep["owed_fen"].as_i64()), (Some(9_000), Some(0)));
+    // Two payouts recorded, each in the audit log.
+    let sql = "SELECT (SELECT count(*) FROM referral_payouts), \
+               (SELECT count(*) FROM audit_log WHERE entity = 'referral_payout' AND entity_id = '300')";
+    let n: (i64, i64) = store::on_db!(&app.db, p => sqlx::query_as(sql).fetch_one(p).await).unwrap();
+    assert_eq!(n, (2, 2));
+    app.stop().await;
+});
+
+both!(c4_demo_referrals_show_rewards_paid_and_owed, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let until = app.now().get();
+    marketops::history::load_orders(&app.db, until).await.unwrap().expect("demo orders");
+    let made = marketops::history::load_referrals(&app.db, until).await.unwrap().expect("demo referrals");
+    assert!(made >= 30, "{made}");
+    let mut fin = app.api("finance@yunqi.example").await;
+    let rep = fin.get("/api/v1/analytics/referrals").await.json()["report"].clone();
+    assert!(rep["paid_fen"].as_i64().unwrap() > 0, "{rep}");
+    // Paid rewards are exactly what the payouts recorded.
+    let paid: i64 = store::on_db!(&app.db, p => sqlx::query_scalar(
+        "SELECT CAST(coalesce(sum(referrer_fen + referred_fen), 0) AS BIGINT) FROM referral_payouts").fetch_one(p).await)
+    .unwrap();
+    assert_eq!(rep["paid_fen"].as_i64(), Some(paid));
+    assert!(marketops::history::load_referrals(&app.db, until).await.unwrap().is_none(), "once");
+    app.stop().await;
+});

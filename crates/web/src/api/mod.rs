@@ -142,6 +142,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(dashboard::dashboard))
         .routes(routes!(referrals::code))
         .routes(routes!(referrals::refer))
+        .routes(routes!(referrals::payout))
         .routes(routes!(referrals::referral_report))
         .routes(routes!(experiments::list, experiments::create))
         .routes(routes!(experiments::plan))

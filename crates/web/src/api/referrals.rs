@@ -13,7 +13,7 @@ use domain::order::day_number;
 use domain::referral::{Report, Rule, report};
 use domain::role::Action;
 use serde::Serialize;
-use store::referrals::Recorded;
+use store::referrals::{Payout, Recorded};
 use utoipa::ToSchema;
 
 #[derive(Serialize, ToSchema)]
@@ -96,8 +96,10 @@ pub struct ReferralReportOut {
     pub as_of: String,
     pub playbook_version: i64,
     /// Totals (referrals, qualified, pending, revenue_fen, referrer_rewards_fen,
-    /// referred_rewards_fen) and per referrer (referrals, qualified, revenue_fen,
-    /// reward_owed_fen).
+    /// referred_rewards_fen, paid_fen, owed_fen), per referrer (referrals, qualified,
+    /// revenue_fen, reward_fen, reward_paid_fen, reward_owed_fen) and every referral in
+    /// `list` (id, referrer, referred, day, window_fen, reward, paid_fen, owed_fen), those
+    /// with something owed first.
     #[schema(value_type = Object)]
     pub report: Report,
 }
@@ -119,4 +121,50 @@ pub async fn build(s: &AppState) -> ApiResult<ReferralReportOut> {
 pub async fn referral_report(State(s): State<AppState>, ApiUser(u): ApiUser) -> ApiResult<Json<ReferralReportOut>> {
     u.require(Action::ViewCustomers)?;
     Ok(Json(build(&s).await?))
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct PayoutIn {
+    /// The payment's reference (transfer number, voucher), up to 200 characters.
+    reference: Option<String>,
+}
+
+/// Parses a payout body: only `reference`, optional.
+pub fn parse_payout(f: &domain::Fields) -> Result<Option<String>, FieldErrors> {
+    let mut e = FieldErrors::new();
+    f.reject_unknown(&mut e, &["reference"]);
+    let reference = f.optional(&mut e, "reference", 200);
+    e.into_result(reference)
+}
+
+/// Pays all that the active playbook's rule says is owed on a referral, to the referrer and
+/// to the referred customer (C-4); 409 when nothing is owed (not qualified, or paid in full).
+pub async fn record_payout(
+    s: &AppState,
+    actor: &store::audit::Actor,
+    id: i64,
+    today: jiff::civil::Date,
+    reference: Option<&str>,
+) -> Result<Payout, store::Error> {
+    let rules = s.rules.get(&s.db).await?;
+    let rule = Rule::from_playbook(&rules.playbook);
+    store::referrals::pay(&s.db, actor, id, &rule, rules.version, day_number(today), reference).await
+}
+
+#[utoipa::path(post, path = "/referrals/{id}/payouts", tag = "customers", request_body = PayoutIn,
+    params(("id" = i64, Path)),
+    responses((status = 201, body = Payout), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn payout(
+    State(s): State<AppState>,
+    ApiUser(u): ApiUser,
+    super::ApiPath(id): super::ApiPath<i64>,
+    JsonBody(f): JsonBody,
+) -> ApiResult<(StatusCode, Json<Payout>)> {
+    u.require(Action::PayRewards)?;
+    let reference = parse_payout(&f)?;
+    let today = super::customers::as_of_day(&s, None).await?;
+    let out = record_payout(&s, &u.actor(s.now()), id, today, reference.as_deref()).await?;
+    Ok((StatusCode::CREATED, Json(out)))
 }

@@ -135,6 +135,7 @@ pub fn router() -> Router<AppState> {
         .route("/dashboard", get(dashboard::show))
         .route("/reports/referrals", get(referrals::show).post(referrals::refer))
         .route("/customers/{id}/referral-code", post(referrals::create_code))
+        .route("/reports/referrals/{id}/pay", post(referrals::pay))
         .route("/dashboard/export/{section}", get(dashboard::export))
         .route("/experiments", get(experiments::list).post(experiments::create))
         .route("/experiments/{key}", get(experiments::show))
@@ -190,6 +191,7 @@ impl Ctx {
             "manage_campaigns" => Action::ManageCampaigns,
             "manage_experiments" => Action::ManageExperiments,
             "manage_orders" => Action::ManageOrders,
+            "pay_rewards" => Action::PayRewards,
             "manage_integrations" => Action::ManageIntegrations,
             _ => return false,
         };

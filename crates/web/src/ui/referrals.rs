@@ -22,6 +22,20 @@ pub struct Row {
     owed: String,
 }
 
+/// One referral of the list, with what is owed on it.
+pub struct Line {
+    id: i64,
+    referrer: String,
+    referred: String,
+    day: String,
+    window: String,
+    status: String,
+    earned: String,
+    paid: String,
+    owed: String,
+    owes: bool,
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "referrals.html")]
 pub struct Page {
@@ -29,6 +43,9 @@ pub struct Page {
     rule: String,
     totals: Vec<(String, String)>,
     rows: Vec<Row>,
+    lines: Vec<Line>,
+    /// Why the last payout was refused, if it was.
+    pay_error: Option<String>,
     values: Vec<(&'static str, String)>,
     errors: Errors,
 }
@@ -44,6 +61,10 @@ fn yuan(fen: i64) -> String {
 }
 
 async fn view(s: &AppState, ctx: &Ctx, f: &Fields, errors: Errors) -> Response {
+    view_with(s, ctx, f, errors, None).await
+}
+
+async fn view_with(s: &AppState, ctx: &Ctx, f: &Fields, errors: Errors, pay_error: Option<String>) -> Response {
     let (out, rules) = match (build(s).await, s.rules.get(&s.db).await) {
         (Ok(o), Ok(r)) => (o, r),
         (Err(e), _) => return super::customers::failed(ctx, e),
@@ -70,7 +91,28 @@ async fn view(s: &AppState, ctx: &Ctx, f: &Fields, errors: Errors) -> Response {
             (i.t("referrals-revenue"), yuan(r.revenue_fen)),
             (i.t("referrals-referrer-rewards"), yuan(r.referrer_rewards_fen)),
             (i.t("referrals-referred-rewards"), yuan(r.referred_rewards_fen)),
+            (i.t("referrals-paid"), yuan(r.paid_fen)),
+            (i.t("referrals-outstanding"), yuan(r.owed_fen)),
         ],
+        lines: r
+            .list
+            .iter()
+            // Those with something owed come first; the API has every one.
+            .take(200)
+            .map(|x| Line {
+                id: x.id,
+                referrer: x.referrer.clone(),
+                referred: x.referred.clone(),
+                day: domain::order::date_of(x.day).to_string(),
+                window: yuan(x.window_fen),
+                status: i.t(&format!("referrals-status-{}", x.reward.reason)),
+                earned: yuan(x.reward.referrer_fen + x.reward.referred_fen),
+                paid: yuan(x.paid_fen),
+                owed: yuan(x.owed_fen),
+                owes: x.owed_fen > 0,
+            })
+            .collect(),
+        pay_error,
         rows: r
             .referrers
             .iter()
@@ -113,6 +155,33 @@ pub async fn refer(State(s): State<AppState>, ctx: Ctx, form: UiForm) -> Respons
         Err(store::Error::Invalid(e)) => view(&s, &ctx, &f, ctx.errors(&e)).await,
         Err(store::Error::Conflict(m)) => {
             view(&s, &ctx, &f, ctx.errors(&domain::FieldErrors::single("customer_id", m))).await
+        }
+        Err(e) => internal(&ctx, e),
+    }
+}
+
+/// C-4: finance pays what is owed on one referral (both sides); a refusal (nothing owed,
+/// or a payout recorded meanwhile) is shown above the list and nothing is written.
+pub async fn pay(State(s): State<AppState>, ctx: Ctx, Path(id): Path<i64>, form: UiForm) -> Response {
+    let u = allowed!(ctx, Action::PayRewards);
+    let f = form_fields(form.0);
+    let reference = match crate::api::referrals::parse_payout(&f) {
+        Ok(r) => r,
+        Err(e) => {
+            return view_with(&s, &ctx, &Fields::default(), Errors::default(), e.0.values().next().cloned()).await;
+        }
+    };
+    let today = match crate::api::customers::as_of_day(&s, None).await {
+        Ok(d) => d,
+        Err(e) => return super::customers::failed(&ctx, e),
+    };
+    match crate::api::referrals::record_payout(&s, &u.actor(s.now()), id, today, reference.as_deref()).await {
+        Ok(_) => done("/reports/referrals", "saved"),
+        Err(store::Error::NotFound) => ctx.error_page(StatusCode::NOT_FOUND, "error-not-found"),
+        Err(store::Error::Conflict(m)) => {
+            let mut page = view_with(&s, &ctx, &Fields::default(), Errors::default(), Some(m)).await;
+            *page.status_mut() = StatusCode::CONFLICT;
+            page
         }
         Err(e) => internal(&ctx, e),
     }
