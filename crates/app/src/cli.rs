@@ -339,6 +339,9 @@ pub async fn run(command: Command, mut cfg: Config) -> anyhow::Result<ExitCode> 
                 if let Some(referrals) = crate::history::load_referrals(&db, now().get()).await? {
                     tracing::info!(referrals, "demo referrals loaded");
                 }
+                if let Some(subs) = crate::history::load_subscriptions(&db, now().get()).await? {
+                    tracing::info!(?subs, "demo subscriptions loaded");
+                }
             }
             let app = Application::build(&cfg, db, web::system_clock()).await?;
             tracing::info!(
@@ -383,6 +386,10 @@ pub async fn run(command: Command, mut cfg: Config) -> anyhow::Result<ExitCode> 
             match crate::history::load_referrals(&db, now().get()).await? {
                 Some(n) => println!("referrals: {n}"),
                 None => println!("referrals: already there"),
+            }
+            match crate::history::load_subscriptions(&db, now().get()).await? {
+                Some(o) => println!("subscriptions: {} of 400 customers", o.created),
+                None => println!("subscriptions: already there"),
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -896,3 +896,58 @@ pub async fn load_referrals(db: &Db, until: Timestamp) -> anyhow::Result<Option<
     }
     Ok(Some(made))
 }
+
+/// C-3 demo data for the subscription view: 400 of the demo customers subscribe to the
+/// cloud platform on their first order day (基础版, 专业版 or 企业版 at their monthly price);
+/// each month a few cancel, some upgrade to the next plan (the old subscription ends, a new
+/// one starts). Only into a database without subscriptions; `None` when it holds some (or
+/// has no demo orders).
+pub async fn load_subscriptions(
+    db: &Db,
+    until: Timestamp,
+) -> anyhow::Result<Option<store::subscriptions::SubsOutcome>> {
+    if !store::subscriptions::all(db).await?.is_empty() {
+        return Ok(None);
+    }
+    const PLANS: [(&str, &str); 3] = [("基础版", "990"), ("专业版", "2990"), ("企业版", "9900")];
+    let today = until.to_zoned(TimeZone::get("Asia/Shanghai")?).date();
+    let mut rng = Rng(20_261_202);
+    let mut subs = Vec::new();
+    for c in 1..=400 {
+        let customer = format!("{}", 10_000 + c);
+        let Some(first) = store::customers::get(db, &customer).await?.and_then(|c| c.first_order_day) else { continue };
+        let mut start = domain::order::date_of(first);
+        let mut plan = rng.weighted(&[6, 3, 1]);
+        let mut n = 0;
+        let mut month = start;
+        loop {
+            month = month.checked_add(jiff::Span::new().days(30))?;
+            let cancel = month <= today && rng.chance(0.03);
+            let upgrade = !cancel && month <= today && plan < 2 && rng.chance(0.03);
+            if !(cancel || upgrade) && month <= today {
+                continue;
+            }
+            let end = (month <= today).then_some(month);
+            let fields = domain::Fields::from_pairs([
+                ("subscription_id", format!("SUB{c:04}-{n}")),
+                ("customer_id", customer.clone()),
+                ("plan", PLANS[plan].0.to_string()),
+                ("start_date", start.to_string()),
+                ("mrr", PLANS[plan].1.to_string()),
+            ]);
+            let mut fields = fields;
+            if let Some(end) = end {
+                fields.set("end_date", end.to_string());
+            }
+            subs.push(domain::subscription::SubscriptionInput::parse(&fields, today).map_err(anyhow::Error::msg)?);
+            if !upgrade {
+                break;
+            }
+            (start, plan, n) = (month, plan + 1, n + 1);
+        }
+    }
+    if subs.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(store::subscriptions::add(db, &Actor::system(Ts::new(until)), &subs).await?))
+}

@@ -29,5 +29,6 @@ pub mod rfm;
 pub mod role;
 pub mod search;
 pub mod stats;
+pub mod subscription;
 
 pub use errors::{FieldErrors, Fields};

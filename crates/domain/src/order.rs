@@ -56,7 +56,7 @@ pub fn date_of(day: i64) -> Date {
 
 /// A value given as text or, from JSON, as a number (`42`, `199.9`); `None` when absent,
 /// null or blank.
-fn scalar(f: &Fields, e: &mut FieldErrors, field: &str) -> Option<String> {
+pub(crate) fn scalar(f: &Fields, e: &mut FieldErrors, field: &str) -> Option<String> {
     match f.0.get(field) {
         Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
         Some(serde_json::Value::Number(n)) => Some(n.to_string()),
@@ -121,6 +121,26 @@ impl OrderInput {
     }
 }
 
+/// A required amount in yuan with at most 2 decimals that is not negative; errors named
+/// by `field`.
+pub(crate) fn yuan_not_negative(e: &mut FieldErrors, field: &str, v: Option<&str>) -> Option<Money> {
+    let Some(s) = v else {
+        e.add(field, "is required");
+        return None;
+    };
+    match Money::parse_major(s) {
+        Some(m) if m.fen() >= 0 => Some(m),
+        Some(_) => {
+            e.add(field, "must not be negative");
+            None
+        }
+        None => {
+            e.add(field, format!("`{s}` is not an amount in yuan (at most 2 decimals)"));
+            None
+        }
+    }
+}
+
 fn check_id(v: Option<&str>, e: &mut FieldErrors, field: &str) {
     match v {
         None => e.add(field, "is required"),
@@ -156,23 +176,7 @@ pub(crate) fn validate(p: &Parts<'_>, latest: Date) -> Result<(Date, Money), Fie
             }
         },
     };
-    let amount = match p.amount {
-        None => {
-            e.add("amount", "is required");
-            None
-        }
-        Some(s) => match Money::parse_major(s) {
-            Some(m) if m.fen() >= 0 => Some(m),
-            Some(_) => {
-                e.add("amount", "must not be negative");
-                None
-            }
-            None => {
-                e.add("amount", format!("`{s}` is not an amount in yuan (at most 2 decimals)"));
-                None
-            }
-        },
-    };
+    let amount = yuan_not_negative(&mut e, "amount", p.amount);
     if p.customer_name.is_some_and(|n| n.chars().count() > 200) {
         e.add("customer_name", "must be at most 200 characters");
     }

@@ -32,6 +32,7 @@ pub mod reports;
 pub mod rules;
 pub mod schema;
 pub mod sla;
+pub mod subscriptions;
 mod ts;
 pub mod writer;
 

@@ -109,6 +109,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/dashboard"),
     ("post", "/api/v1/customers/{customer_id}/referral-code"),
     ("post", "/api/v1/referrals"),
+    ("post", "/api/v1/subscriptions"),
     ("post", "/api/v1/referrals/{id}/payouts"),
     ("get", "/api/v1/analytics/referrals"),
     ("get", "/api/v1/experiments"),

@@ -433,3 +433,101 @@ both!(c4_demo_referrals_show_rewards_paid_and_owed, |kind| async move {
     assert!(marketops::history::load_referrals(&app.db, until).await.unwrap().is_none(), "once");
     app.stop().await;
 });
+
+both!(c3_subscriptions_drive_retention_renewal_and_ndr, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let mut fin = app.api("finance@yunqi.example").await;
+    let sub = |id: &str, c: &str, plan: &str, start: &str, end: Option<&str>, mrr: &str| {
+        let mut v = json!({"subscription_id": id, "customer_id": c, "plan": plan, "start_date": start, "mrr": mrr});
+        if let Some(e) = end {
+            v["end_date"] = json!(e);
+        }
+        v
+    };
+    let count = || async {
+        store::on_db!(&app.db, p => sqlx::query_scalar::<_, i64>("SELECT count(*) FROM subscriptions").fetch_one(p).await)
+            .unwrap()
+    };
+    // A bad item names its field by position, and nothing of the batch is written.
+    let audit = app.audit_count().await;
+    let bad = json!({"subscriptions": [sub("S1", "A", "基础版", "2025-01-01", None, "100"),
+        sub("S9", "Z", "", "2025-01-01", Some("2024-12-01"), "-1")]});
+    let r = fin.json(Method::POST, "/api/v1/subscriptions", &bad).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    for f in ["subscriptions[1].plan", "subscriptions[1].end_date", "subscriptions[1].mrr"] {
+        assert!(r.fields()[f].is_string(), "{f}: {}", r.text);
+    }
+    assert_eq!((count().await, app.audit_count().await), (0, audit));
+    let viewer = app.api("viewer@yunqi.example").await.json(Method::POST, "/api/v1/subscriptions", &bad).await;
+    assert_eq!(viewer.status, 403);
+    // Four customers from January 2025 (days from 2025-01-01): A pays 100 a month and
+    // upgrades to 300 on day 45; B pays 100 (its end comes later); C and D 200 from day 5,
+    // C until day 355.
+    let batch = json!({"subscriptions": [
+        sub("S1", "A", "基础版", "2025-01-01", Some("2025-02-15"), "100"),
+        sub("S2", "A", "专业版", "2025-02-15", None, "300.00"),
+        sub("S3", "B", "基础版", "2025-01-01", None, "100"),
+        sub("S4", "C", "专业版", "2025-01-06", Some("2025-12-22"), "200"),
+        sub("S5", "D", "专业版", "2025-01-06", None, "200")]});
+    let r = fin.json(Method::POST, "/api/v1/subscriptions", &batch).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!((r.json()["created"].as_u64(), r.json()["new_customers"].as_u64()), (Some(5), Some(4)));
+    // The same again changes nothing; B's end recorded by resending it with an end date;
+    // another price for a stored subscription is 409 and changes nothing.
+    let again = fin.json(Method::POST, "/api/v1/subscriptions", &batch).await;
+    assert_eq!((again.status, again.json()["unchanged"].as_u64()), (200, Some(5)));
+    let end_b = json!({"subscriptions": [sub("S3", "B", "基础版", "2025-01-01", Some("2025-03-07"), "100")]});
+    let ended = fin.json(Method::POST, "/api/v1/subscriptions", &end_b).await;
+    assert_eq!((ended.status, ended.json()["ended"].as_u64()), (201, Some(1)), "{}", ended.text);
+    let audit = app.audit_count().await;
+    let changed = json!({"subscriptions": [sub("S5", "D", "专业版", "2025-01-06", None, "250")]});
+    let c = fin.json(Method::POST, "/api/v1/subscriptions", &changed).await;
+    assert_eq!(c.status, 409);
+    assert!(c.text.contains("S5"), "{}", c.text);
+    assert_eq!((count().await, app.audit_count().await), (5, audit));
+    // The cohort's figures from recurring revenue: month 3 three of four still pay; month
+    // 12's MRR 300 + 200 over month 0's 100 + 100 + 200 + 200; month 11's payers A, C, D,
+    // month 12's A and D.
+    let ltv = fin.get("/api/v1/analytics/ltv").await.json();
+    let c = &ltv["subscriptions"][0];
+    assert_eq!((c["cohort"].as_str(), c["customers"].as_i64()), (Some("2025-01"), Some(4)), "{ltv}");
+    assert_eq!(c["retention_pct"][3].as_f64(), Some(75.0));
+    let close = |v: &serde_json::Value, x: f64| (v.as_f64().unwrap() - x).abs() < 1e-9;
+    assert!(close(&c["ndr_pct"][12], 50_000.0 * 100.0 / 60_000.0), "{c}");
+    assert!(close(&c["ndr_pct"][2], 80_000.0 * 100.0 / 60_000.0), "{c}");
+    assert!(close(&c["renewal_pct"], 200.0 / 3.0), "{c}");
+    // The page shows the table.
+    let mut page = app.login("finance@yunqi.example").await;
+    let html = page.get("/reports/clv").await.text;
+    assert!(html.contains("id=\"subscription-retention\"") && html.contains("2025-01"), "{html}");
+    // A customer's page and API list its subscriptions.
+    let a = page.get("/customers/A").await.text;
+    assert!(a.contains("id=\"subscription-list\"") && a.contains("专业版") && a.contains("2025-02-15"), "{a}");
+    let a = fin.get("/api/v1/customers/A").await.json();
+    assert_eq!(a["subscriptions"].as_array().map(Vec::len), Some(2), "{a}");
+    assert_eq!(a["subscriptions"][0]["mrr_fen"].as_i64(), Some(30_000));
+    app.stop().await;
+});
+
+both!(c3_demo_subscriptions_fill_the_subscription_view, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let until = app.now().get();
+    marketops::history::load_orders(&app.db, until).await.unwrap().expect("demo orders");
+    let made = marketops::history::load_subscriptions(&app.db, until).await.unwrap().expect("demo subscriptions");
+    assert!(made.created >= 400, "{made:?}");
+    let (ended, upgraded): (i64, i64) = store::on_db!(&app.db, p => sqlx::query_as(
+        "SELECT count(end_day), count(DISTINCT customer_id) FILTER (WHERE external_id NOT LIKE '%-0') FROM subscriptions")
+        .fetch_one(p).await)
+    .unwrap();
+    assert!(ended > 0 && upgraded > 0, "some cancel, some upgrade: {ended} {upgraded}");
+    assert!(marketops::history::load_subscriptions(&app.db, until).await.unwrap().is_none(), "once");
+    let ltv = app.api("viewer@yunqi.example").await.get("/api/v1/analytics/ltv").await.json();
+    let cohorts = ltv["subscriptions"].as_array().unwrap();
+    assert!(cohorts.len() > 12, "{} cohorts", cohorts.len());
+    let customers: i64 = cohorts.iter().map(|c| c["customers"].as_i64().unwrap()).sum();
+    assert_eq!(customers, 400);
+    // Upgrades can lift a cohort's NDR above its retention, never the other way round for
+    // every cohort at once: some month 1 figures exist and are percentages.
+    assert!(cohorts.iter().any(|c| c["ndr_pct"][1].as_f64().is_some_and(|v| v > 0.0)));
+    app.stop().await;
+});

@@ -806,6 +806,11 @@ customer-first-order = First purchase
 customer-last-order = Last purchase
 customer-scores = RFM scores
 customer-orders = Recent orders
+customer-subscriptions = Subscriptions
+subscription-id = Subscription
+subscription-plan = Plan
+subscription-start = Starts
+subscription-end = Ends (first unpaid day)
 order-id = Order id
 order-date = Order date
 order-amount = Amount
@@ -984,8 +989,11 @@ clv-channel-unknown = (not given)
 experiment-planner = Sample-size planner
 experiment-plan-compute = Compute
 
-clv-retention = Retention and net dollar retention by cohort
-clv-retention-rule = For subscription revenue: the share of a cohort's customers paying in month m after their first payment, the cohort's revenue in month m against its first month (NDR, expansion included), and the share paying again in the second year (renewal). Months a cohort has not lived through are left empty.
+clv-retention = Retention and net dollar retention by cohort, from orders
+clv-retention-rule = From orders: the share of a cohort's customers ordering in month m after their first order, the cohort's order revenue in month m against its first month (NDR, expansion included), and the share ordering again in the second year (renewal). Months a cohort has not lived through are left empty.
+clv-sub-retention = Subscription retention, renewal and NDR, from recurring revenue
+clv-sub-retention-rule = From subscriptions (cohort = month of the first subscription): the share of customers with recurring revenue on day 30·m after their first subscription, the cohort's MRR that day against its first day (NDR: upgrades add, cancellations and downgrades subtract), and the annual renewal rate (customers paying in month 12 over those paying in month 11).
+clv-sub-empty = No subscriptions are stored. Add them with POST /api/v1/subscriptions (subscription id, customer, plan, start date, end date, MRR).
 clv-cohort = Cohort
 clv-retained = Paying, month
 clv-renewal = Renewal (year 2)

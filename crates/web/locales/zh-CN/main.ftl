@@ -806,6 +806,11 @@ customer-first-order = 首次购买
 customer-last-order = 最近购买
 customer-scores = RFM 评分
 customer-orders = 最近订单
+customer-subscriptions = 订阅
+subscription-id = 订阅编号
+subscription-plan = 套餐
+subscription-start = 开始日期
+subscription-end = 结束日期（首个未付费日）
 order-id = 订单号
 order-date = 下单日期
 order-amount = 金额
@@ -984,8 +989,11 @@ clv-channel-unknown = （未注明）
 experiment-planner = 样本量计算器
 experiment-plan-compute = 计算
 
-clv-retention = 按获客月份的留存与净收入留存（NDR）
-clv-retention-rule = 适用于订阅收入：同期客户在首次付费后第 m 个月仍付费的比例，该月收入相对首月收入的比例（NDR，含增购），以及第二年再次付费的比例（续费率）。尚未经历的月份留空。
+clv-retention = 按获客月份的留存与净收入留存（NDR，按订单）
+clv-retention-rule = 按订单：同期客户在首单后第 m 个月仍下单的比例，该月订单收入相对首月的比例（NDR，含增购），以及第二年再次下单的比例（续费率）。尚未经历的月份留空。
+clv-sub-retention = 订阅留存、续费率与 NDR（按经常性收入）
+clv-sub-retention-rule = 按订阅计算（同期 = 首个订阅的月份）：首个订阅后第 30·m 天仍有经常性收入的客户比例，当天同期 MRR 相对首日 MRR 的比例（NDR：升级计入，退订与降级扣除），以及年度续费率（第 12 个月仍付费的客户 / 第 11 个月付费的客户）。
+clv-sub-empty = 尚无订阅数据。可通过 POST /api/v1/subscriptions 添加（订阅编号、客户、套餐、开始日期、结束日期、月经常性收入 MRR）。
 clv-cohort = 获客月份
 clv-retained = 付费留存 第
 clv-renewal = 续费率（第二年）

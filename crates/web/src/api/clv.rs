@@ -218,12 +218,17 @@ pub struct LtvOut {
     /// first order (null where the cohort is younger), renewal_pct in the second year.
     #[schema(value_type = Vec<Object>)]
     pub retention: Vec<domain::ltv::Retention>,
+    /// The same per cohort of first subscription, from subscription revenue (MRR): retention
+    /// and NDR at day 30·m after the first subscription, renewal_pct = month 12's payers over
+    /// month 11's. Empty when no subscription is stored.
+    #[schema(value_type = Vec<Object>)]
+    pub subscriptions: Vec<domain::ltv::Retention>,
 }
 
 /// Historical-value reports by (day, `store::customers::data_mark`, the last referral — it
-/// may set a customer's channel): sums over every order, asked for on each view of the
-/// lifetime-value page.
-pub type LtvCache = Recent<(i64, (i64, i64), i64), LtvOut>;
+/// may set a customer's channel —, `store::subscriptions::data_mark`): sums over every
+/// order, asked for on each view of the lifetime-value page.
+pub type LtvCache = Recent<(i64, (i64, i64), i64, (i64, i64)), LtvOut>;
 
 impl Default for LtvCache {
     fn default() -> Self {
@@ -235,7 +240,12 @@ impl Default for LtvCache {
 /// or customer arrived since.
 pub async fn ltv_report(s: &AppState) -> ApiResult<LtvOut> {
     let day = as_of_day(s, None).await?;
-    let key = (day_number(day), store::customers::data_mark(&s.db).await?, store::referrals::data_mark(&s.db).await?);
+    let key = (
+        day_number(day),
+        store::customers::data_mark(&s.db).await?,
+        store::referrals::data_mark(&s.db).await?,
+        store::subscriptions::data_mark(&s.db).await?,
+    );
     if let Some(v) = s.ltv.get(&key) {
         return Ok(v.as_ref().clone());
     }
@@ -247,6 +257,7 @@ pub async fn ltv_report(s: &AppState) -> ApiResult<LtvOut> {
         as_of: day.to_string(),
         report: domain::ltv::report(&acquired, &spent, today, month_of),
         retention: domain::ltv::retention(&acquired, &active, &renewed, today, month_of),
+        subscriptions: domain::subscription::retention(&store::subscriptions::all(&s.db).await?, today, month_of),
     };
     s.ltv.put(key, Arc::new(out.clone()));
     Ok(out)

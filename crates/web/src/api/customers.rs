@@ -52,6 +52,26 @@ pub(crate) fn batch(f: &Fields, key: &str, max: usize) -> ApiResult<Vec<serde_js
 }
 
 /// Files an item's errors under `key[i].field` (or `key[i]` for the item as a whole).
+/// The items under `key` of a batch body, each parsed by `parse`: every problem named
+/// `key[i].field`, a 422 when there is any.
+pub(crate) fn parse_batch<T>(
+    f: &Fields,
+    key: &str,
+    max: usize,
+    parse: impl Fn(&Fields) -> Result<T, FieldErrors>,
+) -> ApiResult<Vec<T>> {
+    let items = batch(f, key, max)?;
+    let mut e = FieldErrors::new();
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        match Fields::from_json(item).and_then(|f| parse(&f)) {
+            Ok(x) => out.push(x),
+            Err(errs) => prefix_errors(&mut e, key, i, errs),
+        }
+    }
+    e.into_result(out).map_err(ApiError::Invalid)
+}
+
 pub(crate) fn prefix_errors(e: &mut FieldErrors, key: &str, i: usize, errs: FieldErrors) {
     for (field, message) in errs.0 {
         let name = if field == "body" { format!("{key}[{i}]") } else { format!("{key}[{i}].{field}") };
@@ -68,7 +88,7 @@ pub(crate) fn query_fields(q: Vec<(String, String)>, allowed: &[&str]) -> (Field
 }
 
 /// Today in the company's time zone.
-async fn today(s: &AppState) -> ApiResult<jiff::civil::Date> {
+pub(crate) async fn today(s: &AppState) -> ApiResult<jiff::civil::Date> {
     let rules = s.rules.get(&s.db).await?;
     Ok(s.now().get().to_zoned(rules.tz.clone()).date())
 }
@@ -96,19 +116,8 @@ pub async fn add_orders(
     JsonBody(f): JsonBody,
 ) -> ApiResult<(StatusCode, Json<AddOutcome>)> {
     u.require(Action::ManageOrders)?;
-    let items = batch(&f, "orders", MAX_BATCH)?;
-    let mut e = FieldErrors::new();
     let latest = today(&s).await?;
-    let mut orders = Vec::with_capacity(items.len());
-    for (i, item) in items.into_iter().enumerate() {
-        match Fields::from_json(item).and_then(|f| OrderInput::parse(&f, latest)) {
-            Ok(o) => orders.push(o),
-            Err(errs) => prefix_errors(&mut e, "orders", i, errs),
-        }
-    }
-    if !e.is_empty() {
-        return Err(ApiError::Invalid(e));
-    }
+    let orders = parse_batch(&f, "orders", MAX_BATCH, |f| OrderInput::parse(f, latest))?;
     let label = format!("api:{}", orders.len());
     let out = store::customers::add_orders(&s.db, &u.actor(s.now()), &orders, &label, &|_| {}).await?;
     let status = if out.created > 0 { StatusCode::CREATED } else { StatusCode::OK };
@@ -164,6 +173,8 @@ pub struct CustomerDetail {
     pub customer: Customer,
     /// The 100 most recent orders.
     pub orders: Vec<OrderOut>,
+    /// Its subscriptions (C-3), newest first; days since 1970-01-01.
+    pub subscriptions: Vec<store::subscriptions::Stored>,
 }
 
 pub fn order_out(o: &Order) -> OrderOut {
@@ -185,7 +196,8 @@ pub async fn get_customer(
     u.require(Action::ViewCustomers)?;
     let customer = store::customers::get(&s.db, &id).await?.ok_or(ApiError::NotFound)?;
     let orders = store::customers::orders_of(&s.db, customer.id, 100).await?.iter().map(order_out).collect();
-    Ok(Json(CustomerDetail { customer, orders }))
+    let subscriptions = store::subscriptions::of_customer(&s.db, customer.id).await?;
+    Ok(Json(CustomerDetail { customer, orders, subscriptions }))
 }
 
 #[derive(Serialize, ToSchema)]

@@ -51,16 +51,7 @@ pub async fn add_events(
     super::JsonBody(f): super::JsonBody,
 ) -> ApiResult<(StatusCode, Json<EventsAdded>)> {
     u.require(Action::ManageOrders)?;
-    let items = super::customers::batch(&f, "events", MAX_BATCH)?;
-    let mut e = FieldErrors::new();
-    let mut events = Vec::with_capacity(items.len());
-    for (i, item) in items.into_iter().enumerate() {
-        match domain::Fields::from_json(item).and_then(|f| EventInput::parse(&f)) {
-            Ok(ev) => events.push(ev),
-            Err(errs) => super::customers::prefix_errors(&mut e, "events", i, errs),
-        }
-    }
-    e.into_result(())?;
+    let events = super::customers::parse_batch(&f, "events", MAX_BATCH, EventInput::parse)?;
     let created =
         store::funnel::add_events(&s.db, &u.actor(s.now()), &events, &format!("api:{}", events.len())).await?;
     Ok((StatusCode::CREATED, Json(EventsAdded { created })))

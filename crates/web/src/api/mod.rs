@@ -19,6 +19,7 @@ mod playbook;
 pub(crate) mod referrals;
 pub(crate) mod reports;
 pub(crate) mod sla;
+mod subscriptions;
 pub(crate) mod tokens;
 
 pub use health::health_router;
@@ -134,6 +135,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(automation::my_tasks))
         .routes(routes!(automation::task_done))
         .routes(routes!(customers::add_orders))
+        .routes(routes!(subscriptions::add_subscriptions))
         .routes(routes!(customers::list_customers))
         .routes(routes!(customers::get_customer))
         .routes(routes!(customers::rfm))

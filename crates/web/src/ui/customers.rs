@@ -148,6 +148,8 @@ pub struct OrderRow {
 #[template(path = "customer.html")]
 pub struct CustomerPage {
     ctx: Ctx,
+    /// (id, plan, start, end, MRR) of its subscriptions, newest first.
+    subscriptions: Vec<(String, String, String, String, String)>,
     id: String,
     name: String,
     first_order: String,
@@ -213,7 +215,18 @@ pub async fn show(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -
         Ok(r) => r,
         Err(e) => return internal(&ctx, e),
     };
+    let subscriptions = match store::subscriptions::of_customer(&s.db, customer.id).await {
+        Ok(v) => v
+            .into_iter()
+            .map(|x| {
+                let end = day_text(x.end_day);
+                (x.subscription_id, x.plan, date_of(x.start_day).to_string(), end, yuan(x.mrr_fen))
+            })
+            .collect(),
+        Err(e) => return internal(&ctx, e),
+    };
     CustomerPage {
+        subscriptions,
         referral,
         value,
         scores: mine.map(|m| customer_row(&ctx, m)),
@@ -361,8 +374,9 @@ pub struct ClvPage {
     ltv_horizons: Vec<i64>,
     /// (title, element id, rows): by channel, then by cohort.
     ltv_tables: Vec<(String, &'static str, Vec<LtvRow>)>,
-    /// Subscription view per cohort.
+    /// Per cohort from orders, and from subscriptions' recurring revenue.
     retention: Vec<RetentionRow>,
+    subscriptions: Vec<RetentionRow>,
 }
 
 /// (cohort, customers, retention at 1/3/6/12 months, NDR at the same months, renewal).
@@ -459,17 +473,19 @@ pub async fn clv(State(s): State<AppState>, ctx: Ctx, Query(q): Query<Vec<(Strin
             ctx.i18n.t_args(&format!("clv-warning-{}", w.code.replace('_', "-")), &[("detail", w.detail.as_str())])
         })
         .collect();
-    let (ltv, retention) = match crate::api::clv::ltv_report(&s).await {
-        Ok(l) => (l.report, l.retention),
+    let (ltv, retention, subscriptions) = match crate::api::clv::ltv_report(&s).await {
+        Ok(l) => (l.report, l.retention, l.subscriptions),
         Err(e) => return failed(&ctx, e),
     };
     let pct = |v: Option<f64>| v.map(|x| format!("{x:.1}%")).unwrap_or_else(|| "–".into());
     let at =
         |v: &[Option<f64>]| [1usize, 3, 6, 12].iter().map(|m| pct(v.get(*m).copied().flatten())).collect::<Vec<_>>();
-    let retention = retention
-        .iter()
-        .map(|r| (r.cohort.clone(), r.customers, at(&r.retention_pct), at(&r.ndr_pct), pct(r.renewal_pct)))
-        .collect();
+    let rows = |v: &[domain::ltv::Retention]| -> Vec<RetentionRow> {
+        v.iter()
+            .map(|r| (r.cohort.clone(), r.customers, at(&r.retention_pct), at(&r.ndr_pct), pct(r.renewal_pct)))
+            .collect()
+    };
+    let (retention, subscriptions) = (rows(&retention), rows(&subscriptions));
     let unknown = ctx.t("clv-channel-unknown");
     let ltv_channels =
         ltv_rows(&ltv.channels, |c| if c.is_empty() { unknown.clone() } else { ctx.i18n.code_label("channel", c) });
@@ -507,6 +523,7 @@ pub async fn clv(State(s): State<AppState>, ctx: Ctx, Query(q): Query<Vec<(Strin
         top,
         ltv_horizons: ltv.horizons_months,
         retention,
+        subscriptions,
         ltv_tables: vec![
             (ctx.t("clv-by-channel"), "ltv-channels", ltv_channels),
             (ctx.t("clv-by-cohort"), "ltv-cohorts", ltv_cohorts),
