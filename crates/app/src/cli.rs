@@ -388,7 +388,7 @@ pub async fn run(command: Command, mut cfg: Config) -> anyhow::Result<ExitCode> 
                 None => println!("referrals: already there"),
             }
             match crate::history::load_subscriptions(&db, now().get()).await? {
-                Some(o) => println!("subscriptions: {} of 400 customers", o.created),
+                Some(o) => println!("subscriptions: {} (400 customers, upgrades included)", o.created),
                 None => println!("subscriptions: already there"),
             }
             Ok(ExitCode::SUCCESS)
