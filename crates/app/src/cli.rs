@@ -1043,8 +1043,11 @@ async fn import_leads(
     valid_only: bool,
     quiet: bool,
 ) -> anyhow::Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let phase = |what: &str| tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "lead import: {what}");
     let bytes = std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
     let table = web::sheets::read(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    phase("file read");
     let mapping = domain::import::apply_map(&table.headers, map).map_err(|e| anyhow::anyhow!("--map: {e}"))?;
     let db = open_db(&cfg.database_url).await?;
     crate::startup::ensure_playbook(&db, now()).await?;
@@ -1062,6 +1065,7 @@ async fn import_leads(
     let checking = bar(table.rows.len(), quiet, "checking");
     let checked = domain::import::check(&table, &mapping, &pb, &defaults);
     checking.finish_and_clear();
+    phase("rows checked");
     if !report_row_errors(&checked.errors, checked.bad_rows, checked.valid.len(), valid_only) {
         return Ok(ExitCode::FAILURE);
     }
@@ -1075,6 +1079,7 @@ async fn import_leads(
     let out = store::import::import_leads(&db, &Actor::cli(now()), rows, &rules, &label, &progress).await?;
     writing.finish_and_clear();
     db.close().await;
+    phase("store closed");
     println!(
         "imported {}: {} new lead(s), {} merged into existing leads, {} row(s) skipped",
         label, out.created, out.merged, checked.bad_rows

@@ -92,12 +92,16 @@ pub async fn import_leads(
     label: &str,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<ImportOutcome> {
+    let started = std::time::Instant::now();
+    let phase = |what: &str| tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "lead import: {what}");
     let (rows, mut merged) = dedup_in_file(rows);
+    phase("deduplicated in the file");
     let mut tx = db.begin().await?;
     let emails: Vec<String> = rows.iter().filter_map(|(r, _)| r.email_key()).collect();
     let phones: Vec<String> = rows.iter().filter_map(|(r, _)| r.phone_key()).collect();
     let by_email = existing(&mut tx, "email_key", &emails).await?;
     let by_phone = existing(&mut tx, "phone_key", &phones).await?;
+    phase("stored keys looked up");
     let mut fresh = Vec::with_capacity(rows.len());
     let mut done = 0;
     for (r, also) in rows {
@@ -138,6 +142,7 @@ pub async fn import_leads(
         }
         prepared.push(Prepared { input, also, grading, decision });
     }
+    phase("graded and routed");
     // L-1 (c): a large file's leads go in before their secondary indexes and full-text
     // entries are built (see `bulk`); the unique e-mail and phone keys stay in force.
     let last_id_before: i64 =
@@ -201,10 +206,13 @@ pub async fn import_leads(
         done += ids.len();
         progress(done);
     }
+    phase("rows written");
     if let Some(d) = deferred {
         d.rebuild(&mut tx).await?;
+        phase("indexes built");
         on_tx!(&mut tx, c => sqlx::query("INSERT INTO leads_fts (rowid, search_text) SELECT id, search_text FROM leads WHERE id > $1")
             .bind(last_id_before).execute(c).await.map(|r| r.rows_affected()))?;
+        phase("full-text index written");
     }
     for t in &teams {
         if let Some(owner) = t.last_assigned {
@@ -220,6 +228,7 @@ pub async fn import_leads(
     )
     .await?;
     tx.commit().await?;
+    phase("committed");
     Ok(outcome)
 }
 
