@@ -1,5 +1,6 @@
 //! Real-browser walks (headless Chromium via chromedriver): the foundation, and a lead's
-//! whole journey from the public web form to a won deal (L-1…L-9).
+//! whole journey from the public web form to a won deal (L-1…L-9), customers and their
+//! analytics (C-2…C-7).
 
 use super::*;
 use testkit::browser::scenario;
@@ -245,5 +246,63 @@ async fn viewer_reads_rfm_segments_and_a_customer_page() {
         Ok(())
     })
     .await;
+    app.stop().await;
+}
+
+/// C-4 and C-3 in a real browser: finance pays a qualified referral's rewards from the
+/// referral report (the row's Pay button, a payment reference), sees it paid with nothing
+/// left owed, and reads subscription retention and NDR on the lifetime-value page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finance_pays_a_referral_and_reads_subscription_retention() {
+    let app = TestApp::spawn(Kind::Sqlite).await;
+    let url = app.url.clone();
+    let mut fin = app.api("finance@yunqi.example").await;
+    let first =
+        json!({"orders": [{"order_id": "A1", "customer_id": "100", "order_date": "2026-06-01", "amount": "300.00"}]});
+    assert_eq!(fin.json(Method::POST, "/api/v1/orders", &first).await.status, 201);
+    let code = fin.json(Method::POST, "/api/v1/customers/100/referral-code", &json!({})).await.json()["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = fin
+        .json(
+            Method::POST,
+            "/api/v1/referrals",
+            &json!({"code": code, "customer_id": "300", "referred_on": "2026-10-01"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let later =
+        json!({"orders": [{"order_id": "B1", "customer_id": "300", "order_date": "2026-10-20", "amount": "250.00"}]});
+    assert_eq!(fin.json(Method::POST, "/api/v1/orders", &later).await.status, 201);
+    let subs = json!({"subscriptions": [
+        {"subscription_id": "S1", "customer_id": "100", "plan": "专业版", "start_date": "2025-01-01", "mrr": "2990"},
+        {"subscription_id": "S2", "customer_id": "300", "plan": "基础版", "start_date": "2025-01-10", "end_date": "2025-06-10", "mrr": "990"}]});
+    assert_eq!(fin.json(Method::POST, "/api/v1/subscriptions", &subs).await.status, 201);
+    scenario("referral-payout", async |b| {
+        log_in(b, &url, "finance@yunqi.example", "赵敏").await?;
+        b.goto(&format!("{url}/reports/referrals")).await?;
+        b.wait("#referral-list").await?;
+        let owed = b.text("#referral-totals").await?;
+        anyhow::ensure!(owed.contains("¥75.00"), "25 to the referrer and 50 welcome owed: {owed}");
+        b.fill("#referral-list input[name='reference']", "TX-0001").await?;
+        b.snap("before-pay").await;
+        b.click("#referral-list form button").await?;
+        b.wait_text("已保存").await?;
+        let row = b.text("#referral-list tbody tr").await?;
+        anyhow::ensure!(row.contains("¥75.00") && row.contains("¥0.00"), "paid 75, nothing owed: {row}");
+        anyhow::ensure!(
+            b.client.find(fantoccini::Locator::Css("#referral-list form")).await.is_err(),
+            "no Pay button left"
+        );
+        b.goto(&format!("{url}/reports/clv")).await?;
+        let table = b.text("#subscription-retention").await?;
+        anyhow::ensure!(table.contains("2025-01") && table.contains("50.0%"), "{table}");
+        b.snap("subscriptions").await;
+        Ok(())
+    })
+    .await;
+    let paid: i64 = store::on_db!(&app.db, p => sqlx::query_scalar("SELECT count(*) FROM referral_payouts WHERE reference = 'TX-0001'").fetch_one(p).await).unwrap();
+    assert_eq!(paid, 1);
     app.stop().await;
 }
