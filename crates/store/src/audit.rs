@@ -121,6 +121,28 @@ pub async fn record_many(tx: &mut Tx, changes: &[(&Actor, Change<'_>)]) -> Resul
     Ok(())
 }
 
+/// `record_many` through SQLite's statement interface on the caller's thread (the capture
+/// writer records its batch's entries with its other last writes in one hand-off).
+pub(crate) fn record_many_raw(c: &crate::raw::Conn, changes: &[(&Actor, Change<'_>)]) -> Result<()> {
+    let mut st = c.prepare(
+        "INSERT INTO audit_log (at, actor_id, actor_label, via, action, entity, entity_id, before, after) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for (actor, change) in changes {
+        st.text_copy(1, &actor.now.to_text())?;
+        st.opt_int(2, actor.user_id)?;
+        st.text_copy(3, &actor.label)?;
+        st.text_copy(4, actor.via.code())?;
+        st.text_copy(5, change.action)?;
+        st.text_copy(6, change.entity)?;
+        st.opt_text_copy(7, change.entity_id.as_deref())?;
+        st.opt_text_copy(8, change.before.as_ref().map(Value::to_string).as_deref())?;
+        st.opt_text_copy(9, change.after.as_ref().map(Value::to_string).as_deref())?;
+        st.run()?;
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Entry {

@@ -81,18 +81,60 @@ async fn in_tx(
     Ok(out)
 }
 
-async fn plan(tx: &mut Tx, items: &[Item], rules: &Rules<'_>) -> Result<Vec<Plan>> {
-    let stored = stored_answers(tx, items).await?;
+/// What a batch is planned from: the stored answers to its idempotency keys, which of its
+/// campaigns exist, the stored leads holding its e-mail and phone keys, the routing teams.
+struct Lookups {
+    stored: HashMap<(String, String), (String, i64, Value)>,
+    campaigns: Vec<i64>,
+    by_email: HashMap<String, i64>,
+    by_phone: HashMap<String, i64>,
+    teams: Vec<domain::lead::RoutingTeam>,
+}
+
+/// On SQLite in one hand-off to the connection, on the writer's thread: each hand-off is a
+/// round trip between two threads that each wait to be scheduled on two busy cores (five of
+/// them per batch before).
+async fn load(tx: &mut Tx, items: &[Item], emails: &[String], phones: &[String]) -> Result<Lookups> {
     let campaign_ids: Vec<i64> = items.iter().filter_map(|i| i.input.campaign_id).collect();
-    let campaigns: Vec<i64> =
-        crate::select_in!(tx, sqlx::query_scalar::<_, i64>, "SELECT id FROM campaigns WHERE id", campaign_ids);
+    if matches!(tx, Tx::Sqlite(_)) {
+        return crate::raw::with_conn(tx, |c| {
+            let mut campaigns = Vec::new();
+            let mut st = c.prepare("SELECT id FROM campaigns WHERE id = ?1")?;
+            for id in &campaign_ids {
+                st.int(1, *id)?;
+                campaigns.extend(st.first_int()?);
+            }
+            Ok(Lookups {
+                stored: stored_answers_raw(c, items)?,
+                campaigns,
+                by_email: crate::import::existing_raw(c, "email_key", emails)?,
+                by_phone: crate::import::existing_raw(c, "phone_key", phones)?,
+                teams: crate::leads::routing_teams_raw(c)?,
+            })
+        })
+        .await;
+    }
+    Ok(Lookups {
+        stored: stored_answers(tx, items).await?,
+        campaigns: crate::select_in!(
+            tx,
+            sqlx::query_scalar::<_, i64>,
+            "SELECT id FROM campaigns WHERE id",
+            campaign_ids
+        ),
+        by_email: existing(tx, "email_key", emails).await?,
+        by_phone: existing(tx, "phone_key", phones).await?,
+        teams: routing_teams(tx).await?,
+    })
+}
+
+async fn plan(tx: &mut Tx, items: &[Item], rules: &Rules<'_>) -> Result<(Vec<Plan>, Vec<domain::lead::RoutingTeam>)> {
     // L-2 keys, normalised once per item.
     let dedup_keys: Vec<(Option<String>, Option<String>)> =
         items.iter().map(|i| (i.input.email_key(), i.input.phone_key())).collect();
     let emails: Vec<String> = dedup_keys.iter().filter_map(|k| k.0.clone()).collect();
     let phones: Vec<String> = dedup_keys.iter().filter_map(|k| k.1.clone()).collect();
-    let by_email = existing(tx, "email_key", &emails).await?;
-    let by_phone = existing(tx, "phone_key", &phones).await?;
+    let Lookups { stored, campaigns, by_email, by_phone, teams } = load(tx, items, &emails, &phones).await?;
     let mut plans = Vec::with_capacity(items.len());
     let mut seen_keys: HashMap<(&str, &str), (usize, &str)> = HashMap::new();
     let mut fresh_keys: HashMap<String, usize> = HashMap::new();
@@ -145,36 +187,36 @@ async fn plan(tx: &mut Tx, items: &[Item], rules: &Rules<'_>) -> Result<Vec<Plan
             plans.push(Plan::Fresh(Box::new(grading)));
         }
     }
-    Ok(plans)
+    Ok((plans, teams))
 }
 
 /// The first answers to the items' idempotency keys, where an earlier request (committed)
 /// used them: (owner, key) → (request hash, status, body).
-async fn stored_answers(tx: &mut Tx, items: &[Item]) -> Result<HashMap<(String, String), (String, i64, Value)>> {
+type StoredAnswers = HashMap<(String, String), (String, i64, Value)>;
+
+/// `stored_answers` on SQLite: point lookups through the statement interface on the
+/// writer's own thread (as `import::existing_raw`).
+fn stored_answers_raw(c: &crate::raw::Conn, items: &[Item]) -> Result<StoredAnswers> {
+    let mut stored = HashMap::new();
+    let mut st = c.prepare(
+        "SELECT request_hash, status_code, response FROM idempotency_keys WHERE owner_key = ?1 AND key = ?2",
+    )?;
+    for k in items.iter().filter_map(|i| i.idem.as_ref()) {
+        st.text(1, &k.owner)?;
+        st.text(2, &k.key)?;
+        if st.next_row()? {
+            let body = serde_json::from_str(&st.column_text(2)?)
+                .map_err(|e| Error::Other(format!("a stored answer is not JSON: {e}")))?;
+            stored.insert((k.owner.clone(), k.key.clone()), (st.column_text(0)?, st.column(1), body));
+            while st.next_row()? {}
+        }
+    }
+    Ok(stored)
+}
+
+async fn stored_answers(tx: &mut Tx, items: &[Item]) -> Result<StoredAnswers> {
     let keys: Vec<&Idem> = items.iter().filter_map(|i| i.idem.as_ref()).collect();
     let mut stored = HashMap::new();
-    if matches!(tx, Tx::Sqlite(_)) {
-        // Point lookups through the statement interface on the writer's own thread (as
-        // `import::existing`).
-        crate::raw::with_conn(tx, |c| {
-            let mut st = c.prepare(
-                "SELECT request_hash, status_code, response FROM idempotency_keys WHERE owner_key = ?1 AND key = ?2",
-            )?;
-            for k in keys {
-                st.text(1, &k.owner)?;
-                st.text(2, &k.key)?;
-                if st.next_row()? {
-                    let body = serde_json::from_str(&st.column_text(2)?)
-                        .map_err(|e| Error::Other(format!("a stored answer is not JSON: {e}")))?;
-                    stored.insert((k.owner.clone(), k.key.clone()), (st.column_text(0)?, st.column(1), body));
-                    while st.next_row()? {}
-                }
-            }
-            Ok(())
-        })
-        .await?;
-        return Ok(stored);
-    }
     // Looked up per owner so the (owner_key, key) index serves the query.
     let mut by_owner: HashMap<&str, Vec<&str>> = HashMap::new();
     for k in keys {
@@ -213,9 +255,8 @@ struct Routed {
 }
 
 async fn write(tx: &mut Tx, items: &[Item], rules: &Rules<'_>) -> Result<Vec<Result<Captured>>> {
-    let mut plans = plan(tx, items, rules).await?;
+    let (mut plans, mut teams) = plan(tx, items, rules).await?;
     // L-4: route the new leads in order, moving each team's round-robin position as we go.
-    let mut teams = routing_teams(tx).await?;
     let mut routed = Vec::new();
     for (n, p) in plans.iter_mut().enumerate() {
         let Plan::Fresh(g) = p else { continue };
@@ -250,23 +291,16 @@ async fn write(tx: &mut Tx, items: &[Item], rules: &Rules<'_>) -> Result<Vec<Res
         ids.extend(chunk.iter().map(|r| r.at).zip(new.iter().map(|l| l.id)));
         leads.extend(new.into_iter().map(|l| (l.id, l)));
     }
-    for t in &teams {
-        if let Some(owner) = t.last_assigned {
-            on_tx!(tx, c => sqlx::query("UPDATE teams SET last_assigned_user_id = $1 WHERE id = $2 AND \
-                (last_assigned_user_id IS NULL OR last_assigned_user_id <> $1)")
-                .bind(owner).bind(t.team_id).execute(c).await.map(|r| r.rows_affected()))?;
-        }
-    }
+    let any_form = items.iter().any(|i| i.actor.via == crate::Via::Form);
+    let (on_created, on_form) = after_routing(tx, &teams, any_form).await?;
     // L-10: rules reacting to new leads and form submissions.
     let fresh_ids: Vec<(usize, i64)> = routed.iter().map(|r| (r.at, ids[&r.at])).collect();
-    if crate::automation::has_rules(tx, Trigger::LeadCreated).await? {
+    if on_created {
         for (n, id) in &fresh_ids {
             crate::automation::fire(tx, Trigger::LeadCreated, *id, items[*n].actor.now, rules).await?;
         }
     }
-    if fresh_ids.iter().any(|(n, _)| items[*n].actor.via == crate::Via::Form)
-        && crate::automation::has_rules(tx, Trigger::FormSubmitted).await?
-    {
+    if fresh_ids.iter().any(|(n, _)| items[*n].actor.via == crate::Via::Form) && on_form {
         for (n, id) in fresh_ids.iter().filter(|(n, _)| items[*n].actor.via == crate::Via::Form) {
             crate::automation::fire(tx, Trigger::FormSubmitted, *id, items[*n].actor.now, rules).await?;
         }
@@ -280,7 +314,13 @@ async fn write(tx: &mut Tx, items: &[Item], rules: &Rules<'_>) -> Result<Vec<Res
             Some((&items[*n].actor, Change::created("lead", id, after)))
         })
         .collect();
-    audit::record_many(tx, &changes).await?;
+    // Without merges the entries go in with the idempotency answers, in one hand-off to the
+    // connection on SQLite; merges record their own entries, so those come after these.
+    let merges = plans.iter().any(|p| matches!(p, Plan::Merge(_) | Plan::MergeInto(_)));
+    let deferred = matches!(tx, Tx::Sqlite(_)) && !merges;
+    if !deferred {
+        audit::record_many(tx, &changes).await?;
+    }
     // Merges, in order, after the leads they may merge into exist.
     let mut out: Vec<Result<Captured>> = Vec::with_capacity(items.len());
     for (n, p) in plans.into_iter().enumerate() {
@@ -308,8 +348,40 @@ async fn write(tx: &mut Tx, items: &[Item], rules: &Rules<'_>) -> Result<Vec<Res
         };
         out.push(r);
     }
-    remember_keys(tx, items, &out).await?;
+    remember_keys(tx, items, &out, if deferred { &changes } else { &[] }).await?;
     Ok(out)
+}
+
+/// Moves each team's round-robin position (L-4) and tells whether automation rules react to
+/// new leads and, when `forms`, to form submissions (L-10); on SQLite in one hand-off to the
+/// connection (as `load`).
+async fn after_routing(tx: &mut Tx, teams: &[domain::lead::RoutingTeam], forms: bool) -> Result<(bool, bool)> {
+    const MOVE: &str = "UPDATE teams SET last_assigned_user_id = $1 WHERE id = $2 AND \
+                        (last_assigned_user_id IS NULL OR last_assigned_user_id <> $1)";
+    const RULES: &str = "SELECT COUNT(*) FROM automation_rules WHERE enabled AND event = $1";
+    let moved: Vec<(i64, i64)> = teams.iter().filter_map(|t| t.last_assigned.map(|o| (o, t.team_id))).collect();
+    if matches!(tx, Tx::Sqlite(_)) {
+        return crate::raw::with_conn(tx, |c| {
+            let mut st = c.prepare(&MOVE.replace('$', "?"))?;
+            for (owner, team) in &moved {
+                st.int(1, *owner)?;
+                st.int(2, *team)?;
+                st.run()?;
+            }
+            let mut st = c.prepare(&RULES.replace('$', "?"))?;
+            let mut any = |t: Trigger| -> Result<bool> {
+                st.text_copy(1, t.code())?;
+                Ok(st.first_int()?.unwrap_or(0) > 0)
+            };
+            Ok((any(Trigger::LeadCreated)?, forms && any(Trigger::FormSubmitted)?))
+        })
+        .await;
+    }
+    for (owner, team) in moved {
+        on_tx!(tx, c => sqlx::query(MOVE).bind(owner).bind(team).execute(c).await.map(|r| r.rows_affected()))?;
+    }
+    let on_created = crate::automation::has_rules(tx, Trigger::LeadCreated).await?;
+    Ok((on_created, forms && crate::automation::has_rules(tx, Trigger::FormSubmitted).await?))
 }
 
 fn replayed(status: u16, l: &Lead) -> Captured {
@@ -543,7 +615,14 @@ pub(crate) fn bind_event(
 }
 
 /// L-1: the first answer to each idempotency key, kept for its retries.
-async fn remember_keys(tx: &mut Tx, items: &[Item], out: &[Result<Captured>]) -> Result<()> {
+/// Stores the first answer to each idempotency key; on SQLite also records `audit` (entries
+/// left for this last hand-off to the connection).
+async fn remember_keys(
+    tx: &mut Tx,
+    items: &[Item],
+    out: &[Result<Captured>],
+    audit: &[(&Actor, Change<'_>)],
+) -> Result<()> {
     let rows: Vec<(&Item, u16, Value)> = items
         .iter()
         .zip(out)
@@ -557,6 +636,7 @@ async fn remember_keys(tx: &mut Tx, items: &[Item], out: &[Result<Captured>]) ->
     if matches!(tx, Tx::Sqlite(_)) {
         // As the leads: one prepared statement through the statement interface.
         return crate::raw::with_conn(tx, |conn| {
+            audit::record_many_raw(conn, audit)?;
             let mut st = conn.prepare(
                 "INSERT INTO idempotency_keys (owner_key, key, request_hash, status_code, response, created_at, lead_id) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -576,6 +656,7 @@ async fn remember_keys(tx: &mut Tx, items: &[Item], out: &[Result<Captured>]) ->
         })
         .await;
     }
+    audit::record_many(tx, audit).await?;
     for chunk in rows.chunks(CHUNK) {
         on_tx!(tx, c => {
             let mut qb = sqlx::QueryBuilder::new(

@@ -65,23 +65,24 @@ pub(crate) async fn existing(tx: &mut Tx, col: &str, keys: &[String]) -> Result<
     if matches!(tx, Tx::Sqlite(_)) {
         // One prepared point lookup per key through the statement interface, on this
         // thread: no IN list of 500 values parsed per statement, no round trip per chunk.
-        let sql = format!("SELECT id FROM leads WHERE {col} = ?1");
-        return crate::raw::with_conn(tx, |c| {
-            let mut st = c.prepare(&sql)?;
-            let mut found = HashMap::new();
-            for k in keys {
-                st.text(1, k)?;
-                if let Some(id) = st.first_int()? {
-                    found.insert(k.clone(), id);
-                }
-            }
-            Ok(found)
-        })
-        .await;
+        return crate::raw::with_conn(tx, |c| existing_raw(c, col, keys)).await;
     }
     let rows: Vec<(String, i64)> =
         crate::select_in!(tx, sqlx::query_as, format!("SELECT {col}, id FROM leads WHERE {col}"), keys);
     Ok(rows.into_iter().collect())
+}
+
+/// `existing` through SQLite's statement interface, on the caller's thread.
+pub(crate) fn existing_raw(c: &crate::raw::Conn, col: &str, keys: &[String]) -> Result<HashMap<String, i64>> {
+    let mut st = c.prepare(&format!("SELECT id FROM leads WHERE {col} = ?1"))?;
+    let mut found = HashMap::new();
+    for k in keys {
+        st.text(1, k)?;
+        if let Some(id) = st.first_int()? {
+            found.insert(k.clone(), id);
+        }
+    }
+    Ok(found)
 }
 
 pub async fn import_leads(

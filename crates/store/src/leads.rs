@@ -134,15 +134,39 @@ pub async fn events(db: &Db, lead_id: i64) -> Result<Vec<Event>> {
 
 /// The sales teams as routing sees them: territories, reps (with availability), and the
 /// round-robin position.
+const ROUTING_TEAMS: &str = "SELECT t.id, t.territories, t.last_assigned_user_id FROM teams t \
+     JOIN departments d ON d.id = t.department_id WHERE d.kind = 'sales' ORDER BY t.id";
+const ROUTING_REPS: &str =
+    "SELECT team_id, id, available FROM users WHERE role = 'sales_rep' AND active AND team_id IS NOT NULL ORDER BY id";
+
 pub(crate) async fn routing_teams(tx: &mut Tx) -> Result<Vec<RoutingTeam>> {
-    let teams: Vec<(i64, String, Option<i64>)> = on_tx!(tx, c => sqlx::query_as(
-        "SELECT t.id, t.territories, t.last_assigned_user_id FROM teams t JOIN departments d ON d.id = t.department_id \
-         WHERE d.kind = 'sales' ORDER BY t.id"
-    ).fetch_all(c).await)?;
-    let reps: Vec<(i64, i64, bool)> = on_tx!(tx, c => sqlx::query_as(
-        "SELECT team_id, id, available FROM users WHERE role = 'sales_rep' AND active AND team_id IS NOT NULL ORDER BY id"
-    ).fetch_all(c).await)?;
-    Ok(teams
+    if matches!(tx, Tx::Sqlite(_)) {
+        return crate::raw::with_conn(tx, routing_teams_raw).await;
+    }
+    let teams: Vec<(i64, String, Option<i64>)> = on_tx!(tx, c => sqlx::query_as(ROUTING_TEAMS).fetch_all(c).await)?;
+    let reps: Vec<(i64, i64, bool)> = on_tx!(tx, c => sqlx::query_as(ROUTING_REPS).fetch_all(c).await)?;
+    Ok(routing_teams_of(teams, reps))
+}
+
+/// `routing_teams` through SQLite's statement interface, on the caller's thread (the
+/// capture writer reads them with its other lookups in one hand-off to the connection).
+pub(crate) fn routing_teams_raw(c: &crate::raw::Conn) -> Result<Vec<RoutingTeam>> {
+    let mut st = c.prepare(ROUTING_TEAMS)?;
+    let mut teams = Vec::new();
+    while st.next_row()? {
+        // Ids start at 1: 0 is the NULL of "no rep yet".
+        teams.push((st.column(0), st.column_text(1)?, Some(st.column(2)).filter(|id| *id != 0)));
+    }
+    let mut st = c.prepare(ROUTING_REPS)?;
+    let mut reps = Vec::new();
+    while st.next_row()? {
+        reps.push((st.column(0), st.column(1), st.column(2) != 0));
+    }
+    Ok(routing_teams_of(teams, reps))
+}
+
+fn routing_teams_of(teams: Vec<(i64, String, Option<i64>)>, reps: Vec<(i64, i64, bool)>) -> Vec<RoutingTeam> {
+    teams
         .into_iter()
         .map(|(team_id, territories, last_assigned)| RoutingTeam {
             team_id,
@@ -155,7 +179,7 @@ pub(crate) async fn routing_teams(tx: &mut Tx) -> Result<Vec<RoutingTeam>> {
             reps: reps.iter().filter(|(t, _, _)| *t == team_id).map(|(_, id, a)| (*id, *a)).collect(),
             last_assigned,
         })
-        .collect())
+        .collect()
 }
 
 pub(crate) fn grading_json(g: &Grading) -> Value {

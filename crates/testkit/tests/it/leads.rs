@@ -790,3 +790,44 @@ both!(l1_capture_writer_keeps_its_connection_and_rolls_back_what_it_did_not_comm
         tx.commit().await.unwrap();
     }
 });
+
+both!(l1_captures_in_one_batch_are_each_in_the_audit_log, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let mk = app.api("marketer@yunqi.example").await;
+    let token = mk.bearer_token().unwrap();
+    // Twelve concurrent captures (the writer takes them in few transactions), two of which
+    // name an e-mail another one has: ten new leads, two merges.
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let email = format!("audit{}@batch.example", i % 10);
+        let body = json!({"name": format!("审计{i}"), "company": "批次科技", "email": email, "channel": "email"});
+        let (url, token) = (format!("{}/api/v1/leads", app.url), token.clone());
+        tasks.push(tokio::spawn(async move {
+            reqwest::Client::new().post(url).bearer_auth(token).json(&body).send().await.unwrap().status().as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    statuses.sort();
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 10, "{statuses:?}");
+    // One "create" entry per new lead, by the marketer through the API, with its grade and
+    // route; the entries parse as JSON through the audit API.
+    let rows: Vec<(String, String, String, Option<String>)> = store::on_db!(&app.db, p => sqlx::query_as(
+        "SELECT action, via, actor_label, CAST(after AS TEXT) FROM audit_log WHERE entity = 'lead' AND action = 'create' ORDER BY id")
+        .fetch_all(p).await)
+    .unwrap();
+    assert_eq!(rows.len(), 10, "{rows:?}");
+    for (_, via, label, after) in &rows {
+        assert_eq!((via.as_str(), label.as_str()), ("api", "李娜 <marketer@yunqi.example>"));
+        let after: Value = serde_json::from_str(after.as_deref().unwrap()).unwrap();
+        assert_eq!(after["company"], "批次科技");
+        assert!(after["grade"].is_string() && after["route"].is_string(), "{after}");
+    }
+    let mut admin = app.api("admin@yunqi.example").await;
+    let listed = admin.get("/api/v1/audit?entity=lead").await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    assert!(listed.text.contains("批次科技"));
+    app.stop().await;
+});
