@@ -144,6 +144,9 @@ pub enum Db {
 }
 
 /// SQLite's page cache per connection (negative: KiB), 32 MiB.
+/// How long a connection waits for another's write lock before giving up.
+pub(crate) const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 pub(crate) const SQLITE_CACHE_SIZE: &str = "-32768";
 
 /// An open transaction on either backend (dropped without `commit`, it rolls back).
@@ -202,7 +205,7 @@ impl Db {
             // committed transaction through a process crash (the WAL is in the OS cache).
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(SQLITE_BUSY_TIMEOUT)
             .foreign_keys(true)
             // Pages through memory maps and a 32 MiB page cache per connection, instead of a
             // read() copy per page from the OS cache: the lead tables outgrow the 2 MiB default.

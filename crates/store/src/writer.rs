@@ -94,7 +94,15 @@ impl Writer {
         let kept = self.slot.lock().expect("writer slot").take();
         let mut conn = match kept {
             Some(c) => c,
-            None => pool.acquire().await?,
+            None => {
+                let mut c = pool.acquire().await?;
+                crate::raw::with_sqlite(&mut c, |h| {
+                    h.retry_busy_in_steps(crate::SQLITE_BUSY_TIMEOUT);
+                    Ok(())
+                })
+                .await?;
+                c
+            }
         };
         if let Err(e) = exec(&mut conn, "BEGIN IMMEDIATE").await {
             conn.close_on_drop();

@@ -831,3 +831,43 @@ both!(l1_captures_in_one_batch_are_each_in_the_audit_log, |kind| async move {
     assert!(listed.text.contains("批次科技"));
     app.stop().await;
 });
+
+both!(l1_capture_writer_waits_out_another_writer, |kind| async move {
+    // While another connection holds the write lock, the writer's `BEGIN` waits (on SQLite
+    // through its own busy handler, retrying every 200 µs) and goes on once the lock is
+    // free, instead of failing as busy.
+    let app = TestApp::spawn(kind).await;
+    let w = store::writer::Writer::new(&app.db);
+    let actor = store::Actor::system(store::Ts::new(jiff::Timestamp::now()));
+    let mut tx = w.begin().await.unwrap();
+    store::audit::record_many(&mut tx, &[(&actor, store::audit::Change::created("probe", 1, json!({})))])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut other = app.db.begin().await.unwrap();
+    store::audit::record_many(&mut other, &[(&actor, store::audit::Change::created("probe", 2, json!({})))])
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let waiting = tokio::spawn(async move {
+        let mut tx = w.begin().await.unwrap();
+        let actor = store::Actor::system(store::Ts::new(jiff::Timestamp::now()));
+        store::audit::record_many(&mut tx, &[(&actor, store::audit::Change::created("probe", 3, json!({})))])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        started.elapsed()
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // PostgreSQL's writers lock rows, not the database: there the second does not wait.
+    let sqlite = matches!(app.db, store::Db::Sqlite(_));
+    assert_eq!(waiting.is_finished(), !sqlite, "the writer waits on SQLite while the lock is held");
+    other.commit().await.unwrap();
+    let waited = waiting.await.unwrap();
+    assert!(!sqlite || waited >= std::time::Duration::from_millis(300), "{waited:?}");
+    let n = store::on_db!(&app.db, p => sqlx::query_scalar::<_, i64>("SELECT count(*) FROM audit_log WHERE entity = 'probe'")
+        .fetch_one(p).await)
+    .unwrap();
+    assert_eq!(n, 3);
+    app.stop().await;
+});
