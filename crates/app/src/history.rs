@@ -882,14 +882,14 @@ pub async fn load_referrals(db: &Db, until: Timestamp) -> anyhow::Result<Option<
             }
         }
     }
-    // Finance has paid the rewards of the referrals qualified more than a month ago; the
-    // newer ones are still owed.
+    // Finance has paid the rewards of the referrals made more than two months ago; the
+    // newer qualified ones are still owed (the report shows both, with a Pay button).
     let active = store::playbook::active(db).await?.ok_or_else(|| anyhow::anyhow!("no active playbook"))?;
     let rule = domain::referral::Rule::from_playbook(&Playbook::parse(&active.document).map_err(anyhow::Error::msg)?);
     let today = domain::order::day_number(until.to_zoned(TimeZone::get("Asia/Shanghai")?).date());
     let finance = Actor { label: "finance@yunqi.example".into(), ..Actor::system(Ts::new(until)) };
     for r in store::referrals::all(db, rule.qualify_days).await? {
-        if r.day + 30 < today && domain::referral::payout(&rule, &r, today).is_ok() {
+        if r.day + 60 < today && domain::referral::payout(&rule, &r, today).is_ok() {
             let reference = format!("FIN-{}", r.id);
             store::referrals::pay(db, &finance, r.id, &rule, active.version, today, Some(&reference)).await?;
         }

@@ -425,6 +425,7 @@ both!(c4_demo_referrals_show_rewards_paid_and_owed, |kind| async move {
     let mut fin = app.api("finance@yunqi.example").await;
     let rep = fin.get("/api/v1/analytics/referrals").await.json()["report"].clone();
     assert!(rep["paid_fen"].as_i64().unwrap() > 0, "{rep}");
+    assert!(rep["owed_fen"].as_i64().unwrap() > 0, "the newest qualified referrals are still owed: {rep}");
     // Paid rewards are exactly what the payouts recorded.
     let paid: i64 = store::on_db!(&app.db, p => sqlx::query_scalar(
         "SELECT CAST(coalesce(sum(referrer_fen + referred_fen), 0) AS BIGINT) FROM referral_payouts").fetch_one(p).await)
