@@ -906,7 +906,7 @@ pub async fn load_subscriptions(
     db: &Db,
     until: Timestamp,
 ) -> anyhow::Result<Option<store::subscriptions::SubsOutcome>> {
-    if !store::subscriptions::all(db).await?.is_empty() {
+    if store::subscriptions::data_mark(db).await?.0 > 0 {
         return Ok(None);
     }
     const PLANS: [(&str, &str); 3] = [("基础版", "990"), ("专业版", "2990"), ("企业版", "9900")];

@@ -141,7 +141,7 @@ pub(crate) fn yuan_not_negative(e: &mut FieldErrors, field: &str, v: Option<&str
     }
 }
 
-fn check_id(v: Option<&str>, e: &mut FieldErrors, field: &str) {
+pub(crate) fn check_id(v: Option<&str>, e: &mut FieldErrors, field: &str) {
     match v {
         None => e.add(field, "is required"),
         Some(v) if v.chars().count() > MAX_ID_CHARS => {

@@ -7,7 +7,7 @@
 use crate::errors::{FieldErrors, Fields};
 use crate::ltv::{MONTH_DAYS, Retention};
 use crate::money::Money;
-use crate::order::{day_number, scalar, yuan_not_negative};
+use crate::order::{check_id, day_number, scalar, yuan_not_negative};
 use jiff::civil::Date;
 use serde::Serialize;
 
@@ -29,14 +29,21 @@ pub struct SubscriptionInput {
 }
 
 impl SubscriptionInput {
-    /// Checks a subscription: ids and plan present (ids ≤ 64 characters, plan ≤ 100), a
+    /// Checks a subscription: ids and plan present (ids as an order's: ≤ 64 characters, no
+    /// control characters; plan ≤ 100), a
     /// start date not after `latest` (today), an end date after the start, an MRR in yuan
     /// with at most 2 decimals that is not negative; unknown fields are errors too.
     pub fn parse(f: &Fields, latest: Date) -> Result<SubscriptionInput, FieldErrors> {
         let mut e = FieldErrors::new();
         f.reject_unknown(&mut e, SUBSCRIPTION_FIELDS);
-        let subscription_id = f.required(&mut e, "subscription_id", 64);
-        let customer_id = f.required(&mut e, "customer_id", 64);
+        let subscription_id = f.text(&mut e, "subscription_id");
+        let customer_id = f.text(&mut e, "customer_id");
+        for (field, v) in [("subscription_id", &subscription_id), ("customer_id", &customer_id)] {
+            if e.get(field).is_none() {
+                check_id(v.as_deref(), &mut e, field);
+            }
+        }
+        let (subscription_id, customer_id) = (subscription_id.unwrap_or_default(), customer_id.unwrap_or_default());
         let plan = f.required(&mut e, "plan", 100);
         let date = |e: &mut FieldErrors, field: &str| {
             let v = f.text(e, field)?;
@@ -177,12 +184,13 @@ mod tests {
             assert!(e.get(f).is_some(), "{f}: {e:?}");
         }
         let e = SubscriptionInput::parse(
-            &fields(serde_json::json!({"subscription_id": "S1", "customer_id": "C1", "plan": "p",
+            &fields(serde_json::json!({"subscription_id": "S1", "customer_id": "C\u{7}1", "plan": "p",
                 "start_date": "2026-13-01", "mrr": "9.999"})),
             today,
         )
         .unwrap_err();
         assert!(e.get("start_date").is_some() && e.get("mrr").is_some(), "{e:?}");
+        assert!(e.get("customer_id").is_some_and(|m| m.contains("control")), "{e:?}");
     }
 
     /// C-3: retention and NDR from MRR — expansion lifts NDR above 100 % while churn lowers

@@ -402,6 +402,10 @@ both!(c4_finance_pays_what_is_owed_on_a_referral_once, |kind| async move {
     let mut mpage = app.login("marketer@yunqi.example").await;
     assert!(!mpage.get("/reports/referrals").await.text.contains("/pay\""));
     assert_eq!(mpage.post_form(&format!("/reports/referrals/{id300}/pay"), &[]).await.status, 403);
+    let long = "x".repeat(201);
+    let too_long = page.post_form(&format!("/reports/referrals/{id300}/pay"), &[("reference", long.as_str())]).await;
+    assert_eq!(too_long.status, 422);
+    assert!(too_long.text.contains("id=\"pay-error\"") && too_long.text.contains("200"), "{}", too_long.text);
     assert_eq!(page.post_form(&format!("/reports/referrals/{id300}/pay"), &[("reference", "TX-2")]).await.status, 303);
     let refused = page.post_form(&format!("/reports/referrals/{id300}/pay"), &[]).await;
     assert_eq!(refused.status, 409);

@@ -168,7 +168,11 @@ pub async fn pay(State(s): State<AppState>, ctx: Ctx, Path(id): Path<i64>, form:
     let reference = match crate::api::referrals::parse_payout(&f) {
         Ok(r) => r,
         Err(e) => {
-            return view_with(&s, &ctx, &Fields::default(), Errors::default(), e.0.values().next().cloned()).await;
+            // The only field is the reference: its label with the message, and 422.
+            let why = e.0.values().next().map(|m| format!("{}: {m}", ctx.t("referrals-reference")));
+            let mut page = view_with(&s, &ctx, &Fields::default(), Errors::default(), why).await;
+            *page.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+            return page;
         }
     };
     let today = match crate::api::customers::as_of_day(&s, None).await {
