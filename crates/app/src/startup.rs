@@ -87,11 +87,16 @@ impl Application {
     }
 }
 
-/// Checkpoints SQLite's write-ahead log every 25 ms while serving (see `Db::checkpoint`).
+/// SQLite upkeep while serving: checkpoints the write-ahead log every 25 ms (see
+/// `Db::checkpoint`), and moves new leads' search text into the main full-text index once
+/// the small one has stopped growing for a second (`store::leads::flush_search`; under
+/// steady capture the capture writer moves it itself).
 async fn checkpoint_loop(db: Db, mut stop: tokio::sync::watch::Receiver<bool>) {
     if !matches!(db, Db::Sqlite(_)) {
         return;
     }
+    let mut last_look = tokio::time::Instant::now();
+    let mut pending = None;
     loop {
         tokio::select! {
             _ = stop.changed() => return,
@@ -100,5 +105,23 @@ async fn checkpoint_loop(db: Db, mut stop: tokio::sync::watch::Receiver<bool>) {
         if let Err(e) = db.checkpoint().await {
             tracing::warn!(error = %e, "checkpoint failed");
         }
+        if last_look.elapsed() >= Duration::from_secs(1) {
+            last_look = tokio::time::Instant::now();
+            if let Err(e) = flush_search_when_idle(&db, &mut pending).await {
+                tracing::warn!(error = %e, "moving search text failed");
+            }
+        }
     }
+}
+
+async fn flush_search_when_idle(db: &Db, seen: &mut Option<i64>) -> anyhow::Result<()> {
+    let now = store::leads::pending_search(db).await?;
+    if now.is_some() && now == *seen {
+        let moved = store::leads::flush_search(db).await?;
+        tracing::debug!(leads = moved, "search text moved to the main index");
+        *seen = None;
+    } else {
+        *seen = now;
+    }
+    Ok(())
 }

@@ -57,22 +57,27 @@ const CHUNK: usize = 200;
 /// (nothing was written); the inner ones are per item (bad campaign, key reused for another
 /// body, …) and leave the others standing.
 pub async fn capture_many(db: &Db, items: &[Item], rules: &Rules<'_>) -> Result<Vec<Result<Captured>>> {
-    in_tx(db.begin(), items, rules).await
+    in_tx(db.begin(), items, rules, false).await
 }
 
+/// Writes a batch in one transaction; with `move_search`, also moves the search text
+/// pending in the small full-text index into the main one (see `SEARCH_MOVE_AT`).
 async fn in_tx(
     begin: impl Future<Output = Result<Tx>>,
     items: &[Item],
     rules: &Rules<'_>,
+    move_search: bool,
 ) -> Result<Vec<Result<Captured>>> {
     let started = std::time::Instant::now();
     let mut tx = begin.await?;
     let began = started.elapsed();
     let out = write(&mut tx, items, rules).await?;
+    let moved = if move_search { crate::leads::move_pending_search(&mut tx).await? } else { 0 };
     let written = started.elapsed();
     tx.commit().await?;
     tracing::debug!(
         items = items.len(),
+        moved,
         begin_us = began.as_micros() as u64,
         write_us = written.as_micros() as u64,
         total_us = started.elapsed().as_micros() as u64,
@@ -683,6 +688,12 @@ struct Job {
 /// first of them is not kept waiting long.
 const MAX_BATCH: usize = 256;
 
+/// New leads the writer lets gather in SQLite's small full-text index before it moves them
+/// into the main one in a batch's transaction (L-1 search, migration 0022): one segment of
+/// this many leads a time keeps FTS5's merges of the main index small and incremental,
+/// where a segment per batch made it stop a capture for a crisis merge now and then.
+pub const SEARCH_MOVE_AT: usize = 1024;
+
 /// The capture writer: see the module comment.
 #[derive(Clone)]
 pub struct Queue(mpsc::Sender<Job>);
@@ -715,11 +726,19 @@ impl Queue {
 
 async fn writer(db: crate::writer::Writer, mut rx: mpsc::Receiver<Job>) {
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    // Captures since the last move of search text (counting merges and replays too: it only
+    // sets how often the move happens).
+    let mut unmoved = 0;
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let rules = jobs[0].rules.clone();
         let (items, replies): (Vec<Item>, Vec<_>) = jobs.drain(..).map(|j| (j.item, j.reply)).unzip();
-        match in_tx(db.begin(), &items, &rules.rules()).await {
+        unmoved += items.len();
+        let move_search = unmoved >= SEARCH_MOVE_AT;
+        match in_tx(db.begin(), &items, &rules.rules(), move_search).await {
             Ok(results) => {
+                if move_search {
+                    unmoved = 0;
+                }
                 for (reply, r) in replies.into_iter().zip(results) {
                     let _ = reply.send(r);
                 }
@@ -728,7 +747,7 @@ async fn writer(db: crate::writer::Writer, mut rx: mpsc::Receiver<Job>) {
             // meanwhile): each capture again on its own, so one cannot sink the others.
             Err(_) => {
                 for (item, reply) in items.into_iter().zip(replies) {
-                    let r = in_tx(db.begin(), std::slice::from_ref(&item), &rules.rules())
+                    let r = in_tx(db.begin(), std::slice::from_ref(&item), &rules.rules(), false)
                         .await
                         .and_then(|mut v| v.pop().unwrap_or(Err(Error::NotFound)));
                     let _ = reply.send(r);

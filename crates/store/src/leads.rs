@@ -443,10 +443,8 @@ pub async fn list(db: &Db, scope: Scope, f: &Filter) -> Result<Vec<Lead>> {
         None => None,
         Some(None) => return Ok(Vec::new()),
         Some(Some(q)) => Some(match db.backend() {
-            Backend::Sqlite => (" AND id IN (SELECT rowid FROM leads_fts WHERE leads_fts MATCH ", q.fts5(), ")"),
-            Backend::Postgres => {
-                (" AND array_to_tsvector(string_to_array(search_text, ' ')) @@ ", q.tsquery(), "::tsquery")
-            }
+            Backend::Sqlite => q.fts5(),
+            Backend::Postgres => q.tsquery(),
         }),
     };
     let scope = match scope {
@@ -475,12 +473,60 @@ pub async fn list(db: &Db, scope: Scope, f: &Filter) -> Result<Vec<Lead>> {
         if let Some((sql, v)) = scope {
             qb.push(sql).push_bind(v);
         }
-        if let Some((open, q, close)) = &search {
-            qb.push(*open).push_bind(q.clone()).push(*close);
+        match (&search, db.backend()) {
+            (None, _) => {}
+            // Leads still pending in the small index (migration 0022) are found there.
+            (Some(q), Backend::Sqlite) => {
+                qb.push(" AND id IN (SELECT rowid FROM leads_fts WHERE leads_fts MATCH ").push_bind(q.clone());
+                qb.push(" UNION ALL SELECT rowid FROM leads_fts_new WHERE leads_fts_new MATCH ").push_bind(q.clone()).push(")");
+            }
+            (Some(q), Backend::Postgres) => {
+                qb.push(" AND array_to_tsvector(string_to_array(search_text, ' ')) @@ ").push_bind(q.clone()).push("::tsquery");
+            }
         }
         qb.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
         qb.build_query_as::<Lead>().fetch_all(p).await
     })?)
+}
+
+/// L-1 search on SQLite: moves the text of leads pending in the small full-text index into
+/// the main one as one segment and empties the small index (migration 0022), inside `tx`.
+/// The capture writer does it in its own transaction every `capture::SEARCH_MOVE_AT` leads
+/// (no commit and no hand-over of the write lock of its own); `flush_search` does it for
+/// the rest. Returns how many leads moved; nothing to do on PostgreSQL.
+pub(crate) async fn move_pending_search(tx: &mut Tx) -> Result<u64> {
+    if !matches!(tx, Tx::Sqlite(_)) {
+        return Ok(0);
+    }
+    let moved = on_tx!(tx, c => sqlx::query(
+        "INSERT INTO leads_fts (rowid, search_text) \
+         SELECT l.id, l.search_text FROM leads_fts_pending p JOIN leads l ON l.id = p.id ORDER BY p.id",
+    )
+    .execute(c)
+    .await
+    .map(|r| r.rows_affected()))?;
+    // Everything in the small index is pending (the write lock keeps it so until the commit).
+    on_tx!(tx, c => sqlx::query("INSERT INTO leads_fts_new (leads_fts_new) VALUES ('delete-all')").execute(c).await.map(|_| ()))?;
+    on_tx!(tx, c => sqlx::query("DELETE FROM leads_fts_pending").execute(c).await.map(|_| ()))?;
+    Ok(moved)
+}
+
+/// The newest lead whose search text is still in the small index (SQLite), if any: the
+/// server's upkeep moves them with `flush_search` once this stops changing.
+pub async fn pending_search(db: &Db) -> Result<Option<i64>> {
+    let Db::Sqlite(p) = db else { return Ok(None) };
+    Ok(sqlx::query_scalar("SELECT max(id) FROM leads_fts_pending").fetch_one(p).await?)
+}
+
+/// Moves all pending search text into the main index in a transaction of its own.
+pub async fn flush_search(db: &Db) -> Result<u64> {
+    if pending_search(db).await?.is_none() {
+        return Ok(0);
+    }
+    let mut tx = db.begin().await?;
+    let moved = move_pending_search(&mut tx).await?;
+    tx.commit().await?;
+    Ok(moved)
 }
 
 pub async fn count(db: &Db) -> Result<i64> {

@@ -530,8 +530,14 @@ both!(l1_search_finds_chinese_names_companies_phones_and_emails_within_scope, |k
         ("\"*:()", &[]),
         ("OR", &[]),
     ];
-    for (q, want) in cases {
-        assert_eq!(found(&mut mk, q).await, want.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "query {q:?}");
+    // The same answers while the new leads wait in SQLite's small full-text index and after
+    // the server moved them into the main one (migration 0022).
+    for pass in ["pending", "moved"] {
+        for (q, want) in cases {
+            let got = found(&mut mk, q).await;
+            assert_eq!(got, want.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "query {q:?}, {pass}");
+        }
+        store::leads::flush_search(&app.db).await.unwrap();
     }
     // A rep searches only their own leads: the Jiangsu lead is theirs, the Zhejiang one too
     // (east team), the Beijing one belongs to the north team.
@@ -555,6 +561,53 @@ both!(l1_search_finds_chinese_names_companies_phones_and_emails_within_scope, |k
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(found(&mut mk, "星河").await, vec!["李雷".to_string()]);
+    // Changed text and a merged-away lead leave each index right, pending or moved: 韩梅梅
+    // is moved, then changed; 韩梅 is pending when 韩梅梅 takes her in.
+    let id_of = |r: testkit::Resp| r.json()["lead"]["id"].as_i64().unwrap();
+    let hmm = id_of(
+        mk.json(
+            Method::POST,
+            "/api/v1/leads",
+            &json!({"name": "韩梅梅", "phone": "13700008888", "channel": "referral"}),
+        )
+        .await,
+    );
+    store::leads::flush_search(&app.db).await.unwrap();
+    let r = mk
+        .json(
+            Method::POST,
+            "/api/v1/leads",
+            &json!({"name": "韩梅梅", "phone": "13700008888", "company": "银河证券", "channel": "email"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let hm = id_of(
+        mk.json(
+            Method::POST,
+            "/api/v1/leads",
+            &json!({"name": "韩梅", "email": "hanmei@galaxy.example", "channel": "email"}),
+        )
+        .await,
+    );
+    assert_eq!(found(&mut mk, "银河").await, vec!["韩梅梅".to_string()]);
+    assert_eq!(found(&mut mk, "hanmei").await, vec!["韩梅".to_string()]);
+    let r = mk.json(Method::POST, &format!("/api/v1/leads/{hmm}/merge"), &json!({"other": hm})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(found(&mut mk, "hanmei").await, vec!["韩梅梅".to_string()]);
+    store::leads::flush_search(&app.db).await.unwrap();
+    assert_eq!(found(&mut mk, "hanmei").await, vec!["韩梅梅".to_string()]);
+    assert_eq!(found(&mut mk, "银河").await, vec!["韩梅梅".to_string()]);
+    if let store::Db::Sqlite(p) = &app.db {
+        // FTS5 compares its index with the leads table itself (rank 1): nothing pending, so
+        // the main index holds exactly every lead's current text, and the small one nothing.
+        sqlx::query("INSERT INTO leads_fts (leads_fts, rank) VALUES ('integrity-check', 1)").execute(p).await.unwrap();
+        let small: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM leads_fts_new WHERE leads_fts_new MATCH '\"hanmei\"*'")
+                .fetch_one(p)
+                .await
+                .unwrap();
+        assert_eq!(small, 0);
+    }
     // The UI list searches the same way.
     let mut ui = app.login("marketer@yunqi.example").await;
     let page = ui.get(&format!("/leads?q={}", testkit::urlencode("无锡云帆"))).await.text;
@@ -829,6 +882,54 @@ both!(l1_captures_in_one_batch_are_each_in_the_audit_log, |kind| async move {
     let listed = admin.get("/api/v1/audit?entity=lead").await;
     assert_eq!(listed.status, 200, "{}", listed.text);
     assert!(listed.text.contains("批次科技"));
+    app.stop().await;
+});
+
+both!(l1_capture_writer_moves_search_text_into_the_main_index, |kind| async move {
+    // Under steady capture the writer moves new leads' search text from SQLite's small
+    // full-text index into the main one itself, every `SEARCH_MOVE_AT` captures (migration
+    // 0022); every lead stays findable throughout.
+    let app = TestApp::spawn(kind).await;
+    let mk = app.api("marketer@yunqi.example").await;
+    let token = mk.bearer_token().unwrap();
+    let n = store::capture::SEARCH_MOVE_AT + 76;
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let (url, token, next) = (format!("{}/api/v1/leads", app.url), token.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= n {
+                    return;
+                }
+                let body = json!({"name": format!("搬家{i}"), "company": "搬家科技", "email": format!("move{i}@fts.example"), "channel": "email"});
+                let r = client.post(&url).bearer_auth(&token).json(&body).send().await.unwrap();
+                assert_eq!(r.status().as_u16(), 201);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    if let store::Db::Sqlite(p) = &app.db {
+        let count = |table: &str| {
+            let sql = format!("SELECT count(*) FROM {table} WHERE {table} MATCH '\"搬家科技\"'");
+            async move { sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql)).fetch_one(p).await.unwrap() }
+        };
+        let (main, small) = (count("leads_fts").await, count("leads_fts_new").await);
+        assert_eq!(main + small, n as i64, "each lead in exactly one index");
+        assert!(
+            main >= store::capture::SEARCH_MOVE_AT as i64 && small < store::capture::SEARCH_MOVE_AT as i64,
+            "{main} {small}"
+        );
+        let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM leads_fts_pending").fetch_one(p).await.unwrap();
+        assert_eq!(pending, small);
+    }
+    let mut mk = mk;
+    let r = mk.get(&format!("/api/v1/leads?q={}&limit=1", testkit::urlencode("搬家1099"))).await;
+    assert_eq!(r.json()["leads"][0]["name"], "搬家1099", "{}", r.text);
     app.stop().await;
 });
 
