@@ -265,7 +265,7 @@ pub fn main() -> ExitCode {
     if cli.log_json {
         cfg.log_json = true;
     }
-    init_logging(&cfg);
+    init_logging(&cfg, !matches!(cli.command, Command::Serve(..)));
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -282,9 +282,16 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging(cfg: &Config) {
+/// Logs to stderr. A one-off command (`batch`: an import, a backup, an analysis) runs
+/// statements that take seconds by design; sqlx's warning about each statement slower than
+/// a second is left out there unless the filter names sqlx itself.
+fn init_logging(cfg: &Config, batch: bool) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_new(&cfg.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let mut level = cfg.log_level.clone();
+    if batch && !level.contains("sqlx") {
+        level.push_str(",sqlx::query=error");
+    }
+    let filter = EnvFilter::try_new(&level).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if cfg.log_json {
         let _ = builder.json().try_init();

@@ -450,16 +450,37 @@ where
     Ok(out)
 }
 
-/// `insert_leads` for the rows of a large SQLite import: one prepared single-row statement
-/// bound and stepped per lead through SQLite's statement interface (`raw`), instead of 45
-/// boxed arguments per row sent to the driver's thread. Returns the new ids in row order.
-pub(crate) fn insert_leads_raw(conn: &crate::raw::Conn, rows: &[NewLead<'_>]) -> Result<Vec<i64>> {
+/// The text columns of a lead row that cost the most to make: its sources as JSON and its
+/// search text (segmented). Made apart from the insert so that a large import can make them
+/// on every core ahead of its one writing thread.
+pub(crate) struct LeadTexts {
+    pub sources: String,
+    pub search: String,
+}
+
+impl LeadTexts {
+    pub(crate) fn of(r: &NewLead<'_>) -> LeadTexts {
+        LeadTexts { sources: r.sources.to_string(), search: domain::lead::search_text(r.input) }
+    }
+}
+
+/// `insert_leads` on SQLite: one prepared single-row statement bound and stepped per lead
+/// through SQLite's statement interface (`raw`), instead of 45 boxed arguments per row sent
+/// to the driver's thread. `texts` are the rows' `LeadTexts`, in row order (the rows'
+/// `sources` are not read). Returns the new ids in row order.
+pub(crate) fn insert_leads_raw(conn: &crate::raw::Conn, rows: &[NewLead<'_>], texts: &[LeadTexts]) -> Result<Vec<i64>> {
     let marks: Vec<String> = (1..=45).map(|i| format!("?{i}")).collect();
     let mut st = conn.prepare(&format!("{LEAD_INSERT} VALUES ({})", marks.join(", ")))?;
     let mut ids = Vec::with_capacity(rows.len());
-    for r in rows {
+    // The rows of a batch or an import share their instant: its text is made once.
+    let mut now_text: Option<(Ts, String)> = None;
+    let mut due_text: Option<((Ts, Ts), (String, String))> = None;
+    for (r, t) in rows.iter().zip(texts) {
         let (i, g) = (r.input, r.grading);
-        let now = r.now.to_text();
+        let now = match &now_text {
+            Some((at, text)) if *at == r.now => text,
+            _ => &now_text.insert((r.now, r.now.to_text())).1,
+        };
         let (route_code, reason, owner, team) = decision_columns(r.decision);
         let (email_key, phone_key, weak_key) = (i.email_key(), i.phone_key(), i.weak_key());
         let texts: [Option<&str>; 22] = [
@@ -496,22 +517,27 @@ pub(crate) fn insert_leads_raw(conn: &crate::raw::Conn, rows: &[NewLead<'_>]) ->
         st.int(27, g.total)?;
         st.text_copy(28, g.grade.code())?;
         st.int(29, g.playbook_version)?;
-        st.text_copy(30, &now)?;
+        st.text_copy(30, now)?;
         st.text_copy(31, route_code)?;
         st.opt_text_copy(32, reason.as_deref())?;
         st.text_copy(33, "open")?;
         st.opt_int(34, owner)?;
         st.opt_int(35, team)?;
         st.opt_text_copy(36, owner.is_some().then_some(now.as_str()))?;
-        st.opt_text_copy(37, r.due.map(|d| d.0.to_text()).as_deref())?;
-        st.opt_text_copy(38, r.due.map(|d| d.1.to_text()).as_deref())?;
-        st.text_copy(39, &now)?;
+        let due = match (r.due, &due_text) {
+            (None, _) => None,
+            (Some(d), Some((at, texts))) if *at == d => Some(texts),
+            (Some(d), _) => Some(&due_text.insert((d, (d.0.to_text(), d.1.to_text()))).1),
+        };
+        st.opt_text_copy(37, due.map(|d| d.0.as_str()))?;
+        st.opt_text_copy(38, due.map(|d| d.1.as_str()))?;
+        st.text_copy(39, now)?;
         st.opt_text_copy(40, (route_code == "nurture").then_some("awareness"))?;
-        st.text_copy(41, &r.sources.to_string())?;
+        st.text_copy(41, &t.sources)?;
         st.opt_text_copy(42, i.note.as_deref())?;
-        st.text_copy(43, &domain::lead::search_text(i))?;
-        st.text_copy(44, &now)?;
-        st.text_copy(45, &now)?;
+        st.text_copy(43, &t.search)?;
+        st.text_copy(44, now)?;
+        st.text_copy(45, now)?;
         st.run()?;
         ids.push(conn.last_rowid());
     }
@@ -562,8 +588,9 @@ async fn insert_new(tx: &mut Tx, items: &[Item], chunk: &[Routed], rows: &[NewLe
         })?;
         return Ok(new);
     }
+    let texts: Vec<LeadTexts> = rows.iter().map(LeadTexts::of).collect();
     let ids = crate::raw::with_conn(tx, |conn| {
-        let ids = insert_leads_raw(conn, rows)?;
+        let ids = insert_leads_raw(conn, rows, &texts)?;
         let mut st = conn.prepare(EVENT_INSERT)?;
         for ((r, id), h) in chunk.iter().zip(&ids).zip(&history) {
             let actor = &items[r.at].actor;

@@ -4,7 +4,7 @@
 
 use crate::audit::{self, Actor, Change};
 use crate::capture::{NewLead, insert_leads};
-use crate::leads::{Rules, grading_json, merge_tx, routing_teams, source_json};
+use crate::leads::{Rules, merge_tx, routing_teams, source_json};
 use crate::{Db, Error, Result, Ts, Tx, on_tx};
 use domain::lead::{LeadInput, RouteDecision, route, sla_due};
 use serde_json::json;
@@ -151,43 +151,76 @@ pub async fn import_leads(
     let deferred =
         crate::bulk::defer_indexes(&mut tx, "leads", Some("leads_fts_insert"), prepared.len(), last_id_before).await?;
     let mut created = 0;
-    for chunk in prepared.chunks(CHUNK) {
-        let rows: Vec<NewLead> = chunk
-            .iter()
-            .map(|p| NewLead {
-                input: &p.input,
-                now,
-                grading: &p.grading,
-                decision: &p.decision,
-                due: matches!(p.decision, RouteDecision::Sales { .. }).then_some((first_due, follow_due)),
-                sources: serde_json::Value::Array(
-                    std::iter::once(&p.input).chain(&p.also).map(|x| source_json(x, now)).collect(),
-                ),
-            })
-            .collect();
+    fn new_lead(p: &Prepared, sources: serde_json::Value, now: Ts, due: (Ts, Ts)) -> NewLead<'_> {
+        NewLead {
+            input: &p.input,
+            now,
+            grading: &p.grading,
+            decision: &p.decision,
+            due: matches!(p.decision, RouteDecision::Sales { .. }).then_some(due),
+            sources,
+        }
+    }
+    let row = |p, sources| new_lead(p, sources, now, (first_due, follow_due));
+    let sources = |p: &Prepared| {
+        serde_json::Value::Array(std::iter::once(&p.input).chain(&p.also).map(|x| source_json(x, now)).collect())
+    };
+    // The history entry says where the lead came from and what the import decided; the
+    // grading's parts and the route's reason are the lead's own columns as written now (a
+    // later regrade or reassignment records what it changed).
+    let history = |p: &Prepared| {
+        let route = crate::capture::decision_columns(&p.decision).0;
+        json!({"file": label, "grade": p.grading.grade.code(), "total": p.grading.total,
+               "playbook_version": p.grading.playbook_version, "route": route})
+    };
+    // A large SQLite import writes on one thread; the rows' costliest texts (sources, search
+    // text, history entry) are made beforehand on every core.
+    let (texts, histories): (Vec<crate::capture::LeadTexts>, Vec<String>) = if deferred.is_some() {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).max(1);
+        let per = prepared.len().div_ceil(threads).max(1);
+        std::thread::scope(|scope| {
+            let parts: Vec<_> = prepared
+                .chunks(per)
+                .map(|part| {
+                    scope.spawn(|| {
+                        part.iter()
+                            .map(|p| (crate::capture::LeadTexts::of(&row(p, sources(p))), history(p).to_string()))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            parts.into_iter().flat_map(|h| h.join().expect("making import texts")).collect()
+        })
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    phase("texts made");
+    for (k, chunk) in prepared.chunks(CHUNK).enumerate() {
         let conflict = "a lead in the file was captured elsewhere during the import; run it again";
-        let history = |p: &Prepared| json!({"file": label, "source": source_json(&p.input, now), "grading": grading_json(&p.grading), "decision": p.decision});
         let ids: Vec<i64> = if deferred.is_some() {
             // A large SQLite import: leads and their history entries through SQLite's
             // statement interface (`raw`), one prepared statement each.
+            let rows: Vec<NewLead> = chunk.iter().map(|p| row(p, serde_json::Value::Null)).collect();
+            let at = k * CHUNK..k * CHUNK + chunk.len();
+            let (lead_texts, histories) = (&texts[at.clone()], &histories[at]);
             let now_text = now.to_text();
             crate::raw::with_conn(&mut tx, |conn| {
-                let ids = crate::capture::insert_leads_raw(conn, &rows)?;
+                let ids = crate::capture::insert_leads_raw(conn, &rows, lead_texts)?;
                 let mut st = conn.prepare(crate::capture::EVENT_INSERT)?;
-                for (p, id) in chunk.iter().zip(&ids) {
-                    crate::capture::bind_event(&mut st, *id, &now_text, "imported", actor, &history(p).to_string())?;
+                for (h, id) in histories.iter().zip(&ids) {
+                    crate::capture::bind_event(&mut st, *id, &now_text, "imported", actor, h)?;
                 }
                 Ok(ids)
             })
             .await
             .map_err(|e| if matches!(e, Error::Conflict(_)) { Error::Conflict(conflict.into()) } else { e })?
         } else {
+            let rows: Vec<NewLead> = chunk.iter().map(|p| row(p, sources(p))).collect();
             let ids: Vec<i64> = insert_leads(&mut tx, &rows, conflict, "id", |r: &(i64,)| r.0)
                 .await?
                 .into_iter()
                 .map(|r| r.0)
                 .collect();
-            // One history entry per lead carries the source, the grading and the route.
             on_tx!(&mut tx, c => {
                 let mut qb = sqlx::QueryBuilder::new("INSERT INTO lead_events (lead_id, at, kind, actor_id, actor_label, data) ");
                 qb.push_values(chunk.iter().zip(&ids), |mut b, (p, id)| {

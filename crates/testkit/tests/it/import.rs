@@ -50,6 +50,9 @@ both!(l1_import_csv_and_xlsx_from_the_cli, |kind| async move {
     assert_eq!(zhang.sources.as_array().unwrap().len(), 2);
     assert_eq!(zhang.owner_id, Some(app.user_id("sales.rep@yunqi.example").await), "上海 → 销售一组");
     assert!(zhang.first_response_due.is_some());
+    // Its history on the lead page names the file and what the import decided.
+    let page = app.login("marketer@yunqi.example").await.get(&format!("/leads/{}", zhang.id)).await.text;
+    assert!(page.contains("leads.csv · 等级 A · 销售跟进"), "{page}");
     let li = all.iter().find(|l| l.name.as_deref() == Some("李四")).unwrap();
     assert_eq!(
         (li.channel.as_str(), li.grade.as_str()),
@@ -266,6 +269,16 @@ both!(l1_large_import_writes_rows_first_and_indexes_after, |kind| async move {
         assert_eq!(
             history(store::leads::events(&app.db, bulk.id).await.unwrap()),
             history(store::leads::events(&small.db, driver.id).await.unwrap())
+        );
+        // The entry names the file and what the import decided; the parts stay on the lead.
+        let events = store::leads::events(&app.db, bulk.id).await.unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(
+            (events[0].kind.as_str(), &events[0].data),
+            (
+                "imported",
+                &json!({"file": "big.csv", "grade": "A", "total": bulk.total, "playbook_version": 1, "route": "sales"})
+            )
         );
     }
     small.stop().await;

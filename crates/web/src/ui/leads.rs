@@ -414,6 +414,13 @@ fn event_detail(ctx: &Ctx, kind: &str, data: &serde_json::Value) -> String {
             let detail = i.code_label(prefix, data["detail"].as_str().unwrap_or(""));
             format!("{} · {} · {detail}", data["rule"].as_str().unwrap_or(""), i.code_label("auto-status", status))
         }
+        "imported" => format!(
+            "{} · {} {} · {}",
+            data["file"].as_str().unwrap_or(""),
+            ctx.t("lead-grade"),
+            data["grade"].as_str().unwrap_or(""),
+            i.code_label("route", data["route"].as_str().unwrap_or(""))
+        ),
         "created" | "merged" => {
             let src = if kind == "merged" { &data["capture"] } else { data };
             i.code_label("channel", src["channel"].as_str().unwrap_or(""))
