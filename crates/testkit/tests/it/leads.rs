@@ -493,6 +493,10 @@ async fn found(c: &mut testkit::Client, q: &str) -> Vec<String> {
     names
 }
 
+async fn post_lead(c: &mut testkit::Client, body: Value) -> testkit::Resp {
+    c.json(Method::POST, "/api/v1/leads", &body).await
+}
+
 both!(l1_search_finds_chinese_names_companies_phones_and_emails_within_scope, |kind| async move {
     let app = TestApp::spawn(kind).await;
     let mut mk = app.api("marketer@yunqi.example").await;
@@ -563,32 +567,17 @@ both!(l1_search_finds_chinese_names_companies_phones_and_emails_within_scope, |k
     assert_eq!(found(&mut mk, "星河").await, vec!["李雷".to_string()]);
     // Changed text and a merged-away lead leave each index right, pending or moved: 韩梅梅
     // is moved, then changed; 韩梅 is pending when 韩梅梅 takes her in.
-    let id_of = |r: testkit::Resp| r.json()["lead"]["id"].as_i64().unwrap();
-    let hmm = id_of(
-        mk.json(
-            Method::POST,
-            "/api/v1/leads",
-            &json!({"name": "韩梅梅", "phone": "13700008888", "channel": "referral"}),
-        )
-        .await,
-    );
+    let hmm = post_lead(&mut mk, json!({"name": "韩梅梅", "phone": "13700008888", "channel": "referral"})).await;
+    let hmm = hmm.json()["lead"]["id"].as_i64().unwrap();
     store::leads::flush_search(&app.db).await.unwrap();
-    let r = mk
-        .json(
-            Method::POST,
-            "/api/v1/leads",
-            &json!({"name": "韩梅梅", "phone": "13700008888", "company": "银河证券", "channel": "email"}),
-        )
-        .await;
+    let r = post_lead(
+        &mut mk,
+        json!({"name": "韩梅梅", "phone": "13700008888", "company": "银河证券", "channel": "email"}),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let hm = id_of(
-        mk.json(
-            Method::POST,
-            "/api/v1/leads",
-            &json!({"name": "韩梅", "email": "hanmei@galaxy.example", "channel": "email"}),
-        )
-        .await,
-    );
+    let hm = post_lead(&mut mk, json!({"name": "韩梅", "email": "hanmei@galaxy.example", "channel": "email"})).await;
+    let hm = hm.json()["lead"]["id"].as_i64().unwrap();
     assert_eq!(found(&mut mk, "银河").await, vec!["韩梅梅".to_string()]);
     assert_eq!(found(&mut mk, "hanmei").await, vec!["韩梅".to_string()]);
     let r = mk.json(Method::POST, &format!("/api/v1/leads/{hmm}/merge"), &json!({"other": hm})).await;
@@ -924,8 +913,17 @@ both!(l1_capture_writer_moves_search_text_into_the_main_index, |kind| async move
             main >= store::capture::SEARCH_MOVE_AT as i64 && small < store::capture::SEARCH_MOVE_AT as i64,
             "{main} {small}"
         );
-        let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM leads_fts_pending").fetch_one(p).await.unwrap();
-        assert_eq!(pending, small);
+        let pending = || async {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM leads_fts_pending").fetch_one(p).await.unwrap()
+        };
+        assert_eq!(pending().await, small);
+        // Once capture stops, the server's upkeep moves the rest within a few seconds.
+        let waited = std::time::Instant::now();
+        while pending().await > 0 {
+            assert!(waited.elapsed() < std::time::Duration::from_secs(10), "the rest stayed pending");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!((count("leads_fts").await, count("leads_fts_new").await), (n as i64, 0));
     }
     let mut mk = mk;
     let r = mk.get(&format!("/api/v1/leads?q={}&limit=1", testkit::urlencode("搬家1099"))).await;
