@@ -161,51 +161,58 @@ pub async fn import_leads(
             sources,
         }
     }
-    let row = |p, sources| new_lead(p, sources, now, (first_due, follow_due));
-    let sources = |p: &Prepared| {
+    fn sources_of(p: &Prepared, now: Ts) -> serde_json::Value {
         serde_json::Value::Array(std::iter::once(&p.input).chain(&p.also).map(|x| source_json(x, now)).collect())
-    };
+    }
     // The history entry says where the lead came from and what the import decided; the
     // grading's parts and the route's reason are the lead's own columns as written now (a
     // later regrade or reassignment records what it changed).
-    let history = |p: &Prepared| {
+    fn history_of(p: &Prepared, label: &str) -> serde_json::Value {
         let route = crate::capture::decision_columns(&p.decision).0;
         json!({"file": label, "grade": p.grading.grade.code(), "total": p.grading.total,
                "playbook_version": p.grading.playbook_version, "route": route})
-    };
+    }
+    let due = (first_due, follow_due);
+    let row = |p, sources| new_lead(p, sources, now, due);
     // A large SQLite import writes on one thread; the rows' costliest texts (sources, search
-    // text, history entry) are made beforehand on every core.
-    let (texts, histories): (Vec<crate::capture::LeadTexts>, Vec<String>) = if deferred.is_some() {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).max(1);
-        let per = prepared.len().div_ceil(threads).max(1);
-        std::thread::scope(|scope| {
-            let parts: Vec<_> = prepared
-                .chunks(per)
-                .map(|part| {
-                    scope.spawn(|| {
-                        part.iter()
-                            .map(|p| (crate::capture::LeadTexts::of(&row(p, sources(p))), history(p).to_string()))
-                            .collect::<Vec<_>>()
+    // text, history entry) are made on another, chunk by chunk ahead of the writer.
+    let prepared = std::sync::Arc::new(prepared);
+    type Texts = Vec<(crate::capture::LeadTexts, String)>;
+    let (texts_tx, mut texts_rx) = tokio::sync::mpsc::channel::<Texts>(64);
+    if deferred.is_some() {
+        let (prepared, label) = (prepared.clone(), label.to_string());
+        std::thread::spawn(move || {
+            for chunk in prepared.chunks(CHUNK) {
+                let texts = chunk
+                    .iter()
+                    .map(|p| {
+                        let lead = new_lead(p, sources_of(p, now), now, due);
+                        (crate::capture::LeadTexts::of(&lead), history_of(p, &label).to_string())
                     })
-                })
-                .collect();
-            parts.into_iter().flat_map(|h| h.join().expect("making import texts")).collect()
-        })
-    } else {
-        (Vec::new(), Vec::new())
-    };
-    phase("texts made");
-    for (k, chunk) in prepared.chunks(CHUNK).enumerate() {
+                    .collect();
+                // The writer stopped (an error): nothing more to make.
+                if texts_tx.blocking_send(texts).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    for chunk in prepared.chunks(CHUNK) {
         let conflict = "a lead in the file was captured elsewhere during the import; run it again";
         let ids: Vec<i64> = if deferred.is_some() {
             // A large SQLite import: leads and their history entries through SQLite's
             // statement interface (`raw`), one prepared statement each.
             let rows: Vec<NewLead> = chunk.iter().map(|p| row(p, serde_json::Value::Null)).collect();
-            let at = k * CHUNK..k * CHUNK + chunk.len();
-            let (lead_texts, histories) = (&texts[at.clone()], &histories[at]);
+            let (lead_texts, histories): (Vec<_>, Vec<_>) = texts_rx
+                .recv()
+                .await
+                .ok_or_else(|| Error::Other("the import stopped making its rows' texts".into()))?
+                .into_iter()
+                .unzip();
+
             let now_text = now.to_text();
             crate::raw::with_conn(&mut tx, |conn| {
-                let ids = crate::capture::insert_leads_raw(conn, &rows, lead_texts)?;
+                let ids = crate::capture::insert_leads_raw(conn, &rows, &lead_texts)?;
                 let mut st = conn.prepare(crate::capture::EVENT_INSERT)?;
                 for (h, id) in histories.iter().zip(&ids) {
                     crate::capture::bind_event(&mut st, *id, &now_text, "imported", actor, h)?;
@@ -215,7 +222,7 @@ pub async fn import_leads(
             .await
             .map_err(|e| if matches!(e, Error::Conflict(_)) { Error::Conflict(conflict.into()) } else { e })?
         } else {
-            let rows: Vec<NewLead> = chunk.iter().map(|p| row(p, sources(p))).collect();
+            let rows: Vec<NewLead> = chunk.iter().map(|p| row(p, sources_of(p, now))).collect();
             let ids: Vec<i64> = insert_leads(&mut tx, &rows, conflict, "id", |r: &(i64,)| r.0)
                 .await?
                 .into_iter()
@@ -225,7 +232,7 @@ pub async fn import_leads(
                 let mut qb = sqlx::QueryBuilder::new("INSERT INTO lead_events (lead_id, at, kind, actor_id, actor_label, data) ");
                 qb.push_values(chunk.iter().zip(&ids), |mut b, (p, id)| {
                     b.push_bind(*id).push_bind(now).push_bind("imported").push_bind(actor.user_id).push_bind(actor.label.clone())
-                        .push_bind(history(p));
+                        .push_bind(history_of(p, label));
                 });
                 qb.build().execute(c).await.map(|r| r.rows_affected())
             })?;
