@@ -646,9 +646,8 @@ pub(crate) fn bind_event(
     st.run()
 }
 
-/// L-1: the first answer to each idempotency key, kept for its retries.
-/// Stores the first answer to each idempotency key; on SQLite also records `audit` (entries
-/// left for this last hand-off to the connection).
+/// L-1: stores the first answer to each idempotency key, kept for its retries; records
+/// `audit` too (on SQLite the entries left for this last hand-off to the connection).
 async fn remember_keys(
     tx: &mut Tx,
     items: &[Item],

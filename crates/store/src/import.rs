@@ -197,6 +197,7 @@ pub async fn import_leads(
             }
         });
     }
+    let now_text = now.to_text();
     for chunk in prepared.chunks(CHUNK) {
         let conflict = "a lead in the file was captured elsewhere during the import; run it again";
         let ids: Vec<i64> = if deferred.is_some() {
@@ -209,8 +210,6 @@ pub async fn import_leads(
                 .ok_or_else(|| Error::Other("the import stopped making its rows' texts".into()))?
                 .into_iter()
                 .unzip();
-
-            let now_text = now.to_text();
             crate::raw::with_conn(&mut tx, |conn| {
                 let ids = crate::capture::insert_leads_raw(conn, &rows, &lead_texts)?;
                 let mut st = conn.prepare(crate::capture::EVENT_INSERT)?;
