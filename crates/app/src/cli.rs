@@ -2,7 +2,7 @@
 //! backup | restore`.
 
 use crate::config::Config;
-use crate::startup::{Application, open_db};
+use crate::startup::{Application, open_db, open_db_alone};
 use clap::{Args, Parser, Subcommand};
 use domain::Fields;
 use domain::org::UserInput;
@@ -664,7 +664,7 @@ async fn company_today(db: &store::Db) -> anyhow::Result<jiff::civil::Date> {
 async fn import_orders(cfg: &Config, args: &ImportFile) -> anyhow::Result<ExitCode> {
     let ImportFile { file, map, valid_only, quiet } = args;
     let (valid_only, quiet) = (*valid_only, *quiet);
-    let db = open_db(&cfg.database_url).await?;
+    let db = open_db_alone(&cfg.database_url).await?;
     let started = std::time::Instant::now();
     let checked = check_orders_file(file, map, quiet, company_today(&db).await?)?;
     tracing::debug!(
@@ -802,7 +802,7 @@ async fn import_events(cfg: &Config, args: &ImportFile) -> anyhow::Result<ExitCo
     if !report_row_errors(&checked.errors, bad_rows, batch.len(), valid_only) {
         return Ok(ExitCode::FAILURE);
     }
-    let db = open_db(&cfg.database_url).await?;
+    let db = open_db_alone(&cfg.database_url).await?;
     let writing = bar(batch.len(), quiet, "importing");
     let label = file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().to_string());
     let progress = |n: usize| writing.set_position(n as u64);
@@ -1056,7 +1056,7 @@ async fn import_leads(
     let table = web::sheets::read(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     phase("file read");
     let mapping = domain::import::apply_map(&table.headers, map).map_err(|e| anyhow::anyhow!("--map: {e}"))?;
-    let db = open_db(&cfg.database_url).await?;
+    let db = open_db_alone(&cfg.database_url).await?;
     crate::startup::ensure_playbook(&db, now()).await?;
     let active = store::playbook::active(&db).await?.ok_or_else(|| anyhow::anyhow!("no playbook"))?;
     let pb = domain::playbook::Playbook::parse(&active.document).map_err(|e| anyhow::anyhow!("{e}"))?;

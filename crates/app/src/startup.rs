@@ -19,6 +19,18 @@ pub struct Application {
 pub async fn open_db(url: &str) -> anyhow::Result<Db> {
     let db =
         Db::connect(url).await.map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", store::redact_url(url)))?;
+    migrated(db, url).await
+}
+
+/// `open_db` for an import from the command line: one connection (`Db::connect_alone`).
+pub async fn open_db_alone(url: &str) -> anyhow::Result<Db> {
+    let db = Db::connect_alone(url)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", store::redact_url(url)))?;
+    migrated(db, url).await
+}
+
+async fn migrated(db: Db, url: &str) -> anyhow::Result<Db> {
     db.migrate().await.map_err(|e| anyhow::anyhow!("cannot migrate {}: {e}", store::redact_url(url)))?;
     Ok(db)
 }

@@ -69,7 +69,7 @@ impl Deferred {
         // list, and a large list is all cache misses (an index on 10 M orders: 30 s in
         // memory or with 512 MB runs, 7 s with 8 MB runs merged from files).
         // SQLite refuses to change the setting inside a transaction once the connection has
-        // opened its temporary database; the bulk connection (`Db::begin_bulk`) is set before
+        // opened its temporary database; a bulk connection (`Db::begin_bulk`) is set before
         // its transaction, and any other keeps its setting (the build is slower, not wrong).
         let _ = sqlx::query("PRAGMA temp_store = FILE").execute(&mut **c).await;
         sqlx::query("PRAGMA cache_size = -8192").execute(&mut **c).await?;

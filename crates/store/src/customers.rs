@@ -76,7 +76,7 @@ pub async fn add_batch(
     label: &str,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<AddOutcome> {
-    let mut tx = if bulk(db, batch) { db.begin_bulk().await? } else { db.begin().await? };
+    let mut tx = if bulk(db, batch) { db.begin_bulk(false).await? } else { db.begin().await? };
     let out = add_batch_tx(&mut tx, batch, actor.now, progress).await?;
     if out.created > 0 {
         let after = json!({"batch": label, "orders": out.created, "unchanged": out.unchanged, "new_customers": out.new_customers});

@@ -33,7 +33,7 @@ pub async fn add_batch(
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<usize> {
     let bulk = matches!(db, Db::Sqlite(_)) && batch.len() >= crate::bulk::BULK_MIN;
-    let mut tx = if bulk { db.begin_bulk().await? } else { db.begin().await? };
+    let mut tx = if bulk { db.begin_bulk(false).await? } else { db.begin().await? };
     let started = std::time::Instant::now();
     let phase = |what: &str| tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "events batch: {what}");
     let users = if bulk { user_ids_raw(&mut tx, batch).await? } else { user_ids(&mut tx, batch).await? };

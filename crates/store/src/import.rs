@@ -97,7 +97,8 @@ pub async fn import_leads(
     let phase = |what: &str| tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "lead import: {what}");
     let (rows, mut merged) = dedup_in_file(rows);
     phase("deduplicated in the file");
-    let mut tx = db.begin().await?;
+    // A large file's transaction writes its pages once when it can (`Db::begin_bulk`).
+    let mut tx = if rows.len() >= crate::bulk::BULK_MIN { db.begin_bulk(true).await? } else { db.begin().await? };
     let emails: Vec<String> = rows.iter().filter_map(|(r, _)| r.email_key()).collect();
     let phones: Vec<String> = rows.iter().filter_map(|(r, _)| r.phone_key()).collect();
     let by_email = existing(&mut tx, "email_key", &emails).await?;

@@ -24,7 +24,16 @@ pub struct SqliteTx(Inner);
 
 enum Inner {
     Pooled(Option<sqlx::Transaction<'static, Sqlite>>),
-    Kept { conn: Option<PoolConnection<Sqlite>>, slot: Slot },
+    Kept {
+        conn: Option<PoolConnection<Sqlite>>,
+        slot: Slot,
+    },
+    /// A bulk write's own connection (`Db::begin_bulk`), closed afterwards; `left_wal` when
+    /// the transaction runs with a rollback journal, the write-ahead log to come back after it.
+    Bulk {
+        conn: PoolConnection<Sqlite>,
+        left_wal: bool,
+    },
 }
 
 impl From<sqlx::Transaction<'static, Sqlite>> for SqliteTx {
@@ -39,6 +48,7 @@ impl std::ops::Deref for SqliteTx {
         match &self.0 {
             Inner::Pooled(t) => t.as_ref().expect("an open transaction"),
             Inner::Kept { conn, .. } => conn.as_ref().expect("an open transaction has its connection"),
+            Inner::Bulk { conn, .. } => conn,
         }
     }
 }
@@ -48,11 +58,37 @@ impl std::ops::DerefMut for SqliteTx {
         match &mut self.0 {
             Inner::Pooled(t) => t.as_mut().expect("an open transaction"),
             Inner::Kept { conn, .. } => conn.as_mut().expect("an open transaction has its connection"),
+            Inner::Bulk { conn, .. } => conn,
         }
     }
 }
 
 impl SqliteTx {
+    /// Opens a bulk write's transaction on `conn` (closed when dropped); with a rollback
+    /// journal when `try_journal` and no other connection has the database open. SQLite
+    /// leaves the write-ahead log only when it can lock the database alone; asked without
+    /// waiting, it says "locked" while any other connection is open, and the transaction
+    /// then runs in the log as any other.
+    pub(crate) async fn bulk(mut conn: PoolConnection<Sqlite>, try_journal: bool) -> Result<SqliteTx> {
+        conn.close_on_drop();
+        let mut left_wal = false;
+        if try_journal {
+            sqlx::query("PRAGMA busy_timeout = 0").execute(&mut *conn).await?;
+            let mode = sqlx::query_scalar::<_, String>("PRAGMA journal_mode = DELETE").fetch_one(&mut *conn).await;
+            left_wal = matches!(mode.as_deref(), Ok("delete"));
+            let restore = format!("PRAGMA busy_timeout = {}", crate::SQLITE_BUSY_TIMEOUT.as_millis());
+            sqlx::query(sqlx::AssertSqlSafe(restore)).execute(&mut *conn).await?;
+        }
+        tracing::debug!(left_wal, "bulk transaction");
+        exec(&mut conn, "BEGIN IMMEDIATE").await?;
+        Ok(SqliteTx(Inner::Bulk { conn, left_wal }))
+    }
+
+    /// Whether this transaction writes with a rollback journal (tests).
+    pub fn left_wal(&self) -> bool {
+        matches!(self.0, Inner::Bulk { left_wal: true, .. })
+    }
+
     pub(crate) async fn commit(mut self) -> Result<()> {
         match &mut self.0 {
             Inner::Pooled(t) => t.take().expect("an open transaction").commit().await?,
@@ -61,6 +97,18 @@ impl SqliteTx {
                 exec(c, "COMMIT").await?;
                 // Committed: the connection goes back to the writer, not closed on drop.
                 *slot.lock().expect("writer slot") = conn.take();
+            }
+            Inner::Bulk { conn, left_wal } => {
+                exec(conn, "COMMIT").await?;
+                if *left_wal {
+                    // Committed either way: were the log not back here, the next connection
+                    // to open the database puts it back (every connection asks for it).
+                    let back =
+                        sqlx::query_scalar::<_, String>("PRAGMA journal_mode = WAL").fetch_one(&mut **conn).await;
+                    if let Err(e) = back {
+                        tracing::warn!("the write-ahead log is back only when the database is next opened: {e}");
+                    }
+                }
             }
         }
         Ok(())

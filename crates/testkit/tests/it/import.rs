@@ -170,18 +170,7 @@ both!(l1_large_import_writes_rows_first_and_indexes_after, |kind| async move {
     let app = TestApp::spawn(kind).await;
     let cfg = testkit::test_config(&app.testdb.url);
     let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("big.csv");
-    // 6,000 rows: past the size at which SQLite writes the leads first and builds the
-    // secondary and full-text indexes after them; the last row repeats the first row's
-    // mobile, so it merges.
-    let mut text = String::from("姓名,公司,手机,邮箱,省份,渠道,预算,决策权,需求,采购周期\n");
-    for i in 0..6_000 {
-        text.push_str(&format!(
-            "客户{i},星河{i}科技有限公司,1370000{i:04},c{i}@big.example,上海,wechat,approved,decision_maker,clear,within_3_months\n"
-        ));
-    }
-    text.push_str("客户零,,13700000000,,,wechat,,,,\n");
-    std::fs::write(&csv, text).unwrap();
+    let csv = big_csv(dir.path());
     let before = store::leads::count(&app.db).await.unwrap();
     let schema = schema_of(&app.db, "leads").await;
     assert_eq!(run(cmd(&csv, false), cfg.clone()).await.unwrap(), ExitCode::SUCCESS);
@@ -283,6 +272,77 @@ both!(l1_large_import_writes_rows_first_and_indexes_after, |kind| async move {
     }
     small.stop().await;
     app.stop().await;
+});
+
+/// 6,000 leads: past the size at which SQLite writes the leads first and builds the
+/// secondary and full-text indexes after them; the last row repeats the first row's mobile,
+/// so it merges.
+fn big_csv(dir: &std::path::Path) -> std::path::PathBuf {
+    let csv = dir.join("big.csv");
+    let mut text = String::from("姓名,公司,手机,邮箱,省份,渠道,预算,决策权,需求,采购周期\n");
+    for i in 0..6_000 {
+        text.push_str(&format!(
+            "客户{i},星河{i}科技有限公司,1370000{i:04},c{i}@big.example,上海,wechat,approved,decision_maker,clear,within_3_months\n"
+        ));
+    }
+    text.push_str("客户零,,13700000000,,,wechat,,,,\n");
+    std::fs::write(&csv, text).unwrap();
+    csv
+}
+
+/// Whether a SQLite database file is in write-ahead-log mode (its header's read and write
+/// format versions are 2; a rollback journal's are 1).
+fn in_wal_mode(url: &str) -> bool {
+    let bytes = std::fs::read(url.trim_start_matches("sqlite://")).unwrap();
+    bytes[18..20] == [2, 2]
+}
+
+both!(l1_cli_import_into_a_store_nobody_has_open_writes_its_pages_once, |kind| async move {
+    // The demo company in a store that no server has open.
+    let testdb = testkit::TestDb::new(kind).await;
+    let cfg = testkit::test_config(&testdb.url);
+    let db = marketops::startup::open_db(&testdb.url).await.unwrap();
+    let now = store::Ts::new(jiff::Timestamp::now());
+    marketops::demo::load(&db, &store::Actor::cli(now), cfg.web_settings().password).await.unwrap();
+    let demo_leads = store::leads::count(&db).await.unwrap();
+    db.close().await;
+    let sqlite = kind == Kind::Sqlite;
+    let journal = |tx: &store::Tx| matches!(tx, store::Tx::Sqlite(t) if t.left_wal());
+    // A bulk transaction leaves the write-ahead log only on a store of one connection that
+    // has the database to itself.
+    let alone = store::Db::connect_alone(&testdb.url).await.unwrap();
+    let other = store::Db::connect(&testdb.url).await.unwrap();
+    store::leads::count(&other).await.unwrap();
+    let tx = alone.begin_bulk(true).await.unwrap();
+    assert!(!journal(&tx), "another connection is open: the log stays");
+    drop(tx);
+    other.close().await;
+    let mut tx = alone.begin_bulk(true).await.unwrap();
+    assert_eq!(journal(&tx), sqlite, "alone: a rollback journal");
+    // Dropped without a commit: rolled back, and the store opens as before.
+    store::on_tx!(&mut tx, c => sqlx::query("DELETE FROM leads").execute(c).await.map(|r| r.rows_affected())).unwrap();
+    drop(tx);
+    alone.close().await;
+    let db = store::Db::connect(&testdb.url).await.unwrap();
+    assert_eq!(store::leads::count(&db).await.unwrap(), demo_leads, "nothing deleted");
+    db.close().await;
+    // The import from the command line: written with a rollback journal, the log back after.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = big_csv(dir.path());
+    assert_eq!(run(cmd(&csv, false), cfg.clone()).await.unwrap(), ExitCode::SUCCESS);
+    if sqlite {
+        assert!(in_wal_mode(&testdb.url), "the write-ahead log is back");
+        let journal_file = format!("{}-journal", testdb.url.trim_start_matches("sqlite://"));
+        assert!(!std::path::Path::new(&journal_file).exists(), "no journal left behind");
+    }
+    let db = store::Db::connect(&testdb.url).await.unwrap();
+    assert_eq!(store::leads::count(&db).await.unwrap(), demo_leads + 6_000, "the repeated mobile merged");
+    if let store::Db::Sqlite(p) = &db {
+        sqlx::query("INSERT INTO leads_fts (leads_fts) VALUES ('integrity-check')").execute(p).await.unwrap();
+    }
+    let f = store::leads::Filter { q: Some("星河4321科技有限公司".into()), limit: 5, ..Default::default() };
+    assert_eq!(store::leads::list(&db, store::leads::Scope::All, &f).await.unwrap().len(), 1);
+    db.close().await;
 });
 
 /// Whether a lead has a value for an instant column (every lead has its grading, activity
