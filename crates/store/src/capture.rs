@@ -17,6 +17,7 @@ use crate::rules::Loaded;
 use crate::{Db, Error, Result, Ts, Tx, on_tx};
 use domain::automation::Trigger;
 use domain::lead::{Grading, LeadInput, RouteDecision, route, sla_due};
+use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -35,6 +36,19 @@ pub struct Item {
     pub actor: Actor,
     pub input: LeadInput,
     pub idem: Option<Idem>,
+    /// The lead's search text (segmented) and its source as JSON text, made by the request
+    /// (`Item::new`) rather than by the writer: every capture waits for the one writing
+    /// thread, and these were a good part of its work per lead.
+    search: String,
+    source: String,
+}
+
+impl Item {
+    pub fn new(actor: Actor, input: LeadInput, idem: Option<Idem>) -> Item {
+        let search = domain::lead::search_text(&input);
+        let source = crate::leads::source_json(&input, actor.now).to_string();
+        Item { actor, input, idem, search, source }
+    }
 }
 
 /// What becomes of one item of a batch.
@@ -588,15 +602,21 @@ async fn insert_new(tx: &mut Tx, items: &[Item], chunk: &[Routed], rows: &[NewLe
         })?;
         return Ok(new);
     }
-    let texts: Vec<LeadTexts> = rows.iter().map(LeadTexts::of).collect();
+    // A new lead's sources are its one source (`NewLead::sources` as text).
+    let texts: Vec<LeadTexts> = chunk
+        .iter()
+        .map(|r| LeadTexts { sources: format!("[{}]", items[r.at].source), search: items[r.at].search.clone() })
+        .collect();
     let ids = crate::raw::with_conn(tx, |conn| {
         let ids = insert_leads_raw(conn, rows, &texts)?;
         let mut st = conn.prepare(EVENT_INSERT)?;
         for ((r, id), h) in chunk.iter().zip(&ids).zip(&history) {
-            let actor = &items[r.at].actor;
-            let at = actor.now.to_text();
+            let item = &items[r.at];
+            let at = item.actor.now.to_text();
             for (kind, data) in h {
-                bind_event(&mut st, *id, &at, kind, actor, &data.to_string())?;
+                // The "created" entry is the lead's source, as made by the request.
+                let data = if *kind == "created" { item.source.clone() } else { data.to_string() };
+                bind_event(&mut st, *id, &at, kind, &item.actor, &data)?;
             }
         }
         Ok(ids)
@@ -654,17 +674,32 @@ async fn remember_keys(
     out: &[Result<Captured>],
     audit: &[(&Actor, Change<'_>)],
 ) -> Result<()> {
-    let rows: Vec<(&Item, u16, Value)> = items
+    let answers: Vec<(&Item, u16, &Lead)> = items
         .iter()
         .zip(out)
         .filter(|(i, _)| i.idem.is_some())
         .filter_map(|(i, r)| match r {
-            Ok(Captured::Created(l)) => Some((i, 201, json!({"lead": l, "merged": false}))),
-            Ok(Captured::Merged(l)) => Some((i, 200, json!({"lead": l, "merged": true}))),
+            Ok(Captured::Created(l)) => Some((i, 201, &**l)),
+            Ok(Captured::Merged(l)) => Some((i, 200, &**l)),
             _ => None,
         })
         .collect();
+    /// The stored answer: the response body a retry gets.
+    #[derive(Serialize)]
+    struct Answer<'a> {
+        lead: &'a Lead,
+        merged: bool,
+    }
     if matches!(tx, Tx::Sqlite(_)) {
+        // Serialized straight from the lead, not through a JSON value tree (one map entry
+        // allocated per field, then written out): this runs on the writer's thread.
+        let rows: Vec<(&Item, u16, i64, String)> = answers
+            .iter()
+            .map(|(i, status, l)| {
+                let body = serde_json::to_string(&Answer { lead: l, merged: *status == 200 });
+                body.map(|b| (*i, *status, l.id, b)).map_err(|e| Error::Other(e.to_string()))
+            })
+            .collect::<Result<_>>()?;
         // As the leads: one prepared statement through the statement interface.
         return crate::raw::with_conn(tx, |conn| {
             audit::record_many_raw(conn, audit)?;
@@ -672,15 +707,15 @@ async fn remember_keys(
                 "INSERT INTO idempotency_keys (owner_key, key, request_hash, status_code, response, created_at, lead_id) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
-            for (item, status, body) in &rows {
+            for (item, status, lead_id, body) in &rows {
                 let k = item.idem.as_ref().expect("filtered on keys");
                 st.text_copy(1, &k.owner)?;
                 st.text_copy(2, &k.key)?;
                 st.text_copy(3, &k.hash)?;
                 st.int(4, i64::from(*status))?;
-                st.text_copy(5, &body.to_string())?;
+                st.text_copy(5, body)?;
                 st.text_copy(6, &item.actor.now.to_text())?;
-                st.opt_int(7, body["lead"]["id"].as_i64())?;
+                st.int(7, *lead_id)?;
                 st.run()?;
             }
             Ok(())
@@ -688,6 +723,8 @@ async fn remember_keys(
         .await;
     }
     audit::record_many(tx, audit).await?;
+    let rows: Vec<(&Item, u16, Value)> =
+        answers.iter().map(|(i, status, l)| (*i, *status, json!({"lead": l, "merged": *status == 200}))).collect();
     for chunk in rows.chunks(CHUNK) {
         on_tx!(tx, c => {
             let mut qb = sqlx::QueryBuilder::new(

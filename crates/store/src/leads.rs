@@ -256,7 +256,7 @@ pub async fn capture(
         key: key.to_string(),
         hash: hash.to_string(),
     });
-    let item = crate::capture::Item { actor: actor.clone(), input: input.clone(), idem };
+    let item = crate::capture::Item::new(actor.clone(), input.clone(), idem);
     crate::capture::capture_many(db, std::slice::from_ref(&item), rules).await?.pop().unwrap_or(Err(Error::NotFound))
 }
 

@@ -91,7 +91,7 @@ pub async fn capture_lead(
         hash: store::secret_hash(&serde_json::Value::Object(f.0.clone().into_iter().collect()).to_string()),
     });
     // Through the capture writer: many concurrent captures share one transaction (L-1).
-    let item = store::capture::Item { actor: u.actor(s.now()), input, idem };
+    let item = store::capture::Item::new(u.actor(s.now()), input, idem);
     let outcome = s.captures.capture(item, loaded).await?;
     Ok(match outcome {
         Captured::Created(lead) => {
