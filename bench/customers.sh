@@ -2,7 +2,8 @@
 # Customer analytics benchmark (issue 5, SPEC C-1, C-2):
 #  1. Import of a generated orders CSV (default 10,000,000 orders of ~800,000 customers)
 #     with `marketops import orders`: orders/s, peak memory, and the ratio to a bare bulk
-#     insert of the same rows into the same kind of database (no checks, no indexes).
+#     insert of the same rows into the same kind of database and transaction (no checks,
+#     no indexes).
 #  2. RFM as of a date with `marketops analytics rfm` from MarketOps' own store, against
 #     DuckDB and Polars over a Parquet file of the same orders, same definition: medians of
 #     RUNS runs, peak memory, and the MD5 of each engine's CSV (equal = identical output).
