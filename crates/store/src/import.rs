@@ -24,14 +24,15 @@ const CHUNK: usize = 200;
 /// filled, newer answers kept), so the file itself holds no duplicates.
 fn dedup_in_file(rows: Vec<LeadInput>) -> (Vec<(LeadInput, Vec<LeadInput>)>, usize) {
     let mut out: Vec<(LeadInput, Vec<LeadInput>)> = Vec::with_capacity(rows.len());
-    let mut by_key: HashMap<String, usize> = HashMap::new();
+    // One table per key kind, sized up front: a million rows' keys went into one growing
+    // table, each with a prefix formatted into a new string.
+    let mut by_email: HashMap<String, usize> = HashMap::with_capacity(rows.len());
+    let mut by_phone: HashMap<String, usize> = HashMap::with_capacity(rows.len());
     let mut merged = 0;
     for r in rows {
-        let keys: Vec<String> = [r.email_key().map(|k| format!("e:{k}")), r.phone_key().map(|k| format!("p:{k}"))]
-            .into_iter()
-            .flatten()
-            .collect();
-        match keys.iter().find_map(|k| by_key.get(k).copied()) {
+        let (email, phone) = (r.email_key(), r.phone_key());
+        let hit = email.as_ref().and_then(|k| by_email.get(k)).or_else(|| phone.as_ref().and_then(|k| by_phone.get(k)));
+        match hit.copied() {
             Some(i) => {
                 merged += 1;
                 let t = &mut out[i].0;
@@ -44,14 +45,20 @@ fn dedup_in_file(rows: Vec<LeadInput>) -> (Vec<(LeadInput, Vec<LeadInput>)>, usi
                     ($($f:ident),*) => { $( if a.$f.is_some() { t.answers.$f = a.$f.clone(); } )* };
                 }
                 newer!(budget, authority, need, timeline);
-                for k in keys {
-                    by_key.entry(k).or_insert(i);
+                if let Some(k) = email {
+                    by_email.entry(k).or_insert(i);
+                }
+                if let Some(k) = phone {
+                    by_phone.entry(k).or_insert(i);
                 }
                 out[i].1.push(r);
             }
             None => {
-                for k in keys {
-                    by_key.insert(k, out.len());
+                if let Some(k) = email {
+                    by_email.insert(k, out.len());
+                }
+                if let Some(k) = phone {
+                    by_phone.insert(k, out.len());
                 }
                 out.push((r, Vec::new()));
             }
