@@ -17,20 +17,16 @@ pub struct Application {
 
 /// Connects, migrates, and makes sure a playbook exists (version 1 is the shipped default).
 pub async fn open_db(url: &str) -> anyhow::Result<Db> {
-    let db =
-        Db::connect(url).await.map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", store::redact_url(url)))?;
-    migrated(db, url).await
+    migrated(url, Db::connect(url).await).await
 }
 
 /// `open_db` for an import from the command line: one connection (`Db::connect_alone`).
 pub async fn open_db_alone(url: &str) -> anyhow::Result<Db> {
-    let db = Db::connect_alone(url)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", store::redact_url(url)))?;
-    migrated(db, url).await
+    migrated(url, Db::connect_alone(url).await).await
 }
 
-async fn migrated(db: Db, url: &str) -> anyhow::Result<Db> {
+async fn migrated(url: &str, connected: store::Result<Db>) -> anyhow::Result<Db> {
+    let db = connected.map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", store::redact_url(url)))?;
     db.migrate().await.map_err(|e| anyhow::anyhow!("cannot migrate {}: {e}", store::redact_url(url)))?;
     Ok(db)
 }

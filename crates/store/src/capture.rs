@@ -297,12 +297,14 @@ async fn write(tx: &mut Tx, items: &[Item], rules: &Rules<'_>) -> Result<Vec<Res
     let mut ids: HashMap<usize, i64> = HashMap::new();
     // Automation only enqueues work, so the rows as inserted are the leads to answer with.
     let mut leads: HashMap<i64, Lead> = HashMap::new();
+    let pg = matches!(tx, Tx::Postgres(_));
     for chunk in routed.chunks(CHUNK) {
         let rows: Vec<NewLead> = chunk
             .iter()
             .map(|r| {
                 let (input, now) = (&items[r.at].input, items[r.at].actor.now);
-                let sources = json!([source_json(input, now)]);
+                // SQLite's writer takes the sources as text from `Item` (`insert_new`).
+                let sources = if pg { json!([source_json(input, now)]) } else { Value::Null };
                 NewLead { input, now, grading: &r.grading, decision: &r.decision, due: r.due, sources }
             })
             .collect();
@@ -583,8 +585,8 @@ pub(crate) fn decision_columns(d: &RouteDecision) -> (&'static str, Option<Strin
 /// capture waits for. On PostgreSQL multi-row statements, the leads returned by the insert.
 async fn insert_new(tx: &mut Tx, items: &[Item], chunk: &[Routed], rows: &[NewLead<'_>]) -> Result<Vec<Lead>> {
     let conflict = "a lead with this e-mail or phone was captured at the same moment; retry";
-    let history: Vec<[(&'static str, Value); 3]> = chunk.iter().map(|r| history(&items[r.at], r)).collect();
     if matches!(tx, Tx::Postgres(_)) {
+        let history: Vec<[(&'static str, Value); 3]> = chunk.iter().map(|r| history(&items[r.at], r)).collect();
         let new: Vec<Lead> = insert_leads(tx, rows, conflict, crate::leads::COLS, |l: &Lead| l.id).await?;
         let events: Vec<EventRow> = chunk
             .iter()
@@ -610,13 +612,13 @@ async fn insert_new(tx: &mut Tx, items: &[Item], chunk: &[Routed], rows: &[NewLe
     let ids = crate::raw::with_conn(tx, |conn| {
         let ids = insert_leads_raw(conn, rows, &texts)?;
         let mut st = conn.prepare(EVENT_INSERT)?;
-        for ((r, id), h) in chunk.iter().zip(&ids).zip(&history) {
+        for (r, id) in chunk.iter().zip(&ids) {
             let item = &items[r.at];
             let at = item.actor.now.to_text();
-            for (kind, data) in h {
-                // The "created" entry is the lead's source, as made by the request.
-                let data = if *kind == "created" { item.source.clone() } else { data.to_string() };
-                bind_event(&mut st, *id, &at, kind, &item.actor, &data)?;
+            // The "created" entry is the lead's source, as made by the request.
+            bind_event(&mut st, *id, &at, "created", &item.actor, &item.source)?;
+            for (kind, data) in graded_and_routed(r) {
+                bind_event(&mut st, *id, &at, kind, &item.actor, &data.to_string())?;
             }
         }
         Ok(ids)
@@ -637,9 +639,14 @@ type EventRow<'a> = (i64, &'a Actor, &'static str, &'a Value);
 
 /// Each new lead's history starts with where it came from, its grade and its route.
 fn history(item: &Item, r: &Routed) -> [(&'static str, Value); 3] {
+    let [graded, routed] = graded_and_routed(r);
+    [("created", source_json(&item.input, item.actor.now)), graded, routed]
+}
+
+/// The entries after "created" (which SQLite's writer takes as text from `Item`).
+fn graded_and_routed(r: &Routed) -> [(&'static str, Value); 2] {
     let (first, follow) = (r.due.map(|d| d.0), r.due.map(|d| d.1));
     [
-        ("created", source_json(&item.input, item.actor.now)),
         ("graded", grading_json(&r.grading)),
         ("routed", json!({"decision": r.decision, "first_response_due": first, "follow_up_due": follow})),
     ]

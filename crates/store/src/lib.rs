@@ -287,12 +287,12 @@ impl Db {
     ///   where SQLite always allows it;
     /// - on a store of one connection (`connect_alone`) while no other process has the
     ///   database open, the transaction runs with a rollback journal instead of the
-    ///   write-ahead log: new pages are written once, into
-    ///   the database file, where the log takes each page, indexes it in shared memory, and
-    ///   then a checkpoint copies it into the file (1.3 GB of new rows: commit 12–17 s →
-    ///   2.4 s, plus the checkpoint). The log comes back with the commit. Readers that open
-    ///   the database meanwhile wait for the commit (they would have had to wait for the
-    ///   checkpoint's lock anyway);
+    ///   write-ahead log: new pages are written once, into the database file, where the
+    ///   log takes each page, indexes it in shared memory, and then a checkpoint copies it
+    ///   into the file (1.3 GB of new rows: commit 12–17 s → 2.4 s, plus the checkpoint).
+    ///   The log comes back with the commit. A connection opened meanwhile (it asks for the
+    ///   log, which needs the database to itself) waits for the import to end, up to the
+    ///   busy timeout;
     ///
     /// and the connection is closed afterwards rather than returned to the pool with these
     /// settings. PostgreSQL: a plain transaction.
