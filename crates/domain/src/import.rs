@@ -133,19 +133,7 @@ pub fn check_with<T: Send>(
     // A large file is checked in as many parts as there are cores, each part's rows in
     // order, the parts joined in order: the same answer as one pass (a million leads: the
     // check was 3 s of the import on one core).
-    let threads =
-        if table.rows.len() >= PARALLEL_FROM { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { 1 };
-    let per = table.rows.len().div_ceil(threads).max(1);
-    let parse = &parse;
-    let parts: Vec<_> = std::thread::scope(|s| {
-        let parts: Vec<_> = table
-            .rows
-            .chunks(per)
-            .enumerate()
-            .map(|(k, rows)| s.spawn(move || check_part(table, k * per, rows, map, parse)))
-            .collect();
-        parts.into_iter().map(|h| h.join().expect("checking a part of the file")).collect()
-    });
+    let parts = crate::par::parts(&table.rows, |first, rows| check_part(table, first, rows, map, &parse));
     let mut valid = Vec::with_capacity(table.rows.len());
     let (mut errors, mut bad_rows) = (Vec::new(), 0);
     for (v, e, b) in parts {
@@ -155,9 +143,6 @@ pub fn check_with<T: Send>(
     }
     (valid, errors, bad_rows)
 }
-
-/// Rows from which `check_with` checks a file on every core.
-const PARALLEL_FROM: usize = 20_000;
 
 /// `check_with` for the rows `rows`, the first of which is the table's row `first` (0-based).
 fn check_part<T>(
@@ -265,11 +250,11 @@ mod tests {
     }
 
     /// L-1: a large file checked on every core gives the same rows, numbers and errors as
-    /// one pass: the small table repeated past `PARALLEL_FROM`.
+    /// one pass: the small table repeated past `par::PARALLEL_FROM`.
     #[test]
     fn l1_large_file_checked_in_parts_keeps_row_numbers() {
         let small = table();
-        let copies = PARALLEL_FROM / small.rows.len() + 3;
+        let copies = crate::par::PARALLEL_FROM / small.rows.len() + 3;
         let rows: Vec<Vec<String>> = (0..copies).flat_map(|_| small.rows.iter().cloned()).collect();
         let big = Table { headers: small.headers.clone(), rows };
         let pb = Playbook::default_playbook();

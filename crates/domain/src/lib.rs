@@ -22,6 +22,7 @@ pub mod notify;
 pub mod order;
 pub mod order_batch;
 pub mod org;
+pub mod par;
 pub mod playbook;
 pub mod referral;
 pub mod report;

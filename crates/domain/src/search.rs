@@ -1,7 +1,7 @@
 //! L-1 search: the text a lead is found by, segmented with jieba so Chinese names and
 //! companies match on words, and the query built from what a user typed.
 //!
-//! Both backends index the same space-separated tokens (SQLite FTS5 with `unicode61`,
+//! Both backends index the same space-separated tokens (SQLite FTS5 with `ascii`,
 //! PostgreSQL a GIN index over `array_to_tsvector`), and both match a query token as a
 //! prefix of an indexed token, so the two give the same results.
 
@@ -22,6 +22,9 @@ pub fn warm_up() {
     LazyLock::force(&JIEBA);
 }
 
+/// The CJK Unified Ideographs block: every one a letter, none with case.
+const COMMON_IDEOGRAPHS: std::ops::RangeInclusive<char> = '\u{4E00}'..='\u{9FFF}';
+
 fn is_cjk(c: char) -> bool {
     c.is_alphabetic() && !c.is_ascii()
 }
@@ -33,18 +36,34 @@ fn runs(text: &str) -> Vec<(bool, String)> {
     let mut cur = String::new();
     let mut cur_cjk = false;
     for c in text.chars() {
-        if !c.is_alphanumeric() {
+        // Fast answers for the two commonest kinds of character, the same as the general
+        // ones (`common_ideographs_are_letters_without_case` proves it): ASCII, and the
+        // common CJK ideographs, which are letters without case. The Unicode tables were a
+        // good part of a large import's time.
+        let (letter, cjk) = if c.is_ascii() {
+            (c.is_ascii_alphanumeric(), false)
+        } else if COMMON_IDEOGRAPHS.contains(&c) {
+            (true, true)
+        } else {
+            (c.is_alphanumeric(), is_cjk(c))
+        };
+        if !letter {
             if !cur.is_empty() {
                 out.push((cur_cjk, std::mem::take(&mut cur)));
             }
             continue;
         }
-        let cjk = is_cjk(c);
         if !cur.is_empty() && cjk != cur_cjk {
             out.push((cur_cjk, std::mem::take(&mut cur)));
         }
         cur_cjk = cjk;
-        cur.extend(c.to_lowercase());
+        if c.is_ascii() {
+            cur.push(c.to_ascii_lowercase());
+        } else if cjk && COMMON_IDEOGRAPHS.contains(&c) {
+            cur.push(c);
+        } else {
+            cur.extend(c.to_lowercase());
+        }
     }
     if !cur.is_empty() {
         out.push((cur_cjk, cur));
@@ -154,6 +173,23 @@ mod tests {
         assert!(!t.contains("  ") && !t.starts_with(' ') && !t.ends_with(' '));
         // The marketing dictionary keeps campaign words whole.
         assert!(index_text(["双十一种草"], &[]).split(' ').any(|w| w == "双十一"));
+    }
+
+    #[test]
+    fn common_ideographs_are_letters_without_case() {
+        for c in COMMON_IDEOGRAPHS {
+            assert!(c.is_alphanumeric() && is_cjk(c), "{c:?}");
+            assert!(c.to_lowercase().eq([c]), "{c:?}");
+        }
+        for c in (0u8..128).map(char::from) {
+            assert_eq!(c.is_ascii_alphanumeric(), c.is_alphanumeric());
+            assert!(!is_cjk(c));
+        }
+        // Other letters take the general path; a run changes where CJK-ness (any letter
+        // outside ASCII) does.
+        let r = runs("Ünïcode 云帆Ⅻ x²");
+        let r: Vec<(bool, &str)> = r.iter().map(|(c, t)| (*c, t.as_str())).collect();
+        assert_eq!(r, [(true, "ü"), (false, "n"), (true, "ï"), (false, "code"), (true, "云帆ⅻ"), (false, "x²")]);
     }
 
     #[test]

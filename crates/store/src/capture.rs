@@ -36,18 +36,31 @@ pub struct Item {
     pub actor: Actor,
     pub input: LeadInput,
     pub idem: Option<Idem>,
-    /// The lead's search text (segmented) and its source as JSON text, made by the request
+    /// The lead's search text (segmented), its sources as JSON text (an array of its one
+    /// source) and its dedup keys (e-mail, phone, company and name), made by the request
     /// (`Item::new`) rather than by the writer: every capture waits for the one writing
     /// thread, and these were a good part of its work per lead.
     search: String,
-    source: String,
+    sources: String,
+    keys: [Option<String>; 3],
 }
 
 impl Item {
     pub fn new(actor: Actor, input: LeadInput, idem: Option<Idem>) -> Item {
         let search = domain::lead::search_text(&input);
-        let source = crate::leads::source_json(&input, actor.now).to_string();
-        Item { actor, input, idem, search, source }
+        let sources = format!("[{}]", crate::leads::source_text(&input, &actor.now.to_text()));
+        let keys = [input.email_key(), input.phone_key(), input.weak_key()];
+        Item { actor, input, idem, search, sources, keys }
+    }
+
+    /// Its one source as JSON text (the "created" entry of its history).
+    fn source(&self) -> &str {
+        &self.sources[1..self.sources.len() - 1]
+    }
+
+    fn texts(&self) -> LeadTexts<'_> {
+        let [email_key, phone_key, weak_key] = self.keys.each_ref().map(Option::as_deref);
+        LeadTexts { sources: &self.sources, search: &self.search, email_key, phone_key, weak_key }
     }
 }
 
@@ -113,7 +126,7 @@ struct Lookups {
 /// On SQLite in one hand-off to the connection, on the writer's thread: each hand-off is a
 /// round trip between two threads that each wait to be scheduled on two busy cores (five of
 /// them per batch before).
-async fn load(tx: &mut Tx, items: &[Item], emails: &[String], phones: &[String]) -> Result<Lookups> {
+async fn load(tx: &mut Tx, items: &[Item], emails: &[&str], phones: &[&str]) -> Result<Lookups> {
     let campaign_ids: Vec<i64> = items.iter().filter_map(|i| i.input.campaign_id).collect();
     if matches!(tx, Tx::Sqlite(_)) {
         return crate::raw::with_conn(tx, |c| {
@@ -148,11 +161,10 @@ async fn load(tx: &mut Tx, items: &[Item], emails: &[String], phones: &[String])
 }
 
 async fn plan(tx: &mut Tx, items: &[Item], rules: &Rules<'_>) -> Result<(Vec<Plan>, Vec<domain::lead::RoutingTeam>)> {
-    // L-2 keys, normalised once per item.
-    let dedup_keys: Vec<(Option<String>, Option<String>)> =
-        items.iter().map(|i| (i.input.email_key(), i.input.phone_key())).collect();
-    let emails: Vec<String> = dedup_keys.iter().filter_map(|k| k.0.clone()).collect();
-    let phones: Vec<String> = dedup_keys.iter().filter_map(|k| k.1.clone()).collect();
+    // L-2 keys, normalised once per item (`Item::new`).
+    let dedup_keys: Vec<(&Option<String>, &Option<String>)> = items.iter().map(|i| (&i.keys[0], &i.keys[1])).collect();
+    let emails: Vec<&str> = dedup_keys.iter().filter_map(|k| k.0.as_deref()).collect();
+    let phones: Vec<&str> = dedup_keys.iter().filter_map(|k| k.1.as_deref()).collect();
     let Lookups { stored, campaigns, by_email, by_phone, teams } = load(tx, items, &emails, &phones).await?;
     let mut plans = Vec::with_capacity(items.len());
     let mut seen_keys: HashMap<(&str, &str), (usize, &str)> = HashMap::new();
@@ -188,7 +200,7 @@ async fn plan(tx: &mut Tx, items: &[Item], rules: &Rules<'_>) -> Result<(Vec<Pla
         };
         // L-2: the same normalised e-mail, else the same phone, as a stored lead or as one
         // this batch creates.
-        let (email, phone) = &dedup_keys[n];
+        let (email, phone) = dedup_keys[n];
         let keys: Vec<String> = [email.as_ref().map(|k| format!("e:{k}")), phone.as_ref().map(|k| format!("p:{k}"))]
             .into_iter()
             .flatten()
@@ -466,25 +478,28 @@ where
     Ok(out)
 }
 
-/// The text columns of a lead row that cost the most to make: its sources as JSON and its
-/// search text (segmented). Made apart from the insert so that a large import can make them
-/// on every core ahead of its one writing thread.
-pub(crate) struct LeadTexts {
-    pub sources: String,
-    pub search: String,
-}
-
-impl LeadTexts {
-    pub(crate) fn of(r: &NewLead<'_>) -> LeadTexts {
-        LeadTexts { sources: r.sources.to_string(), search: domain::lead::search_text(r.input) }
-    }
+/// The text columns of a lead row that cost the most to make: its sources as JSON, its
+/// search text (segmented) and its dedup keys. Made apart from the insert, so that a large
+/// import makes them on another core ahead of its one writing thread and a capture on the
+/// request's thread (`Item::new`).
+pub(crate) struct LeadTexts<'a> {
+    pub sources: &'a str,
+    pub search: &'a str,
+    pub email_key: Option<&'a str>,
+    pub phone_key: Option<&'a str>,
+    pub weak_key: Option<&'a str>,
 }
 
 /// `insert_leads` on SQLite: one prepared single-row statement bound and stepped per lead
 /// through SQLite's statement interface (`raw`), instead of 45 boxed arguments per row sent
 /// to the driver's thread. `texts` are the rows' `LeadTexts`, in row order (the rows'
-/// `sources` are not read). Returns the new ids in row order.
-pub(crate) fn insert_leads_raw(conn: &crate::raw::Conn, rows: &[NewLead<'_>], texts: &[LeadTexts]) -> Result<Vec<i64>> {
+/// `sources` are not read). The rows' texts are bound where they lie, not copied: the
+/// statement lives no longer than they do. Returns the new ids in row order.
+pub(crate) fn insert_leads_raw<'d>(
+    conn: &crate::raw::Conn,
+    rows: &'d [NewLead<'d>],
+    texts: &'d [LeadTexts<'d>],
+) -> Result<Vec<i64>> {
     let marks: Vec<String> = (1..=45).map(|i| format!("?{i}")).collect();
     let mut st = conn.prepare(&format!("{LEAD_INSERT} VALUES ({})", marks.join(", ")))?;
     let mut ids = Vec::with_capacity(rows.len());
@@ -498,16 +513,15 @@ pub(crate) fn insert_leads_raw(conn: &crate::raw::Conn, rows: &[NewLead<'_>], te
             _ => &now_text.insert((r.now, r.now.to_text())).1,
         };
         let (route_code, reason, owner, team) = decision_columns(r.decision);
-        let (email_key, phone_key, weak_key) = (i.email_key(), i.phone_key(), i.weak_key());
-        let texts: [Option<&str>; 22] = [
+        let texts: [Option<&'d str>; 22] = [
             i.name.as_deref(),
             i.company.as_deref(),
             i.title.as_deref(),
             i.email.as_deref(),
-            email_key.as_deref(),
+            t.email_key,
             i.phone.as_deref(),
-            phone_key.as_deref(),
-            weak_key.as_deref(),
+            t.phone_key,
+            t.weak_key,
             i.province.as_deref(),
             i.city.as_deref(),
             i.company_size.map(|s| s.code()),
@@ -523,8 +537,8 @@ pub(crate) fn insert_leads_raw(conn: &crate::raw::Conn, rows: &[NewLead<'_>], te
             i.answers.need.as_deref(),
             i.answers.timeline.as_deref(),
         ];
-        for (k, v) in texts.iter().enumerate() {
-            st.opt_text_copy(k as i32 + 1, *v)?;
+        for (k, v) in texts.into_iter().enumerate() {
+            st.opt_text(k as i32 + 1, v)?;
         }
         st.opt_int(13, i.campaign_id)?;
         for (k, p) in g.parts.iter().enumerate() {
@@ -535,7 +549,7 @@ pub(crate) fn insert_leads_raw(conn: &crate::raw::Conn, rows: &[NewLead<'_>], te
         st.int(29, g.playbook_version)?;
         st.text_copy(30, now)?;
         st.text_copy(31, route_code)?;
-        st.opt_text_copy(32, reason.as_deref())?;
+        st.opt_text(32, reason)?;
         st.text_copy(33, "open")?;
         st.opt_int(34, owner)?;
         st.opt_int(35, team)?;
@@ -549,9 +563,9 @@ pub(crate) fn insert_leads_raw(conn: &crate::raw::Conn, rows: &[NewLead<'_>], te
         st.opt_text_copy(38, due.map(|d| d.1.as_str()))?;
         st.text_copy(39, now)?;
         st.opt_text_copy(40, (route_code == "nurture").then_some("awareness"))?;
-        st.text_copy(41, &t.sources)?;
-        st.opt_text_copy(42, i.note.as_deref())?;
-        st.text_copy(43, &t.search)?;
+        st.text(41, t.sources)?;
+        st.opt_text(42, i.note.as_deref())?;
+        st.text(43, t.search)?;
         st.text_copy(44, now)?;
         st.text_copy(45, now)?;
         st.run()?;
@@ -567,12 +581,10 @@ const LEAD_INSERT: &str = "INSERT INTO leads (name, company, title, email, email
      follow_up_due, last_activity_at, nurture_stage, sources, note, search_text, created_at, updated_at)";
 
 /// (route, reason, owner, team) as stored.
-pub(crate) fn decision_columns(d: &RouteDecision) -> (&'static str, Option<String>, Option<i64>, Option<i64>) {
+pub(crate) fn decision_columns(d: &RouteDecision) -> (&'static str, Option<&str>, Option<i64>, Option<i64>) {
     match d {
-        RouteDecision::Sales { team_id, owner_id, reason } => {
-            ("sales", Some(reason.clone()), Some(*owner_id), Some(*team_id))
-        }
-        RouteDecision::Unassigned { reason } => ("unassigned", Some(reason.clone()), None, None),
+        RouteDecision::Sales { team_id, owner_id, reason } => ("sales", Some(reason), Some(*owner_id), Some(*team_id)),
+        RouteDecision::Unassigned { reason } => ("unassigned", Some(reason), None, None),
         RouteDecision::Nurture => ("nurture", None, None, None),
         RouteDecision::Content => ("content", None, None, None),
     }
@@ -605,10 +617,7 @@ async fn insert_new(tx: &mut Tx, items: &[Item], chunk: &[Routed], rows: &[NewLe
         return Ok(new);
     }
     // A new lead's sources are its one source (`NewLead::sources` as text).
-    let texts: Vec<LeadTexts> = chunk
-        .iter()
-        .map(|r| LeadTexts { sources: format!("[{}]", items[r.at].source), search: items[r.at].search.clone() })
-        .collect();
+    let texts: Vec<LeadTexts> = chunk.iter().map(|r| items[r.at].texts()).collect();
     let ids = crate::raw::with_conn(tx, |conn| {
         let ids = insert_leads_raw(conn, rows, &texts)?;
         let mut st = conn.prepare(EVENT_INSERT)?;
@@ -616,7 +625,7 @@ async fn insert_new(tx: &mut Tx, items: &[Item], chunk: &[Routed], rows: &[NewLe
             let item = &items[r.at];
             let at = item.actor.now.to_text();
             // The "created" entry is the lead's source, as made by the request.
-            bind_event(&mut st, *id, &at, "created", &item.actor, &item.source)?;
+            bind_event(&mut st, *id, &at, "created", &item.actor, item.source())?;
             for (kind, data) in graded_and_routed(r) {
                 bind_event(&mut st, *id, &at, kind, &item.actor, &data.to_string())?;
             }

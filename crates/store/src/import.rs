@@ -4,7 +4,7 @@
 
 use crate::audit::{self, Actor, Change};
 use crate::capture::{NewLead, insert_leads};
-use crate::leads::{Rules, merge_tx, routing_teams, source_json};
+use crate::leads::{Rules, merge_tx, routing_teams, source_json, source_text};
 use crate::{Db, Error, Result, Ts, Tx, on_tx};
 use domain::lead::{LeadInput, RouteDecision, route, sla_due};
 use serde_json::json;
@@ -20,22 +20,32 @@ pub struct ImportOutcome {
 /// Rows per INSERT statement: 45 columns × 200 rows stays under SQLite's bind limit.
 const CHUNK: usize = 200;
 
+/// Rows of the file that are one lead: the first row (later rows' details folded in) with its
+/// L-2 keys, normalised once (every step used to derive them again), and the later rows.
+struct Group {
+    input: LeadInput,
+    email: Option<String>,
+    phone: Option<String>,
+    also: Vec<LeadInput>,
+}
+
 /// Folds later rows with the same e-mail or phone into the first one (missing details
 /// filled, newer answers kept), so the file itself holds no duplicates.
-fn dedup_in_file(rows: Vec<LeadInput>) -> (Vec<(LeadInput, Vec<LeadInput>)>, usize) {
-    let mut out: Vec<(LeadInput, Vec<LeadInput>)> = Vec::with_capacity(rows.len());
+fn dedup_in_file(rows: Vec<LeadInput>) -> (Vec<Group>, usize) {
+    let keys = domain::par::map(&rows, |r| (r.email_key(), r.phone_key()));
+    let mut out: Vec<Group> = Vec::with_capacity(rows.len());
     // One table per key kind, sized up front: a million rows' keys went into one growing
     // table, each with a prefix formatted into a new string.
     let mut by_email: HashMap<String, usize> = HashMap::with_capacity(rows.len());
     let mut by_phone: HashMap<String, usize> = HashMap::with_capacity(rows.len());
     let mut merged = 0;
-    for r in rows {
-        let (email, phone) = (r.email_key(), r.phone_key());
+    for (r, (email, phone)) in rows.into_iter().zip(keys) {
         let hit = email.as_ref().and_then(|k| by_email.get(k)).or_else(|| phone.as_ref().and_then(|k| by_phone.get(k)));
         match hit.copied() {
             Some(i) => {
                 merged += 1;
-                let t = &mut out[i].0;
+                let g = &mut out[i];
+                let t = &mut g.input;
                 macro_rules! fill {
                     ($($f:ident),*) => { $( if t.$f.is_none() { t.$f = r.$f.clone(); } )* };
                 }
@@ -45,22 +55,29 @@ fn dedup_in_file(rows: Vec<LeadInput>) -> (Vec<(LeadInput, Vec<LeadInput>)>, usi
                     ($($f:ident),*) => { $( if a.$f.is_some() { t.answers.$f = a.$f.clone(); } )* };
                 }
                 newer!(budget, authority, need, timeline);
+                // An e-mail or phone the first row lacked came from this one, and its key too.
+                if g.email.is_none() {
+                    g.email.clone_from(&email);
+                }
+                if g.phone.is_none() {
+                    g.phone.clone_from(&phone);
+                }
                 if let Some(k) = email {
                     by_email.entry(k).or_insert(i);
                 }
                 if let Some(k) = phone {
                     by_phone.entry(k).or_insert(i);
                 }
-                out[i].1.push(r);
+                g.also.push(r);
             }
             None => {
-                if let Some(k) = email {
-                    by_email.insert(k, out.len());
+                if let Some(k) = &email {
+                    by_email.insert(k.clone(), out.len());
                 }
-                if let Some(k) = phone {
-                    by_phone.insert(k, out.len());
+                if let Some(k) = &phone {
+                    by_phone.insert(k.clone(), out.len());
                 }
-                out.push((r, Vec::new()));
+                out.push(Group { input: r, email, phone, also: Vec::new() });
             }
         }
     }
@@ -68,7 +85,7 @@ fn dedup_in_file(rows: Vec<LeadInput>) -> (Vec<(LeadInput, Vec<LeadInput>)>, usi
 }
 
 /// Ids of existing leads holding any of `keys` in `col`.
-pub(crate) async fn existing(tx: &mut Tx, col: &str, keys: &[String]) -> Result<HashMap<String, i64>> {
+pub(crate) async fn existing(tx: &mut Tx, col: &str, keys: &[&str]) -> Result<HashMap<String, i64>> {
     if matches!(tx, Tx::Sqlite(_)) {
         // One prepared point lookup per key through the statement interface, on this
         // thread: no IN list of 500 values parsed per statement, no round trip per chunk.
@@ -79,17 +96,109 @@ pub(crate) async fn existing(tx: &mut Tx, col: &str, keys: &[String]) -> Result<
     Ok(rows.into_iter().collect())
 }
 
+/// Ids of stored leads by e-mail key and by phone key, holding at least those of `emails` and
+/// `phones` that are stored. One index search per key, unless the store holds fewer leads
+/// than the file has keys: then every stored key is read once (a million-row file into a
+/// store of a few thousand leads: 2 M searches, 0.6 s, for nothing).
+async fn stored_keys(
+    tx: &mut Tx,
+    emails: &[&str],
+    phones: &[&str],
+) -> Result<(HashMap<String, i64>, HashMap<String, i64>)> {
+    let stored: i64 = on_tx!(tx, c => sqlx::query_scalar("SELECT count(*) FROM leads").fetch_one(c).await)?;
+    if stored as usize >= emails.len() + phones.len() {
+        return Ok((existing(tx, "email_key", emails).await?, existing(tx, "phone_key", phones).await?));
+    }
+    let rows: Vec<(Option<String>, Option<String>, i64)> = on_tx!(tx, c => sqlx::query_as(
+        "SELECT email_key, phone_key, id FROM leads WHERE email_key IS NOT NULL OR phone_key IS NOT NULL",
+    ).fetch_all(c).await)?;
+    let (mut by_email, mut by_phone) = (HashMap::new(), HashMap::new());
+    for (email, phone, id) in rows {
+        by_email.extend(email.map(|k| (k, id)));
+        by_phone.extend(phone.map(|k| (k, id)));
+    }
+    Ok((by_email, by_phone))
+}
+
 /// `existing` through SQLite's statement interface, on the caller's thread.
-pub(crate) fn existing_raw(c: &crate::raw::Conn, col: &str, keys: &[String]) -> Result<HashMap<String, i64>> {
+pub(crate) fn existing_raw(c: &crate::raw::Conn, col: &str, keys: &[&str]) -> Result<HashMap<String, i64>> {
     let mut st = c.prepare(&format!("SELECT id FROM leads WHERE {col} = ?1"))?;
     let mut found = HashMap::new();
     for k in keys {
-        st.text(1, k)?;
+        st.text_copy(1, k)?;
         if let Some(id) = st.first_int()? {
-            found.insert(k.clone(), id);
+            found.insert(k.to_string(), id);
         }
     }
     Ok(found)
+}
+
+/// A new lead of the file, graded and routed.
+struct Prepared {
+    group: Group,
+    grading: domain::lead::Grading,
+    decision: RouteDecision,
+}
+
+/// The history entry of an imported lead: where it came from and what the import decided;
+/// the grading's parts and the route's reason are the lead's own columns as written now (a
+/// later regrade or reassignment records what it changed). Fields in name order, as `json!`
+/// had them.
+#[derive(serde::Serialize)]
+struct Imported<'a> {
+    file: &'a str,
+    grade: &'a str,
+    playbook_version: i64,
+    route: &'a str,
+    total: i64,
+}
+
+impl<'a> Imported<'a> {
+    fn of(p: &'a Prepared, file: &'a str) -> Imported<'a> {
+        let g = &p.grading;
+        let route = crate::capture::decision_columns(&p.decision).0;
+        Imported { file, grade: g.grade.code(), playbook_version: g.playbook_version, route, total: g.total }
+    }
+}
+
+/// The texts of a new lead's row and history made ahead of a large SQLite import's writer
+/// (`capture::LeadTexts` borrow them).
+struct Made {
+    sources: String,
+    search: String,
+    weak_key: Option<String>,
+    history: String,
+}
+
+impl Made {
+    fn of(p: &Prepared, at: &str, file: &str) -> Made {
+        let g = &p.group;
+        let mut sources = String::with_capacity(160 * (1 + g.also.len()));
+        sources.push('[');
+        for (k, x) in std::iter::once(&g.input).chain(&g.also).enumerate() {
+            if k > 0 {
+                sources.push(',');
+            }
+            sources.push_str(&source_text(x, at));
+        }
+        sources.push(']');
+        Made {
+            sources,
+            search: domain::lead::search_text(&g.input),
+            weak_key: g.input.weak_key(),
+            history: serde_json::to_string(&Imported::of(p, file)).expect("a history entry serializes"),
+        }
+    }
+
+    fn texts<'a>(&'a self, p: &'a Prepared) -> crate::capture::LeadTexts<'a> {
+        crate::capture::LeadTexts {
+            sources: &self.sources,
+            search: &self.search,
+            email_key: p.group.email.as_deref(),
+            phone_key: p.group.phone.as_deref(),
+            weak_key: self.weak_key.as_deref(),
+        }
+    }
 }
 
 pub async fn import_leads(
@@ -102,54 +211,50 @@ pub async fn import_leads(
 ) -> Result<ImportOutcome> {
     let started = std::time::Instant::now();
     let phase = |what: &str| tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "lead import: {what}");
-    let (rows, mut merged) = dedup_in_file(rows);
+    let (groups, mut merged) = dedup_in_file(rows);
     phase("deduplicated in the file");
     // A large file's transaction writes its pages once when it can (`Db::begin_bulk`).
-    let mut tx = if rows.len() >= crate::bulk::BULK_MIN { db.begin_bulk(true).await? } else { db.begin().await? };
-    let emails: Vec<String> = rows.iter().filter_map(|(r, _)| r.email_key()).collect();
-    let phones: Vec<String> = rows.iter().filter_map(|(r, _)| r.phone_key()).collect();
-    let by_email = existing(&mut tx, "email_key", &emails).await?;
-    let by_phone = existing(&mut tx, "phone_key", &phones).await?;
+    let mut tx = if groups.len() >= crate::bulk::BULK_MIN { db.begin_bulk(true).await? } else { db.begin().await? };
+    let emails: Vec<&str> = groups.iter().filter_map(|g| g.email.as_deref()).collect();
+    let phones: Vec<&str> = groups.iter().filter_map(|g| g.phone.as_deref()).collect();
+    let (by_email, by_phone) = stored_keys(&mut tx, &emails, &phones).await?;
+    drop((emails, phones));
     phase("stored keys looked up");
-    let mut fresh = Vec::with_capacity(rows.len());
+    let mut fresh = Vec::with_capacity(groups.len());
     let mut done = 0;
-    for (r, also) in rows {
-        let hit = r.email_key().and_then(|k| by_email.get(&k)).or_else(|| r.phone_key().and_then(|k| by_phone.get(&k)));
+    for g in groups {
+        let hit =
+            g.email.as_ref().and_then(|k| by_email.get(k)).or_else(|| g.phone.as_ref().and_then(|k| by_phone.get(k)));
         match hit {
             Some(id) => {
-                merge_tx(&mut tx, actor, *id, &r, rules).await?;
-                for a in &also {
+                merge_tx(&mut tx, actor, *id, &g.input, rules).await?;
+                for a in &g.also {
                     merge_tx(&mut tx, actor, *id, a, rules).await?;
                 }
                 merged += 1;
                 done += 1;
                 progress(done);
             }
-            None => fresh.push((r, also)),
+            None => fresh.push(g),
         }
     }
     // Everything imported now shares one assignment time and so one pair of SLA deadlines.
     let now = actor.now;
     let due = sla_due(rules.playbook, rules.calendar, rules.tz, now.get())
         .map_err(|e| Error::Other(format!("cannot compute the SLA: {e}")))?;
-    let (first_due, follow_due) = (Ts::new(due.first_response), Ts::new(due.follow_up));
+    let due = (Ts::new(due.first_response), Ts::new(due.follow_up));
     let mut teams = routing_teams(&mut tx).await?;
-    struct Prepared {
-        input: LeadInput,
-        also: Vec<LeadInput>,
-        grading: domain::lead::Grading,
-        decision: RouteDecision,
-    }
     let mut prepared = Vec::with_capacity(fresh.len());
-    for (input, also) in fresh {
-        let grading = rules.playbook.grade(&input.answers, rules.version).map_err(Error::Invalid)?;
+    for group in fresh {
+        let grading = rules.playbook.grade(&group.input.answers, rules.version).map_err(Error::Invalid)?;
+        let input = &group.input;
         let decision = route(rules.playbook, grading.grade, input.province.as_deref(), input.city.as_deref(), &teams);
         if let RouteDecision::Sales { team_id, owner_id, .. } = &decision
             && let Some(t) = teams.iter_mut().find(|t| t.team_id == *team_id)
         {
             t.last_assigned = Some(*owner_id);
         }
-        prepared.push(Prepared { input, also, grading, decision });
+        prepared.push(Prepared { group, grading, decision });
     }
     phase("graded and routed");
     // L-1 (c): a large file's leads go in before their secondary indexes and full-text
@@ -161,7 +266,7 @@ pub async fn import_leads(
     let mut created = 0;
     fn new_lead(p: &Prepared, sources: serde_json::Value, now: Ts, due: (Ts, Ts)) -> NewLead<'_> {
         NewLead {
-            input: &p.input,
+            input: &p.group.input,
             now,
             grading: &p.grading,
             decision: &p.decision,
@@ -169,67 +274,53 @@ pub async fn import_leads(
             sources,
         }
     }
-    fn sources_of(p: &Prepared, now: Ts) -> serde_json::Value {
-        serde_json::Value::Array(std::iter::once(&p.input).chain(&p.also).map(|x| source_json(x, now)).collect())
-    }
-    // The history entry says where the lead came from and what the import decided; the
-    // grading's parts and the route's reason are the lead's own columns as written now (a
-    // later regrade or reassignment records what it changed).
-    fn history_of(p: &Prepared, label: &str) -> serde_json::Value {
-        let route = crate::capture::decision_columns(&p.decision).0;
-        json!({"file": label, "grade": p.grading.grade.code(), "total": p.grading.total,
-               "playbook_version": p.grading.playbook_version, "route": route})
-    }
-    let due = (first_due, follow_due);
     let row = |p, sources| new_lead(p, sources, now, due);
     // A large SQLite import writes on one thread; the rows' costliest texts (sources, search
-    // text, history entry) are made on another, chunk by chunk ahead of the writer.
+    // text, keys, history entry) are made on another, chunk by chunk ahead of the writer.
     let prepared = std::sync::Arc::new(prepared);
-    type Texts = Vec<(crate::capture::LeadTexts, String)>;
-    let (texts_tx, mut texts_rx) = tokio::sync::mpsc::channel::<Texts>(64);
+    let (texts_tx, mut texts_rx) = tokio::sync::mpsc::channel::<Vec<Made>>(64);
+    let now_text = now.to_text();
     if deferred.is_some() {
-        let (prepared, label) = (prepared.clone(), label.to_string());
+        let (prepared, label, at) = (prepared.clone(), label.to_string(), now_text.clone());
         std::thread::spawn(move || {
             for chunk in prepared.chunks(CHUNK) {
-                let texts = chunk
-                    .iter()
-                    .map(|p| {
-                        let lead = new_lead(p, sources_of(p, now), now, due);
-                        (crate::capture::LeadTexts::of(&lead), history_of(p, &label).to_string())
-                    })
-                    .collect();
+                let made = chunk.iter().map(|p| Made::of(p, &at, &label)).collect();
                 // The writer stopped (an error): nothing more to make.
-                if texts_tx.blocking_send(texts).is_err() {
+                if texts_tx.blocking_send(made).is_err() {
                     return;
                 }
             }
         });
     }
-    let now_text = now.to_text();
     for chunk in prepared.chunks(CHUNK) {
         let conflict = "a lead in the file was captured elsewhere during the import; run it again";
         let ids: Vec<i64> = if deferred.is_some() {
             // A large SQLite import: leads and their history entries through SQLite's
             // statement interface (`raw`), one prepared statement each.
             let rows: Vec<NewLead> = chunk.iter().map(|p| row(p, serde_json::Value::Null)).collect();
-            let (lead_texts, histories): (Vec<_>, Vec<_>) = texts_rx
+            let made = texts_rx
                 .recv()
                 .await
-                .ok_or_else(|| Error::Other("the import stopped making its rows' texts".into()))?
-                .into_iter()
-                .unzip();
+                .ok_or_else(|| Error::Other("the import stopped making its rows' texts".into()))?;
+            let texts: Vec<crate::capture::LeadTexts> = made.iter().zip(chunk).map(|(m, p)| m.texts(p)).collect();
             crate::raw::with_conn(&mut tx, |conn| {
-                let ids = crate::capture::insert_leads_raw(conn, &rows, &lead_texts)?;
+                let ids = crate::capture::insert_leads_raw(conn, &rows, &texts)?;
                 let mut st = conn.prepare(crate::capture::EVENT_INSERT)?;
-                for (h, id) in histories.iter().zip(&ids) {
-                    crate::capture::bind_event(&mut st, *id, &now_text, "imported", actor, h)?;
+                for (m, id) in made.iter().zip(&ids) {
+                    crate::capture::bind_event(&mut st, *id, &now_text, "imported", actor, &m.history)?;
                 }
                 Ok(ids)
             })
             .await
             .map_err(|e| if matches!(e, Error::Conflict(_)) { Error::Conflict(conflict.into()) } else { e })?
         } else {
-            let rows: Vec<NewLead> = chunk.iter().map(|p| row(p, sources_of(p, now))).collect();
+            let sources = |p: &Prepared| {
+                let g = &p.group;
+                serde_json::Value::Array(
+                    std::iter::once(&g.input).chain(&g.also).map(|x| source_json(x, now)).collect(),
+                )
+            };
+            let rows: Vec<NewLead> = chunk.iter().map(|p| row(p, sources(p))).collect();
             let ids: Vec<i64> = insert_leads(&mut tx, &rows, conflict, "id", |r: &(i64,)| r.0)
                 .await?
                 .into_iter()
@@ -238,8 +329,9 @@ pub async fn import_leads(
             on_tx!(&mut tx, c => {
                 let mut qb = sqlx::QueryBuilder::new("INSERT INTO lead_events (lead_id, at, kind, actor_id, actor_label, data) ");
                 qb.push_values(chunk.iter().zip(&ids), |mut b, (p, id)| {
+                    let history = serde_json::to_value(Imported::of(p, label)).expect("a history entry serializes");
                     b.push_bind(*id).push_bind(now).push_bind("imported").push_bind(actor.user_id).push_bind(actor.label.clone())
-                        .push_bind(history_of(p, label));
+                        .push_bind(history);
                 });
                 qb.build().execute(c).await.map(|r| r.rows_affected())
             })?;
@@ -258,8 +350,15 @@ pub async fn import_leads(
     if let Some(d) = deferred {
         d.rebuild(&mut tx).await?;
         phase("indexes built");
+        // FTS5 holds new entries in memory up to its hash size, 1 MiB by default, then writes
+        // them out as a segment and merges segments as they pile up; a million leads' texts
+        // in 1 MiB steps spent a third of this step merging. 64 MiB for this statement (the
+        // entries are written at the commit), the default again for every later writer.
+        let hash_size = |bytes: i64| format!("INSERT INTO leads_fts (leads_fts, rank) VALUES ('hashsize', {bytes})");
+        on_tx!(&mut tx, c => sqlx::query(sqlx::AssertSqlSafe(hash_size(64 << 20))).execute(c).await.map(|r| r.rows_affected()))?;
         on_tx!(&mut tx, c => sqlx::query("INSERT INTO leads_fts (rowid, search_text) SELECT id, search_text FROM leads WHERE id > $1")
             .bind(last_id_before).execute(c).await.map(|r| r.rows_affected()))?;
+        on_tx!(&mut tx, c => sqlx::query(sqlx::AssertSqlSafe(hash_size(1 << 20))).execute(c).await.map(|r| r.rows_affected()))?;
         phase("full-text index written");
     }
     for t in &teams {

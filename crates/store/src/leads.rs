@@ -189,9 +189,39 @@ pub(crate) fn grading_json(g: &Grading) -> Value {
     })
 }
 
+/// One of a lead's sources (where and when it was captured), as its `sources` hold it. The
+/// fields are in name order, as a JSON object built by `json!` has them.
+#[derive(Serialize)]
+struct Source<'a> {
+    at: &'a str,
+    campaign_id: Option<i64>,
+    channel: &'a str,
+    utm_campaign: Option<&'a str>,
+    utm_medium: Option<&'a str>,
+    utm_source: Option<&'a str>,
+}
+
+impl<'a> Source<'a> {
+    fn of(input: &'a LeadInput, at: &'a str) -> Source<'a> {
+        Source {
+            at,
+            campaign_id: input.campaign_id,
+            channel: input.channel.code(),
+            utm_campaign: input.utm.campaign.as_deref(),
+            utm_medium: input.utm.medium.as_deref(),
+            utm_source: input.utm.source.as_deref(),
+        }
+    }
+}
+
 pub(crate) fn source_json(input: &LeadInput, now: Ts) -> Value {
-    json!({"channel": input.channel.code(), "campaign_id": input.campaign_id, "utm_source": input.utm.source,
-           "utm_medium": input.utm.medium, "utm_campaign": input.utm.campaign, "at": now})
+    serde_json::to_value(Source::of(input, &now.to_text())).expect("a source serializes")
+}
+
+/// `source_json` as text, written straight from the lead (a large import makes a million),
+/// `at` being the capture instant as text.
+pub(crate) fn source_text(input: &LeadInput, at: &str) -> String {
+    serde_json::to_string(&Source::of(input, at)).expect("a source serializes")
 }
 
 /// Routes a lead that is not yet with sales, and starts its SLA clocks if it gets an owner.

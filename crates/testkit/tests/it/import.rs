@@ -277,6 +277,40 @@ both!(l1_large_import_writes_rows_first_and_indexes_after, |kind| async move {
 /// 6,000 leads: past the size at which SQLite writes the leads first and builds the
 /// secondary and full-text indexes after them; the last row repeats the first row's mobile,
 /// so it merges.
+/// L-1 (c): a large CSV file is read in parts split at line breaks; the table is the one a
+/// single pass reads (CRLF and LF lines, a last line without a break, short rows, empty
+/// cells), and a file with quotes (a line break inside a cell) is read in one pass.
+#[test]
+fn l1_large_csv_read_in_parts_is_read_whole() {
+    let mut text = String::from("\u{feff}姓名,公司,手机\r\n");
+    for i in 0..40_000 {
+        let end = if i % 3 == 0 { "\r\n" } else { "\n" };
+        match i % 7 {
+            0 => text.push_str(&format!("客户{i},,1370000{i:04}{end}")),
+            1 => text.push_str(&format!("客户{i}{end}")),
+            _ => text.push_str(&format!("客户{i},星河{i}科技有限公司,1370000{i:04}{end}")),
+        }
+    }
+    text.push_str("最后,一行,13800138000");
+    assert!(text.len() > 1 << 20, "large enough to be split");
+    // Without quotes, a record is a line and a cell what lies between commas.
+    let want: Vec<Vec<String>> = text
+        .strip_prefix('\u{feff}')
+        .unwrap()
+        .split('\n')
+        .map(|l| l.trim_end_matches('\r').split(',').map(str::to_string).collect())
+        .collect();
+    let t = web::sheets::read(text.as_bytes()).unwrap();
+    assert_eq!(t.headers, want[0]);
+    assert_eq!(t.rows.len(), 40_001);
+    assert!(t.rows == want[1..], "the parts joined are the file");
+    // A quoted cell holding a line break: one pass.
+    let quoted = text.replacen("客户5,星河5科技有限公司", "客户5,\"星河\n5\"", 1);
+    let t = web::sheets::read(quoted.as_bytes()).unwrap();
+    assert_eq!(t.rows.len(), 40_001);
+    assert_eq!(t.rows[5][1], "星河\n5");
+}
+
 fn big_csv(dir: &std::path::Path) -> std::path::PathBuf {
     let csv = dir.join("big.csv");
     let mut text = String::from("姓名,公司,手机,邮箱,省份,渠道,预算,决策权,需求,采购周期\n");
