@@ -223,17 +223,27 @@ async fn add_batch_tx(tx: &mut Tx, batch: &Batch, now: Ts, progress: &(dyn Fn(us
     let deferred = crate::bulk::defer_indexes(tx, "orders", None, batch.len(), existing).await?;
     if bulk {
         crate::raw::with_conn(tx, |conn| {
-            let mut st = conn.prepare(
-                "INSERT INTO orders (external_id, customer_id, order_day, amount_fen) VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            for (n, r) in batch.rows().iter().enumerate() {
-                st.text(1, batch.order_id(r))?;
-                st.int(2, ids[r.customer as usize])?;
-                st.int(3, r.day.into())?;
-                st.int(4, r.fen)?;
+            use crate::raw::{ROWS_PER_RUN, multi_values};
+            const INSERT: &str = "INSERT INTO orders (external_id, customer_id, order_day, amount_fen)";
+            let mut full = conn.prepare(&multi_values(INSERT, 4, ROWS_PER_RUN))?;
+            for (k, chunk) in batch.rows().chunks(ROWS_PER_RUN).enumerate() {
+                let mut tail;
+                let st = if chunk.len() == ROWS_PER_RUN {
+                    &mut full
+                } else {
+                    tail = conn.prepare(&multi_values(INSERT, 4, chunk.len()))?;
+                    &mut tail
+                };
+                for (i, r) in chunk.iter().enumerate() {
+                    let at = 4 * i as i32;
+                    st.text(at + 1, batch.order_id(r))?;
+                    st.int(at + 2, ids[r.customer as usize])?;
+                    st.int(at + 3, r.day.into())?;
+                    st.int(at + 4, r.fen)?;
+                }
                 st.run()?;
-                if n % 65_536 == 65_535 {
-                    progress(out.unchanged + n + 1);
+                if k % 1024 == 1023 {
+                    progress(out.unchanged + (k + 1) * ROWS_PER_RUN);
                 }
             }
             Ok(())

@@ -230,6 +230,28 @@ impl Drop for Stmt<'_> {
     }
 }
 
+/// Rows a bulk write binds to one multi-row statement: every run of a statement opens its
+/// tables' and indexes' cursors and resets its program, about the cost of writing a small
+/// row (10 M orders one row per run: 11.4 s; 64 rows per run: see BENCHMARKS.md).
+pub(crate) const ROWS_PER_RUN: usize = 64;
+
+/// `insert` followed by `VALUES` with `rows` groups of `cols` numbered parameters: row `r`'s
+/// column `c` (from 0) is parameter `r * cols + c + 1`.
+pub(crate) fn multi_values(insert: &str, cols: usize, rows: usize) -> String {
+    let mut sql = format!("{insert} VALUES ");
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..cols {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("?{}", r * cols + c + 1));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
 /// Runs `f` with the handle of the transaction's connection (SQLite only), off the async
 /// scheduler's worker when the runtime has others to run its tasks meanwhile.
 pub(crate) async fn with_conn<R>(tx: &mut Tx, f: impl FnOnce(&Conn) -> Result<R>) -> Result<R> {

@@ -163,6 +163,20 @@ both!(c1_large_orders_import_builds_indexes_after_the_rows, |kind| async move {
         let actor = store::audit::Actor::cli(jiff::Timestamp::now().into());
         let out = store::customers::add_orders(&app.db, &actor, &orders, "pool", &|_| {}).await.unwrap();
         assert_eq!((out.created, out.new_customers), (6_000, 200));
+        // Written in multi-row statements (64 rows each, the last one shorter): every order
+        // with its own values, first, last and around the statements' edges.
+        let stored: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT o.external_id, c.external_id, o.amount_fen FROM orders o JOIN customers c ON c.id = o.customer_id \
+             WHERE o.external_id LIKE 'P%'",
+        )
+        .fetch_all(p)
+        .await
+        .unwrap();
+        assert_eq!(stored.len(), 6_000);
+        for (order, customer, fen) in &stored {
+            let i: usize = order[1..].parse().unwrap();
+            assert_eq!((customer.as_str(), *fen), (format!("{}", i % 1_200).as_str(), 100), "{order}");
+        }
         let orphans: Vec<(String, i64, String, i64)> =
             sqlx::query_as("PRAGMA foreign_key_check").fetch_all(p).await.unwrap();
         assert!(orphans.is_empty(), "{orphans:?}");
