@@ -726,29 +726,49 @@ fn check_file<C: RowChecker>(
     let zipped = std::io::Read::read_exact(&mut open()?, &mut magic).is_ok() && &magic == b"PK\x03\x04";
     if !zipped {
         let checking = bytes_bar(size, quiet, "checking");
-        let mut checker: Option<anyhow::Result<C>> = None;
-        let utf8 =
-            web::sheets::stream_csv(
-                std::io::BufReader::with_capacity(1 << 20, open()?),
-                |row, rec| match &mut checker {
-                    None => {
-                        let headers: Vec<String> = rec.iter().map(|h| h.trim().to_string()).collect();
-                        let made = make(&headers);
-                        let usable = made.is_ok();
-                        checker = Some(made);
-                        usable
+        let reader = std::io::BufReader::with_capacity(1 << 20, open()?);
+        // The file is parsed on one thread and its records checked on another, a chunk at a
+        // time (ten million orders: 3.6 s on one core, the parsing a third of it).
+        let (send, chunks) = std::sync::mpsc::sync_channel::<Records>(4);
+        let (utf8, checker) = std::thread::scope(|s| {
+            let reading = s.spawn(|| {
+                // Moved here, so that the checking loop ends when the reading does.
+                let send = send;
+                let mut chunk = Records::default();
+                let utf8 = web::sheets::stream_csv(reader, |row, rec| {
+                    chunk.push(row, rec.iter());
+                    if row % 65_536 == 0 {
+                        checking.set_position(rec.position().map_or(0, |p| p.byte()));
                     }
-                    Some(Ok(c)) => {
-                        c.row(row, rec.iter());
-                        if row % 65_536 == 0 {
-                            checking.set_position(rec.position().map_or(0, |p| p.byte()));
+                    // The checker stopped (an unusable header): nothing more to read.
+                    chunk.rows.len() < Records::ROWS || send.send(std::mem::take(&mut chunk)).is_ok()
+                });
+                if !chunk.rows.is_empty() {
+                    let _ = send.send(chunk);
+                }
+                utf8
+            });
+            let mut checker: Option<anyhow::Result<C>> = None;
+            'chunks: for chunk in chunks {
+                for (row, cells) in chunk.iter() {
+                    match &mut checker {
+                        None => {
+                            let headers: Vec<String> = cells.map(|h| h.trim().to_string()).collect();
+                            let made = make(&headers);
+                            let usable = made.is_ok();
+                            checker = Some(made);
+                            if !usable {
+                                break 'chunks;
+                            }
                         }
-                        true
+                        Some(Ok(c)) => c.row(row, cells),
+                        Some(Err(_)) => break 'chunks,
                     }
-                    Some(Err(_)) => false,
-                },
-            )
-            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+                }
+            }
+            (reading.join().expect("the file's reading thread"), checker)
+        });
+        let utf8 = utf8.map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
         checking.finish_and_clear();
         if utf8 {
             return checker.expect("a header row");
@@ -761,6 +781,43 @@ fn check_file<C: RowChecker>(
         c.row(i + 2, cells.iter().map(String::as_str));
     }
     Ok(c)
+}
+
+/// CSV records passed from the thread reading a file to the one checking it: their cells'
+/// text in one buffer, each record's sheet row number and the span of its cells.
+#[derive(Default)]
+struct Records {
+    text: String,
+    /// Each cell's end in `text` (it starts where the one before ends).
+    ends: Vec<usize>,
+    /// (sheet row, index in `ends` of the record's first cell, the text's length before it).
+    rows: Vec<(usize, usize, usize)>,
+}
+
+impl Records {
+    /// Records per chunk.
+    const ROWS: usize = 16_384;
+
+    fn push<'a>(&mut self, row: usize, cells: impl Iterator<Item = &'a str>) {
+        self.rows.push((row, self.ends.len(), self.text.len()));
+        for cell in cells {
+            self.text.push_str(cell);
+            self.ends.push(self.text.len());
+        }
+    }
+
+    /// Each record's sheet row and its cells.
+    fn iter(&self) -> impl Iterator<Item = (usize, impl Iterator<Item = &str>)> {
+        self.rows.iter().enumerate().map(move |(k, &(row, first, mut start))| {
+            let last = self.rows.get(k + 1).map_or(self.ends.len(), |r| r.1);
+            let cells = self.ends[first..last].iter().map(move |&end| {
+                let cell = &self.text[start..end];
+                start = end;
+                cell
+            });
+            (row, cells)
+        })
+    }
 }
 
 /// A checker fed a file's rows (`row` is the sheet row number, the header being row 1).
