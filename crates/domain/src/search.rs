@@ -40,12 +40,13 @@ fn runs(text: &str) -> Vec<(bool, String)> {
         // ones (`common_ideographs_are_letters_without_case` proves it): ASCII, and the
         // common CJK ideographs, which are letters without case. The Unicode tables were a
         // good part of a large import's time.
-        let (letter, cjk) = if c.is_ascii() {
-            (c.is_ascii_alphanumeric(), false)
+        // `lower`: the character as the run holds it, when known without the tables.
+        let (letter, cjk, lower) = if c.is_ascii() {
+            (c.is_ascii_alphanumeric(), false, Some(c.to_ascii_lowercase()))
         } else if COMMON_IDEOGRAPHS.contains(&c) {
-            (true, true)
+            (true, true, Some(c))
         } else {
-            (c.is_alphanumeric(), is_cjk(c))
+            (c.is_alphanumeric(), is_cjk(c), None)
         };
         if !letter {
             if !cur.is_empty() {
@@ -57,12 +58,9 @@ fn runs(text: &str) -> Vec<(bool, String)> {
             out.push((cur_cjk, std::mem::take(&mut cur)));
         }
         cur_cjk = cjk;
-        if c.is_ascii() {
-            cur.push(c.to_ascii_lowercase());
-        } else if cjk && COMMON_IDEOGRAPHS.contains(&c) {
-            cur.push(c);
-        } else {
-            cur.extend(c.to_lowercase());
+        match lower {
+            Some(l) => cur.push(l),
+            None => cur.extend(c.to_lowercase()),
         }
     }
     if !cur.is_empty() {
