@@ -614,6 +614,15 @@ fn bytes_bar(len: u64, quiet: bool, what: &str) -> indicatif::ProgressBar {
     styled_bar(len, quiet, what, "{msg:10} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})")
 }
 
+fn spinner(quiet: bool, what: &str) -> indicatif::ProgressBar {
+    if quiet {
+        return indicatif::ProgressBar::hidden();
+    }
+    let s = indicatif::ProgressBar::new_spinner().with_message(what.to_string());
+    s.enable_steady_tick(std::time::Duration::from_millis(120));
+    s
+}
+
 fn bar(len: usize, quiet: bool, what: &str) -> indicatif::ProgressBar {
     styled_bar(len as u64, quiet, what, "{msg:10} [{bar:40}] {pos}/{len} rows ({per_sec}, {eta})")
 }
@@ -662,25 +671,26 @@ async fn company_today(db: &store::Db) -> anyhow::Result<jiff::civil::Date> {
 }
 
 async fn import_orders(cfg: &Config, args: &ImportFile) -> anyhow::Result<ExitCode> {
-    let ImportFile { file, map, valid_only, quiet } = args;
-    let (valid_only, quiet) = (*valid_only, *quiet);
+    let ImportFile { file, map, quiet, .. } = args;
     let db = open_db_alone(&cfg.database_url).await?;
     let started = std::time::Instant::now();
-    let checked = check_orders_file(file, map, quiet, company_today(&db).await?)?;
-    tracing::debug!(
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        rows = checked.batch.len(),
-        "orders file checked"
-    );
-    let (batch, bad_rows) = (checked.batch, checked.bad_rows);
-    if !report_row_errors(&checked.errors, bad_rows, batch.len(), valid_only) {
-        return Ok(ExitCode::FAILURE);
-    }
-    let writing = bar(batch.len(), quiet, "importing");
+    let today = company_today(&db).await?;
     let label = file.file_name().map_or_else(|| file.display().to_string(), |n| n.to_string_lossy().to_string());
-    let progress = |n: usize| writing.set_position(n as u64);
-    let out = store::customers::add_batch(&db, &Actor::cli(now()), &batch, &label, &progress).await?;
-    writing.finish_and_clear();
+    // An order's line is 30-40 bytes: the file's size tells whether it is a large import.
+    let expected = std::fs::metadata(file).map_or(0, |m| m.len() / 32) as usize;
+    let done = match store::customers::OrderStream::begin(&db, expected).await? {
+        Some(stream) => import_orders_streamed(stream, &db, args, today, &label).await?,
+        None => {
+            let (checked, _) = check_orders_file(file, map, *quiet, today, None)?;
+            tracing::debug!(
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                rows = checked.batch.len(),
+                "orders file checked"
+            );
+            add_checked_orders(&db, checked, args, &label).await?
+        }
+    };
+    let Some((out, bad_rows)) = done else { return Ok(ExitCode::FAILURE) };
     tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "orders committed");
     db.close().await;
     tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "store closed");
@@ -691,14 +701,87 @@ async fn import_orders(cfg: &Config, args: &ImportFile) -> anyhow::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-/// C-1: every row of an orders file checked into a compact batch.
+/// C-1 a large file into a store without orders: each checked part of the file is written
+/// while the next is checked (`store::customers::OrderStream`); a file rejected for its
+/// errors rolls back what was written (`None`). Once a row has an error in a file that is
+/// not to be imported "valid rows only", nothing more is written; the rest is still checked
+/// so that every error is reported.
+async fn import_orders_streamed(
+    mut stream: store::customers::OrderStream,
+    db: &store::Db,
+    args: &ImportFile,
+    today: jiff::civil::Date,
+    label: &str,
+) -> anyhow::Result<Option<(store::customers::AddOutcome, usize)>> {
+    let (send, mut parts) = tokio::sync::mpsc::channel(4);
+    let (file, map, quiet) = (args.file.clone(), args.map.clone(), args.quiet);
+    let writes = Sending { send, stop_at_error: !args.valid_only };
+    let checking = tokio::task::spawn_blocking(move || check_orders_file(&file, &map, quiet, today, Some(writes)));
+    let mut failed = None;
+    while let Some(part) = parts.recv().await {
+        if let Err(e) = stream.write(&part).await {
+            failed = Some(e);
+            // The checking stops sending parts.
+            break;
+        }
+    }
+    drop(parts);
+    let (checked, streamed) = checking.await??;
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    if !streamed {
+        // Read again as GB18030 (not UTF-8 after all): what was written goes, the checked
+        // batch is written whole.
+        drop(stream);
+        return add_checked_orders(db, checked, args, label).await;
+    }
+    if !report_row_errors(&checked.errors, checked.bad_rows, checked.batch.len(), args.valid_only) {
+        return Ok(None);
+    }
+    let finishing = spinner(args.quiet, "importing: customers and indexes");
+    let out = stream.finish(&Actor::cli(now()), &checked.batch, label).await?;
+    finishing.finish_and_clear();
+    Ok(Some((out, checked.bad_rows)))
+}
+
+/// Writes a checked orders file unless its errors reject it (`None`).
+async fn add_checked_orders(
+    db: &store::Db,
+    checked: domain::order_batch::Checked,
+    args: &ImportFile,
+    label: &str,
+) -> anyhow::Result<Option<(store::customers::AddOutcome, usize)>> {
+    let (batch, bad_rows) = (checked.batch, checked.bad_rows);
+    if !report_row_errors(&checked.errors, bad_rows, batch.len(), args.valid_only) {
+        return Ok(None);
+    }
+    let writing = bar(batch.len(), args.quiet, "importing");
+    let progress = |n: usize| writing.set_position(n as u64);
+    let out = store::customers::add_batch(db, &Actor::cli(now()), &batch, label, &progress).await?;
+    writing.finish_and_clear();
+    Ok(Some((out, bad_rows)))
+}
+
+/// Where the checked parts of an orders file go to be written, and whether the sending
+/// stops at the first row error.
+struct Sending {
+    send: tokio::sync::mpsc::Sender<domain::order_batch::Part>,
+    stop_at_error: bool,
+}
+
+/// C-1: every row of an orders file checked into a compact batch; with `writes`, each
+/// checked part sent to be written as well, and whether the batch is the one whose parts
+/// were sent (a CSV file found not to be UTF-8 is checked again from its start).
 fn check_orders_file(
     file: &std::path::Path,
     map: &str,
     quiet: bool,
     today: jiff::civil::Date,
-) -> anyhow::Result<domain::order_batch::Checked> {
+    writes: Option<Sending>,
+) -> anyhow::Result<(domain::order_batch::Checked, bool)> {
     use domain::order::{ORDER_FIELDS, ORDER_SYNONYMS};
+    let writes = std::cell::Cell::new(writes);
     let checker = check_file(file, quiet, |headers| {
         let mapping = domain::import::apply_map_with(headers, map, ORDER_SYNONYMS, ORDER_FIELDS)
             .map_err(|e| anyhow::anyhow!("--map: {e}"))?;
@@ -707,9 +790,34 @@ fn check_orders_file(
                 anyhow::bail!("no column for {field}: name one with --map HEADER={field}");
             }
         }
-        Ok(domain::order_batch::Checker::new(headers, &mapping, today))
+        let writes = writes.take();
+        let streamed = writes.is_some();
+        Ok(OrderChecker { checker: domain::order_batch::Checker::new(headers, &mapping, today), writes, streamed })
     })?;
-    Ok(checker.finish())
+    Ok((checker.checker.finish(), checker.streamed))
+}
+
+struct OrderChecker {
+    checker: domain::order_batch::Checker,
+    writes: Option<Sending>,
+    /// Made with `writes` (the first checker made for the file).
+    streamed: bool,
+}
+
+impl RowChecker for OrderChecker {
+    fn row<'a>(&mut self, row: usize, cells: impl Iterator<Item = &'a str>) {
+        self.checker.row(row, cells)
+    }
+
+    fn checked_some(&mut self) {
+        let Some(w) = &self.writes else { return };
+        // A rejected file or a failed writer: nothing more to send.
+        let stop =
+            (w.stop_at_error && self.checker.bad_rows() > 0) || w.send.blocking_send(self.checker.part()).is_err();
+        if stop {
+            self.writes = None;
+        }
+    }
 }
 
 /// A file's rows checked one by one as they are read (ten million rows never sit in memory
@@ -765,6 +873,9 @@ fn check_file<C: RowChecker>(
                         Some(Err(_)) => break 'chunks,
                     }
                 }
+                if let Some(Ok(c)) = &mut checker {
+                    c.checked_some();
+                }
             }
             (reading.join().expect("the file's reading thread"), checker)
         });
@@ -780,6 +891,7 @@ fn check_file<C: RowChecker>(
     for (i, cells) in table.rows.iter().enumerate() {
         c.row(i + 2, cells.iter().map(String::as_str));
     }
+    c.checked_some();
     Ok(c)
 }
 
@@ -823,12 +935,9 @@ impl Records {
 /// A checker fed a file's rows (`row` is the sheet row number, the header being row 1).
 trait RowChecker {
     fn row<'a>(&mut self, row: usize, cells: impl Iterator<Item = &'a str>);
-}
 
-impl RowChecker for domain::order_batch::Checker {
-    fn row<'a>(&mut self, row: usize, cells: impl Iterator<Item = &'a str>) {
-        domain::order_batch::Checker::row(self, row, cells)
-    }
+    /// Follows each chunk of rows checked (and the last).
+    fn checked_some(&mut self) {}
 }
 
 impl RowChecker for domain::event_batch::Checker {

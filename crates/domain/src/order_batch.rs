@@ -218,6 +218,37 @@ impl Batch {
 
 const TOO_BIG: &str = "the file is too large for one import (more than 4 GB of ids); split it";
 
+/// The orders a builder took since the previous part, for a writer that goes ahead of the
+/// check (C-1: a large file's first orders are written while the rest is still read). Each
+/// order's customer is its number in the whole batch; the customers first seen in this
+/// part are numbered from `first_customer` on.
+#[derive(Debug, Clone, Default)]
+pub struct Part {
+    /// The orders (ids in this part's text) and the new customers' ids.
+    orders: Batch,
+    pub first_customer: u32,
+}
+
+impl Part {
+    pub fn len(&self) -> usize {
+        self.orders.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.orders.is_empty()
+    }
+
+    pub fn order(&self, i: usize) -> (&str, &Row) {
+        let r = &self.orders.rows[i];
+        (self.orders.order_id(r), r)
+    }
+
+    /// The customers first seen in this part: (number, id), in number order.
+    pub fn new_customers(&self) -> impl Iterator<Item = (u32, &str)> {
+        (0..self.orders.customers() as u32).map(|k| (self.first_customer + k, self.orders.customer_id(k)))
+    }
+}
+
 /// Builds a batch order by order; repeated order ids are found once all are in.
 #[derive(Debug, Default)]
 pub struct Builder {
@@ -305,6 +336,25 @@ impl Builder {
             };
             b.rows[row as usize].customer = customer;
         }
+    }
+
+    /// The orders added from `rows_from` on, with the customers numbered from
+    /// `customers_from` on (see `Part`).
+    fn part(&mut self, rows_from: usize, customers_from: usize) -> Part {
+        self.number_pending();
+        let b = &self.batch;
+        let mut part = Part { first_customer: customers_from as u32, ..Part::default() };
+        let p = &mut part.orders;
+        for r in &b.rows[rows_from..] {
+            // A part is a small copy of a batch whose text fits.
+            let id = p.push_text(b.order_id(r)).expect("a part's text fits");
+            p.rows.push(Row { id, ..*r });
+        }
+        for s in &b.customers[customers_from..] {
+            let span = p.push_text(b.text(*s)).expect("a part's text fits");
+            p.customers.push(span);
+        }
+        part
     }
 
     /// The batch with each order id once (its first order), and the later orders that
@@ -510,6 +560,8 @@ pub struct Checker {
     sheet_rows: Vec<u32>,
     errors: Vec<RowError>,
     bad_rows: usize,
+    /// Orders and customers handed out in parts so far (`Checker::part`).
+    parted: (usize, usize),
 }
 
 impl Checker {
@@ -529,7 +581,23 @@ impl Checker {
             sheet_rows: Vec::new(),
             errors: Vec::new(),
             bad_rows: 0,
+            parted: (0, 0),
         }
+    }
+
+    /// The orders checked since the previous part (see `Part`). The batch at the end still
+    /// holds every order, and an order that repeats an earlier one's id is in a part too:
+    /// a writer keeps the first order of each id, as `finish` does.
+    pub fn part(&mut self) -> Part {
+        let part = self.builder.part(self.parted.0, self.parted.1);
+        self.parted = (self.builder.batch.rows.len(), self.builder.batch.customers.len());
+        part
+    }
+
+    /// Rows with an error so far (an order id met again with other values is counted at
+    /// the end, by `finish`).
+    pub fn bad_rows(&self) -> usize {
+        self.bad_rows
     }
 
     fn column(&self, field: &str) -> String {
@@ -709,6 +777,53 @@ mod tests {
         let numbered: Vec<&str> = (0..batch.customers() as u32).map(|c| batch.customer_id(c)).collect();
         assert_eq!(numbered, first_seen);
         assert_eq!(batch.customer_name(batch.rows()[90].customer), Some("Named"));
+    }
+
+    /// C-1: the parts a checker hands out while checking (for a writer ahead of the check)
+    /// hold every order once, in order, with the customer numbers of the final batch, and
+    /// each customer among a part's new ones exactly once, in number order; parts taken
+    /// in the middle of a run of pending customers (short ids) or with nothing new are too.
+    #[test]
+    fn c1_checked_parts_are_the_batch_in_order() {
+        let headers: Vec<String> = ["order_id", "customer_id", "order_date", "amount"].map(String::from).to_vec();
+        let map: Vec<Option<&'static str>> = crate::order::ORDER_FIELDS[..4].iter().map(|f| Some(*f)).collect();
+        let mut c = Checker::new(&headers, &map, jiff::civil::date(2026, 12, 31));
+        let mut parts = Vec::new();
+        for i in 0..500usize {
+            let (order, customer) = (format!("o{}", i % 470), format!("c{}", (i * 7919) % 97));
+            let date = if i == 200 { "2026-02-30".to_string() } else { format!("2026-01-{:02}", i % 28 + 1) };
+            c.row(i + 2, [order.as_str(), customer.as_str(), date.as_str(), "1.50"]);
+            if [0, 17, 40, 41, 250, 499].contains(&i) {
+                parts.push(c.part());
+            }
+        }
+        assert_eq!(c.bad_rows(), 1, "the impossible date");
+        let checked = c.finish();
+        // Rows 470..500 repeat ids 0..30 with other dates: in the parts, not in the batch.
+        assert_eq!(parts.iter().map(Part::len).sum::<usize>(), 499);
+        let mut seen: Vec<(String, u32, i32)> = Vec::new();
+        let mut numbered: Vec<String> = Vec::new();
+        for p in &parts {
+            assert_eq!(p.first_customer as usize, numbered.len());
+            for (n, id) in p.new_customers() {
+                assert_eq!(n as usize, numbered.len(), "numbers follow on across parts");
+                numbered.push(id.to_string());
+            }
+            seen.extend((0..p.len()).map(|i| {
+                let (id, r) = p.order(i);
+                (id.to_string(), r.customer, r.day)
+            }));
+        }
+        let b = &checked.batch;
+        assert_eq!(numbered, (0..b.customers() as u32).map(|n| b.customer_id(n).to_string()).collect::<Vec<_>>());
+        let firsts: Vec<(String, u32, i32)> = {
+            let mut ids = std::collections::HashSet::new();
+            seen.iter().filter(|(id, ..)| ids.insert(id.clone())).cloned().collect()
+        };
+        let batch: Vec<(String, u32, i32)> =
+            b.rows().iter().map(|r| (b.order_id(r).to_string(), r.customer, r.day)).collect();
+        assert_eq!(firsts, batch, "the first order of each id, as the batch keeps");
+        assert_eq!(checked.bad_rows, 31, "the date and 30 ids met again with other values");
     }
 
     #[test]

@@ -135,7 +135,6 @@ async fn add_batch_tx(tx: &mut Tx, batch: &Batch, now: Ts, progress: &(dyn Fn(us
     let batch = filtered.as_ref().unwrap_or(batch);
     let sums = batch.sums();
     phase("summed");
-    let channel = |s: &Sums| s.channel_row.and_then(|r| batch.channel(&batch.rows()[r as usize]));
     // Customers of the batch by number: their stored id, 0 while unknown.
     let mut ids = vec![0i64; batch.customers()];
     let numbers: Vec<u32> = (0..batch.customers() as u32).filter(|c| sums[*c as usize].count > 0).collect();
@@ -148,105 +147,38 @@ async fn add_batch_tx(tx: &mut Tx, batch: &Batch, now: Ts, progress: &(dyn Fn(us
             ids[by_key[ext.as_str()] as usize] = id;
         }
     }
-    // Known customers move their aggregates.
-    let known: Vec<u32> = numbers.iter().copied().filter(|c| ids[*c as usize] != 0).collect();
-    for &n in &known {
-        let s = &sums[n as usize];
-        let sql = "UPDATE customers SET order_count = order_count + $1, monetary_fen = monetary_fen + $2, \
-                   first_order_day = CASE WHEN first_order_day IS NULL OR first_order_day > $3 THEN $3 ELSE first_order_day END, \
-                   last_order_day = CASE WHEN last_order_day IS NULL OR last_order_day < $4 THEN $4 ELSE last_order_day END, \
-                   name = coalesce(name, $5), channel = coalesce(channel, $6), updated_at = $7 WHERE id = $8";
-        on_tx!(tx, c => sqlx::query(sql).bind(s.count).bind(s.fen).bind(s.first_day).bind(s.last_day)
-            .bind(batch.customer_name(n)).bind(channel(s)).bind(now).bind(ids[n as usize])
-            .execute(c).await.map(|r| r.rows_affected()))?;
-    }
-    // New customers start with them.
-    let new: Vec<u32> = numbers.iter().copied().filter(|c| ids[*c as usize] == 0).collect();
+    let (known, new): (Vec<u32>, Vec<u32>) = numbers.iter().partition(|c| ids[**c as usize] != 0);
     out.new_customers = new.len();
     // Through SQLite's statement interface (`raw`), on a connection without foreign-key
-    // checks (`Db::begin_bulk`): every customer id below comes from this transaction.
+    // checks (`Db::begin_bulk`): the new customers get their ids here, after the largest
+    // stored one.
     let bulk = matches!(tx, Tx::Sqlite(_)) && batch.len() >= crate::bulk::BULK_MIN;
-    const CUSTOMER_INSERT: &str = "INSERT INTO customers (external_id, name, first_order_day, last_order_day, order_count, \
-                                   monetary_fen, purchase_days, first_day_fen, channel, created_at, updated_at) ";
     if bulk {
-        let now_text = now.to_text();
-        let sql = format!("{CUSTOMER_INSERT} VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)");
-        let made = crate::raw::with_conn(tx, |conn| {
-            let mut st = conn.prepare(&sql)?;
-            let mut made = Vec::with_capacity(new.len());
-            for c in &new {
-                let s = &sums[*c as usize];
-                st.text(1, batch.customer_id(*c))?;
-                st.opt_text(2, batch.customer_name(*c))?;
-                for (i, v) in
-                    [s.first_day, s.last_day, s.count, s.fen, s.purchase_days, s.first_day_fen].into_iter().enumerate()
-                {
-                    st.int(3 + i as i32, v)?;
-                }
-                st.opt_text(9, channel(s))?;
-                st.text(10, &now_text)?;
-                st.run()?;
-                made.push(conn.last_rowid());
-            }
-            Ok(made)
-        })
-        .await
-        .map_err(race)?;
-        for (c, id) in new.iter().zip(made) {
-            ids[*c as usize] = id;
-        }
-    } else {
-        for chunk in new.chunks(CHUNK) {
-            let rows: Vec<(String, i64)> = on_tx!(tx, c => {
-                let mut qb = sqlx::QueryBuilder::new(CUSTOMER_INSERT);
-                qb.push_values(chunk, |mut b, n| {
-                    let s = &sums[*n as usize];
-                    b.push_bind(batch.customer_id(*n)).push_bind(batch.customer_name(*n)).push_bind(s.first_day)
-                        .push_bind(s.last_day).push_bind(s.count).push_bind(s.fen).push_bind(s.purchase_days)
-                        .push_bind(s.first_day_fen).push_bind(channel(s)).push_bind(now).push_bind(now);
-                });
-                qb.push(" RETURNING external_id, id");
-                qb.build_query_as().fetch_all(c).await
-            })
-            .map_err(Error::from)
-            .map_err(race)?;
-            let by_key: HashMap<&str, u32> = chunk.iter().map(|c| (batch.customer_id(*c), *c)).collect();
-            for (ext, id) in rows {
-                ids[by_key[ext.as_str()] as usize] = id;
-            }
+        let last = last_id(tx, "customers").await?;
+        for (k, c) in new.iter().enumerate() {
+            ids[*c as usize] = last + 1 + k as i64;
         }
     }
+    let customers = Customers { batch, sums: &sums, known: &known, new: &new, now };
+    customers.write(tx, &mut ids, bulk).await?;
     phase("customers written");
-    // The table's size from its largest id (a lookup, not a count over millions of rows).
-    let existing: i64 =
-        on_tx!(tx, c => sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM orders").fetch_one(c).await)?;
-    let deferred = crate::bulk::defer_indexes(tx, "orders", None, batch.len(), existing).await?;
+    let stored_orders = last_id(tx, "orders").await?;
+    let deferred = crate::bulk::defer_indexes(tx, "orders", None, batch.len(), stored_orders).await?;
     if bulk {
         crate::raw::with_conn(tx, |conn| {
-            use crate::raw::{ROWS_PER_RUN, multi_values};
-            const INSERT: &str = "INSERT INTO orders (external_id, customer_id, order_day, amount_fen)";
-            let mut full = conn.prepare(&multi_values(INSERT, 4, ROWS_PER_RUN))?;
-            for (k, chunk) in batch.rows().chunks(ROWS_PER_RUN).enumerate() {
-                let mut tail;
-                let st = if chunk.len() == ROWS_PER_RUN {
-                    &mut full
-                } else {
-                    tail = conn.prepare(&multi_values(INSERT, 4, chunk.len()))?;
-                    &mut tail
-                };
-                for (i, r) in chunk.iter().enumerate() {
-                    let at = 4 * i as i32;
-                    st.text(at + 1, batch.order_id(r))?;
-                    st.int(at + 2, ids[r.customer as usize])?;
-                    st.int(at + 3, r.day.into())?;
-                    st.int(at + 4, r.fen)?;
-                }
-                st.run()?;
-                if k % 1024 == 1023 {
-                    progress(out.unchanged + (k + 1) * ROWS_PER_RUN);
-                }
-            }
-            Ok(())
+            let rows = batch.rows();
+            write_orders(
+                conn,
+                "INSERT OR FAIL",
+                rows.len(),
+                |i| (batch.order_id(&rows[i]), &rows[i]),
+                &ids,
+                |n| {
+                    if n % (1 << 16) == 0 {
+                        progress(out.unchanged + n);
+                    }
+                },
+            )
         })
         .await
         .map_err(race)?;
@@ -270,28 +202,251 @@ async fn add_batch_tx(tx: &mut Tx, batch: &Batch, now: Ts, progress: &(dyn Fn(us
         d.rebuild(tx).await?;
         phase("indexes built");
     }
-    // Known customers: their purchase days and first day's amount from their own orders
-    // (a few rows each, by the (customer, day) index), now that the new ones are in.
-    let known: Vec<i64> = known.iter().map(|c| ids[*c as usize]).collect();
-    for chunk in known.chunks(CHUNK) {
-        on_tx!(tx, c => {
-            let mut qb = sqlx::QueryBuilder::new(
-                "UPDATE customers SET \
-                 purchase_days = (SELECT count(DISTINCT o.order_day) FROM orders o WHERE o.customer_id = customers.id), \
-                 first_day_fen = coalesce((SELECT sum(o.amount_fen) FROM orders o \
-                     WHERE o.customer_id = customers.id AND o.order_day = customers.first_order_day), 0) \
-                 WHERE id IN (",
-            );
-            let mut list = qb.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            qb.push(")");
-            qb.build().execute(c).await.map(|r| r.rows_affected())
-        })?;
-    }
+    customers.known_purchase_days(tx, &ids).await?;
     out.created = batch.len();
     Ok(out)
+}
+
+/// The largest id of `table` (0 when empty): its size without a count over millions of rows.
+async fn last_id(tx: &mut Tx, table: &str) -> Result<i64> {
+    let sql = format!("SELECT coalesce(max(id), 0) FROM {table}");
+    Ok(on_tx!(tx, c => sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(c).await)?)
+}
+
+/// Writes orders through SQLite's statement interface, many to a statement: order `i` is
+/// `order(i)`, its customer's id `ids[row.customer]`. `verb` is `INSERT OR FAIL` or
+/// `INSERT OR IGNORE` (see `raw::write_runs`).
+fn write_orders<'d>(
+    conn: &crate::raw::Conn,
+    verb: &str,
+    n: usize,
+    order: impl Fn(usize) -> (&'d str, &'d domain::order_batch::Row),
+    ids: &[i64],
+    ran: impl FnMut(usize),
+) -> Result<()> {
+    let insert = format!("{verb} INTO orders (external_id, customer_id, order_day, amount_fen)");
+    crate::raw::write_runs(
+        conn,
+        &insert,
+        4,
+        n,
+        |st, i, at| {
+            let (id, r) = order(i);
+            st.text(at, id)?;
+            st.int(at + 1, ids[r.customer as usize])?;
+            st.int(at + 2, r.day.into())?;
+            st.int(at + 3, r.fen)
+        },
+        ran,
+    )
+}
+
+/// A batch's customers with orders in it: the stored ones (`known`) and the new ones, by
+/// number, with their sums over the batch.
+struct Customers<'a> {
+    batch: &'a Batch,
+    sums: &'a [Sums],
+    known: &'a [u32],
+    new: &'a [u32],
+    now: Ts,
+}
+
+const CUSTOMER_COLUMNS: &str = "external_id, name, first_order_day, last_order_day, order_count, monetary_fen, \
+                                purchase_days, first_day_fen, channel, created_at, updated_at";
+
+impl Customers<'_> {
+    fn channel(&self, s: &Sums) -> Option<&str> {
+        s.channel_row.and_then(|r| self.batch.channel(&self.batch.rows()[r as usize]))
+    }
+
+    /// Known customers move their aggregates; new ones are inserted with them (`bulk`:
+    /// with the ids already in `ids`, through SQLite's statement interface; otherwise
+    /// their ids are put in `ids`).
+    async fn write(&self, tx: &mut Tx, ids: &mut [i64], bulk: bool) -> Result<()> {
+        let (batch, now) = (self.batch, self.now);
+        for &n in self.known {
+            let s = &self.sums[n as usize];
+            let sql = "UPDATE customers SET order_count = order_count + $1, monetary_fen = monetary_fen + $2, \
+                       first_order_day = CASE WHEN first_order_day IS NULL OR first_order_day > $3 THEN $3 ELSE first_order_day END, \
+                       last_order_day = CASE WHEN last_order_day IS NULL OR last_order_day < $4 THEN $4 ELSE last_order_day END, \
+                       name = coalesce(name, $5), channel = coalesce(channel, $6), updated_at = $7 WHERE id = $8";
+            on_tx!(tx, c => sqlx::query(sql).bind(s.count).bind(s.fen).bind(s.first_day).bind(s.last_day)
+                .bind(batch.customer_name(n)).bind(self.channel(s)).bind(now).bind(ids[n as usize])
+                .execute(c).await.map(|r| r.rows_affected()))?;
+        }
+        if bulk {
+            let now_text = now.to_text();
+            let insert = format!("INSERT OR FAIL INTO customers (id, {CUSTOMER_COLUMNS})");
+            let ids = &*ids;
+            return crate::raw::with_conn(tx, |conn| {
+                crate::raw::write_runs(
+                    conn,
+                    &insert,
+                    12,
+                    self.new.len(),
+                    |st, k, at| {
+                        let c = self.new[k];
+                        let s = &self.sums[c as usize];
+                        st.int(at, ids[c as usize])?;
+                        st.text(at + 1, batch.customer_id(c))?;
+                        st.opt_text(at + 2, batch.customer_name(c))?;
+                        let values = [s.first_day, s.last_day, s.count, s.fen, s.purchase_days, s.first_day_fen];
+                        for (i, v) in values.into_iter().enumerate() {
+                            st.int(at + 3 + i as i32, v)?;
+                        }
+                        st.opt_text(at + 9, self.channel(s))?;
+                        st.text(at + 10, &now_text)?;
+                        st.text(at + 11, &now_text)
+                    },
+                    |_| {},
+                )
+            })
+            .await
+            .map_err(race);
+        }
+        for chunk in self.new.chunks(CHUNK) {
+            let rows: Vec<(String, i64)> = on_tx!(tx, c => {
+                let mut qb = sqlx::QueryBuilder::new(format!("INSERT INTO customers ({CUSTOMER_COLUMNS}) "));
+                qb.push_values(chunk, |mut b, n| {
+                    let s = &self.sums[*n as usize];
+                    b.push_bind(batch.customer_id(*n)).push_bind(batch.customer_name(*n)).push_bind(s.first_day)
+                        .push_bind(s.last_day).push_bind(s.count).push_bind(s.fen).push_bind(s.purchase_days)
+                        .push_bind(s.first_day_fen).push_bind(self.channel(s)).push_bind(now).push_bind(now);
+                });
+                qb.push(" RETURNING external_id, id");
+                qb.build_query_as().fetch_all(c).await
+            })
+            .map_err(Error::from)
+            .map_err(race)?;
+            let by_key: HashMap<&str, u32> = chunk.iter().map(|c| (batch.customer_id(*c), *c)).collect();
+            for (ext, id) in rows {
+                ids[by_key[ext.as_str()] as usize] = id;
+            }
+        }
+        Ok(())
+    }
+
+    /// Known customers: their purchase days and first day's amount from their own orders
+    /// (a few rows each, by the (customer, day) index), once the batch's orders are in.
+    async fn known_purchase_days(&self, tx: &mut Tx, ids: &[i64]) -> Result<()> {
+        let known: Vec<i64> = self.known.iter().map(|c| ids[*c as usize]).collect();
+        for chunk in known.chunks(CHUNK) {
+            on_tx!(tx, c => {
+                let mut qb = sqlx::QueryBuilder::new(
+                    "UPDATE customers SET \
+                     purchase_days = (SELECT count(DISTINCT o.order_day) FROM orders o WHERE o.customer_id = customers.id), \
+                     first_day_fen = coalesce((SELECT sum(o.amount_fen) FROM orders o \
+                         WHERE o.customer_id = customers.id AND o.order_day = customers.first_order_day), 0) \
+                     WHERE id IN (",
+                );
+                let mut list = qb.separated(", ");
+                for id in chunk {
+                    list.push_bind(*id);
+                }
+                qb.push(")");
+                qb.build().execute(c).await.map(|r| r.rows_affected())
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// C-1 a large orders file written while it is still being checked: its orders go in as
+/// each part of the file is checked (`order_batch::Checker::part`), its customers and their
+/// aggregates once the whole file is (`finish`); nothing is committed before then, and a
+/// stream dropped unfinished (a rejected file) rolls everything back. Used on SQLite when
+/// the store holds no orders yet, so that no order of the file can meet a stored one (those
+/// are compared once the whole file is checked: `add_batch`). The check of ten million
+/// orders (2.5–3.5 s) then runs beside their writing instead of before it.
+pub struct OrderStream {
+    tx: Tx,
+    deferred: Option<crate::bulk::Deferred>,
+    /// Customers by number: their stored id, or the id they are given.
+    ids: Vec<i64>,
+    /// The first id given to a new customer (stored customers have smaller ones), and the
+    /// next one to give.
+    fresh_from: i64,
+    next: i64,
+    /// The store held customers when the stream began: new numbers are looked up first.
+    lookup: bool,
+    started: std::time::Instant,
+}
+
+impl OrderStream {
+    /// A stream for a file of about `expected_orders` orders, or `None` when the batch is
+    /// to be checked whole first (not SQLite, a small file, or orders already stored).
+    pub async fn begin(db: &Db, expected_orders: usize) -> Result<Option<OrderStream>> {
+        if !matches!(db, Db::Sqlite(_)) || expected_orders < crate::bulk::BULK_MIN {
+            return Ok(None);
+        }
+        let mut tx = db.begin_bulk(false).await?;
+        if !is_empty(&mut tx, "orders").await? {
+            return Ok(None);
+        }
+        let lookup = !is_empty(&mut tx, "customers").await?;
+        let fresh_from = last_id(&mut tx, "customers").await? + 1;
+        let deferred = crate::bulk::defer_indexes(&mut tx, "orders", None, expected_orders, 0).await?;
+        Ok(Some(OrderStream {
+            tx,
+            deferred,
+            ids: Vec::new(),
+            fresh_from,
+            next: fresh_from,
+            lookup,
+            started: std::time::Instant::now(),
+        }))
+    }
+
+    /// Writes a checked part's orders. Of orders with one id the first stays (as in the
+    /// checked batch); its new customers get their ids.
+    pub async fn write(&mut self, part: &domain::order_batch::Part) -> Result<()> {
+        let OrderStream { tx, ids, next, lookup, .. } = self;
+        crate::raw::with_conn(tx, |conn| {
+            let mut find =
+                if *lookup { Some(conn.prepare("SELECT id FROM customers WHERE external_id = ?1")?) } else { None };
+            for (n, external) in part.new_customers() {
+                debug_assert_eq!(n as usize, ids.len(), "parts come in order");
+                let stored = match &mut find {
+                    Some(st) => {
+                        st.text_copy(1, external)?;
+                        st.first_int()?
+                    }
+                    None => None,
+                };
+                ids.push(stored.unwrap_or_else(|| {
+                    *next += 1;
+                    *next - 1
+                }));
+            }
+            write_orders(conn, "INSERT OR IGNORE", part.len(), |i| part.order(i), ids, |_| {})
+        })
+        .await
+    }
+
+    /// The checked file's batch (every part written) in: customers written or moved, the
+    /// orders' indexes built, the audit entry, the commit.
+    pub async fn finish(mut self, actor: &Actor, batch: &Batch, label: &str) -> Result<AddOutcome> {
+        let phase = |what: &str| {
+            tracing::debug!(elapsed_ms = self.started.elapsed().as_millis() as u64, "orders stream: {what}")
+        };
+        phase("orders written");
+        let sums = batch.sums();
+        let numbers = (0..batch.customers() as u32).filter(|c| sums[*c as usize].count > 0);
+        let (known, new): (Vec<u32>, Vec<u32>) = numbers.partition(|c| self.ids[*c as usize] < self.fresh_from);
+        let customers = Customers { batch, sums: &sums, known: &known, new: &new, now: actor.now };
+        customers.write(&mut self.tx, &mut self.ids, true).await?;
+        phase("customers written");
+        if let Some(d) = self.deferred.take() {
+            d.rebuild(&mut self.tx).await?;
+            phase("indexes built");
+        }
+        customers.known_purchase_days(&mut self.tx, &self.ids).await?;
+        let out = AddOutcome { created: batch.len(), unchanged: 0, new_customers: new.len() };
+        let after = json!({"batch": label, "orders": out.created, "unchanged": 0, "new_customers": out.new_customers});
+        audit::record(&mut self.tx, actor, Change::created("order_batch", label, after)).await?;
+        self.tx.commit().await?;
+        Ok(out)
+    }
 }
 
 /// A unique key refused by the database here means another writer got there first.

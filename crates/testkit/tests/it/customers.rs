@@ -123,30 +123,7 @@ both!(c1_large_orders_import_builds_indexes_after_the_rows, |kind| async move {
     assert_eq!(run(import(&file, false), cfg.clone()).await.unwrap(), ExitCode::SUCCESS);
     assert_eq!((counts(&app).await.0, counts(&app).await.1), (1_000, 12_000));
     // Every customer's kept aggregates equal the sums over its stored orders (C-2, C-3).
-    let sql = "SELECT c.external_id, c.order_count, c.monetary_fen, c.first_order_day, c.last_order_day, \
-               c.purchase_days, c.first_day_fen, \
-               (SELECT count(*) FROM orders o WHERE o.customer_id = c.id), \
-               (SELECT sum(amount_fen) FROM orders o WHERE o.customer_id = c.id), \
-               (SELECT min(order_day) FROM orders o WHERE o.customer_id = c.id), \
-               (SELECT max(order_day) FROM orders o WHERE o.customer_id = c.id), \
-               (SELECT count(DISTINCT order_day) FROM orders o WHERE o.customer_id = c.id), \
-               (SELECT sum(amount_fen) FROM orders o WHERE o.customer_id = c.id AND o.order_day = \
-                   (SELECT min(order_day) FROM orders p WHERE p.customer_id = c.id)) \
-               FROM customers c";
-    type Kept = (String, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64);
-    let rows: Vec<Kept> = match &app.db {
-        store::Db::Sqlite(p) => sqlx::query_as(sql).fetch_all(p).await.unwrap(),
-        store::Db::Postgres(p) => {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql.replace("sum(amount_fen)", "sum(amount_fen)::BIGINT")))
-                .fetch_all(p)
-                .await
-                .unwrap()
-        }
-    };
-    assert_eq!(rows.len(), 1_000);
-    for r in &rows {
-        assert_eq!((r.1, r.2, r.3, r.4, r.5, r.6), (r.7, r.8, r.9, r.10, r.11, r.12), "customer {}", r.0);
-    }
+    assert_eq!(kept_aggregates_match_orders(&app.db).await, 1_000);
     if let store::Db::Sqlite(p) = &app.db {
         // A bulk write through the store's own pool: no order without its customer, and
         // every pooled connection still checks foreign keys afterwards.
@@ -188,6 +165,112 @@ both!(c1_large_orders_import_builds_indexes_after_the_rows, |kind| async move {
             held.push(c);
         }
     }
+    app.stop().await;
+});
+
+/// Every customer's kept aggregates equal the sums over its stored orders (C-2, C-3);
+/// returns how many customers were compared.
+async fn kept_aggregates_match_orders(db: &store::Db) -> usize {
+    let sql = "SELECT c.external_id, c.order_count, c.monetary_fen, c.first_order_day, c.last_order_day, \
+               c.purchase_days, c.first_day_fen, \
+               (SELECT count(*) FROM orders o WHERE o.customer_id = c.id), \
+               (SELECT sum(amount_fen) FROM orders o WHERE o.customer_id = c.id), \
+               (SELECT min(order_day) FROM orders o WHERE o.customer_id = c.id), \
+               (SELECT max(order_day) FROM orders o WHERE o.customer_id = c.id), \
+               (SELECT count(DISTINCT order_day) FROM orders o WHERE o.customer_id = c.id), \
+               (SELECT sum(amount_fen) FROM orders o WHERE o.customer_id = c.id AND o.order_day = \
+                   (SELECT min(order_day) FROM orders p WHERE p.customer_id = c.id)) \
+               FROM customers c WHERE c.order_count > 0";
+    type Kept = (String, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64);
+    let rows: Vec<Kept> = match db {
+        store::Db::Sqlite(p) => sqlx::query_as(sql).fetch_all(p).await.unwrap(),
+        store::Db::Postgres(p) => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql.replace("sum(amount_fen)", "sum(amount_fen)::BIGINT")))
+                .fetch_all(p)
+                .await
+                .unwrap()
+        }
+    };
+    for r in &rows {
+        assert_eq!((r.1, r.2, r.3, r.4, r.5, r.6), (r.7, r.8, r.9, r.10, r.11, r.12), "customer {}", r.0);
+    }
+    rows.len()
+}
+
+// C-1: a large file into a store without orders is written part by part while it is
+// still being checked (SQLite). A row error stops the writing and the rejected file leaves
+// nothing; "valid rows only" keeps the first order of a repeated id, as the checked batch
+// does; a customer already stored (here from a subscription) keeps its id and gets its
+// aggregates; a file that turns out not to be UTF-8 after its first parts were written is
+// read again and written whole, without those parts twice.
+both!(c1_large_orders_file_is_written_while_it_is_checked, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let cfg = testkit::test_config(&app.testdb.url);
+    let actor = store::audit::Actor::cli(jiff::Timestamp::now().into());
+    let sub = domain::subscription::SubscriptionInput {
+        subscription_id: "S1".into(),
+        customer_id: "7".into(),
+        plan: "pro".into(),
+        start_date: jiff::civil::date(2025, 1, 1),
+        end_date: None,
+        mrr: domain::money::Money(10_000),
+    };
+    store::subscriptions::add(&app.db, &actor, &[sub]).await.unwrap();
+    let stored_7 = store::customers::get(&app.db, "7").await.unwrap().unwrap().id;
+    let streams = store::customers::OrderStream::begin(&app.db, 40_000).await.unwrap().is_some();
+    assert_eq!(streams, matches!(app.db, store::Db::Sqlite(_)), "SQLite, no orders stored: written while checked");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.csv");
+    // 40,000 orders of 1,500 customers (three parts of the check and a bit); row 30,002
+    // (order 30,000) has an impossible date; orders 39,990–39,999 repeat ids 0–9 with
+    // other values, and the last line repeats the one before it.
+    let line = |i: usize| {
+        let (id, day) = if i >= 39_990 { (i - 39_990, 28) } else { (i, i % 28 + 1) };
+        format!("G{id},{},2026-0{}-{:02},{}.{:02}\n", i % 1_500, i % 9 + 1, day, i % 300, i % 100)
+    };
+    let mut text = String::from("order_id,customer_id,order_date,amount\n");
+    for i in 0..40_000 {
+        text.push_str(&if i == 30_000 { "G30000,1,2026-02-30,1.00\n".to_string() } else { line(i) });
+    }
+    text.push_str(&line(39_999));
+    std::fs::write(&file, &text).unwrap();
+    let schema = schema_of(&app.db, "orders").await;
+    let before = counts(&app).await;
+    assert_eq!(run(import(&file, false), cfg.clone()).await.unwrap(), ExitCode::FAILURE);
+    assert_eq!(counts(&app).await, before, "a rejected file leaves nothing");
+    assert_eq!(schema_of(&app.db, "orders").await, schema);
+    assert_eq!(run(import(&file, true), cfg.clone()).await.unwrap(), ExitCode::SUCCESS);
+    assert_eq!(schema_of(&app.db, "orders").await, schema, "every index is back as it was");
+    let after = counts(&app).await;
+    assert_eq!((after.0, after.1, after.2), (1_500, 39_989, before.2 + 1), "one audit entry");
+    let c7 = store::customers::get(&app.db, "7").await.unwrap().unwrap();
+    assert_eq!(c7.id, stored_7, "the stored customer keeps its id");
+    let expected: i64 = (0..39_990).filter(|i| i % 1_500 == 7 && *i != 30_000).map(|i| (i % 300) * 100 + i % 100).sum();
+    assert_eq!((c7.order_count, c7.monetary_fen), (27, expected));
+    // The first order of a repeated id stays: G3 of customer 3 on 2026-04-04 for 3.03.
+    let c3 = store::customers::get(&app.db, "3").await.unwrap().unwrap();
+    let orders = store::customers::orders_of(&app.db, c3.id, 100).await.unwrap();
+    let g3 = orders.iter().find(|o| o.external_id == "G3").unwrap();
+    assert_eq!((domain::order::date_of(g3.order_day).to_string(), g3.amount_fen), ("2026-04-04".to_string(), 303));
+    assert_eq!(kept_aggregates_match_orders(&app.db).await, 1_500);
+    // A second store without orders and a GB18030 file whose first non-UTF-8 byte comes after
+    // the first parts were checked (and written).
+    let app2 = TestApp::spawn(kind).await;
+    let cfg2 = testkit::test_config(&app2.testdb.url);
+    let mut text = String::from("order_id,customer_id,order_date,amount,customer_name\n");
+    for i in 0..40_000 {
+        let name = if i == 35_000 { "云帆软件" } else { "" };
+        text.push_str(&format!("H{i},{},2026-01-0{},1.00,{name}\n", i % 900, i % 9 + 1));
+    }
+    let (gb, _, _) = encoding_rs::GB18030.encode(&text);
+    std::fs::write(&file, &gb).unwrap();
+    assert_eq!(run(import(&file, false), cfg2.clone()).await.unwrap(), ExitCode::SUCCESS);
+    let after = counts(&app2).await;
+    assert_eq!((after.0, after.1), (900, 40_000), "each order once");
+    let named = store::customers::get(&app2.db, &(35_000 % 900).to_string()).await.unwrap().unwrap();
+    assert_eq!(named.name.as_deref(), Some("云帆软件"));
+    assert_eq!(kept_aggregates_match_orders(&app2.db).await, 900);
+    app2.stop().await;
     app.stop().await;
 });
 
