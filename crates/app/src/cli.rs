@@ -940,6 +940,12 @@ trait RowChecker {
     fn checked_some(&mut self) {}
 }
 
+impl RowChecker for domain::import::LeadChecker<'_> {
+    fn row<'a>(&mut self, row: usize, cells: impl Iterator<Item = &'a str>) {
+        domain::import::LeadChecker::row(self, row, cells)
+    }
+}
+
 impl RowChecker for domain::event_batch::Checker {
     fn row<'a>(&mut self, row: usize, cells: impl Iterator<Item = &'a str>) {
         domain::event_batch::Checker::row(self, row, cells)
@@ -1218,10 +1224,6 @@ async fn import_leads(
 ) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     let phase = |what: &str| tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "lead import: {what}");
-    let bytes = std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-    let table = web::sheets::read(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-    phase("file read");
-    let mapping = domain::import::apply_map(&table.headers, map).map_err(|e| anyhow::anyhow!("--map: {e}"))?;
     let db = open_db_alone(&cfg.database_url).await?;
     crate::startup::ensure_playbook(&db, now()).await?;
     let active = store::playbook::active(&db).await?.ok_or_else(|| anyhow::anyhow!("no playbook"))?;
@@ -1235,15 +1237,16 @@ async fn import_leads(
     if let Some(c) = campaign {
         defaults.set("campaign_id", c);
     }
-    let checking = bar(table.rows.len(), quiet, "checking");
-    let checked = domain::import::check(&table, &mapping, &pb, &defaults);
-    checking.finish_and_clear();
+    // Each row is checked as it is read: a million rows never sit in memory as cells.
+    let checked = check_file(file, quiet, |headers| {
+        let mapping = domain::import::apply_map(headers, map).map_err(|e| anyhow::anyhow!("--map: {e}"))?;
+        Ok(domain::import::LeadChecker::new(headers, &mapping, &pb, &defaults))
+    })?
+    .finish();
     phase("rows checked");
     if !report_row_errors(&checked.errors, checked.bad_rows, checked.valid.len(), valid_only) {
         return Ok(ExitCode::FAILURE);
     }
-    // The cells are no longer needed: a million-row file should not be held twice.
-    drop(table);
     let rows: Vec<domain::lead::LeadInput> = checked.valid.into_iter().map(|(_, l)| l).collect();
     let writing = bar(rows.len(), quiet, "importing");
     let rules = store::leads::Rules { playbook: &pb, version: active.version, calendar: &calendar, tz: &tz };

@@ -107,71 +107,24 @@ impl Fields {
         }
     }
 
-    /// The value as text: strings as they are, numbers and booleans as written; other types
-    /// are an error. `None` when absent, null or blank.
+    /// See [`Source::text`].
     pub fn text(&self, errors: &mut FieldErrors, field: &str) -> Option<String> {
-        match self.0.get(field) {
-            None | Some(serde_json::Value::Null) => None,
-            Some(serde_json::Value::String(s)) => {
-                let t = s.trim();
-                (!t.is_empty()).then(|| t.to_string())
-            }
-            Some(_) => {
-                errors.add(field, "must be a string");
-                None
-            }
-        }
+        Source::text(self, errors, field)
     }
 
-    /// A required text field of at most `max_chars` characters.
+    /// See [`Source::required`].
     pub fn required(&self, errors: &mut FieldErrors, field: &str, max_chars: usize) -> String {
-        match self.text(errors, field) {
-            None => {
-                errors.add(field, "is required");
-                String::new()
-            }
-            Some(v) => {
-                if v.chars().count() > max_chars {
-                    errors.add(field, format!("must be at most {max_chars} characters"));
-                }
-                v
-            }
-        }
+        Source::required(self, errors, field, max_chars)
     }
 
-    /// An optional text field of at most `max_chars` characters.
+    /// See [`Source::optional`].
     pub fn optional(&self, errors: &mut FieldErrors, field: &str, max_chars: usize) -> Option<String> {
-        let v = self.text(errors, field)?;
-        if v.chars().count() > max_chars {
-            errors.add(field, format!("must be at most {max_chars} characters"));
-        }
-        Some(v)
+        Source::optional(self, errors, field, max_chars)
     }
 
-    /// An optional integer: a JSON integer, or a string of digits from a form.
+    /// See [`Source::int`].
     pub fn int(&self, errors: &mut FieldErrors, field: &str) -> Option<i64> {
-        match self.0.get(field) {
-            None | Some(serde_json::Value::Null) => None,
-            Some(serde_json::Value::Number(n)) => match n.as_i64() {
-                Some(i) => Some(i),
-                None => {
-                    errors.add(field, "must be a whole number");
-                    None
-                }
-            },
-            Some(serde_json::Value::String(s)) if s.trim().is_empty() => None,
-            Some(serde_json::Value::String(s)) => match s.trim().parse::<i64>() {
-                Ok(i) => Some(i),
-                Err(_) => {
-                    errors.add(field, "must be a whole number");
-                    None
-                }
-            },
-            Some(_) => {
-                errors.add(field, "must be a whole number");
-                None
-            }
-        }
+        Source::int(self, errors, field)
     }
 
     /// A list of strings: a JSON array of strings, or a comma-separated string from a form.
@@ -201,8 +154,93 @@ impl Fields {
         }
     }
 
-    /// One value of a closed set; an unknown value names the allowed ones.
+    /// See [`Source::choice`].
     pub fn choice<T: Copy>(
+        &self,
+        errors: &mut FieldErrors,
+        field: &str,
+        all: &[T],
+        code: impl Fn(T) -> &'static str,
+    ) -> Option<T> {
+        Source::choice(self, errors, field, all, code)
+    }
+}
+
+/// A field's value as its source holds it: text (a form field, a sheet cell, a JSON string)
+/// or another JSON value.
+#[derive(Debug, Clone, Copy)]
+pub enum Raw<'a> {
+    Text(&'a str),
+    Json(&'a serde_json::Value),
+}
+
+/// Where a parser reads its fields from: a form or JSON object ([`Fields`]), or a sheet
+/// row read in place (an import of a million rows builds no map per row). The typed
+/// accessors record an error naming the field when its value has another type.
+pub trait Source {
+    /// The field's value; `None` when absent or null.
+    fn raw(&self, field: &str) -> Option<Raw<'_>>;
+
+    /// Records an error for every field not in `allowed`; a source whose fields are known
+    /// (a sheet's mapped columns) has none.
+    fn reject_unknown(&self, _errors: &mut FieldErrors, _allowed: &[&str]) {}
+
+    /// The value as text: strings as they are, numbers and booleans as written; other types
+    /// are an error. `None` when absent, null or blank.
+    fn text(&self, errors: &mut FieldErrors, field: &str) -> Option<String> {
+        match self.raw(field)? {
+            Raw::Text(s) => {
+                let t = s.trim();
+                (!t.is_empty()).then(|| t.to_string())
+            }
+            Raw::Json(_) => {
+                errors.add(field, "must be a string");
+                None
+            }
+        }
+    }
+
+    /// A required text field of at most `max_chars` characters.
+    fn required(&self, errors: &mut FieldErrors, field: &str, max_chars: usize) -> String {
+        match self.text(errors, field) {
+            None => {
+                errors.add(field, "is required");
+                String::new()
+            }
+            Some(v) => {
+                if v.chars().count() > max_chars {
+                    errors.add(field, format!("must be at most {max_chars} characters"));
+                }
+                v
+            }
+        }
+    }
+
+    /// An optional text field of at most `max_chars` characters.
+    fn optional(&self, errors: &mut FieldErrors, field: &str, max_chars: usize) -> Option<String> {
+        let v = self.text(errors, field)?;
+        if v.chars().count() > max_chars {
+            errors.add(field, format!("must be at most {max_chars} characters"));
+        }
+        Some(v)
+    }
+
+    /// An optional integer: a JSON integer, or a string of digits from a form.
+    fn int(&self, errors: &mut FieldErrors, field: &str) -> Option<i64> {
+        let parsed = match self.raw(field)? {
+            Raw::Text(s) if s.trim().is_empty() => return None,
+            Raw::Text(s) => s.trim().parse::<i64>().ok(),
+            Raw::Json(serde_json::Value::Number(n)) => n.as_i64(),
+            Raw::Json(_) => None,
+        };
+        if parsed.is_none() {
+            errors.add(field, "must be a whole number");
+        }
+        parsed
+    }
+
+    /// One value of a closed set; an unknown value names the allowed ones.
+    fn choice<T: Copy>(
         &self,
         errors: &mut FieldErrors,
         field: &str,
@@ -216,6 +254,20 @@ impl Fields {
             return None;
         };
         parse_choice(errors, field, &v, all, code)
+    }
+}
+
+impl Source for Fields {
+    fn raw(&self, field: &str) -> Option<Raw<'_>> {
+        match self.0.get(field)? {
+            serde_json::Value::Null => None,
+            serde_json::Value::String(s) => Some(Raw::Text(s)),
+            other => Some(Raw::Json(other)),
+        }
+    }
+
+    fn reject_unknown(&self, errors: &mut FieldErrors, allowed: &[&str]) {
+        Fields::reject_unknown(self, errors, allowed)
     }
 }
 

@@ -1,7 +1,7 @@
 //! L-1 (c): importing leads from a table (CSV or XLSX, read elsewhere) — column mapping,
 //! validation of every row first, errors by row number and column.
 
-use crate::errors::Fields;
+use crate::errors::{Fields, Raw, Source};
 use crate::lead::{LEAD_FIELDS, LeadInput};
 use crate::playbook::Playbook;
 use serde::Serialize;
@@ -123,80 +123,122 @@ pub struct Checked {
     pub bad_rows: usize,
 }
 
-/// Rows of any kind checked by `parse` (a row's mapped cells as fields): the valid values
-/// with their sheet row numbers, and each error under the column header it concerns.
-pub fn check_with<T: Send>(
-    table: &Table,
-    map: &[Option<&'static str>],
-    parse: impl Fn(Fields) -> Result<T, crate::FieldErrors> + Sync,
-) -> (Vec<(usize, T)>, Vec<RowError>, usize) {
-    // A large file is checked in as many parts as there are cores, each part's rows in
-    // order, the parts joined in order: the same answer as one pass (a million leads: the
-    // check was 3 s of the import on one core).
-    let parts = crate::par::parts(&table.rows, |first, rows| check_part(table, first, rows, map, &parse));
-    let mut valid = Vec::with_capacity(table.rows.len());
-    let (mut errors, mut bad_rows) = (Vec::new(), 0);
-    for (v, e, b) in parts {
-        valid.extend(v);
-        errors.extend(e);
-        bad_rows += b;
-    }
-    (valid, errors, bad_rows)
+/// Lead rows checked one at a time and read in place: a row's mapped cells are the fields
+/// `LeadInput::parse` reads, the file's defaults under them (a million rows used to build a
+/// map of owned strings per row, and clone the defaults into it, before the parse made its
+/// own copies).
+pub struct LeadChecker<'a> {
+    pb: &'a Playbook,
+    defaults: &'a Fields,
+    headers: Vec<String>,
+    map: Vec<Option<&'static str>>,
+    /// Each mapped field with its columns; of a field mapped twice the last non-blank cell
+    /// counts.
+    cols: Vec<(&'static str, Vec<usize>)>,
+    valid: Vec<(usize, LeadInput)>,
+    errors: Vec<RowError>,
+    bad_rows: usize,
 }
 
-/// `check_with` for the rows `rows`, the first of which is the table's row `first` (0-based).
-fn check_part<T>(
-    table: &Table,
-    first: usize,
-    rows: &[Vec<String>],
-    map: &[Option<&'static str>],
-    parse: &impl Fn(Fields) -> Result<T, crate::FieldErrors>,
-) -> (Vec<(usize, T)>, Vec<RowError>, usize) {
-    let mut valid = Vec::with_capacity(rows.len());
-    let (mut errors, mut bad_rows) = (Vec::new(), 0);
-    for (i, cells) in rows.iter().enumerate() {
-        // Row numbers as a spreadsheet shows them: the header is row 1.
-        let row = first + i + 2;
-        if cells.iter().all(|c| c.trim().is_empty()) {
-            continue;
+/// A row's cells as a field source (`LeadChecker::row`).
+struct RowCells<'r> {
+    cells: &'r [&'r str],
+    cols: &'r [(&'static str, Vec<usize>)],
+    defaults: &'r Fields,
+}
+
+impl Source for RowCells<'_> {
+    fn raw(&self, field: &str) -> Option<Raw<'_>> {
+        let cell =
+            self.cols.iter().find(|(f, _)| *f == field).and_then(|(_, cols)| {
+                cols.iter().rev().filter_map(|&c| self.cells.get(c)).find(|v| !v.trim().is_empty())
+            });
+        match cell {
+            Some(v) => Some(Raw::Text(v)),
+            None => self.defaults.raw(field),
         }
-        let mut f = Fields::default();
-        for (col, field) in map.iter().enumerate() {
-            if let (Some(field), Some(v)) = (field, cells.get(col)) {
-                let v = v.trim();
-                if !v.is_empty() {
-                    f.set(field, v);
-                }
+    }
+}
+
+impl<'a> LeadChecker<'a> {
+    /// A checker for a sheet with `headers` mapped by `map`; `defaults` fill fields a row
+    /// leaves empty (for example the channel of the whole file).
+    pub fn new(
+        headers: &[String],
+        map: &[Option<&'static str>],
+        pb: &'a Playbook,
+        defaults: &'a Fields,
+    ) -> LeadChecker<'a> {
+        let mut cols: Vec<(&'static str, Vec<usize>)> = Vec::new();
+        for (c, field) in map.iter().enumerate() {
+            let Some(field) = *field else { continue };
+            match cols.iter_mut().find(|(f, _)| *f == field) {
+                Some((_, v)) => v.push(c),
+                None => cols.push((field, vec![c])),
             }
         }
-        match parse(f) {
-            Ok(v) => valid.push((row, v)),
+        LeadChecker {
+            pb,
+            defaults,
+            headers: headers.to_vec(),
+            map: map.to_vec(),
+            cols,
+            valid: Vec::new(),
+            errors: Vec::new(),
+            bad_rows: 0,
+        }
+    }
+
+    /// Checks the sheet's row number `row` (the header is row 1); a row of blank cells is
+    /// skipped.
+    pub fn row<'c>(&mut self, row: usize, cells: impl Iterator<Item = &'c str>) {
+        let cells: Vec<&str> = cells.collect();
+        if cells.iter().all(|c| c.trim().is_empty()) {
+            return;
+        }
+        let source = RowCells { cells: &cells, cols: &self.cols, defaults: self.defaults };
+        match LeadInput::parse(&source, self.pb) {
+            Ok(v) => self.valid.push((row, v)),
             Err(e) => {
-                bad_rows += 1;
+                self.bad_rows += 1;
                 for (field, message) in e.0 {
-                    let column = map
+                    let column = self
+                        .map
                         .iter()
                         .position(|m| *m == Some(field.as_str()))
-                        .and_then(|c| table.headers.get(c).cloned())
+                        .and_then(|c| self.headers.get(c).cloned())
                         .unwrap_or(field);
-                    errors.push(RowError { row, column, message });
+                    self.errors.push(RowError { row, column, message });
                 }
             }
         }
     }
-    (valid, errors, bad_rows)
+
+    pub fn finish(self) -> Checked {
+        Checked { valid: self.valid, errors: self.errors, bad_rows: self.bad_rows }
+    }
 }
 
 /// Validates every row with the lead rules. `defaults` fill fields a row leaves empty (for
-/// example the channel of the whole file).
+/// example the channel of the whole file). A large table is checked in as many parts as
+/// there are cores, each part's rows in order, the parts joined in order: the same answer as
+/// one pass.
 pub fn check(table: &Table, map: &[Option<&'static str>], pb: &Playbook, defaults: &Fields) -> Checked {
-    let (valid, errors, bad_rows) = check_with(table, map, |mut f| {
-        // The row's own values moved over the defaults (a million rows: no copy of each).
-        let mut all = defaults.clone();
-        all.0.append(&mut f.0);
-        LeadInput::parse(&all, pb)
+    let parts = crate::par::parts(&table.rows, |first, rows| {
+        let mut c = LeadChecker::new(&table.headers, map, pb, defaults);
+        for (i, cells) in rows.iter().enumerate() {
+            // Row numbers as a spreadsheet shows them: the header is row 1.
+            c.row(first + i + 2, cells.iter().map(String::as_str));
+        }
+        c.finish()
     });
-    Checked { valid, errors, bad_rows }
+    let mut all = Checked { valid: Vec::with_capacity(table.rows.len()), errors: Vec::new(), bad_rows: 0 };
+    for p in parts {
+        all.valid.extend(p.valid);
+        all.errors.extend(p.errors);
+        all.bad_rows += p.bad_rows;
+    }
+    all
 }
 
 #[cfg(test)]
@@ -248,6 +290,33 @@ mod tests {
         assert!(at(5, "需求").unwrap().contains("critical"));
         // Row 5 took the file's default channel.
         assert!(at(5, "渠道").is_none());
+    }
+
+    /// L-1: rows read in place (a CSV record's cells, no table) check as the table's rows
+    /// do; of a field mapped to two columns the last non-blank cell counts, and the file's
+    /// defaults fill only what a row leaves blank.
+    #[test]
+    fn l1_rows_checked_in_place_equal_the_table_check() {
+        let t = table();
+        let pb = Playbook::default_playbook();
+        let defaults = Fields::from_pairs([("channel", "website_form")]);
+        let map = auto_map(&t.headers);
+        let whole = check(&t, &map, &pb, &defaults);
+        let mut c = LeadChecker::new(&t.headers, &map, &pb, &defaults);
+        for (i, cells) in t.rows.iter().enumerate() {
+            c.row(i + 2, cells.iter().map(String::as_str));
+        }
+        let one = c.finish();
+        assert_eq!((one.valid, one.errors, one.bad_rows), (whole.valid, whole.errors, whole.bad_rows));
+        // 内部编号 mapped to the name as well: its non-blank cell wins over 姓名's.
+        let mut twice = map.clone();
+        twice[6] = Some("name");
+        let mut c = LeadChecker::new(&t.headers, &twice, &pb, &defaults);
+        c.row(2, ["张三", "甲公司", "138 0013 8000", "", "", "", "A1"].into_iter());
+        c.row(3, ["李四", "", "13900000000", "", "trade_show", "", " "].into_iter());
+        let got = c.finish();
+        let names: Vec<_> = got.valid.iter().map(|(_, l)| (l.name.clone().unwrap(), l.channel.code())).collect();
+        assert_eq!(names, [("A1".to_string(), "website_form"), ("李四".to_string(), "trade_show")]);
     }
 
     /// L-1: a large file checked on every core gives the same rows, numbers and errors as

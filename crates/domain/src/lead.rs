@@ -2,7 +2,7 @@
 //! explanation, and routing to an owner.
 
 use crate::company::code_enum;
-use crate::errors::{FieldErrors, Fields};
+use crate::errors::{FieldErrors, Source};
 use crate::playbook::Playbook;
 use serde::{Deserialize, Serialize};
 
@@ -115,7 +115,8 @@ pub struct PartScore {
 /// version that made the judgement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Grading {
-    pub parts: Vec<PartScore>,
+    /// Budget, authority, need and timeline, in `PARTS` order.
+    pub parts: [PartScore; 4],
     pub total: i64,
     pub grade: Grade,
     pub playbook_version: i64,
@@ -160,15 +161,12 @@ impl Playbook {
     /// `grade_b_min` or more, C below.
     pub fn grade(&self, a: &BantAnswers, version: i64) -> Result<Grading, FieldErrors> {
         self.check_answers(a)?;
-        let parts: Vec<PartScore> = PARTS
-            .iter()
-            .map(|part| {
-                let (table, max) = self.answer_table(part);
-                let answer = a.get(part).map(str::to_string);
-                let points = answer.as_ref().and_then(|x| table.get(x)).copied().unwrap_or(1);
-                PartScore { part, answer, points, max }
-            })
-            .collect();
+        let parts = PARTS.map(|part| {
+            let (table, max) = self.answer_table(part);
+            let answer = a.get(part).map(str::to_string);
+            let points = answer.as_ref().and_then(|x| table.get(x)).copied().unwrap_or(1);
+            PartScore { part, answer, points, max }
+        });
         let total = parts.iter().map(|p| p.points).sum();
         let b = &self.leads.bant;
         let grade = if total >= b.grade_a_min {
@@ -245,7 +243,7 @@ pub const LEAD_FIELDS: &[&str] = &[
 impl LeadInput {
     /// L-1: a lead needs a way to reach someone (e-mail or phone) and someone to reach
     /// (a name or a company). Answers are checked against the active playbook.
-    pub fn parse(f: &Fields, pb: &Playbook) -> Result<LeadInput, FieldErrors> {
+    pub fn parse(f: &(impl Source + ?Sized), pb: &Playbook) -> Result<LeadInput, FieldErrors> {
         let mut e = FieldErrors::new();
         f.reject_unknown(&mut e, LEAD_FIELDS);
         let name = f.optional(&mut e, "name", 80);
@@ -452,6 +450,7 @@ pub fn search_text_of(texts: [Option<&str>; 6], phone: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::errors::Fields;
 
     #[test]
     fn l2_phone_and_email_normalise() {

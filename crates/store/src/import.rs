@@ -20,32 +20,37 @@ pub struct ImportOutcome {
 /// Rows per INSERT statement: 45 columns × 200 rows stays under SQLite's bind limit.
 const CHUNK: usize = 200;
 
-/// Rows of the file that are one lead: the first row (later rows' details folded in) with its
-/// L-2 keys, normalised once (every step used to derive them again), and the later rows.
+/// Rows of the file that are one lead: the first row (later rows' details folded into it)
+/// with its L-2 keys, normalised once (every step used to derive them again), and the later
+/// rows. Rows are named by their index in the file's rows, which stay where the check put
+/// them (a million leads of some 450 bytes each were moved into groups, the groups into the
+/// new leads, those into the graded ones: 1.5 GB of copies into fresh memory).
 struct Group {
-    input: LeadInput,
+    row: usize,
     email: Option<String>,
     phone: Option<String>,
-    also: Vec<LeadInput>,
+    also: Vec<usize>,
 }
 
 /// Folds later rows with the same e-mail or phone into the first one (missing details
 /// filled, newer answers kept), so the file itself holds no duplicates.
-fn dedup_in_file(rows: Vec<LeadInput>) -> (Vec<Group>, usize) {
-    let keys = domain::par::map(&rows, |r| (r.email_key(), r.phone_key()));
+fn dedup_in_file(rows: &mut [LeadInput]) -> (Vec<Group>, usize) {
+    let keys = domain::par::map(rows, |r| (r.email_key(), r.phone_key()));
     let mut out: Vec<Group> = Vec::with_capacity(rows.len());
     // One table per key kind, sized up front: a million rows' keys went into one growing
     // table, each with a prefix formatted into a new string.
     let mut by_email: HashMap<String, usize> = HashMap::with_capacity(rows.len());
     let mut by_phone: HashMap<String, usize> = HashMap::with_capacity(rows.len());
     let mut merged = 0;
-    for (r, (email, phone)) in rows.into_iter().zip(keys) {
+    for (n, (email, phone)) in keys.into_iter().enumerate() {
         let hit = email.as_ref().and_then(|k| by_email.get(k)).or_else(|| phone.as_ref().and_then(|k| by_phone.get(k)));
         match hit.copied() {
             Some(i) => {
                 merged += 1;
                 let g = &mut out[i];
-                let t = &mut g.input;
+                // The group's first row comes before this one.
+                let (before, from) = rows.split_at_mut(n);
+                let (t, r) = (&mut before[g.row], &from[0]);
                 macro_rules! fill {
                     ($($f:ident),*) => { $( if t.$f.is_none() { t.$f = r.$f.clone(); } )* };
                 }
@@ -68,7 +73,7 @@ fn dedup_in_file(rows: Vec<LeadInput>) -> (Vec<Group>, usize) {
                 if let Some(k) = phone {
                     by_phone.entry(k).or_insert(i);
                 }
-                g.also.push(r);
+                g.also.push(n);
             }
             None => {
                 if let Some(k) = &email {
@@ -77,7 +82,7 @@ fn dedup_in_file(rows: Vec<LeadInput>) -> (Vec<Group>, usize) {
                 if let Some(k) = &phone {
                     by_phone.insert(k.clone(), out.len());
                 }
-                out.push(Group { input: r, email, phone, also: Vec::new() });
+                out.push(Group { row: n, email, phone, also: Vec::new() });
             }
         }
     }
@@ -134,11 +139,32 @@ pub(crate) fn existing_raw(c: &crate::raw::Conn, col: &str, keys: &[&str]) -> Re
     Ok(found)
 }
 
-/// A new lead of the file, graded and routed.
-struct Prepared {
-    group: Group,
-    grading: domain::lead::Grading,
-    decision: RouteDecision,
+/// The file's new leads, graded and routed: the lead of `groups[k]` decided `decided[k]`.
+struct Batch {
+    rows: Vec<LeadInput>,
+    groups: Vec<Group>,
+    decided: Vec<(domain::lead::Grading, RouteDecision)>,
+}
+
+/// A new lead of the file, graded and routed (borrowed from its `Batch`).
+struct Prepared<'a> {
+    input: &'a LeadInput,
+    group: &'a Group,
+    grading: &'a domain::lead::Grading,
+    decision: &'a RouteDecision,
+}
+
+impl Batch {
+    fn lead(&self, k: usize) -> Prepared<'_> {
+        let group = &self.groups[k];
+        let (grading, decision) = &self.decided[k];
+        Prepared { input: &self.rows[group.row], group, grading, decision }
+    }
+
+    /// The new leads `range`.
+    fn leads(&self, range: std::ops::Range<usize>) -> Vec<Prepared<'_>> {
+        range.map(|k| self.lead(k)).collect()
+    }
 }
 
 /// The history entry of an imported lead: where it came from and what the import decided;
@@ -155,9 +181,9 @@ struct Imported<'a> {
 }
 
 impl<'a> Imported<'a> {
-    fn of(p: &'a Prepared, file: &'a str) -> Imported<'a> {
-        let g = &p.grading;
-        let route = crate::capture::decision_columns(&p.decision).0;
+    fn of(p: &Prepared<'a>, file: &'a str) -> Imported<'a> {
+        let g = p.grading;
+        let route = crate::capture::decision_columns(p.decision).0;
         Imported { file, grade: g.grade.code(), playbook_version: g.playbook_version, route, total: g.total }
     }
 }
@@ -172,11 +198,11 @@ struct Made {
 }
 
 impl Made {
-    fn of(p: &Prepared, at: &str, file: &str) -> Made {
-        let g = &p.group;
+    fn of(batch: &Batch, p: &Prepared, at: &str, file: &str) -> Made {
+        let g = p.group;
         let mut sources = String::with_capacity(160 * (1 + g.also.len()));
         sources.push('[');
-        for (k, x) in std::iter::once(&g.input).chain(&g.also).enumerate() {
+        for (k, x) in std::iter::once(p.input).chain(g.also.iter().map(|&r| &batch.rows[r])).enumerate() {
             if k > 0 {
                 sources.push(',');
             }
@@ -185,13 +211,13 @@ impl Made {
         sources.push(']');
         Made {
             sources,
-            search: domain::lead::search_text(&g.input),
-            weak_key: g.input.weak_key(),
+            search: domain::lead::search_text(p.input),
+            weak_key: p.input.weak_key(),
             history: serde_json::to_string(&Imported::of(p, file)).expect("a history entry serializes"),
         }
     }
 
-    fn texts<'a>(&'a self, p: &'a Prepared) -> crate::capture::LeadTexts<'a> {
+    fn texts<'a>(&'a self, p: &Prepared<'a>) -> crate::capture::LeadTexts<'a> {
         crate::capture::LeadTexts {
             sources: &self.sources,
             search: &self.search,
@@ -205,14 +231,14 @@ impl Made {
 pub async fn import_leads(
     db: &Db,
     actor: &Actor,
-    rows: Vec<LeadInput>,
+    mut rows: Vec<LeadInput>,
     rules: &Rules<'_>,
     label: &str,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<ImportOutcome> {
     let started = std::time::Instant::now();
     let phase = |what: &str| tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "lead import: {what}");
-    let (groups, mut merged) = dedup_in_file(rows);
+    let (mut groups, mut merged) = dedup_in_file(&mut rows);
     phase("deduplicated in the file");
     // A large file's transaction writes its pages once when it can (`Db::begin_bulk`).
     let mut tx = if groups.len() >= crate::bulk::BULK_MIN { db.begin_bulk(true).await? } else { db.begin().await? };
@@ -221,23 +247,27 @@ pub async fn import_leads(
     let (by_email, by_phone) = stored_keys(&mut tx, &emails, &phones).await?;
     drop((emails, phones));
     phase("stored keys looked up");
-    let mut fresh = Vec::with_capacity(groups.len());
+    let stored = |g: &Group| {
+        g.email
+            .as_ref()
+            .and_then(|k| by_email.get(k))
+            .or_else(|| g.phone.as_ref().and_then(|k| by_phone.get(k)))
+            .copied()
+    };
     let mut done = 0;
-    for g in groups {
-        let hit =
-            g.email.as_ref().and_then(|k| by_email.get(k)).or_else(|| g.phone.as_ref().and_then(|k| by_phone.get(k)));
-        match hit {
-            Some(id) => {
-                merge_tx(&mut tx, actor, *id, &g.input, rules).await?;
-                for a in &g.also {
-                    merge_tx(&mut tx, actor, *id, a, rules).await?;
-                }
-                merged += 1;
-                done += 1;
-                progress(done);
+    for g in &groups {
+        if let Some(id) = stored(g) {
+            merge_tx(&mut tx, actor, id, &rows[g.row], rules).await?;
+            for &a in &g.also {
+                merge_tx(&mut tx, actor, id, &rows[a], rules).await?;
             }
-            None => fresh.push(g),
+            merged += 1;
+            done += 1;
+            progress(done);
         }
+    }
+    if done > 0 {
+        groups.retain(|g| stored(g).is_none());
     }
     // Everything imported now shares one assignment time and so one pair of SLA deadlines.
     let now = actor.now;
@@ -245,47 +275,48 @@ pub async fn import_leads(
         .map_err(|e| Error::Other(format!("cannot compute the SLA: {e}")))?;
     let due = (Ts::new(due.first_response), Ts::new(due.follow_up));
     let mut teams = routing_teams(&mut tx).await?;
-    let mut prepared = Vec::with_capacity(fresh.len());
-    for group in fresh {
-        let grading = rules.playbook.grade(&group.input.answers, rules.version).map_err(Error::Invalid)?;
-        let input = &group.input;
+    let mut decided = Vec::with_capacity(groups.len());
+    for group in &groups {
+        let input = &rows[group.row];
+        let grading = rules.playbook.grade(&input.answers, rules.version).map_err(Error::Invalid)?;
         let decision = route(rules.playbook, grading.grade, input.province.as_deref(), input.city.as_deref(), &teams);
         if let RouteDecision::Sales { team_id, owner_id, .. } = &decision
             && let Some(t) = teams.iter_mut().find(|t| t.team_id == *team_id)
         {
             t.last_assigned = Some(*owner_id);
         }
-        prepared.push(Prepared { group, grading, decision });
+        decided.push((grading, decision));
     }
+    let batch = std::sync::Arc::new(Batch { rows, groups, decided });
+    let fresh = batch.groups.len();
     phase("graded and routed");
     // L-1 (c): a large file's leads go in before their secondary indexes and full-text
     // entries are built (see `bulk`); the unique e-mail and phone keys stay in force.
     let last_id_before: i64 =
         on_tx!(&mut tx, c => sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM leads").fetch_one(c).await)?;
     let deferred =
-        crate::bulk::defer_indexes(&mut tx, "leads", Some("leads_fts_insert"), prepared.len(), last_id_before).await?;
+        crate::bulk::defer_indexes(&mut tx, "leads", Some("leads_fts_insert"), fresh, last_id_before).await?;
     let mut created = 0;
-    fn new_lead(p: &Prepared, sources: serde_json::Value, now: Ts, due: (Ts, Ts)) -> NewLead<'_> {
+    fn new_lead<'a>(p: &Prepared<'a>, sources: serde_json::Value, now: Ts, due: (Ts, Ts)) -> NewLead<'a> {
         NewLead {
-            input: &p.group.input,
+            input: p.input,
             now,
-            grading: &p.grading,
-            decision: &p.decision,
+            grading: p.grading,
+            decision: p.decision,
             due: matches!(p.decision, RouteDecision::Sales { .. }).then_some(due),
             sources,
         }
     }
-    let row = |p, sources| new_lead(p, sources, now, due);
     // A large SQLite import writes on one thread; the rows' costliest texts (sources, search
     // text, keys, history entry) are made on another, chunk by chunk ahead of the writer.
-    let prepared = std::sync::Arc::new(prepared);
     let (texts_tx, mut texts_rx) = tokio::sync::mpsc::channel::<Vec<Made>>(64);
     let now_text = now.to_text();
     if deferred.is_some() {
-        let (prepared, label, at) = (prepared.clone(), label.to_string(), now_text.clone());
+        let (batch, label, at) = (batch.clone(), label.to_string(), now_text.clone());
         std::thread::spawn(move || {
-            for chunk in prepared.chunks(CHUNK) {
-                let made = chunk.iter().map(|p| Made::of(p, &at, &label)).collect();
+            for start in (0..fresh).step_by(CHUNK) {
+                let chunk = batch.leads(start..fresh.min(start + CHUNK));
+                let made = chunk.iter().map(|p| Made::of(&batch, p, &at, &label)).collect();
                 // The writer stopped (an error): nothing more to make.
                 if texts_tx.blocking_send(made).is_err() {
                     return;
@@ -293,17 +324,18 @@ pub async fn import_leads(
             }
         });
     }
-    for chunk in prepared.chunks(CHUNK) {
+    for start in (0..fresh).step_by(CHUNK) {
+        let chunk = batch.leads(start..fresh.min(start + CHUNK));
         let conflict = "a lead in the file was captured elsewhere during the import; run it again";
         let ids: Vec<i64> = if deferred.is_some() {
             // A large SQLite import: leads and their history entries through SQLite's
             // statement interface (`raw`), one prepared statement each.
-            let rows: Vec<NewLead> = chunk.iter().map(|p| row(p, serde_json::Value::Null)).collect();
+            let rows: Vec<NewLead> = chunk.iter().map(|p| new_lead(p, serde_json::Value::Null, now, due)).collect();
             let made = texts_rx
                 .recv()
                 .await
                 .ok_or_else(|| Error::Other("the import stopped making its rows' texts".into()))?;
-            let texts: Vec<crate::capture::LeadTexts> = made.iter().zip(chunk).map(|(m, p)| m.texts(p)).collect();
+            let texts: Vec<crate::capture::LeadTexts> = made.iter().zip(&chunk).map(|(m, p)| m.texts(p)).collect();
             crate::raw::with_conn(&mut tx, |conn| {
                 let ids = crate::capture::insert_leads_raw(conn, &rows, &texts)?;
                 let mut st = conn.prepare(crate::capture::EVENT_INSERT)?;
@@ -316,12 +348,10 @@ pub async fn import_leads(
             .map_err(|e| if matches!(e, Error::Conflict(_)) { Error::Conflict(conflict.into()) } else { e })?
         } else {
             let sources = |p: &Prepared| {
-                let g = &p.group;
-                serde_json::Value::Array(
-                    std::iter::once(&g.input).chain(&g.also).map(|x| source_json(x, now)).collect(),
-                )
+                let also = p.group.also.iter().map(|&r| &batch.rows[r]);
+                serde_json::Value::Array(std::iter::once(p.input).chain(also).map(|x| source_json(x, now)).collect())
             };
-            let rows: Vec<NewLead> = chunk.iter().map(|p| row(p, sources(p))).collect();
+            let rows: Vec<NewLead> = chunk.iter().map(|p| new_lead(p, sources(p), now, due)).collect();
             let ids: Vec<i64> = insert_leads(&mut tx, &rows, conflict, "id", |r: &(i64,)| r.0)
                 .await?
                 .into_iter()

@@ -190,14 +190,20 @@ pub(crate) fn grading_json(g: &Grading) -> Value {
 }
 
 /// One of a lead's sources (where and when it was captured), as its `sources` hold it. The
-/// fields are in name order, as a JSON object built by `json!` has them.
+/// fields are in name order, as a JSON object built by `json!` has them; a field the source
+/// lacks is left out rather than written as null (most captures have no campaign or UTM
+/// tags: 76 of a source's 134 bytes were nulls, in every row of a million-lead table).
 #[derive(Serialize)]
 struct Source<'a> {
     at: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
     campaign_id: Option<i64>,
     channel: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
     utm_campaign: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     utm_medium: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     utm_source: Option<&'a str>,
 }
 

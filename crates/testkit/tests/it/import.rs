@@ -48,6 +48,11 @@ both!(l1_import_csv_and_xlsx_from_the_cli, |kind| async move {
         (Some("zs@a.example"), "A", "sales")
     );
     assert_eq!(zhang.sources.as_array().unwrap().len(), 2);
+    // A source holds what it has: no campaign or UTM tags in this file, so no such keys.
+    for s in zhang.sources.as_array().unwrap() {
+        let keys: Vec<&str> = s.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["at", "channel"], "{s}");
+    }
     assert_eq!(zhang.owner_id, Some(app.user_id("sales.rep@yunqi.example").await), "上海 → 销售一组");
     assert!(zhang.first_response_due.is_some());
     // Its history on the lead page names the file and what the import decided.
