@@ -32,8 +32,15 @@ fn is_cjk(c: char) -> bool {
 /// Splits text into runs of CJK characters and runs of other letters or digits (lower-cased);
 /// everything else separates.
 fn runs(text: &str) -> Vec<(bool, String)> {
-    let mut out: Vec<(bool, String)> = Vec::new();
-    let mut cur = String::new();
+    let mut out = Vec::new();
+    each_run(text, &mut String::new(), |cjk, run| out.push((cjk, run.to_string())));
+    out
+}
+
+/// `runs` handed to `f` one at a time, each made in `buf` (a large import indexes a million
+/// leads: no vector and no string per run).
+fn each_run(text: &str, buf: &mut String, mut f: impl FnMut(bool, &str)) {
+    buf.clear();
     let mut cur_cjk = false;
     for c in text.chars() {
         // Fast answers for the two commonest kinds of character, the same as the general
@@ -49,24 +56,61 @@ fn runs(text: &str) -> Vec<(bool, String)> {
             (c.is_alphanumeric(), is_cjk(c), None)
         };
         if !letter {
-            if !cur.is_empty() {
-                out.push((cur_cjk, std::mem::take(&mut cur)));
+            if !buf.is_empty() {
+                f(cur_cjk, buf);
+                buf.clear();
             }
             continue;
         }
-        if !cur.is_empty() && cjk != cur_cjk {
-            out.push((cur_cjk, std::mem::take(&mut cur)));
+        if !buf.is_empty() && cjk != cur_cjk {
+            f(cur_cjk, buf);
+            buf.clear();
         }
         cur_cjk = cjk;
         match lower {
-            Some(l) => cur.push(l),
-            None => cur.extend(c.to_lowercase()),
+            Some(l) => buf.push(l),
+            None => buf.extend(c.to_lowercase()),
         }
     }
-    if !cur.is_empty() {
-        out.push((cur_cjk, cur));
+    if !buf.is_empty() {
+        f(cur_cjk, buf);
     }
-    out
+}
+
+/// Runs' words as `cut_for_search` finds them, space-joined, remembered per thread: a
+/// file's companies, names, provinces and cities repeat, and segmenting one again cost
+/// more than the rest of its search text. Forgotten all at once when full.
+struct Segments(std::collections::HashMap<String, String>);
+
+/// Runs remembered per thread at most.
+const SEGMENTS_MAX: usize = 65_536;
+
+thread_local! {
+    static SEGMENTS: std::cell::RefCell<Segments> = std::cell::RefCell::new(Segments(std::collections::HashMap::new()));
+}
+
+impl Segments {
+    fn words(&mut self, run: &str) -> &str {
+        if !self.0.contains_key(run) {
+            if self.0.len() >= SEGMENTS_MAX {
+                self.0.clear();
+            }
+            let words: Vec<&str> = JIEBA.cut_for_search(run, true).into_iter().map(|w| w.word).collect();
+            self.0.insert(run.to_string(), words.join(" "));
+        }
+        &self.0[run]
+    }
+}
+
+/// Appends `token` to the space-separated `out` unless it is empty or already there.
+fn push_token(out: &mut String, token: &str) {
+    if token.is_empty() || out.split(' ').any(|t| t == token) {
+        return;
+    }
+    if !out.is_empty() {
+        out.push(' ');
+    }
+    out.push_str(token);
 }
 
 /// The index tokens of some texts, space-joined: every run whole (so a typed beginning of a
@@ -74,28 +118,24 @@ fn runs(text: &str) -> Vec<(bool, String)> {
 /// (`cut_for_search`: 有限公司 → 有限, 公司, 有限公司). `extra` tokens are added as they are
 /// (e.g. the last four digits of a phone number).
 pub fn index_text<'a>(texts: impl IntoIterator<Item = &'a str>, extra: &[String]) -> String {
-    let mut tokens: Vec<String> = Vec::new();
-    let push = |t: &str, tokens: &mut Vec<String>| {
-        if !t.is_empty() && !tokens.iter().any(|x| x == t) {
-            tokens.push(t.to_string());
-        }
-    };
-    for text in texts {
-        for (cjk, run) in runs(text) {
-            push(&run, &mut tokens);
-            if cjk && run.chars().count() > 1 {
-                for w in JIEBA.cut_for_search(&run, true) {
-                    push(w.word, &mut tokens);
+    let mut out = String::with_capacity(128);
+    let mut buf = String::new();
+    SEGMENTS.with_borrow_mut(|segments| {
+        for text in texts {
+            each_run(text, &mut buf, |cjk, run| {
+                push_token(&mut out, run);
+                if cjk && run.chars().nth(1).is_some() {
+                    for w in segments.words(run).split(' ') {
+                        push_token(&mut out, w);
+                    }
                 }
-            }
+            });
         }
-    }
+    });
     for e in extra {
-        for (_, run) in runs(e) {
-            push(&run, &mut tokens);
-        }
+        each_run(e, &mut buf, |_, run| push_token(&mut out, run));
     }
-    tokens.join(" ")
+    out
 }
 
 /// A parsed search: every group must match; a group matches when any of its alternatives
@@ -171,6 +211,24 @@ mod tests {
         assert!(!t.contains("  ") && !t.starts_with(' ') && !t.ends_with(' '));
         // The marketing dictionary keeps campaign words whole.
         assert!(index_text(["双十一种草"], &[]).split(' ').any(|w| w == "双十一"));
+    }
+
+    /// L-1: a run's words remembered from an earlier lead are the words jieba finds in it
+    /// afresh (a thread that has seen nothing yet), and a full memory starts over.
+    #[test]
+    fn l1_remembered_segments_equal_fresh_ones() {
+        let texts = ["深圳博远科技有限公司", "杨思远", "广东", "Zhang Wei"];
+        let first = index_text(texts, &["9999".into()]);
+        assert_eq!(index_text(texts, &["9999".into()]), first);
+        let fresh = std::thread::spawn(move || index_text(texts, &["9999".into()])).join().unwrap();
+        assert_eq!(fresh, first);
+        let ideograph = |n: usize| char::from_u32(0x4E00 + n as u32).unwrap();
+        for k in 0..SEGMENTS_MAX + 10 {
+            let run: String = [ideograph(k % 256), ideograph(k / 256)].iter().collect();
+            index_text([run.as_str()], &[]);
+        }
+        assert!(SEGMENTS.with_borrow(|s| s.0.len()) <= SEGMENTS_MAX);
+        assert_eq!(index_text(texts, &["9999".into()]), first);
     }
 
     #[test]

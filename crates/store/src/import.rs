@@ -20,6 +20,11 @@ pub struct ImportOutcome {
 /// Rows per INSERT statement: 45 columns × 200 rows stays under SQLite's bind limit.
 const CHUNK: usize = 200;
 
+/// Rows per hand-over of a large SQLite import's texts to its writer, and per loan of the
+/// connection to the writer: single-row statements have no bind limit, and each hand-over
+/// costs both threads a wake-up.
+const RAW_CHUNK: usize = 4096;
+
 /// Rows of the file that are one lead: the first row (later rows' details folded into it)
 /// with its L-2 keys, normalised once (every step used to derive them again), and the later
 /// rows. Rows are named by their index in the file's rows, which stay where the check put
@@ -309,13 +314,14 @@ pub async fn import_leads(
     }
     // A large SQLite import writes on one thread; the rows' costliest texts (sources, search
     // text, keys, history entry) are made on another, chunk by chunk ahead of the writer.
-    let (texts_tx, mut texts_rx) = tokio::sync::mpsc::channel::<Vec<Made>>(64);
+    let (texts_tx, mut texts_rx) = tokio::sync::mpsc::channel::<Vec<Made>>(8);
+    let step = if deferred.is_some() { RAW_CHUNK } else { CHUNK };
     let now_text = now.to_text();
     if deferred.is_some() {
         let (batch, label, at) = (batch.clone(), label.to_string(), now_text.clone());
         std::thread::spawn(move || {
-            for start in (0..fresh).step_by(CHUNK) {
-                let chunk = batch.leads(start..fresh.min(start + CHUNK));
+            for start in (0..fresh).step_by(step) {
+                let chunk = batch.leads(start..fresh.min(start + step));
                 let made = chunk.iter().map(|p| Made::of(&batch, p, &at, &label)).collect();
                 // The writer stopped (an error): nothing more to make.
                 if texts_tx.blocking_send(made).is_err() {
@@ -324,8 +330,8 @@ pub async fn import_leads(
             }
         });
     }
-    for start in (0..fresh).step_by(CHUNK) {
-        let chunk = batch.leads(start..fresh.min(start + CHUNK));
+    for start in (0..fresh).step_by(step) {
+        let chunk = batch.leads(start..fresh.min(start + step));
         let conflict = "a lead in the file was captured elsewhere during the import; run it again";
         let ids: Vec<i64> = if deferred.is_some() {
             // A large SQLite import: leads and their history entries through SQLite's
