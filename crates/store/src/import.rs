@@ -25,30 +25,45 @@ const CHUNK: usize = 200;
 /// costs both threads a wake-up.
 const RAW_CHUNK: usize = 4096;
 
-/// Rows of the file that are one lead: the first row (later rows' details folded into it)
-/// with its L-2 keys, normalised once (every step used to derive them again), and the later
-/// rows. Rows are named by their index in the file's rows, which stay where the check put
-/// them (a million leads of some 450 bytes each were moved into groups, the groups into the
-/// new leads, those into the graded ones: 1.5 GB of copies into fresh memory).
+/// Rows of the file that are one lead: the first row (later rows' details folded into it),
+/// the rows whose L-2 keys are the lead's (normalised once: every step used to derive them
+/// again), and the later rows. Rows are named by their index in the file's rows, which stay
+/// where the check put them (a million leads of some 450 bytes each were moved into groups,
+/// the groups into the new leads, those into the graded ones: 1.5 GB of copies into fresh
+/// memory).
 struct Group {
     row: usize,
-    email: Option<String>,
-    phone: Option<String>,
+    email: Option<usize>,
+    phone: Option<usize>,
     also: Vec<usize>,
+}
+
+/// Each row's e-mail and phone keys.
+struct Keys(Vec<(Option<String>, Option<String>)>);
+
+impl Keys {
+    fn email(&self, g: &Group) -> Option<&str> {
+        g.email.and_then(|r| self.0[r].0.as_deref())
+    }
+
+    fn phone(&self, g: &Group) -> Option<&str> {
+        g.phone.and_then(|r| self.0[r].1.as_deref())
+    }
 }
 
 /// Folds later rows with the same e-mail or phone into the first one (missing details
 /// filled, newer answers kept), so the file itself holds no duplicates.
-fn dedup_in_file(rows: &mut [LeadInput]) -> (Vec<Group>, usize) {
-    let keys = domain::par::map(rows, |r| (r.email_key(), r.phone_key()));
+fn dedup_in_file(rows: &mut [LeadInput]) -> (Keys, Vec<Group>, usize) {
+    let keys = Keys(domain::par::map(rows, |r| (r.email_key(), r.phone_key())));
     let mut out: Vec<Group> = Vec::with_capacity(rows.len());
-    // One table per key kind, sized up front: a million rows' keys went into one growing
-    // table, each with a prefix formatted into a new string.
-    let mut by_email: HashMap<String, usize> = HashMap::with_capacity(rows.len());
-    let mut by_phone: HashMap<String, usize> = HashMap::with_capacity(rows.len());
+    // One table per key kind, sized up front, holding the keys where they are (a million
+    // rows' keys were copied into them).
+    let mut by_email: HashMap<&str, usize> = HashMap::with_capacity(rows.len());
+    let mut by_phone: HashMap<&str, usize> = HashMap::with_capacity(rows.len());
     let mut merged = 0;
-    for (n, (email, phone)) in keys.into_iter().enumerate() {
-        let hit = email.as_ref().and_then(|k| by_email.get(k)).or_else(|| phone.as_ref().and_then(|k| by_phone.get(k)));
+    for (n, (email, phone)) in keys.0.iter().enumerate() {
+        let (email, phone) = (email.as_deref(), phone.as_deref());
+        let hit = email.and_then(|k| by_email.get(k)).or_else(|| phone.and_then(|k| by_phone.get(k)));
         match hit.copied() {
             Some(i) => {
                 merged += 1;
@@ -66,11 +81,11 @@ fn dedup_in_file(rows: &mut [LeadInput]) -> (Vec<Group>, usize) {
                 }
                 newer!(budget, authority, need, timeline);
                 // An e-mail or phone the first row lacked came from this one, and its key too.
-                if g.email.is_none() {
-                    g.email.clone_from(&email);
+                if g.email.is_none() && email.is_some() {
+                    g.email = Some(n);
                 }
-                if g.phone.is_none() {
-                    g.phone.clone_from(&phone);
+                if g.phone.is_none() && phone.is_some() {
+                    g.phone = Some(n);
                 }
                 if let Some(k) = email {
                     by_email.entry(k).or_insert(i);
@@ -81,17 +96,18 @@ fn dedup_in_file(rows: &mut [LeadInput]) -> (Vec<Group>, usize) {
                 g.also.push(n);
             }
             None => {
-                if let Some(k) = &email {
-                    by_email.insert(k.clone(), out.len());
+                if let Some(k) = email {
+                    by_email.insert(k, out.len());
                 }
-                if let Some(k) = &phone {
-                    by_phone.insert(k.clone(), out.len());
+                if let Some(k) = phone {
+                    by_phone.insert(k, out.len());
                 }
-                out.push(Group { row: n, email, phone, also: Vec::new() });
+                out.push(Group { row: n, email: email.map(|_| n), phone: phone.map(|_| n), also: Vec::new() });
             }
         }
     }
-    (out, merged)
+    drop((by_email, by_phone));
+    (keys, out, merged)
 }
 
 /// Ids of existing leads holding any of `keys` in `col`.
@@ -147,6 +163,7 @@ pub(crate) fn existing_raw(c: &crate::raw::Conn, col: &str, keys: &[&str]) -> Re
 /// The file's new leads, graded and routed: the lead of `groups[k]` decided `decided[k]`.
 struct Batch {
     rows: Vec<LeadInput>,
+    keys: Keys,
     groups: Vec<Group>,
     decided: Vec<(domain::lead::Grading, RouteDecision)>,
 }
@@ -154,6 +171,8 @@ struct Batch {
 /// A new lead of the file, graded and routed (borrowed from its `Batch`).
 struct Prepared<'a> {
     input: &'a LeadInput,
+    email_key: Option<&'a str>,
+    phone_key: Option<&'a str>,
     group: &'a Group,
     grading: &'a domain::lead::Grading,
     decision: &'a RouteDecision,
@@ -163,7 +182,8 @@ impl Batch {
     fn lead(&self, k: usize) -> Prepared<'_> {
         let group = &self.groups[k];
         let (grading, decision) = &self.decided[k];
-        Prepared { input: &self.rows[group.row], group, grading, decision }
+        let (email_key, phone_key) = (self.keys.email(group), self.keys.phone(group));
+        Prepared { input: &self.rows[group.row], email_key, phone_key, group, grading, decision }
     }
 
     /// The new leads `range`.
@@ -226,8 +246,8 @@ impl Made {
         crate::capture::LeadTexts {
             sources: &self.sources,
             search: &self.search,
-            email_key: p.group.email.as_deref(),
-            phone_key: p.group.phone.as_deref(),
+            email_key: p.email_key,
+            phone_key: p.phone_key,
             weak_key: self.weak_key.as_deref(),
         }
     }
@@ -243,21 +263,17 @@ pub async fn import_leads(
 ) -> Result<ImportOutcome> {
     let started = std::time::Instant::now();
     let phase = |what: &str| tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "lead import: {what}");
-    let (mut groups, mut merged) = dedup_in_file(&mut rows);
+    let (keys, mut groups, mut merged) = dedup_in_file(&mut rows);
     phase("deduplicated in the file");
     // A large file's transaction writes its pages once when it can (`Db::begin_bulk`).
     let mut tx = if groups.len() >= crate::bulk::BULK_MIN { db.begin_bulk(true).await? } else { db.begin().await? };
-    let emails: Vec<&str> = groups.iter().filter_map(|g| g.email.as_deref()).collect();
-    let phones: Vec<&str> = groups.iter().filter_map(|g| g.phone.as_deref()).collect();
+    let emails: Vec<&str> = groups.iter().filter_map(|g| keys.email(g)).collect();
+    let phones: Vec<&str> = groups.iter().filter_map(|g| keys.phone(g)).collect();
     let (by_email, by_phone) = stored_keys(&mut tx, &emails, &phones).await?;
     drop((emails, phones));
     phase("stored keys looked up");
     let stored = |g: &Group| {
-        g.email
-            .as_ref()
-            .and_then(|k| by_email.get(k))
-            .or_else(|| g.phone.as_ref().and_then(|k| by_phone.get(k)))
-            .copied()
+        keys.email(g).and_then(|k| by_email.get(k)).or_else(|| keys.phone(g).and_then(|k| by_phone.get(k))).copied()
     };
     let mut done = 0;
     for g in &groups {
@@ -280,10 +296,12 @@ pub async fn import_leads(
         .map_err(|e| Error::Other(format!("cannot compute the SLA: {e}")))?;
     let due = (Ts::new(due.first_response), Ts::new(due.follow_up));
     let mut teams = routing_teams(&mut tx).await?;
+    // Grades on every core; routes in file order (round robin).
+    let gradings = domain::par::map(&groups, |g| rules.playbook.grade(&rows[g.row].answers, rules.version));
     let mut decided = Vec::with_capacity(groups.len());
-    for group in &groups {
+    for (group, grading) in groups.iter().zip(gradings) {
         let input = &rows[group.row];
-        let grading = rules.playbook.grade(&input.answers, rules.version).map_err(Error::Invalid)?;
+        let grading = grading.map_err(Error::Invalid)?;
         let decision = route(rules.playbook, grading.grade, input.province.as_deref(), input.city.as_deref(), &teams);
         if let RouteDecision::Sales { team_id, owner_id, .. } = &decision
             && let Some(t) = teams.iter_mut().find(|t| t.team_id == *team_id)
@@ -292,7 +310,7 @@ pub async fn import_leads(
         }
         decided.push((grading, decision));
     }
-    let batch = std::sync::Arc::new(Batch { rows, groups, decided });
+    let batch = std::sync::Arc::new(Batch { rows, keys, groups, decided });
     let fresh = batch.groups.len();
     phase("graded and routed");
     // L-1 (c): a large file's leads go in before their secondary indexes and full-text

@@ -58,6 +58,17 @@ both!(l1_import_csv_and_xlsx_from_the_cli, |kind| async move {
     // Its history on the lead page names the file and what the import decided.
     let page = app.login("marketer@yunqi.example").await.get(&format!("/leads/{}", zhang.id)).await.text;
     assert!(page.contains("leads.csv · 等级 A · 销售跟进"), "{page}");
+    // L-2: the e-mail only the later row had is the lead's key as well: a capture by it
+    // merges into the lead.
+    let r = app
+        .api("marketer@yunqi.example")
+        .await
+        .json(Method::POST, "/api/v1/leads", &json!({"name": "张三", "email": "ZS@a.example", "channel": "webinar"}))
+        .await;
+    assert_eq!(
+        (r.status, r.json()["merged"].clone(), r.json()["lead"]["id"].clone()),
+        (200, json!(true), json!(zhang.id))
+    );
     let li = all.iter().find(|l| l.name.as_deref() == Some("李四")).unwrap();
     assert_eq!(
         (li.channel.as_str(), li.grade.as_str()),
