@@ -3,6 +3,7 @@
 
 use crate::calendar::WorkingCalendar;
 use crate::company::code_enum;
+use crate::errors::Source as _;
 use crate::errors::{FieldErrors, Fields, parse_choice};
 use crate::playbook::Playbook;
 use serde::{Deserialize, Serialize};

@@ -1,5 +1,6 @@
 //! Campaigns (L-1, L-9): where leads come from and what they cost.
 
+use crate::errors::Source as _;
 use crate::errors::{FieldErrors, Fields, parse_choice};
 use crate::lead::Channel;
 use crate::money::Money;

@@ -2,6 +2,7 @@
 //! working week every "working hours/days" rule counts in.
 
 use crate::calendar::WorkingHours;
+use crate::errors::Source as _;
 use crate::errors::{FieldErrors, Fields, parse_choice};
 use jiff::civil::Weekday;
 

@@ -1,6 +1,7 @@
 //! Nurture (L-6), hand-off (L-7) and deals (L-8): stages, attribution and the sales cycle.
 
 use crate::company::code_enum;
+use crate::errors::Source as _;
 use crate::errors::{FieldErrors, Fields};
 use crate::money::Money;
 use crate::playbook::Playbook;

@@ -153,17 +153,6 @@ impl Fields {
             }
         }
     }
-
-    /// See [`Source::choice`].
-    pub fn choice<T: Copy>(
-        &self,
-        errors: &mut FieldErrors,
-        field: &str,
-        all: &[T],
-        code: impl Fn(T) -> &'static str,
-    ) -> Option<T> {
-        Source::choice(self, errors, field, all, code)
-    }
 }
 
 /// A field's value as its source holds it: text (a form field, a sheet cell, a JSON string)

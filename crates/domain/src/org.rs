@@ -1,6 +1,7 @@
 //! Departments, teams and people (SPEC O-2), as validated inputs.
 
 use crate::company::code_enum;
+use crate::errors::Source as _;
 use crate::errors::{FieldErrors, Fields};
 use crate::role::Role;
 use serde::{Deserialize, Serialize};

@@ -9,6 +9,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use domain::automation::{LEAD_SIGNALS, Rule};
+use domain::errors::Source as _;
 use domain::role::Action;
 use domain::{FieldErrors, Fields};
 use store::automation::{RuleRow, Run, Task};

@@ -9,6 +9,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use domain::FieldErrors;
 use domain::calendar::{CalendarDay, DayKind, shipped_days};
+use domain::errors::Source as _;
 use domain::role::Action;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};

@@ -11,6 +11,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use domain::deal::{DealInput, StageInput, TouchKind, reason};
+use domain::errors::Source as _;
 use domain::role::Action;
 use domain::{FieldErrors, Fields};
 use store::deals::{Deal, Touch};

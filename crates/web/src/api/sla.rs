@@ -7,6 +7,7 @@ use crate::error::{ApiResult, ErrorBody};
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
+use domain::errors::Source as _;
 use domain::notify::Format;
 use domain::role::Action;
 use domain::{FieldErrors, Fields};
