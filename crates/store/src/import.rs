@@ -266,7 +266,23 @@ pub async fn import_leads(
     let (keys, mut groups, mut merged) = dedup_in_file(&mut rows);
     phase("deduplicated in the file");
     // A large file's transaction writes its pages once when it can (`Db::begin_bulk`).
-    let mut tx = if groups.len() >= crate::bulk::BULK_MIN { db.begin_bulk(true).await? } else { db.begin().await? };
+    // Every campaign the file names must exist. Checked here, once per campaign, so that a
+    // large file's transaction can leave the foreign-key checks off (SQLite looked up the
+    // campaign, owner and team of every lead and the lead of every history entry; owners
+    // and teams come from routing over the stored teams, history entries name the leads
+    // just written).
+    let mut campaigns: Vec<i64> = rows.iter().filter_map(|r| r.campaign_id).collect();
+    campaigns.sort_unstable();
+    campaigns.dedup();
+    let bulk = groups.len() >= crate::bulk::BULK_MIN;
+    let mut tx = if bulk { db.begin_bulk(false).await? } else { db.begin().await? };
+    for id in campaigns {
+        let found: Option<i64> = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT id FROM campaigns WHERE id = $1")
+            .bind(id).fetch_optional(c).await)?;
+        if found.is_none() {
+            return Err(Error::field("campaign_id", format!("no campaign has the id {id}")));
+        }
+    }
     let emails: Vec<&str> = groups.iter().filter_map(|g| keys.email(g)).collect();
     let phones: Vec<&str> = groups.iter().filter_map(|g| keys.phone(g)).collect();
     let (by_email, by_phone) = stored_keys(&mut tx, &emails, &phones).await?;

@@ -122,6 +122,29 @@ fn multipart(name: &str, bytes: &[u8]) -> (String, Vec<u8>) {
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
+// L-1 (c): a file naming a campaign that does not exist is refused with the field named and
+// nothing written, small (through the driver) or large (in bulk, where the transaction
+// leaves SQLite's foreign-key checks off because the import checks campaigns itself).
+both!(l1_import_naming_an_unknown_campaign_changes_nothing, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let cfg = testkit::test_config(&app.testdb.url);
+    let dir = tempfile::tempdir().unwrap();
+    for rows in [3, 6_000] {
+        let mut text = String::from("姓名,手机,渠道,活动编号\n");
+        for i in 0..rows {
+            // The last row names the missing campaign.
+            let campaign = if i + 1 == rows { "987654" } else { "" };
+            text.push_str(&format!("客户{i},1360000{i:04},wechat,{campaign}\n"));
+        }
+        let csv = dir.path().join(format!("campaign{rows}.csv"));
+        std::fs::write(&csv, text).unwrap();
+        let before = (store::leads::count(&app.db).await.unwrap(), app.audit_count().await);
+        let err = run(cmd(&csv, true), cfg.clone()).await.unwrap_err().to_string();
+        assert!(err.contains("campaign_id") && err.contains("987654"), "{rows} rows: {err}");
+        assert_eq!((store::leads::count(&app.db).await.unwrap(), app.audit_count().await), before, "{rows} rows");
+    }
+});
+
 both!(l1_import_and_export_in_the_ui, |kind| async move {
     let app = TestApp::spawn(kind).await;
     let mut mk = app.login("marketer@yunqi.example").await;
