@@ -197,7 +197,7 @@ pub trait Source {
                 String::new()
             }
             Some(v) => {
-                if v.chars().count() > max_chars {
+                if too_long(&v, max_chars) {
                     errors.add(field, format!("must be at most {max_chars} characters"));
                 }
                 v
@@ -208,7 +208,7 @@ pub trait Source {
     /// An optional text field of at most `max_chars` characters.
     fn optional(&self, errors: &mut FieldErrors, field: &str, max_chars: usize) -> Option<String> {
         let v = self.text(errors, field)?;
-        if v.chars().count() > max_chars {
+        if too_long(&v, max_chars) {
             errors.add(field, format!("must be at most {max_chars} characters"));
         }
         Some(v)
@@ -260,6 +260,12 @@ impl Source for Fields {
     }
 }
 
+/// More than `max_chars` characters; a text of no more bytes than that is not (a character
+/// is at least a byte), and most are, so most are not counted.
+fn too_long(v: &str, max_chars: usize) -> bool {
+    v.len() > max_chars && v.chars().count() > max_chars
+}
+
 /// Finds `value` among `all` by code, or records the allowed codes against `field`.
 pub fn parse_choice<T: Copy>(
     errors: &mut FieldErrors,
@@ -275,5 +281,25 @@ pub fn parse_choice<T: Copy>(
             errors.add(field, format!("unknown value `{value}`; expected one of: {}", allowed.join(", ")));
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lengths are counted in characters: 80 ideographs (240 bytes) fit a limit of 80, 81
+    /// ideographs or 81 ASCII letters do not.
+    #[test]
+    fn limits_count_characters_not_bytes() {
+        let check = |v: String| {
+            let mut e = FieldErrors::new();
+            Fields::from_pairs([("name", v)]).optional(&mut e, "name", 80);
+            e.get("name").map(str::to_string)
+        };
+        assert_eq!(check("云".repeat(80)), None);
+        assert_eq!(check("云".repeat(81)).as_deref(), Some("must be at most 80 characters"));
+        assert_eq!(check("a".repeat(81)).as_deref(), Some("must be at most 80 characters"));
+        assert_eq!(check("a".repeat(80)), None);
     }
 }
