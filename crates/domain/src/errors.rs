@@ -174,8 +174,8 @@ pub trait Source {
     /// (a sheet's mapped columns) has none.
     fn reject_unknown(&self, _errors: &mut FieldErrors, _allowed: &[&str]) {}
 
-    /// The value as text: strings as they are, numbers and booleans as written; other types
-    /// are an error. `None` when absent, null or blank.
+    /// The value as trimmed text; any other JSON type is an error. `None` when absent, null
+    /// or blank.
     fn text(&self, errors: &mut FieldErrors, field: &str) -> Option<String> {
         match self.raw(field)? {
             Raw::Text(s) => {

@@ -106,6 +106,7 @@ fn dedup_in_file(rows: &mut [LeadInput]) -> (Keys, Vec<Group>, usize) {
             }
         }
     }
+    // The tables borrow the keys, which go to the caller.
     drop((by_email, by_phone));
     (keys, out, merged)
 }
@@ -265,7 +266,6 @@ pub async fn import_leads(
     let phase = |what: &str| tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "lead import: {what}");
     let (keys, mut groups, mut merged) = dedup_in_file(&mut rows);
     phase("deduplicated in the file");
-    // A large file's transaction writes its pages once when it can (`Db::begin_bulk`).
     // Every campaign the file names must exist. Checked here, once per campaign, so that a
     // large file's transaction can leave the foreign-key checks off (SQLite looked up the
     // campaign, owner and team of every lead and the lead of every history entry; owners
@@ -274,6 +274,7 @@ pub async fn import_leads(
     let mut campaigns: Vec<i64> = rows.iter().filter_map(|r| r.campaign_id).collect();
     campaigns.sort_unstable();
     campaigns.dedup();
+    // A large file's transaction writes its pages once when it can (`Db::begin_bulk`).
     let bulk = groups.len() >= crate::bulk::BULK_MIN;
     let mut tx = if bulk { db.begin_bulk(false).await? } else { db.begin().await? };
     for id in campaigns {
