@@ -857,25 +857,19 @@ fn check_file<C: RowChecker>(
                 utf8
             });
             let mut checker: Option<anyhow::Result<C>> = None;
-            'chunks: for chunk in chunks {
-                for (row, cells) in chunk.iter() {
-                    match &mut checker {
-                        None => {
-                            let headers: Vec<String> = cells.map(|h| h.trim().to_string()).collect();
-                            let made = make(&headers);
-                            let usable = made.is_ok();
-                            checker = Some(made);
-                            if !usable {
-                                break 'chunks;
-                            }
-                        }
-                        Some(Ok(c)) => c.row(row, cells),
-                        Some(Err(_)) => break 'chunks,
-                    }
+            for chunk in chunks {
+                if chunk.rows.is_empty() {
+                    continue;
                 }
-                if let Some(Ok(c)) = &mut checker {
-                    c.checked_some();
+                let mut from = 0;
+                if checker.is_none() {
+                    let headers: Vec<String> = chunk.record(0).1.map(|h| h.trim().to_string()).collect();
+                    checker = Some(make(&headers));
+                    from = 1;
                 }
+                let Some(Ok(c)) = &mut checker else { break };
+                c.records(&chunk, from);
+                c.checked_some();
             }
             (reading.join().expect("the file's reading thread"), checker)
         });
@@ -918,23 +912,30 @@ impl Records {
         }
     }
 
-    /// Each record's sheet row and its cells.
-    fn iter(&self) -> impl Iterator<Item = (usize, impl Iterator<Item = &str>)> {
-        self.rows.iter().enumerate().map(move |(k, &(row, first, mut start))| {
-            let last = self.rows.get(k + 1).map_or(self.ends.len(), |r| r.1);
-            let cells = self.ends[first..last].iter().map(move |&end| {
-                let cell = &self.text[start..end];
-                start = end;
-                cell
-            });
-            (row, cells)
-        })
+    /// Record `k`'s sheet row and its cells.
+    fn record(&self, k: usize) -> (usize, impl Iterator<Item = &str>) {
+        let (row, first, mut start) = self.rows[k];
+        let last = self.rows.get(k + 1).map_or(self.ends.len(), |r| r.1);
+        let cells = self.ends[first..last].iter().map(move |&end| {
+            let cell = &self.text[start..end];
+            start = end;
+            cell
+        });
+        (row, cells)
     }
 }
 
 /// A checker fed a file's rows (`row` is the sheet row number, the header being row 1).
 trait RowChecker {
     fn row<'a>(&mut self, row: usize, cells: impl Iterator<Item = &'a str>);
+
+    /// Checks a chunk's records from the `from`th on, in order.
+    fn records(&mut self, chunk: &Records, from: usize) {
+        for k in from..chunk.rows.len() {
+            let (row, cells) = chunk.record(k);
+            self.row(row, cells);
+        }
+    }
 
     /// Follows each chunk of rows checked (and the last).
     fn checked_some(&mut self) {}
@@ -943,6 +944,27 @@ trait RowChecker {
 impl RowChecker for domain::import::LeadChecker<'_> {
     fn row<'a>(&mut self, row: usize, cells: impl Iterator<Item = &'a str>) {
         domain::import::LeadChecker::row(self, row, cells)
+    }
+
+    /// The second half of each chunk on a thread of its own: checking a lead row costs
+    /// twice what reading it does, and one checking thread kept the reading one waiting
+    /// (1 M leads, medians of three alternated: the check 2.8 → 2.0 s).
+    fn records(&mut self, chunk: &Records, from: usize) {
+        let mid = from + (chunk.rows.len() - from) / 2;
+        let mut second = self.fork();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for k in mid..chunk.rows.len() {
+                    let (row, cells) = chunk.record(k);
+                    second.row(row, cells);
+                }
+            });
+            for k in from..mid {
+                let (row, cells) = chunk.record(k);
+                self.row(row, cells);
+            }
+        });
+        self.absorb(second);
     }
 }
 

@@ -214,6 +214,28 @@ impl<'a> LeadChecker<'a> {
         }
     }
 
+    /// A checker of the same sheet by the same rules with nothing checked yet, for rows
+    /// checked on another thread; `absorb` takes its results back.
+    pub fn fork(&self) -> LeadChecker<'a> {
+        LeadChecker {
+            pb: self.pb,
+            defaults: self.defaults,
+            headers: self.headers.clone(),
+            map: self.map.clone(),
+            cols: self.cols.clone(),
+            valid: Vec::new(),
+            errors: Vec::new(),
+            bad_rows: 0,
+        }
+    }
+
+    /// Appends what `other` (a `fork`) checked: rows that follow this checker's.
+    pub fn absorb(&mut self, other: LeadChecker<'a>) {
+        self.valid.extend(other.valid);
+        self.errors.extend(other.errors);
+        self.bad_rows += other.bad_rows;
+    }
+
     pub fn finish(self) -> Checked {
         Checked { valid: self.valid, errors: self.errors, bad_rows: self.bad_rows }
     }
@@ -307,7 +329,17 @@ mod tests {
             c.row(i + 2, cells.iter().map(String::as_str));
         }
         let one = c.finish();
-        assert_eq!((one.valid, one.errors, one.bad_rows), (whole.valid, whole.errors, whole.bad_rows));
+        assert_eq!((one.valid.clone(), one.errors.clone(), one.bad_rows), (whole.valid, whole.errors, whole.bad_rows));
+        // Rows 2–3 here and 4–5 in a fork (another thread's share), absorbed: one pass's answer.
+        let mut first = LeadChecker::new(&t.headers, &map, &pb, &defaults);
+        let mut second = first.fork();
+        for (i, cells) in t.rows.iter().enumerate() {
+            let c = if i < 2 { &mut first } else { &mut second };
+            c.row(i + 2, cells.iter().map(String::as_str));
+        }
+        first.absorb(second);
+        let joined = first.finish();
+        assert_eq!((joined.valid, joined.errors, joined.bad_rows), (one.valid, one.errors, one.bad_rows));
         // 内部编号 mapped to the name as well: its non-blank cell wins over 姓名's.
         let mut twice = map.clone();
         twice[6] = Some("name");

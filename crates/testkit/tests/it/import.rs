@@ -426,3 +426,41 @@ fn lead_has(column: &str, lead: &store::leads::Lead) -> bool {
         _ => true,
     }
 }
+
+// L-1 (c): a file of more than one chunk, each chunk's halves checked on two threads, is
+// checked and written in the file's order; its bad rows, in either half of either chunk,
+// stop the whole file unless asked, and are the only rows left out when asked.
+both!(l1_cli_file_checked_on_two_threads_keeps_its_order, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let cfg = testkit::test_config(&app.testdb.url);
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("many.csv");
+    // Sheet rows 2 ..= 20,001; the reader hands over 16,384 records at a time.
+    let bad = [100, 12_000, 17_000, 19_990];
+    let mut text = String::from("姓名,手机,邮箱,渠道\n");
+    for row in 2..=20_001usize {
+        let mail = if bad.contains(&row) { "bad-mail" } else { "" };
+        text.push_str(&format!("行{row},139{row:08},{mail},webinar\n"));
+    }
+    std::fs::write(&csv, text).unwrap();
+    let last: i64 = sqlx_scalar(&app.db, "SELECT coalesce(max(id), 0) FROM leads").await;
+    assert_eq!(run(cmd(&csv, false), cfg.clone()).await.unwrap(), ExitCode::FAILURE);
+    assert_eq!(sqlx_scalar(&app.db, "SELECT coalesce(max(id), 0) FROM leads").await, last, "nothing written");
+    assert_eq!(run(cmd(&csv, true), cfg.clone()).await.unwrap(), ExitCode::SUCCESS);
+    let q = "SELECT name FROM leads WHERE id > $1 ORDER BY id";
+    let names: Vec<String> = match &app.db {
+        store::Db::Sqlite(p) => sqlx::query_scalar(q).bind(last).fetch_all(p).await.unwrap(),
+        store::Db::Postgres(p) => sqlx::query_scalar(q).bind(last).fetch_all(p).await.unwrap(),
+    };
+    let expected: Vec<String> = (2..=20_001usize).filter(|r| !bad.contains(r)).map(|r| format!("行{r}")).collect();
+    assert_eq!(names.len(), expected.len());
+    assert!(names == expected, "leads written in the file's order, the bad rows left out");
+    app.stop().await;
+});
+
+async fn sqlx_scalar(db: &store::Db, q: &'static str) -> i64 {
+    match db {
+        store::Db::Sqlite(p) => sqlx::query_scalar(q).fetch_one(p).await.unwrap(),
+        store::Db::Postgres(p) => sqlx::query_scalar(q).fetch_one(p).await.unwrap(),
+    }
+}
