@@ -252,15 +252,15 @@ pub fn check(table: &Table, map: &[Option<&'static str>], pb: &Playbook, default
             // Row numbers as a spreadsheet shows them: the header is row 1.
             c.row(first + i + 2, cells.iter().map(String::as_str));
         }
-        c.finish()
+        c
     });
-    let mut all = Checked { valid: Vec::with_capacity(table.rows.len()), errors: Vec::new(), bad_rows: 0 };
+    let mut parts = parts.into_iter();
+    let mut all = parts.next().expect("at least one part");
+    all.valid.reserve(table.rows.len().saturating_sub(all.valid.len()));
     for p in parts {
-        all.valid.extend(p.valid);
-        all.errors.extend(p.errors);
-        all.bad_rows += p.bad_rows;
+        all.absorb(p);
     }
-    all
+    all.finish()
 }
 
 #[cfg(test)]
