@@ -1256,13 +1256,18 @@ async fn import_leads(
     let calendar = store::calendar::working_calendar(&db, &company).await?;
     let mut defaults = Fields::default();
     defaults.set("channel", channel.unwrap_or_else(|| "other".into()));
+    // A row naming a campaign that is not stored is a bad row, reported by its number.
+    let campaigns = store::campaigns::ids(&db).await?;
     if let Some(c) = campaign {
+        if campaigns.binary_search(&c).is_err() {
+            anyhow::bail!("--campaign: {}", domain::import::unknown_campaign(c));
+        }
         defaults.set("campaign_id", c);
     }
     // Each row is checked as it is read: a million rows never sit in memory as cells.
     let checked = check_file(file, quiet, |headers| {
         let mapping = domain::import::apply_map(headers, map).map_err(|e| anyhow::anyhow!("--map: {e}"))?;
-        Ok(domain::import::LeadChecker::new(headers, &mapping, &pb, &defaults))
+        Ok(domain::import::LeadChecker::new(headers, &mapping, &pb, &defaults).known_campaigns(&campaigns))
     })?
     .finish();
     phase("rows checked");

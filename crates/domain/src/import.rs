@@ -135,6 +135,9 @@ pub struct LeadChecker<'a> {
     /// Each mapped field with its columns; of a field mapped twice the last non-blank cell
     /// counts.
     cols: Vec<(&'static str, Vec<usize>)>,
+    /// The stored campaigns' ids, ascending, when the caller knows them: a row naming
+    /// another campaign is a bad row at its campaign column.
+    campaigns: Option<&'a [i64]>,
     valid: Vec<(usize, LeadInput)>,
     errors: Vec<RowError>,
     bad_rows: usize,
@@ -183,10 +186,19 @@ impl<'a> LeadChecker<'a> {
             headers: headers.to_vec(),
             map: map.to_vec(),
             cols,
+            campaigns: None,
             valid: Vec::new(),
             errors: Vec::new(),
             bad_rows: 0,
         }
+    }
+
+    /// Rows naming a campaign not among `ids` (the stored campaigns, ascending) are bad
+    /// rows, reported at their campaign column like any other bad cell.
+    pub fn known_campaigns(mut self, ids: &'a [i64]) -> LeadChecker<'a> {
+        debug_assert!(ids.is_sorted());
+        self.campaigns = Some(ids);
+        self
     }
 
     /// Checks the sheet's row number `row` (the header is row 1); a row of blank cells is
@@ -197,7 +209,13 @@ impl<'a> LeadChecker<'a> {
             return;
         }
         let source = RowCells { cells: &cells, cols: &self.cols, defaults: self.defaults };
-        match LeadInput::parse(&source, self.pb) {
+        let parsed = LeadInput::parse(&source, self.pb).and_then(|v| match (v.campaign_id, self.campaigns) {
+            (Some(id), Some(ids)) if ids.binary_search(&id).is_err() => {
+                Err(crate::errors::FieldErrors::single("campaign_id", unknown_campaign(id)))
+            }
+            _ => Ok(v),
+        });
+        match parsed {
             Ok(v) => self.valid.push((row, v)),
             Err(e) => {
                 self.bad_rows += 1;
@@ -223,6 +241,7 @@ impl<'a> LeadChecker<'a> {
             headers: self.headers.clone(),
             map: self.map.clone(),
             cols: self.cols.clone(),
+            campaigns: self.campaigns,
             valid: Vec::new(),
             errors: Vec::new(),
             bad_rows: 0,
@@ -241,13 +260,25 @@ impl<'a> LeadChecker<'a> {
     }
 }
 
+/// The message of a row naming a campaign that is not stored (L-1).
+pub fn unknown_campaign(id: i64) -> String {
+    format!("no campaign has the id {id}")
+}
+
 /// Validates every row with the lead rules. `defaults` fill fields a row leaves empty (for
-/// example the channel of the whole file). A large table is checked in as many parts as
+/// example the channel of the whole file); `campaigns` are the stored campaigns' ids,
+/// ascending (a row naming another is a bad row). A large table is checked in as many parts as
 /// there are cores, each part's rows in order, the parts joined in order: the same answer as
 /// one pass.
-pub fn check(table: &Table, map: &[Option<&'static str>], pb: &Playbook, defaults: &Fields) -> Checked {
+pub fn check(
+    table: &Table,
+    map: &[Option<&'static str>],
+    pb: &Playbook,
+    defaults: &Fields,
+    campaigns: &[i64],
+) -> Checked {
     let parts = crate::par::parts(&table.rows, |first, rows| {
-        let mut c = LeadChecker::new(&table.headers, map, pb, defaults);
+        let mut c = LeadChecker::new(&table.headers, map, pb, defaults).known_campaigns(campaigns);
         for (i, cells) in rows.iter().enumerate() {
             // Row numbers as a spreadsheet shows them: the header is row 1.
             c.row(first + i + 2, cells.iter().map(String::as_str));
@@ -300,7 +331,7 @@ mod tests {
     fn l1_errors_by_row_and_column() {
         let t = table();
         let pb = Playbook::default_playbook();
-        let c = check(&t, &auto_map(&t.headers), &pb, &Fields::from_pairs([("channel", "website_form")]));
+        let c = check(&t, &auto_map(&t.headers), &pb, &Fields::from_pairs([("channel", "website_form")]), &[]);
         assert_eq!(c.valid.len(), 1);
         assert_eq!(c.valid[0].0, 2);
         assert_eq!(c.bad_rows, 2, "the blank row 4 is skipped");
@@ -323,7 +354,7 @@ mod tests {
         let pb = Playbook::default_playbook();
         let defaults = Fields::from_pairs([("channel", "website_form")]);
         let map = auto_map(&t.headers);
-        let whole = check(&t, &map, &pb, &defaults);
+        let whole = check(&t, &map, &pb, &defaults, &[]);
         let mut c = LeadChecker::new(&t.headers, &map, &pb, &defaults);
         for (i, cells) in t.rows.iter().enumerate() {
             c.row(i + 2, cells.iter().map(String::as_str));
@@ -361,7 +392,7 @@ mod tests {
         let big = Table { headers: small.headers.clone(), rows };
         let pb = Playbook::default_playbook();
         let defaults = Fields::from_pairs([("channel", "website_form")]);
-        let c = check(&big, &auto_map(&big.headers), &pb, &defaults);
+        let c = check(&big, &auto_map(&big.headers), &pb, &defaults, &[]);
         assert_eq!((c.valid.len(), c.bad_rows), (copies, 2 * copies));
         for k in 0..copies {
             let base = 4 * k;
@@ -372,5 +403,31 @@ mod tests {
         }
         // In file order, as one pass gives them.
         assert!(c.errors.windows(2).all(|w| w[0].row <= w[1].row));
+    }
+
+    /// L-1: a row naming a campaign that is not stored is a bad row at its campaign column,
+    /// with its row number; rows naming a stored campaign, or none, pass.
+    #[test]
+    fn l1_unknown_campaign_is_a_row_error() {
+        let h = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let t = Table {
+            headers: h(&["姓名", "手机", "活动编号"]),
+            rows: vec![
+                h(&["张三", "13800138000", "7"]),
+                h(&["李四", "13900139000", "8"]),
+                h(&["王五", "13700137000", ""]),
+            ],
+        };
+        let pb = Playbook::default_playbook();
+        let defaults = Fields::from_pairs([("channel", "wechat")]);
+        let c = check(&t, &auto_map(&t.headers), &pb, &defaults, &[3, 7]);
+        let rows: Vec<usize> = c.valid.iter().map(|(r, _)| *r).collect();
+        assert_eq!((rows, c.bad_rows), (vec![2, 4], 1));
+        assert_eq!(
+            c.errors,
+            [RowError { row: 3, column: "活动编号".into(), message: "no campaign has the id 8".into() }]
+        );
+        // No campaign stored: every row naming one is refused.
+        assert_eq!(check(&t, &auto_map(&t.headers), &pb, &defaults, &[]).bad_rows, 2);
     }
 }

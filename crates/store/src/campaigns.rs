@@ -53,6 +53,11 @@ pub async fn list(db: &Db) -> Result<Vec<Campaign>> {
     Ok(on_db!(db, p => sqlx::query_as::<_, Campaign>(q("ORDER BY c.starts_on DESC, c.id DESC")).fetch_all(p).await)?)
 }
 
+/// Every stored campaign's id, ascending: what an import file's rows may name (L-1).
+pub async fn ids(db: &Db) -> Result<Vec<i64>> {
+    Ok(on_db!(db, p => sqlx::query_scalar("SELECT id FROM campaigns ORDER BY id").fetch_all(p).await)?)
+}
+
 pub async fn get(db: &Db, id: i64) -> Result<Option<Campaign>> {
     Ok(on_db!(db, p => sqlx::query_as::<_, Campaign>(q("WHERE c.id = $1")).bind(id).fetch_optional(p).await)?)
 }

@@ -281,7 +281,7 @@ pub async fn import_leads(
         let found: Option<i64> = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT id FROM campaigns WHERE id = $1")
             .bind(id).fetch_optional(c).await)?;
         if found.is_none() {
-            return Err(Error::field("campaign_id", format!("no campaign has the id {id}")));
+            return Err(Error::field("campaign_id", domain::import::unknown_campaign(id)));
         }
     }
     let emails: Vec<&str> = groups.iter().filter_map(|g| keys.email(g)).collect();

@@ -107,65 +107,60 @@ impl I18n {
         self.try_t(&format!("{prefix}-{code}")).unwrap_or_else(|| code.to_string())
     }
 
-    /// Translates a validation message from `domain` (written in English) into this
-    /// language, argument by argument; unknown messages are shown as they are.
+    /// Translates a message from `domain` or `store` (written in English: a validation
+    /// problem or a conflict) into this language, argument by argument; unknown messages are
+    /// shown as they are. The English locale's `err-*` and `conflict-*` messages are the
+    /// templates: a message matching one is that key with the placeholders' values.
     pub fn problem(&self, message: &str) -> String {
         if self.lang == Lang::En {
             return message.to_string();
         }
-        let fixed = [
-            ("is required", "err-required"),
-            ("unknown field", "err-unknown-field"),
-            ("unknown key", "err-unknown-key"),
-            ("is missing", "err-missing"),
-            ("must be a string", "err-string"),
-            ("must be a whole number", "err-whole-number"),
-            ("must be true or false", "err-bool"),
-            ("must be a positive id", "err-positive-id"),
-            ("is not an e-mail address", "err-email"),
-            ("must not be empty", "err-not-empty"),
-            ("must be a list of strings", "err-list"),
-            ("is already used by another account", "err-email-taken"),
-            ("another department has this name", "err-department-taken"),
-            ("the department already has a team with this name", "err-team-taken"),
-            ("the team belongs to another department", "err-team-department"),
-            ("at least one day of the week must be a working day", "err-no-working-day"),
-            ("is not a phone number", "err-phone"),
-            ("give an e-mail address or a phone number", "err-contact"),
-            ("give a name or a company", "err-who"),
-            ("is required for this action", "err-required-for-action"),
-        ];
-        if let Some((_, key)) = fixed.iter().find(|(m, _)| *m == message) {
-            return self.t(key);
-        }
-        if let Some(rest) = message.strip_prefix("unknown value `")
-            && let Some((value, allowed)) = rest.split_once("`; expected one of: ")
-        {
-            return self.t_args("err-unknown-value", &[("value", value), ("allowed", allowed)]);
-        }
-        if let Some(rest) = message.strip_prefix("must be between ")
-            && let Some((range, got)) = rest.split_once(", got ")
-            && let Some((min, max)) = range.split_once(" and ")
-        {
-            return self.t_args("err-range", &[("min", min), ("max", max), ("got", got)]);
-        }
-        if let Some(n) = message.strip_prefix("must be at most ").and_then(|r| r.strip_suffix(" characters")) {
-            return self.t_args("err-max-chars", &[("max", n)]);
-        }
-        if let Some(n) = message.strip_prefix("must be at least ").and_then(|r| r.strip_suffix(" characters")) {
-            return self.t_args("err-min-chars", &[("min", n)]);
-        }
-        if let Some(rest) = message.strip_prefix("must be an integer, got ") {
-            return self.t_args("err-integer", &[("got", rest)]);
-        }
-        if let Some(value) = message.strip_prefix('`').and_then(|r| r.strip_suffix("` is not a date (YYYY-MM-DD)")) {
-            return self.t_args("err-date", &[("value", value)]);
-        }
-        if let Some(rest) = message.strip_prefix("unknown time zone `").and_then(|r| r.split_once('`')) {
-            return self.t_args("err-time-zone", &[("value", rest.0)]);
+        for (key, template) in PROBLEMS.iter() {
+            if let Some(args) = fill(template, message) {
+                return self.t_args(key, &args);
+            }
         }
         message.to_string()
     }
+}
+
+/// The English `err-*` and `conflict-*` messages (key, text): what `domain` and `store`
+/// write, in the order of the file.
+static PROBLEMS: std::sync::LazyLock<Vec<(&'static str, &'static str)>> = std::sync::LazyLock::new(|| {
+    include_str!("../locales/en/main.ftl")
+        .lines()
+        .filter(|l| l.starts_with("err-") || l.starts_with("conflict-"))
+        .filter_map(|l| l.split_once(" = "))
+        .map(|(k, v)| (k.trim(), v.trim()))
+        .collect()
+});
+
+/// The placeholders' values when `message` is `template` (Fluent's `{ $name }` standing
+/// for any text), else `None`.
+fn fill<'a, 'm>(template: &'a str, message: &'m str) -> Option<Vec<(&'a str, &'m str)>> {
+    let mut pieces = template.split("{ $");
+    let mut rest = message.strip_prefix(pieces.next()?)?;
+    let mut args = Vec::new();
+    let mut pieces = pieces.peekable();
+    while let Some(piece) = pieces.next() {
+        let (name, literal) = piece.split_once(" }")?;
+        let value = if pieces.peek().is_none() {
+            // The last placeholder runs to the message's own ending.
+            let v = rest.strip_suffix(literal)?;
+            rest = "";
+            v
+        } else {
+            let at = rest.find(literal)?;
+            let v = &rest[..at];
+            rest = &rest[at + literal.len()..];
+            v
+        };
+        if value.is_empty() {
+            return None;
+        }
+        args.push((name, value));
+    }
+    rest.is_empty().then_some(args)
 }
 
 /// Every message key of one language, for the parity test.

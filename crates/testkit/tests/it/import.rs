@@ -122,27 +122,93 @@ fn multipart(name: &str, bytes: &[u8]) -> (String, Vec<u8>) {
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
-// L-1 (c): a file naming a campaign that does not exist is refused with the field named and
-// nothing written, small (through the driver) or large (in bulk, where the transaction
-// leaves SQLite's foreign-key checks off because the import checks campaigns itself).
+// L-1 (c): a row naming a campaign that does not exist is a bad row like any other: the file
+// is refused whole by default and nothing is written, with valid rows only the others are
+// imported; an unknown `--campaign` for the whole file is refused before any row is read.
+// The store still refuses such a lead itself, small (through the driver) or large (in bulk,
+// where the transaction leaves SQLite's foreign-key checks off because the import checks
+// campaigns itself).
 both!(l1_import_naming_an_unknown_campaign_changes_nothing, |kind| async move {
     let app = TestApp::spawn(kind).await;
     let cfg = testkit::test_config(&app.testdb.url);
     let dir = tempfile::tempdir().unwrap();
-    for rows in [3, 6_000] {
-        let mut text = String::from("姓名,手机,渠道,活动编号\n");
-        for i in 0..rows {
-            // The last row names the missing campaign.
-            let campaign = if i + 1 == rows { "987654" } else { "" };
-            text.push_str(&format!("客户{i},1360000{i:04},wechat,{campaign}\n"));
+    let body = json!({"name": "峰会", "channel": "trade_show", "planned_cost": "1000"});
+    let r = app.api("marketer@yunqi.example").await.json(Method::POST, "/api/v1/campaigns", &body).await;
+    let known = store::campaigns::ids(&app.db).await.unwrap();
+    assert_eq!(known, [r.json()["id"].as_i64().unwrap()]);
+    let mut text = String::from("姓名,手机,渠道,活动编号\n");
+    for i in 0..3 {
+        // Row 3 names the missing campaign, row 4 a stored one.
+        let campaign = [String::new(), "987654".into(), known[0].to_string()][i].clone();
+        text.push_str(&format!("客户{i},1360000{i:04},wechat,{campaign}\n"));
+    }
+    let csv = dir.path().join("campaign.csv");
+    std::fs::write(&csv, text).unwrap();
+    let before = (store::leads::count(&app.db).await.unwrap(), app.audit_count().await);
+    assert_eq!(run(cmd(&csv, false), cfg.clone()).await.unwrap(), ExitCode::FAILURE);
+    assert_eq!((store::leads::count(&app.db).await.unwrap(), app.audit_count().await), before, "nothing written");
+    let mut whole = cmd(&csv, true);
+    if let Command::Import(ImportCmd::Leads { campaign, .. }) = &mut whole {
+        *campaign = Some(987654);
+    }
+    let err = run(whole, cfg.clone()).await.unwrap_err().to_string();
+    assert!(err.contains("--campaign") && err.contains("987654"), "{err}");
+    assert_eq!((store::leads::count(&app.db).await.unwrap(), app.audit_count().await), before, "nothing written");
+    assert_eq!(run(cmd(&csv, true), cfg.clone()).await.unwrap(), ExitCode::SUCCESS);
+    assert_eq!(store::leads::count(&app.db).await.unwrap(), before.0 + 2, "rows 2 and 4");
+    let named = |q: &'static str| {
+        let db = app.db.clone();
+        async move {
+            let f = store::leads::Filter { q: Some(q.into()), limit: 5, ..Default::default() };
+            store::leads::list(&db, store::leads::Scope::All, &f).await.unwrap().len()
         }
-        let csv = dir.path().join(format!("campaign{rows}.csv"));
-        std::fs::write(&csv, text).unwrap();
+    };
+    let phones = (named("13600000000").await, named("13600000001").await, named("13600000002").await);
+    assert_eq!(phones, (1, 0, 1), "row 3 left out");
+    // The UI reports it beside its row and column, in the reader's language.
+    let mut mk = app.login("marketer@yunqi.example").await;
+    let (ct, body) = multipart("campaign.csv", &std::fs::read(&csv).unwrap());
+    let ct: &'static str = Box::leak(ct.into_boxed_str());
+    let r = mk.send(Method::POST, "/leads/import", Some(testkit::client::Body::Raw(ct, body))).await;
+    let path = r.location();
+    let form =
+        [("map_0", "name"), ("map_1", "phone"), ("map_2", "channel"), ("map_3", "campaign_id"), ("channel", "wechat")];
+    let mut pairs = form.to_vec();
+    pairs.push(("action", "import"));
+    let r = mk.post_form(&path, &pairs).await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert!(r.text.contains("<td>3</td><td>活动编号</td><td>没有编号为 987654 的活动</td>"), "{}", r.text);
+    assert_eq!(store::leads::count(&app.db).await.unwrap(), before.0 + 2, "nothing more written");
+
+    // The store's own check, below the file check.
+    let active = store::playbook::active(&app.db).await.unwrap().unwrap();
+    let pb = domain::playbook::Playbook::parse(&active.document).unwrap();
+    let company = store::company::get(&app.db).await.unwrap().unwrap();
+    let calendar = store::calendar::working_calendar(&app.db, &company).await.unwrap();
+    let tz = jiff::tz::TimeZone::UTC;
+    let rules = store::leads::Rules { playbook: &pb, version: active.version, calendar: &calendar, tz: &tz };
+    for rows in [3, 6_000] {
+        let leads: Vec<domain::lead::LeadInput> = (0..rows)
+            .map(|i| {
+                let mut f = domain::errors::Fields::from_pairs([
+                    ("name", format!("店家{i}")),
+                    ("phone", format!("1350000{i:04}")),
+                    ("channel", "wechat".into()),
+                ]);
+                if i + 1 == rows {
+                    f.set("campaign_id", 987654);
+                }
+                domain::lead::LeadInput::parse(&f, &pb).unwrap()
+            })
+            .collect();
         let before = (store::leads::count(&app.db).await.unwrap(), app.audit_count().await);
-        let err = run(cmd(&csv, true), cfg.clone()).await.unwrap_err().to_string();
+        let actor = store::audit::Actor::cli(app.now());
+        let err =
+            store::import::import_leads(&app.db, &actor, leads, &rules, "t", &|_| {}).await.unwrap_err().to_string();
         assert!(err.contains("campaign_id") && err.contains("987654"), "{rows} rows: {err}");
         assert_eq!((store::leads::count(&app.db).await.unwrap(), app.audit_count().await), before, "{rows} rows");
     }
+    app.stop().await;
 });
 
 both!(l1_import_and_export_in_the_ui, |kind| async move {

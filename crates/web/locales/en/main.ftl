@@ -290,6 +290,7 @@ err-max-chars = must be at most { $max } characters
 err-min-chars = must be at least { $min } characters
 err-integer = must be an integer, got { $got }
 err-time-zone = unknown time zone `{ $value }`; use an IANA name such as Asia/Shanghai
+err-unknown-campaign = no campaign has the id { $id }
 
 # Playbook keys: pb-<key with dots and underscores as dashes>.
 pb-organisation-staffing-brand-pct = Brand team share of headcount
@@ -1008,3 +1009,27 @@ sheet-import-orders-done = Imported: { $created } new order(s), { $unchanged } a
 sheet-import-events-done = Imported: { $events } event(s), { $skipped } row(s) skipped.
 customers-import-link = Import orders
 funnel-import-link = Import events
+
+# Conflicts the store reports (the English text is what the store writes; see i18n::problem).
+conflict-lead-accept = only an open lead handed to sales can be accepted
+conflict-lead-reject = only a lead with sales can be rejected
+conflict-lead-deal = the lead is already a deal
+conflict-deal-closed = the deal is closed
+conflict-merge-deal = the lead to merge away has a deal; merge the other way round
+conflict-capture-race = a lead with this e-mail or phone was captured at the same moment; retry
+conflict-import-race = a lead in the file was captured elsewhere during the import; run it again
+conflict-idempotency-other = this Idempotency-Key was already used for a different request
+conflict-idempotency-failed = the first request with this Idempotency-Key failed; send it again
+conflict-playbook-race = another playbook version was saved at the same moment; reload and try again
+conflict-playbook-stale = the playbook changed since version { $base } (now version { $now }); reload and apply your edit again
+conflict-department-teams = the department still has { $teams } team(s); move or delete them first
+conflict-orders-race = another request wrote some of these orders or customers at the same moment; send them again
+conflict-order-other = order { $order } already exists with another customer, date or amount
+conflict-subscription-other = subscription { $id } is stored with other values (only an end date may be added to a running one)
+conflict-referred = customer { $customer } was already referred
+conflict-referral-open = the referral has not qualified yet: the referred customer's orders are below the minimum and the window is open
+conflict-referral-failed = the referral did not qualify: the referred customer's orders in the window stayed below the minimum
+conflict-referral-paid = every reward of this referral has been paid
+conflict-referral-race = another payout of this referral was recorded meanwhile; reload and check what is owed
+conflict-experiment-key = an experiment with key { $key } exists
+conflict-experiment-status = experiment { $key } is not { $status }

@@ -290,6 +290,7 @@ err-max-chars = 最多 { $max } 个字符
 err-min-chars = 至少 { $min } 个字符
 err-integer = 应为整数，当前为 { $got }
 err-time-zone = 未知时区“{ $value }”，请使用 IANA 名称，例如 Asia/Shanghai
+err-unknown-campaign = 没有编号为 { $id } 的活动
 
 # Playbook keys: pb-<key with dots and underscores as dashes>.
 pb-organisation-staffing-brand-pct = 品牌组人员占比
@@ -1008,3 +1009,27 @@ sheet-import-orders-done = 导入完成：新增 { $created } 笔订单，{ $unc
 sheet-import-events-done = 导入完成：{ $events } 条事件，跳过 { $skipped } 行。
 customers-import-link = 导入订单
 funnel-import-link = 导入事件
+
+# 存储层报告的冲突（英文原文见 en/main.ftl）。
+conflict-lead-accept = 只能接受已移交销售且仍在进行中的线索
+conflict-lead-reject = 只能退回在销售手中的线索
+conflict-lead-deal = 该线索已转为商机
+conflict-deal-closed = 该商机已关闭
+conflict-merge-deal = 被合并掉的线索已有商机，请反向合并
+conflict-capture-race = 同一时刻已录入了相同邮箱或手机号的线索，请重试
+conflict-import-race = 导入期间文件中的某条线索已从别处录入，请重新导入
+conflict-idempotency-other = 此 Idempotency-Key 已用于另一个请求
+conflict-idempotency-failed = 使用此 Idempotency-Key 的首次请求失败，请重新发送
+conflict-playbook-race = 同一时刻已保存了另一个制度手册版本，请刷新后重试
+conflict-playbook-stale = 制度手册自版本 { $base } 以来已有更改（现为版本 { $now }），请刷新后重新修改
+conflict-department-teams = 该部门下仍有 { $teams } 个团队，请先移走或删除
+conflict-orders-race = 同一时刻另一个请求写入了其中部分订单或客户，请重新提交
+conflict-order-other = 订单 { $order } 已存在，但客户、日期或金额不同
+conflict-subscription-other = 订阅 { $id } 已以其他值保存（进行中的订阅只能补充结束日期）
+conflict-referred = 客户 { $customer } 已被推荐过
+conflict-referral-open = 该推荐尚未达标：被推荐客户的订单低于最低金额，考核期仍在进行
+conflict-referral-failed = 该推荐未达标：考核期内被推荐客户的订单未达到最低金额
+conflict-referral-paid = 该推荐的奖励已全部发放
+conflict-referral-race = 期间已记录了该推荐的另一笔发放，请刷新并核对应发金额
+conflict-experiment-key = 已存在键为 { $key } 的实验
+conflict-experiment-status = 实验 { $key } 不处于“{ $status }”状态

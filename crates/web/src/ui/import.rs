@@ -181,7 +181,11 @@ pub async fn map_submit(
         Err(e) => return internal(&ctx, e),
     };
     let defaults = Fields::from_pairs([("channel", channel.clone())]);
-    let checked = domain::import::check(&t, &map, &rules.playbook, &defaults);
+    let campaigns = match store::campaigns::ids(&s.db).await {
+        Ok(c) => c,
+        Err(e) => return internal(&ctx, e),
+    };
+    let checked = domain::import::check(&t, &map, &rules.playbook, &defaults, &campaigns);
     page.checked = true;
     page.valid = checked.valid.len();
     page.bad_rows = checked.bad_rows;

@@ -396,8 +396,16 @@ pub fn internal(ctx: &Ctx, e: store::Error) -> Response {
     match e {
         store::Error::NotFound => ctx.error_page(StatusCode::NOT_FOUND, "error-not-found"),
         store::Error::Conflict(m) => {
-            let page = ErrorPage { ctx: ctx.clone(), status: 409, message: m };
+            let page = ErrorPage { ctx: ctx.clone(), status: 409, message: ctx.i18n.problem(&m) };
             (StatusCode::CONFLICT, page).into_response()
+        }
+        // Stored data changed under a checked form (a campaign deleted meanwhile, say): each
+        // field's problem, translated.
+        store::Error::Invalid(e) => {
+            let message =
+                e.0.iter().map(|(f, m)| format!("{f}: {}", ctx.i18n.problem(m))).collect::<Vec<_>>().join("; ");
+            let page = ErrorPage { ctx: ctx.clone(), status: 422, message };
+            (StatusCode::UNPROCESSABLE_ENTITY, page).into_response()
         }
         other => {
             tracing::error!(error = %other, "internal error");

@@ -196,7 +196,7 @@ pub async fn save(State(s): State<AppState>, ctx: Ctx, form: UiForm) -> Response
         Ok(_) => done("/playbook", "playbook-saved"),
         Err(store::Error::Conflict(m)) => {
             let mut errors = Errors::default();
-            errors.0.insert("based_on".into(), m);
+            errors.0.insert("based_on".into(), ctx.i18n.problem(&m));
             (StatusCode::CONFLICT, page(errors)).into_response()
         }
         Err(err) => internal(&ctx, err),

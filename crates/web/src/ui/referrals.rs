@@ -183,7 +183,7 @@ pub async fn pay(State(s): State<AppState>, ctx: Ctx, Path(id): Path<i64>, form:
         Ok(_) => done("/reports/referrals", "saved"),
         Err(store::Error::NotFound) => ctx.error_page(StatusCode::NOT_FOUND, "error-not-found"),
         Err(store::Error::Conflict(m)) => {
-            let mut page = view_with(&s, &ctx, &Fields::default(), Errors::default(), Some(m)).await;
+            let mut page = view_with(&s, &ctx, &Fields::default(), Errors::default(), Some(ctx.i18n.problem(&m))).await;
             *page.status_mut() = StatusCode::CONFLICT;
             page
         }

@@ -181,7 +181,7 @@ async fn upload(s: AppState, ctx: Ctx, mut form: Multipart, kind: Kind) -> Respo
         }
         // An order stored earlier with other values: the whole file is refused.
         Err(store::Error::Conflict(m)) => {
-            p.error = Some(m);
+            p.error = Some(ctx.i18n.problem(&m));
             unprocessable(p)
         }
         Err(e) => internal(&ctx, e),
