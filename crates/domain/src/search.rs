@@ -102,15 +102,29 @@ impl Segments {
     }
 }
 
-/// Appends `token` to the space-separated `out` unless it is empty or already there.
-fn push_token(out: &mut String, token: &str) {
-    if token.is_empty() || out.split(' ').any(|t| t == token) {
-        return;
+/// Space-separated tokens, each once, with where each one lies: whether a token is already
+/// there is a comparison with the tokens of its length (splitting the text again for every
+/// token was a good part of making a large import's search texts).
+struct Tokens {
+    out: String,
+    at: Vec<(u32, u32)>,
+}
+
+impl Tokens {
+    /// Appends `token` unless it is empty or already there.
+    fn push(&mut self, token: &str) {
+        let len = token.len() as u32;
+        if token.is_empty()
+            || self.at.iter().any(|&(s, l)| l == len && &self.out[s as usize..(s + l) as usize] == token)
+        {
+            return;
+        }
+        if !self.out.is_empty() {
+            self.out.push(' ');
+        }
+        self.at.push((self.out.len() as u32, len));
+        self.out.push_str(token);
     }
-    if !out.is_empty() {
-        out.push(' ');
-    }
-    out.push_str(token);
 }
 
 /// The index tokens of some texts, space-joined: every run whole (so a typed beginning of a
@@ -118,24 +132,24 @@ fn push_token(out: &mut String, token: &str) {
 /// (`cut_for_search`: 有限公司 → 有限, 公司, 有限公司). `extra` tokens are added as they are
 /// (e.g. the last four digits of a phone number).
 pub fn index_text<'a>(texts: impl IntoIterator<Item = &'a str>, extra: &[String]) -> String {
-    let mut out = String::with_capacity(128);
+    let mut out = Tokens { out: String::with_capacity(128), at: Vec::with_capacity(24) };
     let mut buf = String::new();
     SEGMENTS.with_borrow_mut(|segments| {
         for text in texts {
             each_run(text, &mut buf, |cjk, run| {
-                push_token(&mut out, run);
+                out.push(run);
                 if cjk && run.chars().nth(1).is_some() {
                     for w in segments.words(run).split(' ') {
-                        push_token(&mut out, w);
+                        out.push(w);
                     }
                 }
             });
         }
     });
     for e in extra {
-        each_run(e, &mut buf, |_, run| push_token(&mut out, run));
+        each_run(e, &mut buf, |_, run| out.push(run));
     }
-    out
+    out.out
 }
 
 /// A parsed search: every group must match; a group matches when any of its alternatives
@@ -209,6 +223,12 @@ mod tests {
             assert!(tokens.contains(&want), "{want} missing from {t}");
         }
         assert!(!t.contains("  ") && !t.starts_with(' ') && !t.ends_with(' '));
+        // Each token once, in the order first seen, a prefix of another kept as a token.
+        let mut seen = tokens.clone();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), tokens.len(), "{t}");
+        assert_eq!(index_text(["ab abc ab", "abc"], &["ab".into(), "a".into()]), "ab abc a");
         // The marketing dictionary keeps campaign words whole.
         assert!(index_text(["双十一种草"], &[]).split(' ').any(|w| w == "双十一"));
     }
