@@ -574,6 +574,22 @@ pub(crate) fn insert_leads_raw<'d>(
     Ok(ids)
 }
 
+/// L-1 search on SQLite (migration 0026): the small full-text index's rows of leads just
+/// inserted (`ids`, one transaction's consecutive ids), in one statement. FTS5 writes out
+/// what a transaction gave it as a segment whenever another statement begins: one statement
+/// for the batch makes one segment, where the insert trigger made one per lead. Every
+/// insert of leads on SQLite calls this (or, in bulk, builds the index afterwards).
+const INDEX_NEW: &str =
+    "INSERT INTO leads_fts_new (rowid, search_text) SELECT id, search_text FROM leads WHERE id BETWEEN $1 AND $2";
+
+pub(crate) fn index_new_raw(conn: &crate::raw::Conn, ids: &[i64]) -> Result<()> {
+    let (Some(first), Some(last)) = (ids.iter().min(), ids.iter().max()) else { return Ok(()) };
+    let mut st = conn.prepare(&INDEX_NEW.replace('$', "?"))?;
+    st.int(1, *first)?;
+    st.int(2, *last)?;
+    st.run()
+}
+
 const LEAD_INSERT: &str = "INSERT INTO leads (name, company, title, email, email_key, phone, phone_key, weak_key, province, city, \
      company_size, channel, campaign_id, utm_source, utm_medium, utm_campaign, utm_term, utm_content, budget, \
      authority, need, timeline, budget_points, authority_points, need_points, timeline_points, total, grade, \
@@ -620,6 +636,7 @@ async fn insert_new(tx: &mut Tx, items: &[Item], chunk: &[Routed], rows: &[NewLe
     let texts: Vec<LeadTexts> = chunk.iter().map(|r| items[r.at].texts()).collect();
     let ids = crate::raw::with_conn(tx, |conn| {
         let ids = insert_leads_raw(conn, rows, &texts)?;
+        index_new_raw(conn, &ids)?;
         let mut st = conn.prepare(EVENT_INSERT)?;
         for (r, id) in chunk.iter().zip(&ids) {
             let item = &items[r.at];

@@ -399,6 +399,9 @@ pub async fn import_leads(
                 .into_iter()
                 .map(|r| r.0)
                 .collect();
+            if matches!(tx, Tx::Sqlite(_)) {
+                crate::raw::with_conn(&mut tx, |conn| crate::capture::index_new_raw(conn, &ids)).await?;
+            }
             on_tx!(&mut tx, c => {
                 let mut qb = sqlx::QueryBuilder::new("INSERT INTO lead_events (lead_id, at, kind, actor_id, actor_label, data) ");
                 qb.push_values(chunk.iter().zip(&ids), |mut b, (p, id)| {

@@ -854,6 +854,13 @@ both!(l1_captures_in_one_batch_are_each_in_the_audit_log, |kind| async move {
     }
     statuses.sort();
     assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 10, "{statuses:?}");
+    // Each new lead is found at once (its text in SQLite's small full-text index, written
+    // once per batch since migration 0026), also the two merged into leads of their batch.
+    let mut reader = app.api("marketer@yunqi.example").await;
+    assert_eq!(found(&mut reader, "批次科技").await.len(), 10);
+    for i in 0..10 {
+        assert_eq!(found(&mut reader, &format!("audit{i}")).await.len(), 1, "audit{i}");
+    }
     // One "create" entry per new lead, by the marketer through the API, with its grade and
     // route; the entries parse as JSON through the audit API.
     let rows: Vec<(String, String, String, Option<String>)> = store::on_db!(&app.db, p => sqlx::query_as(
