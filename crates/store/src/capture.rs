@@ -574,20 +574,24 @@ pub(crate) fn insert_leads_raw<'d>(
     Ok(ids)
 }
 
-/// L-1 search on SQLite (migration 0026): the small full-text index's rows of leads just
-/// inserted (`ids`, one transaction's consecutive ids), in one statement. FTS5 writes out
-/// what a transaction gave it as a segment whenever another statement begins: one statement
-/// for the batch makes one segment, where the insert trigger made one per lead. Every
-/// insert of leads on SQLite calls this (or, in bulk, builds the index afterwards).
-const INDEX_NEW: &str =
-    "INSERT INTO leads_fts_new (rowid, search_text) SELECT id, search_text FROM leads WHERE id BETWEEN $1 AND $2";
-
+/// L-1 search on SQLite (migration 0026): leads just inserted (`ids`, one transaction's
+/// consecutive ids) marked pending and given their rows in the small full-text index, one
+/// statement each. FTS5 writes out what a transaction gave it as a segment whenever another
+/// statement begins: one statement for the batch makes one segment, where an insert
+/// trigger made one per lead. Every insert of leads on SQLite calls this (a bulk import
+/// builds the main index afterwards instead).
 pub(crate) fn index_new_raw(conn: &crate::raw::Conn, ids: &[i64]) -> Result<()> {
+    const PENDING: &str = "INSERT INTO leads_fts_pending (id) SELECT id FROM leads WHERE id BETWEEN ?1 AND ?2";
+    const INDEX: &str =
+        "INSERT INTO leads_fts_new (rowid, search_text) SELECT id, search_text FROM leads WHERE id BETWEEN ?1 AND ?2";
     let (Some(first), Some(last)) = (ids.iter().min(), ids.iter().max()) else { return Ok(()) };
-    let mut st = conn.prepare(&INDEX_NEW.replace('$', "?"))?;
-    st.int(1, *first)?;
-    st.int(2, *last)?;
-    st.run()
+    for sql in [PENDING, INDEX] {
+        let mut st = conn.prepare(sql)?;
+        st.int(1, *first)?;
+        st.int(2, *last)?;
+        st.run()?;
+    }
+    Ok(())
 }
 
 const LEAD_INSERT: &str = "INSERT INTO leads (name, company, title, email, email_key, phone, phone_key, weak_key, province, city, \
