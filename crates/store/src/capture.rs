@@ -655,14 +655,62 @@ async fn insert_new(tx: &mut Tx, items: &[Item], chunk: &[Routed], rows: &[NewLe
     })
     .await
     .map_err(|e| if matches!(e, Error::Conflict(_)) { Error::Conflict(conflict.into()) } else { e })?;
-    let (Some(first), Some(last)) = (ids.iter().min(), ids.iter().max()) else { return Ok(Vec::new()) };
-    let mut new: Vec<Lead> = on_tx!(tx, c => sqlx::query_as(crate::leads::select("WHERE id BETWEEN $1 AND $2 ORDER BY id"))
-        .bind(first).bind(last).fetch_all(c).await)?;
-    new.retain(|l| ids.contains(&l.id));
-    if new.len() != ids.len() {
-        return Err(Error::Other("a captured lead could not be read back".into()));
-    }
-    Ok(new)
+    // The leads as inserted, made from what was bound rather than read back (reading them
+    // back through the driver was a tenth of the writer's time): every column is bound, none
+    // comes from a default.
+    rows.iter().zip(&texts).zip(&ids).map(|((r, t), id)| as_inserted(*id, r, t.sources)).collect()
+}
+
+/// The lead a row of `insert_leads_raw` stored, with its `sources` JSON text.
+fn as_inserted(id: i64, r: &NewLead<'_>, sources: &str) -> Result<Lead> {
+    let (i, g, now) = (r.input, r.grading, r.now);
+    let (route, reason, owner_id, team_id) = decision_columns(r.decision);
+    let sources = serde_json::from_str(sources).map_err(|e| Error::Other(format!("a lead's sources: {e}")))?;
+    Ok(Lead {
+        id,
+        name: i.name.clone(),
+        company: i.company.clone(),
+        title: i.title.clone(),
+        email: i.email.clone(),
+        phone: i.phone.clone(),
+        province: i.province.clone(),
+        city: i.city.clone(),
+        company_size: i.company_size.map(|s| s.code().to_string()),
+        channel: i.channel.code().to_string(),
+        campaign_id: i.campaign_id,
+        utm_source: i.utm.source.clone(),
+        utm_medium: i.utm.medium.clone(),
+        utm_campaign: i.utm.campaign.clone(),
+        utm_term: i.utm.term.clone(),
+        utm_content: i.utm.content.clone(),
+        budget: i.answers.budget.clone(),
+        authority: i.answers.authority.clone(),
+        need: i.answers.need.clone(),
+        timeline: i.answers.timeline.clone(),
+        budget_points: g.parts[0].points,
+        authority_points: g.parts[1].points,
+        need_points: g.parts[2].points,
+        timeline_points: g.parts[3].points,
+        total: g.total,
+        grade: g.grade.code().to_string(),
+        graded_version: g.playbook_version,
+        graded_at: now,
+        route: route.to_string(),
+        route_reason: reason.map(str::to_string),
+        status: "open".to_string(),
+        owner_id,
+        team_id,
+        assigned_at: owner_id.is_some().then_some(now),
+        first_response_due: r.due.map(|d| d.0),
+        first_response_at: None,
+        follow_up_due: r.due.map(|d| d.1),
+        last_activity_at: now,
+        nurture_stage: (route == "nurture").then(|| "awareness".to_string()),
+        sources,
+        note: i.note.clone(),
+        created_at: now,
+        updated_at: now,
+    })
 }
 
 type EventRow<'a> = (i64, &'a Actor, &'static str, &'a Value);

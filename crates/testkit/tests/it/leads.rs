@@ -833,6 +833,37 @@ both!(l1_capture_writer_keeps_its_connection_and_rolls_back_what_it_did_not_comm
     }
 });
 
+// L-1…L-4: the lead a capture answers with is the lead as stored — the writer builds it from
+// what it inserted rather than reading it back — for each route (sales with its owner and
+// SLA deadlines, nurture with its stage, content), with a campaign, UTM tags and a note.
+both!(l1_capture_answers_with_the_lead_as_stored, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let mut mk = app.api("marketer@yunqi.example").await;
+    let body = json!({"name": "峰会", "channel": "trade_show", "planned_cost": "1000"});
+    let camp = mk.json(Method::POST, "/api/v1/campaigns", &body).await.json()["id"].as_i64().unwrap();
+    let leads = [
+        json!({"name": "甲", "company": "甲公司", "email": "a@stored.example", "province": "上海", "city": "上海",
+               "company_size": "enterprise", "channel": "trade_show", "campaign_id": camp, "budget": "approved",
+               "authority": "decision_maker", "need": "critical", "timeline": "within_3_months",
+               "utm_source": "baidu", "utm_medium": "cpc", "utm_campaign": "q4", "utm_term": "crm", "utm_content": "a",
+               "note": "展会名片"}),
+        json!({"name": "乙", "phone": "13911110000", "channel": "wechat", "budget": "planned", "authority": "influencer",
+               "need": "clear", "timeline": "later"}),
+        json!({"company": "丙公司", "email": "c@stored.example", "channel": "email"}),
+    ];
+    let mut routes = Vec::new();
+    for body in &leads {
+        let r = post_lead(&mut mk, body.clone()).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let answered = r.json()["lead"].clone();
+        let stored = mk.get(&format!("/api/v1/leads/{}", answered["id"])).await.json()["lead"].clone();
+        assert_eq!(answered, stored);
+        routes.push(stored["route"].as_str().unwrap().to_string());
+    }
+    assert_eq!(routes, ["sales", "nurture", "content"]);
+    app.stop().await;
+});
+
 both!(l1_captures_in_one_batch_are_each_in_the_audit_log, |kind| async move {
     let app = TestApp::spawn(kind).await;
     let mk = app.api("marketer@yunqi.example").await;
