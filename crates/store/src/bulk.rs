@@ -21,19 +21,18 @@ pub(crate) const BULK_MIN: usize = 5_000;
 const BULK_CACHE_JOURNAL: i64 = -131_072;
 const BULK_CACHE_WAL: i64 = -2_097_152;
 
-/// Indexes (and triggers) of a table set aside for a bulk write.
+/// Indexes of a table set aside for a bulk write.
 #[must_use = "the indexes must be built again before the commit"]
 pub(crate) struct Deferred {
     /// Their `CREATE` statements, as the schema holds them, to run again afterwards.
     ddl: Vec<String>,
 }
 
-/// Drops `table`'s secondary indexes and the trigger named `trigger` (if any) when
-/// `new_rows` is at least `BULK_MIN` and half of `existing_rows`; `None` otherwise.
+/// Drops `table`'s secondary indexes when `new_rows` is at least `BULK_MIN` and half of
+/// `existing_rows`; `None` otherwise.
 pub(crate) async fn defer_indexes(
     tx: &mut Tx,
     table: &str,
-    trigger: Option<&str>,
     new_rows: usize,
     existing_rows: i64,
 ) -> Result<Option<Deferred>> {
@@ -41,19 +40,16 @@ pub(crate) async fn defer_indexes(
     if new_rows < BULK_MIN || (new_rows as i64) < existing_rows / 2 {
         return Ok(None);
     }
-    // Indexes first, the trigger last: the order they are created in again. Automatic
-    // indexes (unique constraints) have no SQL and stay.
-    let objects: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = $1 AND sql IS NOT NULL \
-         AND (type = 'index' OR (type = 'trigger' AND name = $2)) ORDER BY type",
+    // Automatic indexes (unique constraints) have no SQL and stay.
+    let objects: Vec<(String, String)> = sqlx::query_as(
+        "SELECT name, sql FROM sqlite_master WHERE tbl_name = $1 AND sql IS NOT NULL AND type = 'index'",
     )
     .bind(table)
-    .bind(trigger.unwrap_or(""))
     .fetch_all(&mut **c)
     .await?;
     let mut ddl = Vec::with_capacity(objects.len());
-    for (kind, name, sql) in objects {
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP {kind} \"{name}\""))).execute(&mut **c).await?;
+    for (name, sql) in objects {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP INDEX \"{name}\""))).execute(&mut **c).await?;
         ddl.push(sql);
     }
     // How many of the transaction's pages stay in SQLite's cache; a page it has no room for
@@ -81,7 +77,7 @@ pub(crate) async fn defer_indexes(
 }
 
 impl Deferred {
-    /// Builds the indexes (and the trigger) again, and the page cache and sorter threads back
+    /// Builds the indexes again, and the page cache and sorter threads back
     /// to their defaults (the spill threshold stays the transaction's, whose pages are still
     /// to be written).
     pub(crate) async fn rebuild(self, tx: &mut Tx) -> Result<()> {

@@ -163,7 +163,7 @@ async fn add_batch_tx(tx: &mut Tx, batch: &Batch, now: Ts, progress: &(dyn Fn(us
     customers.write(tx, &mut ids, bulk).await?;
     phase("customers written");
     let stored_orders = last_id(tx, "orders").await?;
-    let deferred = crate::bulk::defer_indexes(tx, "orders", None, batch.len(), stored_orders).await?;
+    let deferred = crate::bulk::defer_indexes(tx, "orders", batch.len(), stored_orders).await?;
     if bulk {
         crate::raw::with_conn(tx, |conn| {
             let rows = batch.rows();
@@ -400,7 +400,7 @@ impl OrderStream {
         }
         let lookup = !is_empty(&mut tx, "customers").await?;
         let fresh_from = last_id(&mut tx, "customers").await? + 1;
-        let deferred = crate::bulk::defer_indexes(&mut tx, "orders", None, expected_orders, 0).await?;
+        let deferred = crate::bulk::defer_indexes(&mut tx, "orders", expected_orders, 0).await?;
         Ok(Some(OrderStream {
             tx,
             deferred,

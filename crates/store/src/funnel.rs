@@ -41,7 +41,7 @@ pub async fn add_batch(
     phase("users and pairs numbered");
     let existing: i64 =
         on_tx!(&mut tx, c => sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM funnel_events").fetch_one(c).await)?;
-    let deferred = crate::bulk::defer_indexes(&mut tx, "funnel_events", None, batch.len(), existing).await?;
+    let deferred = crate::bulk::defer_indexes(&mut tx, "funnel_events", batch.len(), existing).await?;
     if bulk {
         crate::raw::with_conn(&mut tx, |conn| {
             let mut st =

@@ -334,7 +334,7 @@ pub async fn import_leads(
     // entries are built (see `bulk`); the unique e-mail and phone keys stay in force.
     let last_id_before: i64 =
         on_tx!(&mut tx, c => sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM leads").fetch_one(c).await)?;
-    let deferred = crate::bulk::defer_indexes(&mut tx, "leads", None, fresh, last_id_before).await?;
+    let deferred = crate::bulk::defer_indexes(&mut tx, "leads", fresh, last_id_before).await?;
     let mut created = 0;
     fn new_lead<'a>(p: &Prepared<'a>, sources: serde_json::Value, now: Ts, due: (Ts, Ts)) -> NewLead<'a> {
         NewLead {
