@@ -84,7 +84,19 @@ const CHUNK: usize = 200;
 /// (nothing was written); the inner ones are per item (bad campaign, key reused for another
 /// body, …) and leave the others standing.
 pub async fn capture_many(db: &Db, items: &[Item], rules: &Rules<'_>) -> Result<Vec<Result<Captured>>> {
-    in_tx(db.begin(), items, rules, false).await
+    let out = in_tx(db.begin(), items, rules, false).await?;
+    Ok(out.into_iter().map(|r| r.map(|a| a.captured)).collect())
+}
+
+/// A capture's outcome and, where the writer stored it as the answer to an idempotency key,
+/// that answer's body as stored: the API sends these bytes rather than serializing the lead
+/// a second time (on the request threads, which the load generator and the writer leave
+/// short of a core under load).
+#[derive(Debug)]
+pub struct Answer {
+    pub captured: Captured,
+    /// `{"lead": …, "merged": …}`, exactly as a retry with the same key gets it.
+    pub body: Option<String>,
 }
 
 /// Writes a batch in one transaction; with `move_search`, also moves the search text
@@ -94,7 +106,7 @@ async fn in_tx(
     items: &[Item],
     rules: &Rules<'_>,
     move_search: bool,
-) -> Result<Vec<Result<Captured>>> {
+) -> Result<Vec<Result<Answer>>> {
     let started = std::time::Instant::now();
     let mut tx = begin.await?;
     let began = started.elapsed();
@@ -285,7 +297,7 @@ struct Routed {
     due: Option<(Ts, Ts)>,
 }
 
-async fn write(tx: &mut Tx, items: &[Item], rules: &Rules<'_>) -> Result<Vec<Result<Captured>>> {
+async fn write(tx: &mut Tx, items: &[Item], rules: &Rules<'_>) -> Result<Vec<Result<Answer>>> {
     let (mut plans, mut teams) = plan(tx, items, rules).await?;
     // L-4: route the new leads in order, moving each team's round-robin position as we go.
     let mut routed = Vec::new();
@@ -381,8 +393,8 @@ async fn write(tx: &mut Tx, items: &[Item], rules: &Rules<'_>) -> Result<Vec<Res
         };
         out.push(r);
     }
-    remember_keys(tx, items, &out, if deferred { &changes } else { &[] }).await?;
-    Ok(out)
+    let bodies = remember_keys(tx, items, &out, if deferred { &changes } else { &[] }).await?;
+    Ok(out.into_iter().zip(bodies).map(|(r, body)| r.map(|captured| Answer { captured, body })).collect())
 }
 
 /// Moves each team's round-robin position (L-4) and tells whether automation rules react to
@@ -753,63 +765,75 @@ pub(crate) fn bind_event(
 
 /// L-1: stores the first answer to each idempotency key, kept for its retries; records
 /// `audit` too (on SQLite the entries left for this last hand-off to the connection).
+/// Stores the answers to the batch's idempotency keys (and, on SQLite, `audit`'s entries);
+/// on SQLite also returns each item's answer body as stored (`Answer::body`).
 async fn remember_keys(
     tx: &mut Tx,
     items: &[Item],
     out: &[Result<Captured>],
     audit: &[(&Actor, Change<'_>)],
-) -> Result<()> {
-    let answers: Vec<(&Item, u16, &Lead)> = items
+) -> Result<Vec<Option<String>>> {
+    let answers: Vec<(usize, &Item, u16, &Lead)> = items
         .iter()
         .zip(out)
-        .filter(|(i, _)| i.idem.is_some())
-        .filter_map(|(i, r)| match r {
-            Ok(Captured::Created(l)) => Some((i, 201, &**l)),
-            Ok(Captured::Merged(l)) => Some((i, 200, &**l)),
+        .enumerate()
+        .filter(|(_, (i, _))| i.idem.is_some())
+        .filter_map(|(n, (i, r))| match r {
+            Ok(Captured::Created(l)) => Some((n, i, 201, &**l)),
+            Ok(Captured::Merged(l)) => Some((n, i, 200, &**l)),
             _ => None,
         })
         .collect();
+    let mut bodies = vec![None; items.len()];
     /// The stored answer: the response body a retry gets.
     #[derive(Serialize)]
-    struct Answer<'a> {
+    struct Stored<'a> {
         lead: &'a Lead,
         merged: bool,
     }
     if matches!(tx, Tx::Sqlite(_)) {
         // Serialized straight from the lead, not through a JSON value tree (one map entry
         // allocated per field, then written out): this runs on the writer's thread.
-        let rows: Vec<(&Item, u16, i64, String)> = answers
+        let rows: Vec<(usize, &Item, u16, i64, String)> = answers
             .iter()
-            .map(|(i, status, l)| {
-                let body = serde_json::to_string(&Answer { lead: l, merged: *status == 200 });
-                body.map(|b| (*i, *status, l.id, b)).map_err(|e| Error::Other(e.to_string()))
+            .map(|(n, i, status, l)| {
+                // A lead's answer is some 1.5 KB: one buffer of that size, not five growing.
+                let mut b = Vec::with_capacity(2048);
+                serde_json::to_writer(&mut b, &Stored { lead: l, merged: *status == 200 })
+                    .map_err(|e| Error::Other(e.to_string()))?;
+                let b = String::from_utf8(b).map_err(|e| Error::Other(e.to_string()))?;
+                Ok((*n, *i, *status, l.id, b))
             })
             .collect::<Result<_>>()?;
         // As the leads: one prepared statement through the statement interface.
-        return crate::raw::with_conn(tx, |conn| {
+        crate::raw::with_conn(tx, |conn| {
             audit::record_many_raw(conn, audit)?;
             let mut st = conn.prepare(
                 "INSERT INTO idempotency_keys (owner_key, key, request_hash, status_code, response, created_at, lead_id) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
-            for (item, status, lead_id, body) in &rows {
+            for (_, item, status, lead_id, body) in &rows {
                 let k = item.idem.as_ref().expect("filtered on keys");
                 st.text_copy(1, &k.owner)?;
                 st.text_copy(2, &k.key)?;
                 st.text_copy(3, &k.hash)?;
                 st.int(4, i64::from(*status))?;
-                st.text_copy(5, body)?;
+                st.text(5, body)?;
                 st.text_copy(6, &item.actor.now.to_text())?;
                 st.int(7, *lead_id)?;
                 st.run()?;
             }
             Ok(())
         })
-        .await;
+        .await?;
+        for (n, _, _, _, body) in rows {
+            bodies[n] = Some(body);
+        }
+        return Ok(bodies);
     }
     audit::record_many(tx, audit).await?;
     let rows: Vec<(&Item, u16, Value)> =
-        answers.iter().map(|(i, status, l)| (*i, *status, json!({"lead": l, "merged": *status == 200}))).collect();
+        answers.iter().map(|(_, i, status, l)| (*i, *status, json!({"lead": l, "merged": *status == 200}))).collect();
     for chunk in rows.chunks(CHUNK) {
         on_tx!(tx, c => {
             let mut qb = sqlx::QueryBuilder::new(
@@ -823,13 +847,13 @@ async fn remember_keys(
             qb.build().execute(c).await.map(|r| r.rows_affected())
         })?;
     }
-    Ok(())
+    Ok(bodies)
 }
 
 struct Job {
     item: Item,
     rules: Arc<Loaded>,
-    reply: oneshot::Sender<Result<Captured>>,
+    reply: oneshot::Sender<Result<Answer>>,
 }
 
 /// Most captures one transaction takes: enough to share the commit, few enough that the
@@ -865,7 +889,7 @@ impl Queue {
     }
 
     /// Captures one lead; answers when its transaction has committed.
-    pub async fn capture(&self, item: Item, rules: Arc<Loaded>) -> Result<Captured> {
+    pub async fn capture(&self, item: Item, rules: Arc<Loaded>) -> Result<Answer> {
         let (reply, answer) = oneshot::channel();
         self.0.send(Job { item, rules, reply }).await.map_err(|_| Error::Other("the capture writer stopped".into()))?;
         answer.await.map_err(|_| Error::Other("the capture writer stopped".into()))?

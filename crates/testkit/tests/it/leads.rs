@@ -125,7 +125,7 @@ both!(l1_idempotency_key_replays_the_first_answer, |kind| async move {
     for _ in 0..20 {
         tasks.push(tokio::spawn(post("race-1", body.clone())));
     }
-    let mut ids = std::collections::HashSet::new();
+    let mut answers = Vec::new();
     let mut replays = 0;
     for t in tasks {
         let r = t.await.unwrap();
@@ -133,18 +133,27 @@ both!(l1_idempotency_key_replays_the_first_answer, |kind| async move {
         if r.headers().get("idempotent-replayed").is_some() {
             replays += 1;
         }
-        let v: Value = r.json().await.unwrap();
-        ids.insert(v["lead"]["id"].as_i64().unwrap());
+        // The first answer is the body the writer stored for the key (SQLite), sent as is.
+        assert_eq!(r.headers()["content-type"], "application/json");
+        answers.push(r.json::<Value>().await.unwrap());
     }
-    assert_eq!((ids.len(), replays), (1, 19));
+    assert_eq!(replays, 19);
+    // The whole answer, not only the lead's id, is the same twenty times.
+    assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
+    let stored = mk.get(&format!("/api/v1/leads/{}", answers[0]["lead"]["id"])).await.json()["lead"].clone();
+    assert_eq!((&answers[0]["lead"], &answers[0]["merged"]), (&stored, &json!(false)));
     assert_eq!(store::leads::count(&app.db).await.unwrap(), 1);
     // The same key with another body is a conflict, not a silent replay.
     let r = post("race-1", json!({"name": "别人", "email": "x@y.example", "channel": "email"})).await;
     assert_eq!(r.status(), 409);
     // Another key with the same person merges (200), and its own retry replays 200.
-    assert_eq!(post("race-2", body.clone()).await.status(), 200);
+    let merged = post("race-2", body.clone()).await;
+    assert_eq!(merged.status(), 200);
+    let merged: Value = merged.json().await.unwrap();
+    assert_eq!((&merged["lead"]["id"], &merged["merged"]), (&answers[0]["lead"]["id"], &json!(true)));
     let again = post("race-2", body.clone()).await;
     assert_eq!((again.status().as_u16(), again.headers().contains_key("idempotent-replayed")), (200, true));
+    assert_eq!(again.json::<Value>().await.unwrap(), merged);
     let r = mk.send(Method::POST, "/api/v1/leads", Some(testkit::client::Body::Json(&body))).await;
     assert_eq!(r.status, 200, "without a key a repeat still merges instead of duplicating");
     assert_eq!(store::leads::count(&app.db).await.unwrap(), 1);

@@ -8,7 +8,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::rules::{lead_scope, load};
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use domain::lead::{BantAnswers, LeadInput};
 use domain::role::Action;
@@ -93,7 +93,14 @@ pub async fn capture_lead(
     // Through the capture writer: many concurrent captures share one transaction (L-1).
     let item = store::capture::Item::new(u.actor(s.now()), input, idem);
     let outcome = s.captures.capture(item, loaded).await?;
-    Ok(match outcome {
+    if let Some(body) = outcome.body {
+        // The answer as the writer stored it for the key: what a retry gets, byte for byte.
+        let status = if matches!(outcome.captured, Captured::Merged(_)) { StatusCode::OK } else { StatusCode::CREATED };
+        return Ok(
+            (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+        );
+    }
+    Ok(match outcome.captured {
         Captured::Created(lead) => {
             (StatusCode::CREATED, Json(CaptureOut { lead: *lead, merged: false })).into_response()
         }
