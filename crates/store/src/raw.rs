@@ -16,16 +16,59 @@ use std::ffi::{CStr, c_int};
 use std::marker::PhantomData;
 
 /// A prepared statement; `'d` is the lifetime of the text bound to it (bound without a
-/// copy, so it must outlive the statement).
+/// copy, so it must outlive the statement). One taken from a `StmtCache` goes back to it,
+/// reset and with its bindings cleared, instead of being finalized.
 pub(crate) struct Stmt<'d> {
     db: *mut ffi::sqlite3,
     st: *mut ffi::sqlite3_stmt,
+    kept: Option<(*const StmtCache, String)>,
     _data: PhantomData<&'d str>,
 }
 
-/// The connection's handle, lent by the driver.
+/// The connection's handle, lent by the driver, with the statements kept prepared on it if
+/// it has any (null: none).
 pub(crate) struct Conn {
     db: *mut ffi::sqlite3,
+    cache: *const StmtCache,
+}
+
+/// Statements kept prepared on a connection that runs the same few again and again: the
+/// capture writer's (some twenty per batch). Preparing them anew each batch — parsing and
+/// planning, the lead insert with its dozen indexes most of all — was a fixed cost of every
+/// transaction, so a batch of a few captures paid nearly as much of it as a batch of two
+/// hundred. Owned next to its connection and dropped before it: a connection closes only
+/// when no statement of it is left (the driver panics otherwise).
+#[derive(Default)]
+pub(crate) struct StmtCache(std::sync::Mutex<std::collections::HashMap<String, Idle>>);
+
+/// A statement in a `StmtCache`, not in use.
+struct Idle(*mut ffi::sqlite3_stmt);
+
+/// Kept statements per connection at most; a statement whose text is made per call (none
+/// of the writer's is) would otherwise fill the cache.
+const CACHE_MAX: usize = 64;
+
+// SAFETY: a kept statement belongs to its cache alone (a `Stmt` taken from it gives it back
+// or finalizes it); it moves between threads with its connection and is used only by the
+// thread that holds that connection's handle.
+unsafe impl Send for Idle {}
+
+impl StmtCache {
+    fn map(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Idle>> {
+        // The map stays whole whatever panicked while it was held: each entry is inserted or
+        // removed in one step.
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Drop for StmtCache {
+    fn drop(&mut self) {
+        for (_, Idle(st)) in self.map().drain() {
+            // SAFETY: each statement came from prepare, is not in use (a taken one is not in
+            // the map) and is finalized once.
+            unsafe { ffi::sqlite3_finalize(st) };
+        }
+    }
 }
 
 // SAFETY: SQLite (built thread-safe) lets a connection be used from any thread as long as
@@ -76,15 +119,25 @@ impl Conn {
         }
     }
 
+    /// A statement for `sql`: the one kept prepared on this connection if it has a cache and
+    /// that statement is free, else a new one (kept afterwards if the connection has a cache).
     pub(crate) fn prepare<'d>(&self, sql: &str) -> Result<Stmt<'d>> {
+        // SAFETY: a non-null `cache` outlives this `Conn` (see `with_sqlite_kept`).
+        let cache = unsafe { self.cache.as_ref() };
+        if let Some((key, Idle(st))) = cache.and_then(|c| c.map().remove_entry(sql)) {
+            return Ok(Stmt { db: self.db, st, kept: Some((self.cache, key)), _data: PhantomData });
+        }
         let mut st = std::ptr::null_mut();
         let len = c_int::try_from(sql.len()).map_err(|_| Error::Other("statement too long".into()))?;
+        let flags = if cache.is_some() { ffi::SQLITE_PREPARE_PERSISTENT as std::ffi::c_uint } else { 0 };
         // SAFETY: `sql` is valid for `len` bytes; `st` receives the statement or null.
-        let rc = unsafe { ffi::sqlite3_prepare_v2(self.db, sql.as_ptr().cast(), len, &mut st, std::ptr::null_mut()) };
+        let rc =
+            unsafe { ffi::sqlite3_prepare_v3(self.db, sql.as_ptr().cast(), len, flags, &mut st, std::ptr::null_mut()) };
         if rc != ffi::SQLITE_OK || st.is_null() {
             return Err(error(self.db, "prepare"));
         }
-        Ok(Stmt { db: self.db, st, _data: PhantomData })
+        let kept = cache.map(|_| (self.cache, sql.to_string()));
+        Ok(Stmt { db: self.db, st, kept, _data: PhantomData })
     }
 
     /// Rows changed by the last statement on this connection.
@@ -225,6 +278,21 @@ impl<'d> Stmt<'d> {
 
 impl Drop for Stmt<'_> {
     fn drop(&mut self) {
+        if let Some((cache, sql)) = self.kept.take() {
+            // SAFETY: the cache outlives the `Conn` this statement came from, and so this
+            // statement (used only inside the `with_*` call that lent the handle).
+            let mut map = unsafe { &*cache }.map();
+            if map.len() < CACHE_MAX && !map.contains_key(&sql) {
+                // SAFETY: `st` is live; reset ends its run (a statement left mid-run would
+                // hold a read snapshot) and the bindings go with the text they pointed to.
+                unsafe {
+                    ffi::sqlite3_reset(self.st);
+                    ffi::sqlite3_clear_bindings(self.st);
+                }
+                map.insert(sql, Idle(self.st));
+                return;
+            }
+        }
         // SAFETY: `st` came from prepare and is finalized once.
         unsafe { ffi::sqlite3_finalize(self.st) };
     }
@@ -299,7 +367,8 @@ pub(crate) fn write_runs<'d>(
 /// scheduler's worker when the runtime has others to run its tasks meanwhile.
 pub(crate) async fn with_conn<R>(tx: &mut Tx, f: impl FnOnce(&Conn) -> Result<R>) -> Result<R> {
     let Tx::Sqlite(t) = tx else { return Err(Error::Other("not an SQLite store".into())) };
-    with_sqlite(t, f).await
+    let (c, cache) = t.parts();
+    with_sqlite_kept(c, cache, f).await
 }
 
 /// Reads in `parts` pieces at once, each on a pooled connection of its own and a thread of
@@ -323,7 +392,8 @@ pub(crate) async fn read_parts<T: Send>(
     for c in &mut conns {
         handles.push(c.lock_handle().await?);
     }
-    let lent: Vec<Conn> = handles.iter_mut().map(|h| Conn { db: h.as_raw_handle().as_ptr() }).collect();
+    let lent: Vec<Conn> =
+        handles.iter_mut().map(|h| Conn { db: h.as_raw_handle().as_ptr(), cache: std::ptr::null() }).collect();
     let threads = lent.len();
     let run = || {
         std::thread::scope(|s| {
@@ -354,8 +424,19 @@ pub(crate) async fn read_parts<T: Send>(
 
 /// `with_conn` on any SQLite connection (a pooled one, for reads).
 pub(crate) async fn with_sqlite<R>(c: &mut sqlx::SqliteConnection, f: impl FnOnce(&Conn) -> Result<R>) -> Result<R> {
+    with_sqlite_kept(c, None, f).await
+}
+
+/// `with_sqlite` with the statements kept prepared on `c`, if any: `cache` must be the one
+/// that belongs to `c`, and it outlives the call (it is borrowed for it).
+pub(crate) async fn with_sqlite_kept<R>(
+    c: &mut sqlx::SqliteConnection,
+    cache: Option<&StmtCache>,
+    f: impl FnOnce(&Conn) -> Result<R>,
+) -> Result<R> {
     let mut handle = c.lock_handle().await?;
-    let conn = Conn { db: handle.as_raw_handle().as_ptr() };
+    let cache = cache.map_or(std::ptr::null(), |c| c as *const StmtCache);
+    let conn = Conn { db: handle.as_raw_handle().as_ptr(), cache };
     let multi = tokio::runtime::Handle::try_current()
         .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
     if multi { tokio::task::block_in_place(|| f(&conn)) } else { f(&conn) }

@@ -15,7 +15,14 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Sqlite, SqliteConnection};
 use std::sync::{Arc, Mutex};
 
-type Slot = Arc<Mutex<Option<PoolConnection<Sqlite>>>>;
+type Slot = Arc<Mutex<Option<Kept>>>;
+
+/// The writer's connection with the statements it keeps prepared on it (`raw::StmtCache`).
+/// The fields drop in this order: the statements are finalized before the connection goes.
+struct Kept {
+    stmts: crate::raw::StmtCache,
+    conn: PoolConnection<Sqlite>,
+}
 
 /// An open SQLite transaction: sqlx's on a pooled connection, or one on a [`Writer`]'s kept
 /// connection. Dropped without `commit`, it rolls back (the kept connection by closing it:
@@ -25,7 +32,7 @@ pub struct SqliteTx(Inner);
 enum Inner {
     Pooled(Option<sqlx::Transaction<'static, Sqlite>>),
     Kept {
-        conn: Option<PoolConnection<Sqlite>>,
+        kept: Option<Kept>,
         slot: Slot,
     },
     /// A bulk write's own connection (`Db::begin_bulk`), closed afterwards; `left_wal` when
@@ -47,7 +54,7 @@ impl std::ops::Deref for SqliteTx {
     fn deref(&self) -> &SqliteConnection {
         match &self.0 {
             Inner::Pooled(t) => t.as_ref().expect("an open transaction"),
-            Inner::Kept { conn, .. } => conn.as_ref().expect("an open transaction has its connection"),
+            Inner::Kept { kept, .. } => &kept.as_ref().expect("an open transaction has its connection").conn,
             Inner::Bulk { conn, .. } => conn,
         }
     }
@@ -57,7 +64,7 @@ impl std::ops::DerefMut for SqliteTx {
     fn deref_mut(&mut self) -> &mut SqliteConnection {
         match &mut self.0 {
             Inner::Pooled(t) => t.as_mut().expect("an open transaction"),
-            Inner::Kept { conn, .. } => conn.as_mut().expect("an open transaction has its connection"),
+            Inner::Kept { kept, .. } => &mut kept.as_mut().expect("an open transaction has its connection").conn,
             Inner::Bulk { conn, .. } => conn,
         }
     }
@@ -80,8 +87,20 @@ impl SqliteTx {
             sqlx::query(sqlx::AssertSqlSafe(restore)).execute(&mut *conn).await?;
         }
         tracing::debug!(left_wal, "bulk transaction");
-        exec(&mut conn, "BEGIN IMMEDIATE").await?;
+        exec(&mut conn, None, "BEGIN IMMEDIATE").await?;
         Ok(SqliteTx(Inner::Bulk { conn, left_wal }))
+    }
+
+    /// The connection and, on the writer's kept connection, the statements kept on it.
+    pub(crate) fn parts(&mut self) -> (&mut SqliteConnection, Option<&crate::raw::StmtCache>) {
+        match &mut self.0 {
+            Inner::Pooled(t) => (t.as_mut().expect("an open transaction"), None),
+            Inner::Kept { kept, .. } => {
+                let k = kept.as_mut().expect("an open transaction has its connection");
+                (&mut k.conn, Some(&k.stmts))
+            }
+            Inner::Bulk { conn, .. } => (conn, None),
+        }
     }
 
     /// Whether this transaction writes with a rollback journal (tests).
@@ -92,14 +111,14 @@ impl SqliteTx {
     pub(crate) async fn commit(mut self) -> Result<()> {
         match &mut self.0 {
             Inner::Pooled(t) => t.take().expect("an open transaction").commit().await?,
-            Inner::Kept { conn, slot } => {
-                let c = conn.as_mut().expect("an open transaction has its connection");
-                exec(c, "COMMIT").await?;
+            Inner::Kept { kept, slot } => {
+                let k = kept.as_mut().expect("an open transaction has its connection");
+                exec(&mut k.conn, Some(&k.stmts), "COMMIT").await?;
                 // Committed: the connection goes back to the writer, not closed on drop.
-                *slot.lock().expect("writer slot") = conn.take();
+                *slot.lock().expect("writer slot") = kept.take();
             }
             Inner::Bulk { conn, left_wal } => {
-                exec(conn, "COMMIT").await?;
+                exec(conn, None, "COMMIT").await?;
                 if *left_wal {
                     // Committed either way: were the log not back here, the next connection
                     // to open the database puts it back (every connection asks for it).
@@ -117,8 +136,8 @@ impl SqliteTx {
 
 impl Drop for SqliteTx {
     fn drop(&mut self) {
-        if let Inner::Kept { conn: Some(c), .. } = &mut self.0 {
-            c.close_on_drop();
+        if let Inner::Kept { kept: Some(k), .. } = &mut self.0 {
+            k.conn.close_on_drop();
         }
     }
 }
@@ -140,8 +159,8 @@ impl Writer {
     pub async fn begin(&self) -> Result<Tx> {
         let Db::Sqlite(pool) = &self.db else { return self.db.begin().await };
         let kept = self.slot.lock().expect("writer slot").take();
-        let mut conn = match kept {
-            Some(c) => c,
+        let mut k = match kept {
+            Some(k) => k,
             None => {
                 let mut c = pool.acquire().await?;
                 crate::raw::with_sqlite(&mut c, |h| {
@@ -149,20 +168,20 @@ impl Writer {
                     Ok(())
                 })
                 .await?;
-                c
+                Kept { stmts: crate::raw::StmtCache::default(), conn: c }
             }
         };
-        if let Err(e) = exec(&mut conn, "BEGIN IMMEDIATE").await {
-            conn.close_on_drop();
+        if let Err(e) = exec(&mut k.conn, Some(&k.stmts), "BEGIN IMMEDIATE").await {
+            k.conn.close_on_drop();
             return Err(e);
         }
-        Ok(Tx::Sqlite(SqliteTx(Inner::Kept { conn: Some(conn), slot: self.slot.clone() })))
+        Ok(Tx::Sqlite(SqliteTx(Inner::Kept { kept: Some(k), slot: self.slot.clone() })))
     }
 }
 
 /// Runs `sql` on this thread through the statement interface: through the driver, each
 /// statement is a round trip to the connection's own thread, and the writer's thread then
 /// waits to be scheduled again (most of a millisecond on two busy cores).
-async fn exec(c: &mut SqliteConnection, sql: &str) -> Result<()> {
-    crate::raw::with_sqlite(c, |c| c.prepare(sql)?.run()).await
+async fn exec(c: &mut SqliteConnection, stmts: Option<&crate::raw::StmtCache>, sql: &str) -> Result<()> {
+    crate::raw::with_sqlite_kept(c, stmts, |c| c.prepare(sql)?.run()).await
 }

@@ -842,6 +842,44 @@ both!(l1_capture_writer_keeps_its_connection_and_rolls_back_what_it_did_not_comm
     }
 });
 
+// L-1: the capture writer keeps its statements prepared from one batch to the next
+// (`raw::StmtCache`); a schema change by another connection between batches (an index made,
+// then dropped) is seen by the next batch — its leads go into the new index — and a batch
+// after the drop still writes.
+both!(l1_capture_writer_statements_follow_schema_changes, |kind| async move {
+    let app = TestApp::spawn(kind).await;
+    let mut mk = app.api("marketer@yunqi.example").await;
+    let lead = |n: usize| {
+        json!({"name": format!("探针{n}"), "title": "探针", "email": format!("probe{n}@stmt.example"),
+                                 "channel": "email"})
+    };
+    let exec = |sql: &'static str| {
+        let db = app.db.clone();
+        async move { store::on_db!(&db, p => sqlx::query(sql).execute(p).await.map(|_| ())).unwrap() }
+    };
+    for n in 0..3 {
+        assert_eq!(post_lead(&mut mk, lead(n)).await.status, 201);
+    }
+    exec("CREATE INDEX leads_probe ON leads (title)").await;
+    for n in 3..5 {
+        assert_eq!(post_lead(&mut mk, lead(n)).await.status, 201);
+    }
+    let in_index = if matches!(kind, testkit::Kind::Sqlite) {
+        "SELECT count(*) FROM leads INDEXED BY leads_probe WHERE title = '探针'"
+    } else {
+        "SELECT count(*) FROM leads WHERE title = '探针'"
+    };
+    let n: i64 = store::on_db!(&app.db, p => sqlx::query_scalar(in_index).fetch_one(p).await).unwrap();
+    assert_eq!(n, 5, "the index made between batches holds the leads of the batches after it");
+    exec("DROP INDEX leads_probe").await;
+    let r = post_lead(&mut mk, lead(5)).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let all = "SELECT count(*) FROM leads WHERE title = '探针'";
+    let n: i64 = store::on_db!(&app.db, p => sqlx::query_scalar(all).fetch_one(p).await).unwrap();
+    assert_eq!(n, 6);
+    app.stop().await;
+});
+
 // L-1…L-4: the lead a capture answers with is the lead as stored — the writer builds it from
 // what it inserted rather than reading it back — for each route (sales with its owner and
 // SLA deadlines, nurture with its stage, content), with a campaign, UTM tags and a note.
