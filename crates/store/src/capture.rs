@@ -95,7 +95,7 @@ pub async fn capture_many(db: &Db, items: &[Item], rules: &Rules<'_>) -> Result<
 #[derive(Debug)]
 pub struct Answer {
     pub captured: Captured,
-    /// `{"lead": …, "merged": …}`, exactly as a retry with the same key gets it.
+    /// `{"lead": …, "merged": …}`, the JSON a retry with the same key gets.
     pub body: Option<String>,
 }
 
@@ -764,9 +764,8 @@ pub(crate) fn bind_event(
 }
 
 /// L-1: stores the first answer to each idempotency key, kept for its retries; records
-/// `audit` too (on SQLite the entries left for this last hand-off to the connection).
-/// Stores the answers to the batch's idempotency keys (and, on SQLite, `audit`'s entries);
-/// on SQLite also returns each item's answer body as stored (`Answer::body`).
+/// `audit` too (on SQLite the entries left for this last hand-off to the connection). On
+/// SQLite also returns each item's answer body as stored (`Answer::body`).
 async fn remember_keys(
     tx: &mut Tx,
     items: &[Item],

@@ -849,10 +849,7 @@ both!(l1_capture_writer_keeps_its_connection_and_rolls_back_what_it_did_not_comm
 both!(l1_capture_writer_statements_follow_schema_changes, |kind| async move {
     let app = TestApp::spawn(kind).await;
     let mut mk = app.api("marketer@yunqi.example").await;
-    let lead = |n: usize| {
-        json!({"name": format!("探针{n}"), "title": "探针", "email": format!("probe{n}@stmt.example"),
-                                 "channel": "email"})
-    };
+    let lead = |n: usize| json!({"name": format!("探针{n}"), "title": "探针", "email": format!("probe{n}@stmt.example"), "channel": "email"});
     let exec = |sql: &'static str| {
         let db = app.db.clone();
         async move { store::on_db!(&db, p => sqlx::query(sql).execute(p).await.map(|_| ())).unwrap() }

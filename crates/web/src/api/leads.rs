@@ -94,7 +94,7 @@ pub async fn capture_lead(
     let item = store::capture::Item::new(u.actor(s.now()), input, idem);
     let outcome = s.captures.capture(item, loaded).await?;
     if let Some(body) = outcome.body {
-        // The answer as the writer stored it for the key: what a retry gets, byte for byte.
+        // The answer as the writer stored it for the key: the JSON a retry gets.
         let status = if matches!(outcome.captured, Captured::Merged(_)) { StatusCode::OK } else { StatusCode::CREATED };
         return Ok(
             (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
