@@ -916,7 +916,8 @@ async fn writer(db: crate::writer::Writer, mut rx: mpsc::Receiver<Job>) {
             }
             // The batch as a whole failed (e.g. another process captured the same e-mail
             // meanwhile): each capture again on its own, so one cannot sink the others.
-            Err(_) => {
+            Err(e) => {
+                tracing::warn!(error = %e, items = items.len(), "capture batch failed; capturing its leads one by one");
                 for (item, reply) in items.into_iter().zip(replies) {
                     let r = in_tx(db.begin(), std::slice::from_ref(&item), &rules.rules(), false)
                         .await

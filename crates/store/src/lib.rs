@@ -314,23 +314,43 @@ impl Db {
         })
     }
 
-    /// Applies pending migrations. On PostgreSQL sqlx holds an advisory lock meanwhile, so
-    /// instances starting together do not race.
     /// SQLite: copies committed pages from the write-ahead log into the database file
-    /// beside the writers (PASSIVE: it takes no lock a writer waits for). SQLite checkpoints
-    /// on the connection whose commit takes the log past 1,000 pages, and every writer queued
-    /// behind that commit waits for the copying and its fsyncs; run often from a task of its
-    /// own, this leaves that commit little to copy (capture p99 at the peak 45–49 → 36–38
-    /// ms). The commit's own checkpoint stays: it is what lets the log start over, which
-    /// needs a moment with no write between the checkpoint and the next transaction.
-    /// PostgreSQL: nothing to do.
+    /// beside the writers (PASSIVE: it takes no lock a writer waits for), then flushes the
+    /// file and the log to disk, here rather than in the capture writer's checkpoint. Run
+    /// every 25 ms from a task of its own (the server's upkeep). The log can only start over
+    /// when a write begins with every page of it copied, which under steady writing only
+    /// the writer itself can arrange: once the log is past `writer::RESTART_AT` pages, the
+    /// capture writer is asked to checkpoint before its next transaction, with little left
+    /// to copy or flush (see `writer::WalUpkeep`). PostgreSQL: nothing to do.
     pub async fn checkpoint(&self) -> Result<()> {
-        if let Db::Sqlite(p) = self {
-            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(p).await?;
+        let Db::Sqlite(p) = self else { return Ok(()) };
+        let (_busy, log, copied): (i64, i64, i64) =
+            sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(p).await?;
+        let options = p.connect_options();
+        let path = options.get_filename();
+        let upkeep = writer::WalUpkeep::of(path);
+        if upkeep.moved(log, copied) {
+            let files = [path.to_path_buf(), writer::wal_path(path)];
+            let synced = tokio::task::spawn_blocking(move || {
+                files.iter().try_for_each(|f| match std::fs::File::open(f) {
+                    Ok(f) => f.sync_data(),
+                    // The log is gone when the last connection closed.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    Err(e) => Err(e),
+                })
+            })
+            .await
+            .map_err(|e| Error::Other(format!("flushing the database: {e}")))?;
+            synced.map_err(|e| Error::Other(format!("flushing the database: {e}")))?;
+        }
+        if log >= writer::RESTART_AT {
+            upkeep.ask_restart();
         }
         Ok(())
     }
 
+    /// Applies pending migrations. On PostgreSQL sqlx holds an advisory lock meanwhile, so
+    /// instances starting together do not race.
     pub async fn migrate(&self) -> Result<()> {
         match self {
             Db::Sqlite(p) => SQLITE_MIGRATOR.run(p).await?,

@@ -32,6 +32,14 @@ pub(crate) struct Conn {
     cache: *const StmtCache,
 }
 
+impl Conn {
+    /// A connection's handle `db` with the statements kept on it: the caller holds the
+    /// handle (`LockedSqliteHandle`) and keeps `cache` alive for as long as this lives.
+    pub(crate) fn lent(db: *mut ffi::sqlite3, cache: &StmtCache) -> Conn {
+        Conn { db, cache }
+    }
+}
+
 /// Statements kept prepared on a connection that runs the same few again and again: the
 /// capture writer's (some twenty per batch). Preparing them anew each batch — parsing and
 /// planning, the lead insert with its dozen indexes most of all — was a fixed cost of every
@@ -367,8 +375,7 @@ pub(crate) fn write_runs<'d>(
 /// scheduler's worker when the runtime has others to run its tasks meanwhile.
 pub(crate) async fn with_conn<R>(tx: &mut Tx, f: impl FnOnce(&Conn) -> Result<R>) -> Result<R> {
     let Tx::Sqlite(t) = tx else { return Err(Error::Other("not an SQLite store".into())) };
-    let (c, cache) = t.parts();
-    with_sqlite_kept(c, cache, f).await
+    t.with_raw(f).await
 }
 
 /// Reads in `parts` pieces at once, each on a pooled connection of its own and a thread of
@@ -437,9 +444,26 @@ pub(crate) async fn with_sqlite_kept<R>(
     let mut handle = c.lock_handle().await?;
     let cache = cache.map_or(std::ptr::null(), |c| c as *const StmtCache);
     let conn = Conn { db: handle.as_raw_handle().as_ptr(), cache };
+    run_here(|| f(&conn))
+}
+
+/// `h` with its borrow of the connection forgotten, for a connection that keeps its own
+/// handle between uses (the capture writer's, `writer::Kept`). The caller must drop the
+/// handle before the connection, and must not use the connection through the driver while
+/// it holds the handle (the driver's statements would wait for it forever).
+pub(crate) fn keep_handle(h: sqlx::sqlite::LockedSqliteHandle<'_>) -> sqlx::sqlite::LockedSqliteHandle<'static> {
+    // SAFETY: the handle is a guard on a mutex in the connection's shared state, an `Arc`
+    // allocation that stays where it is when the connection moves and lives as long as the
+    // connection; the caller drops the guard before the connection (above).
+    unsafe { std::mem::transmute::<sqlx::sqlite::LockedSqliteHandle<'_>, sqlx::sqlite::LockedSqliteHandle<'static>>(h) }
+}
+
+/// Runs `f`, off the async scheduler's worker when the runtime has others to run its tasks
+/// meanwhile.
+pub(crate) fn run_here<R>(f: impl FnOnce() -> R) -> R {
     let multi = tokio::runtime::Handle::try_current()
         .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    if multi { tokio::task::block_in_place(|| f(&conn)) } else { f(&conn) }
+    if multi { tokio::task::block_in_place(f) } else { f() }
 }
 
 /// Hands the heap's free pages back to the operating system (glibc's `malloc_trim`); a no-op

@@ -12,16 +12,50 @@
 
 use crate::{Db, Result, Tx};
 use sqlx::pool::PoolConnection;
+use sqlx::sqlite::LockedSqliteHandle;
 use sqlx::{Sqlite, SqliteConnection};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
 
 type Slot = Arc<Mutex<Option<Kept>>>;
 
-/// The writer's connection with the statements it keeps prepared on it (`raw::StmtCache`).
-/// The fields drop in this order: the statements are finalized before the connection goes.
+/// The writer's connection with the statements it keeps prepared on it (`raw::StmtCache`),
+/// and the connection's handle while the writer holds it (`Kept::hold`). The fields drop in
+/// this order: the statements are finalized, then the handle goes back to the connection's
+/// thread, then the connection goes.
 struct Kept {
     stmts: crate::raw::StmtCache,
+    held: Option<LockedSqliteHandle<'static>>,
     conn: PoolConnection<Sqlite>,
+}
+
+impl Kept {
+    fn new(conn: PoolConnection<Sqlite>) -> Kept {
+        Kept { stmts: crate::raw::StmtCache::default(), held: None, conn }
+    }
+
+    /// The connection's handle, taken from the connection's own thread on first use and then
+    /// kept, between transactions too: each hand-over is a round trip to that thread, and the
+    /// writer then waits to be scheduled again (half a dozen per batch, at most of a
+    /// millisecond each on two busy cores). A statement through the driver gives it back
+    /// (`DerefMut`), and the next use here takes it again.
+    async fn hold(&mut self) -> Result<crate::raw::Conn> {
+        if self.held.is_none() {
+            // `Kept` drops the handle before the connection, and `driver` gives it back
+            // before the connection is used through the driver (see `raw::keep_handle`).
+            self.held = Some(crate::raw::keep_handle(self.conn.lock_handle().await?));
+        }
+        let h = self.held.as_mut().expect("held just above");
+        Ok(crate::raw::Conn::lent(h.as_raw_handle().as_ptr(), &self.stmts))
+    }
+
+    /// The connection for a statement through the driver: the handle goes back first.
+    fn driver(&mut self) -> &mut SqliteConnection {
+        self.held = None;
+        &mut self.conn
+    }
 }
 
 /// An open SQLite transaction: sqlx's on a pooled connection, or one on a [`Writer`]'s kept
@@ -64,7 +98,7 @@ impl std::ops::DerefMut for SqliteTx {
     fn deref_mut(&mut self) -> &mut SqliteConnection {
         match &mut self.0 {
             Inner::Pooled(t) => t.as_mut().expect("an open transaction"),
-            Inner::Kept { kept, .. } => &mut kept.as_mut().expect("an open transaction has its connection").conn,
+            Inner::Kept { kept, .. } => kept.as_mut().expect("an open transaction has its connection").driver(),
             Inner::Bulk { conn, .. } => conn,
         }
     }
@@ -87,19 +121,20 @@ impl SqliteTx {
             sqlx::query(sqlx::AssertSqlSafe(restore)).execute(&mut *conn).await?;
         }
         tracing::debug!(left_wal, "bulk transaction");
-        exec(&mut conn, None, "BEGIN IMMEDIATE").await?;
+        crate::raw::with_sqlite(&mut conn, |c| c.prepare("BEGIN IMMEDIATE")?.run()).await?;
         Ok(SqliteTx(Inner::Bulk { conn, left_wal }))
     }
 
-    /// The connection and, on the writer's kept connection, the statements kept on it.
-    pub(crate) fn parts(&mut self) -> (&mut SqliteConnection, Option<&crate::raw::StmtCache>) {
+    /// Runs `f` with the connection's handle (see `raw::with_conn`): on the writer's kept
+    /// connection with the handle it holds and the statements kept on it.
+    pub(crate) async fn with_raw<R>(&mut self, f: impl FnOnce(&crate::raw::Conn) -> Result<R>) -> Result<R> {
         match &mut self.0 {
-            Inner::Pooled(t) => (t.as_mut().expect("an open transaction"), None),
+            Inner::Pooled(t) => crate::raw::with_sqlite(t.as_mut().expect("an open transaction"), f).await,
             Inner::Kept { kept, .. } => {
-                let k = kept.as_mut().expect("an open transaction has its connection");
-                (&mut k.conn, Some(&k.stmts))
+                let conn = kept.as_mut().expect("an open transaction has its connection").hold().await?;
+                crate::raw::run_here(|| f(&conn))
             }
-            Inner::Bulk { conn, .. } => (conn, None),
+            Inner::Bulk { conn, .. } => crate::raw::with_sqlite(conn, f).await,
         }
     }
 
@@ -113,12 +148,12 @@ impl SqliteTx {
             Inner::Pooled(t) => t.take().expect("an open transaction").commit().await?,
             Inner::Kept { kept, slot } => {
                 let k = kept.as_mut().expect("an open transaction has its connection");
-                exec(&mut k.conn, Some(&k.stmts), "COMMIT").await?;
+                exec(k, "COMMIT").await?;
                 // Committed: the connection goes back to the writer, not closed on drop.
                 *slot.lock().expect("writer slot") = kept.take();
             }
             Inner::Bulk { conn, left_wal } => {
-                exec(conn, None, "COMMIT").await?;
+                crate::raw::with_sqlite(conn, |c| c.prepare("COMMIT")?.run()).await?;
                 if *left_wal {
                     // Committed either way: were the log not back here, the next connection
                     // to open the database puts it back (every connection asks for it).
@@ -148,11 +183,16 @@ impl Drop for SqliteTx {
 pub struct Writer {
     db: Db,
     slot: Slot,
+    upkeep: Option<Arc<WalUpkeep>>,
 }
 
 impl Writer {
     pub fn new(db: &Db) -> Writer {
-        Writer { db: db.dedicated(), slot: Slot::default() }
+        let upkeep = match db {
+            Db::Sqlite(p) => Some(WalUpkeep::of(p.connect_options().get_filename())),
+            Db::Postgres(_) => None,
+        };
+        Writer { db: db.dedicated(), slot: Slot::default(), upkeep }
     }
 
     /// A write transaction (`BEGIN IMMEDIATE` on SQLite, as `Db::begin`).
@@ -168,10 +208,19 @@ impl Writer {
                     Ok(())
                 })
                 .await?;
-                Kept { stmts: crate::raw::StmtCache::default(), conn: c }
+                let mut k = Kept::new(c);
+                let backstop = format!("PRAGMA wal_autocheckpoint = {BACKSTOP}");
+                k.hold().await?.prepare(&backstop)?.first_int()?;
+                k
             }
         };
-        if let Err(e) = exec(&mut k.conn, Some(&k.stmts), "BEGIN IMMEDIATE").await {
+        if self.upkeep.as_ref().is_some_and(|u| u.restart_asked()) {
+            let started = std::time::Instant::now();
+            let conn = k.hold().await?;
+            let busy = conn.prepare("PRAGMA wal_checkpoint(PASSIVE)")?.first_int()?;
+            tracing::debug!(us = started.elapsed().as_micros() as u64, ?busy, "writer checkpoint");
+        }
+        if let Err(e) = exec(&mut k, "BEGIN IMMEDIATE").await {
             k.conn.close_on_drop();
             return Err(e);
         }
@@ -179,9 +228,64 @@ impl Writer {
     }
 }
 
-/// Runs `sql` on this thread through the statement interface: through the driver, each
-/// statement is a round trip to the connection's own thread, and the writer's thread then
-/// waits to be scheduled again (most of a millisecond on two busy cores).
-async fn exec(c: &mut SqliteConnection, stmts: Option<&crate::raw::StmtCache>, sql: &str) -> Result<()> {
-    crate::raw::with_sqlite_kept(c, stmts, |c| c.prepare(sql)?.run()).await
+/// Runs `sql` on the writer's thread through the statement interface, with the handle the
+/// writer holds (`Kept::hold`).
+async fn exec(k: &mut Kept, sql: &str) -> Result<()> {
+    let conn = k.hold().await?;
+    conn.prepare(sql)?.run()
+}
+
+/// Pages in the write-ahead log past which the server's upkeep (`Db::checkpoint`) asks the
+/// writer to let the log start over. The log is then some 40 MB; each start-over costs the
+/// writer a checkpoint of what the upkeep has not copied yet (10–15 ms at 4,400 captures/s,
+/// a few times a second), where SQLite's own at 1,000 pages, inside the commit, copied and
+/// flushed twenty-five milliseconds of writing a dozen times a second (a stall of 15–45 ms
+/// each, the captures of the batch and those queued behind it waiting).
+pub(crate) const RESTART_AT: i64 = 10_000;
+
+/// The writer's own checkpoint inside a commit (SQLite's `wal_autocheckpoint`), for when no
+/// upkeep runs (a server's upkeep task is what asks at `RESTART_AT`).
+const BACKSTOP: i64 = 2 * RESTART_AT;
+
+/// The log file beside database file `db`.
+pub(crate) fn wal_path(db: &Path) -> PathBuf {
+    let mut p = db.as_os_str().to_owned();
+    p.push("-wal");
+    PathBuf::from(p)
+}
+
+/// What the server's upkeep and the capture writer of one database file share: the upkeep
+/// asks for a start-over of the log, the writer checkpoints before its next transaction
+/// (with the log fully copied when that transaction writes, SQLite starts the log over).
+#[derive(Default)]
+pub(crate) struct WalUpkeep {
+    restart: AtomicBool,
+    /// The log's pages and pages copied at the upkeep's last checkpoint.
+    last: Mutex<(i64, i64)>,
+}
+
+impl WalUpkeep {
+    /// The one for database file `path`, in this process.
+    pub(crate) fn of(path: &Path) -> Arc<WalUpkeep> {
+        static ALL: LazyLock<Mutex<HashMap<PathBuf, Arc<WalUpkeep>>>> = LazyLock::new(Default::default);
+        ALL.lock().expect("upkeep registry").entry(path.to_path_buf()).or_default().clone()
+    }
+
+    /// Whether the log moved since the last call (so there is something to flush): an idle
+    /// database is not flushed forty times a second.
+    pub(crate) fn moved(&self, log: i64, copied: i64) -> bool {
+        let mut last = self.last.lock().expect("upkeep state");
+        let moved = *last != (log, copied) && log > 0;
+        *last = (log, copied);
+        moved
+    }
+
+    pub(crate) fn ask_restart(&self) {
+        self.restart.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a start-over was asked for (once per asking).
+    fn restart_asked(&self) -> bool {
+        self.restart.swap(false, Ordering::Relaxed)
+    }
 }
