@@ -130,7 +130,7 @@ impl Conn {
     /// A statement for `sql`: the one kept prepared on this connection if it has a cache and
     /// that statement is free, else a new one (kept afterwards if the connection has a cache).
     pub(crate) fn prepare<'d>(&self, sql: &str) -> Result<Stmt<'d>> {
-        // SAFETY: a non-null `cache` outlives this `Conn` (see `with_sqlite_kept`).
+        // SAFETY: a non-null `cache` outlives this `Conn` (see `Conn::lent`).
         let cache = unsafe { self.cache.as_ref() };
         if let Some((key, Idle(st))) = cache.and_then(|c| c.map().remove_entry(sql)) {
             return Ok(Stmt { db: self.db, st, kept: Some((self.cache, key)), _data: PhantomData });
@@ -431,19 +431,8 @@ pub(crate) async fn read_parts<T: Send>(
 
 /// `with_conn` on any SQLite connection (a pooled one, for reads).
 pub(crate) async fn with_sqlite<R>(c: &mut sqlx::SqliteConnection, f: impl FnOnce(&Conn) -> Result<R>) -> Result<R> {
-    with_sqlite_kept(c, None, f).await
-}
-
-/// `with_sqlite` with the statements kept prepared on `c`, if any: `cache` must be the one
-/// that belongs to `c`, and it outlives the call (it is borrowed for it).
-pub(crate) async fn with_sqlite_kept<R>(
-    c: &mut sqlx::SqliteConnection,
-    cache: Option<&StmtCache>,
-    f: impl FnOnce(&Conn) -> Result<R>,
-) -> Result<R> {
     let mut handle = c.lock_handle().await?;
-    let cache = cache.map_or(std::ptr::null(), |c| c as *const StmtCache);
-    let conn = Conn { db: handle.as_raw_handle().as_ptr(), cache };
+    let conn = Conn { db: handle.as_raw_handle().as_ptr(), cache: std::ptr::null() };
     run_here(|| f(&conn))
 }
 
