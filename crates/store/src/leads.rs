@@ -534,17 +534,22 @@ pub(crate) async fn move_pending_search(tx: &mut Tx) -> Result<u64> {
     if !matches!(tx, Tx::Sqlite(_)) {
         return Ok(0);
     }
-    let moved = on_tx!(tx, c => sqlx::query(
-        "INSERT INTO leads_fts (rowid, search_text) \
-         SELECT l.id, l.search_text FROM leads_fts_pending p JOIN leads l ON l.id = p.id ORDER BY p.id",
-    )
-    .execute(c)
+    // Through the statement interface: on the capture writer's connection a statement
+    // through the driver would make the writer hand its connection's handle back and take
+    // it again (`writer::Kept`).
+    crate::raw::with_conn(tx, |c| {
+        c.prepare(
+            "INSERT INTO leads_fts (rowid, search_text) \
+             SELECT l.id, l.search_text FROM leads_fts_pending p JOIN leads l ON l.id = p.id ORDER BY p.id",
+        )?
+        .run()?;
+        let moved = c.changes();
+        // Everything in the small index is pending (the write lock keeps it so until the commit).
+        c.prepare("INSERT INTO leads_fts_new (leads_fts_new) VALUES ('delete-all')")?.run()?;
+        c.prepare("DELETE FROM leads_fts_pending")?.run()?;
+        Ok(u64::try_from(moved).unwrap_or(0))
+    })
     .await
-    .map(|r| r.rows_affected()))?;
-    // Everything in the small index is pending (the write lock keeps it so until the commit).
-    on_tx!(tx, c => sqlx::query("INSERT INTO leads_fts_new (leads_fts_new) VALUES ('delete-all')").execute(c).await.map(|_| ()))?;
-    on_tx!(tx, c => sqlx::query("DELETE FROM leads_fts_pending").execute(c).await.map(|_| ()))?;
-    Ok(moved)
 }
 
 /// The newest lead whose search text is still in the small index (SQLite), if any: the
