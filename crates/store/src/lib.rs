@@ -331,7 +331,8 @@ impl Db {
         let upkeep = writer::WalUpkeep::of(path);
         if upkeep.moved(log, copied) {
             let files = [path.to_path_buf(), writer::wal_path(path)];
-            let synced = tokio::task::spawn_blocking(move || {
+            let flushing = |e: &dyn std::fmt::Display| Error::Other(format!("flushing the database: {e}"));
+            tokio::task::spawn_blocking(move || {
                 files.iter().try_for_each(|f| match std::fs::File::open(f) {
                     Ok(f) => f.sync_data(),
                     // The log is gone when the last connection closed.
@@ -340,8 +341,8 @@ impl Db {
                 })
             })
             .await
-            .map_err(|e| Error::Other(format!("flushing the database: {e}")))?;
-            synced.map_err(|e| Error::Other(format!("flushing the database: {e}")))?;
+            .map_err(|e| flushing(&e))?
+            .map_err(|e| flushing(&e))?;
         }
         if log >= writer::RESTART_AT {
             upkeep.ask_restart();

@@ -202,23 +202,22 @@ impl Writer {
         let mut k = match kept {
             Some(k) => k,
             None => {
-                let mut c = pool.acquire().await?;
-                crate::raw::with_sqlite(&mut c, |h| {
-                    h.retry_busy_in_steps(crate::SQLITE_BUSY_TIMEOUT);
-                    Ok(())
-                })
-                .await?;
-                let mut k = Kept::new(c);
-                let backstop = format!("PRAGMA wal_autocheckpoint = {BACKSTOP}");
-                k.hold().await?.prepare(&backstop)?.first_int()?;
+                let mut k = Kept::new(pool.acquire().await?);
+                let conn = k.hold().await?;
+                conn.retry_busy_in_steps(crate::SQLITE_BUSY_TIMEOUT);
+                conn.prepare(&format!("PRAGMA wal_autocheckpoint = {BACKSTOP}"))?.first_int()?;
                 k
             }
         };
         if self.upkeep.as_ref().is_some_and(|u| u.restart_asked()) {
+            // Upkeep, not the captures' business: a checkpoint that fails is retried when the
+            // upkeep asks again, and the batch goes on.
             let started = std::time::Instant::now();
             let conn = k.hold().await?;
-            let busy = conn.prepare("PRAGMA wal_checkpoint(PASSIVE)")?.first_int()?;
-            tracing::debug!(us = started.elapsed().as_micros() as u64, ?busy, "writer checkpoint");
+            match conn.prepare("PRAGMA wal_checkpoint(PASSIVE)").and_then(|mut st| st.first_int()) {
+                Ok(busy) => tracing::debug!(us = started.elapsed().as_micros() as u64, ?busy, "writer checkpoint"),
+                Err(e) => tracing::warn!(error = %e, "the capture writer's checkpoint failed"),
+            }
         }
         if let Err(e) = exec(&mut k, "BEGIN IMMEDIATE").await {
             k.conn.close_on_drop();
