@@ -40,3 +40,33 @@ async fn migrations_agree_between_sqlite_and_postgres() {
     assert_eq!(a.latest_migration(), b.latest_migration());
     assert!(a.ready().await.unwrap() && b.ready().await.unwrap());
 }
+
+#[test]
+fn instants_are_stored_as_fixed_width_rfc3339_text() {
+    // SQLite's representation of an instant (`Ts::to_text`, digits written by hand): the
+    // same text jiff formats, for instants spread over its whole range from the year 0, so
+    // text order stays time order.
+    // 0000-01-01T00:00:00Z to the last microsecond jiff takes.
+    let (lo, hi) = (-62_167_219_200_000_000_i64, 253_402_207_200_000_000_i64);
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+    let mut picks = vec![lo, hi, 0, 1_793_750_397_123_456];
+    for _ in 0..20_000 {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        picks.push(lo + ((z ^ (z >> 31)) % (hi - lo) as u64) as i64);
+    }
+    let mut previous: Option<(i64, String)> = None;
+    picks.sort_unstable();
+    for micros in picks {
+        let t = jiff::Timestamp::from_microsecond(micros).unwrap();
+        let text = store::Ts::new(t).to_text();
+        assert_eq!(text, t.strftime("%Y-%m-%dT%H:%M:%S.%6fZ").to_string(), "{micros}");
+        assert_eq!(store::Ts::parse(&text).unwrap(), store::Ts::new(t));
+        if let Some((p, prev)) = &previous {
+            assert!(*p == micros || *prev < text, "{prev} {text}");
+        }
+        previous = Some((micros, text));
+    }
+}

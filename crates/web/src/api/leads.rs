@@ -85,11 +85,16 @@ pub async fn capture_lead(
     let key = idempotency_key(&headers)?;
     let loaded = load(&s).await?;
     let input = LeadInput::parse(&f, &loaded.playbook)?;
-    let idem = key.map(|key| store::capture::Idem {
-        owner: format!("user:{}", u.user.id),
-        key,
-        hash: store::secret_hash(&serde_json::Value::Object(f.0.clone().into_iter().collect()).to_string()),
-    });
+    let idem = match key {
+        Some(key) => Some(store::capture::Idem {
+            owner: format!("user:{}", u.user.id),
+            key,
+            // The body's fields in name order, serialized where they lie (the text a JSON
+            // object of them makes, without copying them into one first).
+            hash: store::secret_hash(&serde_json::to_string(&f.0).map_err(|e| store::Error::Other(e.to_string()))?),
+        }),
+        None => None,
+    };
     // Through the capture writer: many concurrent captures share one transaction (L-1).
     let item = store::capture::Item::new(u.actor(s.now()), input, idem);
     let outcome = s.captures.capture(item, loaded).await?;
