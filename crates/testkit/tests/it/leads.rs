@@ -37,6 +37,23 @@ both!(l1_l3_l4_capture_grades_and_routes, |kind| async move {
     assert_eq!(d["parts"][2], json!({"part": "need", "answer": "clear", "points": 4, "max": 5}));
     let kinds: Vec<&str> = d["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["created", "graded", "routed"]);
+    // The history keeps the grading part by part and the decision with its clocks (P-2).
+    let (graded, routed) = (&d["events"][1]["data"], &d["events"][2]["data"]);
+    assert_eq!(
+        (graded["grade"].as_str(), graded["total"].as_i64(), graded["playbook_version"].as_i64()),
+        (Some("A"), Some(13), Some(1))
+    );
+    assert_eq!(graded["parts"][2], json!({"part": "need", "answer": "clear", "points": 4, "max": 5}));
+    assert_eq!(graded["parts"].as_array().map(Vec::len), Some(4));
+    assert_eq!(
+        (routed["decision"]["route"].as_str(), &routed["decision"]["owner_id"]),
+        (Some("sales"), &lead["owner_id"])
+    );
+    assert_eq!(routed["decision"]["reason"], lead["route_reason"]);
+    assert_eq!(
+        (routed["first_response_due"].as_str(), routed["follow_up_due"].as_str()),
+        (Some("2026-11-23T09:00:00.000000Z"), Some("2026-11-26T02:00:00.000000Z"))
+    );
     // B goes to nurture, C to content.
     let b = json!({"name": "王五", "email": "ww@b.example", "channel": "wechat", "budget": "planned", "authority": "influencer", "need": "exploring", "timeline": "within_3_months"});
     let r = mk.json(Method::POST, "/api/v1/leads", &b).await.json();
