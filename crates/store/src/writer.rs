@@ -243,13 +243,12 @@ async fn exec(k: &mut Kept, sql: &str) -> Result<()> {
 /// each, the captures of the batch and those queued behind it waiting).
 pub(crate) const RESTART_AT: i64 = 10_000;
 
-/// The page cache of the writer's connection, in KiB (negative: SQLite's unit). Small on
+/// The page cache of the writer's connection (SQLite reads a negative size as KiB). Small on
 /// purpose: when a B-tree page splits, SQLite renumbers the new pages through a temporary
 /// number past the first gigabyte of the file, and every commit of a database smaller than
-/// that then walks the whole cache to drop pages beyond the file's end (a tenth of the
-/// writer's time with the connections' 32 MiB, at every commit). The writer reads the
-/// database through the memory map and keeps in its cache mostly what it wrote; 4 MiB holds
-/// a large batch's pages.
+/// that then walks the whole cache to drop pages beyond the file's end (7 % of the writer's
+/// time with the connections' 32 MiB). The writer reads the database through the memory
+/// map and keeps in its cache mostly what it wrote; 4 MiB holds a large batch's pages.
 const WRITER_CACHE_KIB: i64 = -4096;
 
 /// The writer's own checkpoint inside a commit (SQLite's `wal_autocheckpoint`), for when no
