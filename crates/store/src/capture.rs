@@ -12,7 +12,7 @@
 
 use crate::audit::{self, Actor, Change};
 use crate::import::existing;
-use crate::leads::{Captured, Lead, Rules, grading_json, merge_tx, routing_teams, source_json};
+use crate::leads::{Captured, GradingEntry, Lead, Rules, grading_json, merge_tx, routing_teams, source_json};
 use crate::rules::Loaded;
 use crate::{Db, Error, Result, Ts, Tx, on_tx};
 use domain::automation::Trigger;
@@ -733,52 +733,34 @@ fn history(item: &Item, r: &Routed) -> [(&'static str, Value); 3] {
     [("created", source_json(&item.input, item.actor.now)), graded, routed]
 }
 
-/// The entries after "created" (which SQLite's writer takes as text from `Item`).
-fn graded_and_routed(r: &Routed) -> [(&'static str, Value); 2] {
-    let (first, follow) = (r.due.map(|d| d.0), r.due.map(|d| d.1));
-    [
-        ("graded", grading_json(&r.grading)),
-        ("routed", json!({"decision": r.decision, "first_response_due": first, "follow_up_due": follow})),
-    ]
+/// The "routed" history entry: the decision and the clocks it started.
+#[derive(Serialize)]
+struct RoutedEntry<'a> {
+    decision: &'a RouteDecision,
+    first_response_due: Option<Ts>,
+    follow_up_due: Option<Ts>,
 }
 
-/// `graded_and_routed` as the text SQLite's writer stores, serialized straight from the
+impl RoutedEntry<'_> {
+    fn of(r: &Routed) -> RoutedEntry<'_> {
+        RoutedEntry { decision: &r.decision, first_response_due: r.due.map(|d| d.0), follow_up_due: r.due.map(|d| d.1) }
+    }
+}
+
+/// The entries after "created" (which SQLite's writer takes as text from `Item`).
+fn graded_and_routed(r: &Routed) -> [(&'static str, Value); 2] {
+    let routed = serde_json::to_value(RoutedEntry::of(r)).expect("a routing decision serializes");
+    [("graded", grading_json(&r.grading)), ("routed", routed)]
+}
+
+/// `graded_and_routed` as the text SQLite's writer stores, printed straight from the
 /// grading and the decision: no JSON value tree per entry on the writer's thread (building
-/// and printing them was a twentieth of its time). The grading's fields in name order, as
-/// the value tree has them.
+/// and printing them was some 7 % of its time).
 fn graded_and_routed_text(r: &Routed) -> Result<[(&'static str, String); 2]> {
-    #[derive(Serialize)]
-    struct Part<'a> {
-        answer: &'a Option<String>,
-        max: i64,
-        part: &'a str,
-        points: i64,
-    }
-    #[derive(Serialize)]
-    struct Graded<'a> {
-        grade: &'a str,
-        parts: [Part<'a>; 4],
-        playbook_version: i64,
-        total: i64,
-    }
-    #[derive(Serialize)]
-    struct RoutedEntry<'a> {
-        decision: &'a RouteDecision,
-        first_response_due: Option<Ts>,
-        follow_up_due: Option<Ts>,
-    }
-    let g = &r.grading;
-    let parts = g.parts.each_ref().map(|p| Part { answer: &p.answer, max: p.max, part: p.part, points: p.points });
-    let graded = Graded { grade: g.grade.code(), parts, playbook_version: g.playbook_version, total: g.total };
-    let routed = RoutedEntry {
-        decision: &r.decision,
-        first_response_due: r.due.map(|d| d.0),
-        follow_up_due: r.due.map(|d| d.1),
-    };
     let text = |e: serde_json::Error| Error::Other(format!("a history entry: {e}"));
     Ok([
-        ("graded", serde_json::to_string(&graded).map_err(text)?),
-        ("routed", serde_json::to_string(&routed).map_err(text)?),
+        ("graded", serde_json::to_string(&GradingEntry::of(&r.grading)).map_err(text)?),
+        ("routed", serde_json::to_string(&RoutedEntry::of(r)).map_err(text)?),
     ])
 }
 

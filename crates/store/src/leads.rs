@@ -182,11 +182,34 @@ fn routing_teams_of(teams: Vec<(i64, String, Option<i64>)>, reps: Vec<(i64, i64,
         .collect()
 }
 
+/// A grading as its history entry holds it (fields in name order, as a JSON object has
+/// them): made into a value here, printed straight to text by the capture writer.
+#[derive(Serialize)]
+pub(crate) struct GradingEntry<'a> {
+    grade: &'a str,
+    parts: [PartEntry<'a>; 4],
+    playbook_version: i64,
+    total: i64,
+}
+
+#[derive(Serialize)]
+struct PartEntry<'a> {
+    answer: &'a Option<String>,
+    max: i64,
+    part: &'a str,
+    points: i64,
+}
+
+impl GradingEntry<'_> {
+    pub(crate) fn of(g: &Grading) -> GradingEntry<'_> {
+        let parts =
+            g.parts.each_ref().map(|p| PartEntry { answer: &p.answer, max: p.max, part: p.part, points: p.points });
+        GradingEntry { grade: g.grade.code(), parts, playbook_version: g.playbook_version, total: g.total }
+    }
+}
+
 pub(crate) fn grading_json(g: &Grading) -> Value {
-    json!({
-        "grade": g.grade.code(), "total": g.total, "playbook_version": g.playbook_version,
-        "parts": g.parts.iter().map(|p| json!({"part": p.part, "answer": p.answer, "points": p.points, "max": p.max})).collect::<Vec<_>>(),
-    })
+    serde_json::to_value(GradingEntry::of(g)).expect("a grading serializes")
 }
 
 /// One of a lead's sources (where and when it was captured), as its `sources` hold it. The

@@ -29,7 +29,7 @@ impl Ts {
 
     /// `2026-11-23T07:13:17.123456Z`: the SQLite representation. Digits written into a
     /// fixed buffer: every stored instant, every JSON timestamp and every bound one goes
-    /// through here (a tenth of the capture writer's formatting time was `format!`).
+    /// through here (with `format!`, 3.9 % of the capture writer's time).
     pub fn to_text(self) -> String {
         let t = jiff::tz::Offset::UTC.to_datetime(self.0);
         let Ok(year) = u32::try_from(t.year()) else {
