@@ -209,12 +209,27 @@ impl<'a> LeadChecker<'a> {
             return;
         }
         let source = RowCells { cells: &cells, cols: &self.cols, defaults: self.defaults };
-        let parsed = LeadInput::parse(&source, self.pb).and_then(|v| match (v.campaign_id, self.campaigns) {
-            (Some(id), Some(ids)) if ids.binary_search(&id).is_err() => {
-                Err(crate::errors::FieldErrors::single("campaign_id", unknown_campaign(id)))
+        let unknown = |id: i64| self.campaigns.is_some_and(|ids| ids.binary_search(&id).is_err());
+        let parsed = match LeadInput::parse(&source, self.pb) {
+            Ok(v) => match v.campaign_id {
+                Some(id) if unknown(id) => Err(crate::errors::FieldErrors::single("campaign_id", unknown_campaign(id))),
+                _ => Ok(v),
+            },
+            // The row's other errors do not hide an unknown campaign: the user fixes the row
+            // once, with everything wrong in it listed.
+            Err(mut e) => {
+                let cell = source.raw("campaign_id").and_then(|r| match r {
+                    Raw::Text(t) => t.trim().parse::<i64>().ok(),
+                    _ => None,
+                });
+                if let Some(id) = cell.filter(|&id| id > 0 && unknown(id))
+                    && !e.0.contains_key("campaign_id")
+                {
+                    e.0.insert("campaign_id".into(), unknown_campaign(id));
+                }
+                Err(e)
             }
-            _ => Ok(v),
-        });
+        };
         match parsed {
             Ok(v) => self.valid.push((row, v)),
             Err(e) => {
@@ -427,6 +442,24 @@ mod tests {
             c.errors,
             [RowError { row: 3, column: "活动编号".into(), message: "no campaign has the id 8".into() }]
         );
+        // A row with other errors names its unknown campaign too (and a campaign cell that
+        // is no id is reported once, as such).
+        let t2 = Table {
+            headers: h(&["姓名", "邮箱", "活动编号"]),
+            rows: vec![
+                h(&["赵六", "not-an-email", "9"]),
+                h(&["钱七", "not-an-email", "x"]),
+                h(&["孙八", "not-an-email", "7"]),
+            ],
+        };
+        let c2 = check(&t2, &auto_map(&t2.headers), &pb, &defaults, &[3, 7]);
+        assert_eq!((c2.valid.len(), c2.bad_rows), (0, 3));
+        let at = |row: usize| c2.errors.iter().filter(|e| e.row == row).map(|e| e.column.as_str()).collect::<Vec<_>>();
+        assert_eq!(at(2), ["活动编号", "邮箱"], "{:?}", c2.errors);
+        assert!(c2.errors.iter().any(|e| e.row == 2 && e.message == "no campaign has the id 9"));
+        assert_eq!(at(3), ["活动编号", "邮箱"], "{:?}", c2.errors);
+        assert!(!c2.errors.iter().any(|e| e.row == 3 && e.message.contains("no campaign")));
+        assert_eq!(at(4), ["邮箱"], "{:?}", c2.errors);
         // No campaign stored: every row naming one is refused.
         assert_eq!(check(&t, &auto_map(&t.headers), &pb, &defaults, &[]).bad_rows, 2);
     }
