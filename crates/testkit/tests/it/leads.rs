@@ -1069,3 +1069,74 @@ both!(l1_capture_writer_waits_out_another_writer, |kind| async move {
     assert_eq!(n, 3);
     app.stop().await;
 });
+
+/// L-1 capture: the writer gathers a batch only when captures come faster than one
+/// transaction at a time (`capture::gather`). The clock is paused, so every wait is exact;
+/// the gathering's times are scaled up from the writer's so that arrivals fall between the
+/// timer's millisecond ticks.
+#[tokio::test(start_paused = true)]
+async fn l1_capture_writer_gathers_a_batch_only_under_load() {
+    use store::capture::{GATHERING, Gathering, gather};
+    use tokio::time::{Duration, Instant, sleep};
+    let ms = Duration::from_millis;
+    let w = GATHERING;
+    assert!(w.enough >= 4 && w.gap >= ms(1) && w.gap < w.window, "{w:?}");
+    let g = Gathering { enough: 8, window: ms(30), gap: ms(10) };
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<usize>(1024);
+    let mut buf = Vec::new();
+    let mut take = async |rx: &mut tokio::sync::mpsc::Receiver<usize>, max: usize| {
+        buf.clear();
+        let t = Instant::now();
+        let n = gather(rx, &mut buf, max, &g).await;
+        assert_eq!(n, buf.len());
+        (n, t.elapsed())
+    };
+    let send_two = async |tx: &tokio::sync::mpsc::Sender<usize>| {
+        for i in 0..2 {
+            tx.send(i).await.unwrap();
+        }
+    };
+    let feed = |tx: tokio::sync::mpsc::Sender<usize>, every: Duration| {
+        tokio::spawn(async move {
+            for i in 0.. {
+                sleep(every).await;
+                if tx.send(i).await.is_err() {
+                    break;
+                }
+            }
+        })
+    };
+
+    // One capture alone goes at once.
+    tx.send(0).await.unwrap();
+    assert_eq!(take(&mut rx, 256).await, (1, Duration::ZERO));
+
+    // Two queued and no more coming: they wait one gap, no longer.
+    send_two(&tx).await;
+    assert_eq!(take(&mut rx, 256).await, (2, g.gap));
+
+    // Two queued and more coming closer than the gap (every 7 ms): all that come within the
+    // window (at 7, 14, 21 and 28 ms).
+    send_two(&tx).await;
+    let feeder = feed(tx.clone(), ms(7));
+    assert_eq!(take(&mut rx, 256).await, (2 + 4, g.window));
+    feeder.abort();
+    while rx.try_recv().is_ok() {}
+
+    // More coming than that (every 2 ms): enough, and no further wait.
+    send_two(&tx).await;
+    let feeder = feed(tx.clone(), ms(2));
+    assert_eq!(take(&mut rx, 256).await, (g.enough, ms(2) * (g.enough as u32 - 2)));
+    // Never more than the caller's limit.
+    while rx.try_recv().is_ok() {}
+    send_two(&tx).await;
+    assert_eq!(take(&mut rx, 3).await.0, 3);
+    feeder.abort();
+
+    // The channel closed: what was taken is written, then the writer stops.
+    while rx.try_recv().is_ok() {}
+    send_two(&tx).await;
+    drop(tx);
+    assert_eq!(take(&mut rx, 256).await.0, 2);
+    assert_eq!(take(&mut rx, 256).await.0, 0);
+}
