@@ -930,12 +930,12 @@ pub struct Gathering {
 }
 
 /// The capture writer's gathering. Every transaction rewrites the last page of each table
-/// and index a capture touches (some 35 pages of 4 KiB on SQLite, whatever the batch's
-/// size), so under load a batch of 8 wrote twice the log per capture a batch of 32 does, and
-/// the log's restarts (each a checkpoint in the writer's path) came as much more often. A
-/// few milliseconds of waiting is small beside that at the latencies of a loaded server, and
-/// nothing for a capture that comes alone (it never waits). Whole milliseconds: the timer's
-/// resolution.
+/// and index a capture touches, whatever the batch's size (on SQLite 55 frames of 4 KiB per
+/// commit, mostly such pages), so at 80 % of the peak batches of 4–10 wrote 31–39 KB to the
+/// disk per capture, and batches gathered to 33–40 wrote 29–31 KB, with less of the writer's
+/// CPU and fewer of the log's restarts (each a checkpoint in the writer's path). A few
+/// milliseconds of waiting is small beside the latencies of a loaded server, and a capture
+/// that comes alone never waits. Whole milliseconds: the timer's resolution.
 pub const GATHERING: Gathering =
     Gathering { enough: 32, window: std::time::Duration::from_millis(3), gap: std::time::Duration::from_millis(1) };
 
