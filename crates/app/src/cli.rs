@@ -62,6 +62,14 @@ pub enum Command {
     /// Customer analytics computed from the stored orders.
     #[command(subcommand)]
     Analytics(AnalyticsCmd),
+    /// Bring the lead search index up to date now (SQLite: the search file beside the
+    /// database; a running server does this by itself). Searches are exact either way,
+    /// only slower over leads the index does not hold yet.
+    SearchIndex {
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Write a backup to FILE (SQLite: a database copy; PostgreSQL: a JSON export).
     Backup { file: PathBuf },
     /// Replace the database's contents with a backup made by `backup`.
@@ -435,6 +443,7 @@ pub async fn run(command: Command, mut cfg: Config) -> anyhow::Result<ExitCode> 
         Command::Analytics(AnalyticsCmd::Clv { as_of, unit, periods, format, output }) => {
             clv(&cfg, as_of.as_deref(), unit.as_deref(), periods, format, output.as_deref()).await
         }
+        Command::SearchIndex { quiet } => search_index(&cfg, quiet).await,
         Command::Backup { file } => {
             let db = open_db(&cfg.database_url).await?;
             store::backup::backup(&db, &file).await?;
@@ -607,6 +616,27 @@ async fn playbook(cmd: PlaybookCmd, cfg: &Config) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `search-index`: steps the search indexer (`store::search`) until it has every lead.
+async fn search_index(cfg: &Config, quiet: bool) -> anyhow::Result<ExitCode> {
+    let db = open_db(&cfg.database_url).await?;
+    let Some(mut indexer) = store::search::Indexer::open(&db).await? else {
+        println!("nothing to do: PostgreSQL's search index is written with each lead");
+        return Ok(ExitCode::SUCCESS);
+    };
+    let (behind, _) = store::search::lag(&db).await?.unwrap_or_default();
+    let started = std::time::Instant::now();
+    let progress = bar(usize::try_from(behind).unwrap_or(0), quiet, "indexing");
+    let all = indexer.catch_up(|s| progress.inc(s.indexed)).await?;
+    progress.finish_and_clear();
+    println!(
+        "search index up to date: {} leads indexed, {} changed or deleted leads applied, {:.1} s",
+        all.indexed,
+        all.changed,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A progress bar over the bytes of a file being read.

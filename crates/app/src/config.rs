@@ -33,6 +33,11 @@ pub struct Config {
     /// Dashboard figures that took at least this long to compute are shown as they were
     /// while they are computed again beside (after an order, say), marked as refreshing.
     pub dashboard_refresh_ms: u64,
+    /// SQLite: how often the search indexer looks for new and changed leads once it has
+    /// caught up (it steps back to back while behind); 0 runs no indexer in this process,
+    /// for a second instance on the same database (searches stay exact, reading the leads'
+    /// stored text past the index, only slower).
+    pub search_index_ms: u64,
 }
 
 impl Default for Config {
@@ -56,6 +61,7 @@ impl Default for Config {
             password_iterations: 2,
             form_per_hour: 10,
             dashboard_refresh_ms: 250,
+            search_index_ms: 500,
         }
     }
 }
@@ -112,6 +118,7 @@ impl Config {
             "password_iterations" => self.password_iterations = parse(v)?,
             "form_per_hour" => self.form_per_hour = parse(v)?,
             "dashboard_refresh_ms" => self.dashboard_refresh_ms = parse(v)?,
+            "search_index_ms" => self.search_index_ms = parse(v)?,
             // Variables of other tools may share the prefix; only ours are read.
             "config" => {}
             other => return Err(format!("unknown setting `{other}`")),

@@ -13,6 +13,8 @@ pub struct Application {
     pub state: AppState,
     listener: tokio::net::TcpListener,
     jobs: Option<(Runner, Duration)>,
+    /// The search indexer's pause once caught up (`search_index_ms`); `None`: no indexer.
+    search_pause: Option<Duration>,
 }
 
 /// Connects, migrates, and makes sure a playbook exists (version 1 is the shipped default).
@@ -76,14 +78,16 @@ impl Application {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", cfg.host, cfg.port))?;
         let addr = listener.local_addr()?;
-        Ok(Application { addr, state, listener, jobs })
+        let search_pause = (cfg.search_index_ms > 0).then(|| Duration::from_millis(cfg.search_index_ms));
+        Ok(Application { addr, state, listener, jobs, search_pause })
     }
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests and stops the worker.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let worker = self.jobs.map(|(runner, poll)| tokio::spawn(runner.run(poll, stop_rx.clone())));
-        let checkpointer = tokio::spawn(checkpoint_loop(self.state.db.clone(), stop_rx));
+        let checkpointer = tokio::spawn(checkpoint_loop(self.state.db.clone(), stop_rx.clone()));
+        let indexer = self.search_pause.map(|pause| tokio::spawn(search_loop(self.state.db.clone(), pause, stop_rx)));
         let app = web::router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await?;
         let _ = stop_tx.send(true);
@@ -91,20 +95,19 @@ impl Application {
             let _ = w.await;
         }
         let _ = checkpointer.await;
+        if let Some(i) = indexer {
+            let _ = i.await;
+        }
         Ok(())
     }
 }
 
 /// SQLite upkeep while serving: checkpoints the write-ahead log every 25 ms (see
-/// `Db::checkpoint`), and moves new leads' search text into the main full-text index once
-/// the small one has stopped growing for a second (`store::leads::flush_search`; under
-/// steady capture the capture writer moves it itself).
+/// `Db::checkpoint`).
 async fn checkpoint_loop(db: Db, mut stop: tokio::sync::watch::Receiver<bool>) {
     if !matches!(db, Db::Sqlite(_)) {
         return;
     }
-    let mut last_look = tokio::time::Instant::now();
-    let mut pending = None;
     loop {
         tokio::select! {
             _ = stop.changed() => return,
@@ -113,23 +116,38 @@ async fn checkpoint_loop(db: Db, mut stop: tokio::sync::watch::Receiver<bool>) {
         if let Err(e) = db.checkpoint().await {
             tracing::warn!(error = %e, "checkpoint failed");
         }
-        if last_look.elapsed() >= Duration::from_secs(1) {
-            last_look = tokio::time::Instant::now();
-            if let Err(e) = flush_search_when_idle(&db, &mut pending).await {
-                tracing::warn!(error = %e, "moving search text failed");
-            }
-        }
     }
 }
 
-async fn flush_search_when_idle(db: &Db, seen: &mut Option<i64>) -> anyhow::Result<()> {
-    let now = store::leads::pending_search(db).await?;
-    if now.is_some() && now == *seen {
-        let moved = store::leads::flush_search(db).await?;
-        tracing::debug!(leads = moved, "search text moved to the main index");
-        *seen = None;
-    } else {
-        *seen = now;
+/// SQLite: the search indexer (`store::search::Indexer`), on a connection of its own.
+/// Steps back to back while it is behind (after a large import), then after `pause`
+/// (`search_index_ms`). A search is exact meanwhile (`store::search`); a shorter pause only
+/// makes more, smaller steps, each a segment for FTS5 to merge.
+async fn search_loop(db: Db, pause: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut indexer = match store::search::Indexer::open(&db).await {
+        Ok(Some(i)) => i,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot open the search index; searches read the leads' stored text");
+            return;
+        }
+    };
+    loop {
+        let pause = match indexer.step(store::search::STEP_MOST).await {
+            Ok(s) => {
+                if s != store::search::Step::default() {
+                    tracing::debug!(indexed = s.indexed, changed = s.changed, rebuilt = s.rebuilt, "search index step");
+                }
+                if s.behind { Duration::ZERO } else { pause }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "search index step failed");
+                pause
+            }
+        };
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(pause) => {}
+        }
     }
-    Ok(())
 }

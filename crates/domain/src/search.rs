@@ -187,6 +187,19 @@ impl Query {
         self.0.iter().map(group).collect::<Vec<_>>().join(and)
     }
 
+    /// The groups, each a list of alternatives, each a list of tokens.
+    pub fn groups(&self) -> &[Vec<Vec<String>>] {
+        &self.0
+    }
+
+    /// Whether a search text (`index_text`'s tokens) matches: what both full-text indexes
+    /// answer, and what SQLite's search checks against the stored text of leads its index
+    /// does not hold yet.
+    pub fn matches(&self, text: &str) -> bool {
+        let has = |w: &String| text.split(' ').any(|t| t.starts_with(w.as_str()));
+        self.0.iter().all(|alts| alts.iter().any(|words| words.iter().all(has)))
+    }
+
     /// As an FTS5 MATCH expression. Tokens hold only letters and digits, so quoting them is
     /// enough to keep FTS5 syntax out.
     pub fn fts5(&self) -> String {
@@ -276,5 +289,24 @@ mod tests {
         assert_eq!(Query::parse(" -- ''\" "), None);
         // Quotes and operators typed by a user never reach either syntax.
         assert_eq!(Query::parse("a\"b OR c:*").unwrap().fts5(), r#"(("a"*)) AND (("b"*)) AND (("or"*)) AND (("c"*))"#);
+    }
+
+    /// L-1: a query matches a text when every group has an alternative whose tokens all
+    /// begin one of the text's tokens (not the middle of one, not across two).
+    #[test]
+    fn l1_query_matches_token_prefixes() {
+        let text = index_text(["无锡云帆科技有限公司", "zhang.wei@example.com"], &["8000".into()]);
+        for (q, want) in [
+            ("云帆科技", true),
+            ("云帆 zhang", true),
+            ("zha exa", true),
+            ("8000", true),
+            ("有限", true),
+            ("hang", false),
+            ("zhang 8001", false),
+            ("weiexample", false),
+        ] {
+            assert_eq!(Query::parse(q).unwrap().matches(&text), want, "{q} in {text}");
+        }
     }
 }

@@ -194,6 +194,10 @@ async fn restore_sqlite(db: &Db, conn: &mut sqlx::SqliteConnection) -> Result<()
             let sql = format!("INSERT INTO main.{0} SELECT * FROM bk.{0}", quote_ident(t));
             sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut *conn).await?;
         }
+        // L-1 search: the leads are others now; the search file's index is made again
+        // (`search`), and what the deletes above listed for it is moot.
+        sqlx::query("UPDATE main.leads_fts_epoch SET n = abs(random())").execute(&mut *conn).await?;
+        sqlx::query("DELETE FROM main.leads_fts_dirty").execute(&mut *conn).await?;
         sqlx::query("COMMIT").execute(&mut *conn).await?;
         crate::rules::changed();
         crate::auth::accounts_changed();

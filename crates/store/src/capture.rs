@@ -84,7 +84,7 @@ const CHUNK: usize = 200;
 /// (nothing was written); the inner ones are per item (bad campaign, key reused for another
 /// body, …) and leave the others standing.
 pub async fn capture_many(db: &Db, items: &[Item], rules: &Rules<'_>) -> Result<Vec<Result<Captured>>> {
-    let out = in_tx(db.begin(), items, rules, false).await?;
+    let out = in_tx(db.begin(), items, rules).await?;
     Ok(out.into_iter().map(|r| r.map(|a| a.captured)).collect())
 }
 
@@ -99,24 +99,20 @@ pub struct Answer {
     pub body: Option<String>,
 }
 
-/// Writes a batch in one transaction; with `move_search`, also moves the search text
-/// pending in the small full-text index into the main one (see `SEARCH_MOVE_AT`).
+/// Writes a batch in one transaction.
 async fn in_tx(
     begin: impl Future<Output = Result<Tx>>,
     items: &[Item],
     rules: &Rules<'_>,
-    move_search: bool,
 ) -> Result<Vec<Result<Answer>>> {
     let started = std::time::Instant::now();
     let mut tx = begin.await?;
     let began = started.elapsed();
     let out = write(&mut tx, items, rules).await?;
-    let moved = if move_search { crate::leads::move_pending_search(&mut tx).await? } else { 0 };
     let written = started.elapsed();
     tx.commit().await?;
     tracing::debug!(
         items = items.len(),
-        moved,
         begin_us = began.as_micros() as u64,
         write_us = written.as_micros() as u64,
         total_us = started.elapsed().as_micros() as u64,
@@ -586,26 +582,6 @@ pub(crate) fn insert_leads_raw<'d>(
     Ok(ids)
 }
 
-/// L-1 search on SQLite (migration 0026): leads just inserted (`ids`, one transaction's
-/// consecutive ids) marked pending and given their rows in the small full-text index, one
-/// statement each. FTS5 writes out what a transaction gave it as a segment whenever another
-/// statement begins: one statement for the batch makes one segment, where an insert
-/// trigger made one per lead. Every insert of leads on SQLite calls this (a bulk import
-/// builds the main index afterwards instead).
-pub(crate) fn index_new_raw(conn: &crate::raw::Conn, ids: &[i64]) -> Result<()> {
-    const PENDING: &str = "INSERT INTO leads_fts_pending (id) SELECT id FROM leads WHERE id BETWEEN ?1 AND ?2";
-    const INDEX: &str =
-        "INSERT INTO leads_fts_new (rowid, search_text) SELECT id, search_text FROM leads WHERE id BETWEEN ?1 AND ?2";
-    let (Some(first), Some(last)) = (ids.iter().min(), ids.iter().max()) else { return Ok(()) };
-    for sql in [PENDING, INDEX] {
-        let mut st = conn.prepare(sql)?;
-        st.int(1, *first)?;
-        st.int(2, *last)?;
-        st.run()?;
-    }
-    Ok(())
-}
-
 const LEAD_INSERT: &str = "INSERT INTO leads (name, company, title, email, email_key, phone, phone_key, weak_key, province, city, \
      company_size, channel, campaign_id, utm_source, utm_medium, utm_campaign, utm_term, utm_content, budget, \
      authority, need, timeline, budget_points, authority_points, need_points, timeline_points, total, grade, \
@@ -652,7 +628,6 @@ async fn insert_new(tx: &mut Tx, items: &[Item], chunk: &[Routed], rows: &[NewLe
     let texts: Vec<LeadTexts> = chunk.iter().map(|r| items[r.at].texts()).collect();
     let ids = crate::raw::with_conn(tx, |conn| {
         let ids = insert_leads_raw(conn, rows, &texts)?;
-        index_new_raw(conn, &ids)?;
         let mut st = conn.prepare(EVENT_INSERT)?;
         for (r, id) in chunk.iter().zip(&ids) {
             let item = &items[r.at];
@@ -881,12 +856,6 @@ struct Job {
 /// first of them is not kept waiting long.
 const MAX_BATCH: usize = 256;
 
-/// New leads the writer lets gather in SQLite's small full-text index before it moves them
-/// into the main one in a batch's transaction (L-1 search, migration 0022): one segment of
-/// this many leads a time keeps FTS5's merges of the main index small and incremental,
-/// where a segment per batch made it stop a capture for a crisis merge now and then.
-pub const SEARCH_MOVE_AT: usize = 1024;
-
 /// The capture writer: see the module comment.
 #[derive(Clone)]
 pub struct Queue(mpsc::Sender<Job>);
@@ -964,19 +933,11 @@ pub async fn gather<T>(rx: &mut mpsc::Receiver<T>, buf: &mut Vec<T>, max: usize,
 
 async fn writer(db: crate::writer::Writer, mut rx: mpsc::Receiver<Job>) {
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-    // Captures since the last move of search text (counting merges and replays too: it only
-    // sets how often the move happens).
-    let mut unmoved = 0;
     while gather(&mut rx, &mut jobs, MAX_BATCH, &GATHERING).await > 0 {
         let rules = jobs[0].rules.clone();
         let (items, replies): (Vec<Item>, Vec<_>) = jobs.drain(..).map(|j| (j.item, j.reply)).unzip();
-        unmoved += items.len();
-        let move_search = unmoved >= SEARCH_MOVE_AT;
-        match in_tx(db.begin(), &items, &rules.rules(), move_search).await {
+        match in_tx(db.begin(), &items, &rules.rules()).await {
             Ok(results) => {
-                if move_search {
-                    unmoved = 0;
-                }
                 for (reply, r) in replies.into_iter().zip(results) {
                     let _ = reply.send(r);
                 }
@@ -986,7 +947,7 @@ async fn writer(db: crate::writer::Writer, mut rx: mpsc::Receiver<Job>) {
             Err(e) => {
                 tracing::warn!(error = %e, items = items.len(), "capture batch failed; capturing its leads one by one");
                 for (item, reply) in items.into_iter().zip(replies) {
-                    let r = in_tx(db.begin(), std::slice::from_ref(&item), &rules.rules(), false)
+                    let r = in_tx(db.begin(), std::slice::from_ref(&item), &rules.rules())
                         .await
                         .and_then(|mut v| v.pop().unwrap_or(Err(Error::NotFound)));
                     let _ = reply.send(r);

@@ -330,8 +330,9 @@ pub async fn import_leads(
     let batch = std::sync::Arc::new(Batch { rows, keys, groups, decided });
     let fresh = batch.groups.len();
     phase("graded and routed");
-    // L-1 (c): a large file's leads go in before their secondary indexes and full-text
-    // entries are built (see `bulk`); the unique e-mail and phone keys stay in force.
+    // L-1 (c): a large file's leads go in before their secondary indexes are built (see
+    // `bulk`); the unique e-mail and phone keys stay in force. Their full-text entries are
+    // the search indexer's (`search`, SQLite), which takes them after the commit.
     let last_id_before: i64 =
         on_tx!(&mut tx, c => sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM leads").fetch_one(c).await)?;
     let deferred = crate::bulk::defer_indexes(&mut tx, "leads", fresh, last_id_before).await?;
@@ -398,9 +399,6 @@ pub async fn import_leads(
                 .into_iter()
                 .map(|r| r.0)
                 .collect();
-            if matches!(tx, Tx::Sqlite(_)) {
-                crate::raw::with_conn(&mut tx, |conn| crate::capture::index_new_raw(conn, &ids)).await?;
-            }
             on_tx!(&mut tx, c => {
                 let mut qb = sqlx::QueryBuilder::new("INSERT INTO lead_events (lead_id, at, kind, actor_id, actor_label, data) ");
                 qb.push_values(chunk.iter().zip(&ids), |mut b, (p, id)| {
@@ -438,16 +436,6 @@ pub async fn import_leads(
     if let Some(d) = deferred {
         d.rebuild(&mut tx).await?;
         phase("indexes built");
-        // FTS5 holds new entries in memory up to its hash size, 1 MiB by default, then writes
-        // them out as a segment and merges segments as they pile up; a million leads' texts
-        // in 1 MiB steps spent a third of this step merging. 64 MiB for this statement (the
-        // entries are written at the commit), the default again for every later writer.
-        let hash_size = |bytes: i64| format!("INSERT INTO leads_fts (leads_fts, rank) VALUES ('hashsize', {bytes})");
-        on_tx!(&mut tx, c => sqlx::query(sqlx::AssertSqlSafe(hash_size(64 << 20))).execute(c).await.map(|r| r.rows_affected()))?;
-        on_tx!(&mut tx, c => sqlx::query("INSERT INTO leads_fts (rowid, search_text) SELECT id, search_text FROM leads WHERE id > $1")
-            .bind(last_id_before).execute(c).await.map(|r| r.rows_affected()))?;
-        on_tx!(&mut tx, c => sqlx::query(sqlx::AssertSqlSafe(hash_size(1 << 20))).execute(c).await.map(|r| r.rows_affected()))?;
-        phase("full-text index written");
     }
     for t in &teams {
         if let Some(owner) = t.last_assigned {

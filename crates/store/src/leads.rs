@@ -2,7 +2,7 @@
 //! clocks — all in one transaction per lead, with the lead's history in `lead_events`.
 
 use crate::audit::{self, Actor, Change};
-use crate::{Backend, Db, Error, Result, Ts, Tx, on_db, on_tx};
+use crate::{Db, Error, Result, Ts, Tx, on_db, on_tx};
 use domain::calendar::WorkingCalendar;
 use domain::lead::{Grading, LeadInput, RouteDecision, RoutingTeam, sla_due};
 use domain::playbook::Playbook;
@@ -501,10 +501,7 @@ pub async fn list(db: &Db, scope: Scope, f: &Filter) -> Result<Vec<Lead>> {
     let search = match f.q.as_deref().filter(|q| !q.trim().is_empty()).map(domain::search::Query::parse) {
         None => None,
         Some(None) => return Ok(Vec::new()),
-        Some(Some(q)) => Some(match db.backend() {
-            Backend::Sqlite => q.fts5(),
-            Backend::Postgres => q.tsquery(),
-        }),
+        Some(Some(q)) => Some(q),
     };
     let scope = match scope {
         Scope::All => None,
@@ -512,85 +509,68 @@ pub async fn list(db: &Db, scope: Scope, f: &Filter) -> Result<Vec<Lead>> {
         Scope::Owner(u) => Some((" AND owner_id = ", u)),
         Scope::Nothing => return Ok(Vec::new()),
     };
-    let limit = f.limit.clamp(1, 500);
-    // Only the filters given go into the statement: `($1 IS NULL OR col = $1)` hides the
-    // indexes from SQLite's planner, and a keyset page deep in a million leads then walked
-    // half the table (190 ms instead of 3 ms, BENCHMARKS.md).
-    Ok(on_db!(db, p => {
-        let mut qb = sqlx::QueryBuilder::new(format!("SELECT {COLS} FROM leads WHERE TRUE"));
-        let texts = [(" AND grade = ", &f.grade), (" AND channel = ", &f.channel), (" AND route = ", &f.route), (" AND status = ", &f.status)];
-        for (sql, v) in texts {
-            if let Some(v) = v {
-                qb.push(sql).push_bind(v.clone());
-            }
+    Ok(match (db, &search) {
+        // SQLite's index is in the search file, which the database's own connections do
+        // not attach (`search::readers`).
+        (Db::Sqlite(p), Some(q)) => {
+            let mut qb = filtered(f, scope);
+            crate::search::push_match(&mut qb, q);
+            page(qb, f).build_query_as::<Lead>().fetch_all(&crate::search::readers(p)).await?
         }
-        for (sql, v) in [(" AND owner_id = ", f.owner_id), (" AND campaign_id = ", f.campaign_id), (" AND id < ", f.before_id)] {
-            if let Some(v) = v {
-                qb.push(sql).push_bind(v);
+        (Db::Sqlite(p), None) => page(filtered(f, scope), f).build_query_as::<Lead>().fetch_all(p).await?,
+        (Db::Postgres(p), q) => {
+            let mut qb = filtered(f, scope);
+            if let Some(q) = q {
+                qb.push(" AND array_to_tsvector(string_to_array(search_text, ' ')) @@ ")
+                    .push_bind(q.tsquery())
+                    .push("::tsquery");
             }
+            page(qb, f).build_query_as::<Lead>().fetch_all(p).await?
         }
-        if let Some((sql, v)) = scope {
+    })
+}
+
+/// A lead list's statement up to its search: only the filters given go into it, since
+/// `($1 IS NULL OR col = $1)` hides the indexes from SQLite's planner, and a keyset page
+/// deep in a million leads then walked half the table (190 ms instead of 3 ms,
+/// BENCHMARKS.md).
+fn filtered<DB: sqlx::Database>(f: &Filter, scope: Option<(&str, i64)>) -> sqlx::QueryBuilder<DB>
+where
+    for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    let mut qb = sqlx::QueryBuilder::new(format!("SELECT {COLS} FROM leads WHERE TRUE"));
+    let texts = [
+        (" AND grade = ", &f.grade),
+        (" AND channel = ", &f.channel),
+        (" AND route = ", &f.route),
+        (" AND status = ", &f.status),
+    ];
+    for (sql, v) in texts {
+        if let Some(v) = v {
+            qb.push(sql).push_bind(v.clone());
+        }
+    }
+    for (sql, v) in
+        [(" AND owner_id = ", f.owner_id), (" AND campaign_id = ", f.campaign_id), (" AND id < ", f.before_id)]
+    {
+        if let Some(v) = v {
             qb.push(sql).push_bind(v);
         }
-        match (&search, db.backend()) {
-            (None, _) => {}
-            // Leads still pending in the small index (migration 0022) are found there.
-            (Some(q), Backend::Sqlite) => {
-                qb.push(" AND id IN (SELECT rowid FROM leads_fts WHERE leads_fts MATCH ").push_bind(q.clone());
-                qb.push(" UNION ALL SELECT rowid FROM leads_fts_new WHERE leads_fts_new MATCH ").push_bind(q.clone()).push(")");
-            }
-            (Some(q), Backend::Postgres) => {
-                qb.push(" AND array_to_tsvector(string_to_array(search_text, ' ')) @@ ").push_bind(q.clone()).push("::tsquery");
-            }
-        }
-        qb.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
-        qb.build_query_as::<Lead>().fetch_all(p).await
-    })?)
-}
-
-/// L-1 search on SQLite: moves the text of leads pending in the small full-text index into
-/// the main one as one segment and empties the small index (migration 0022), inside `tx`.
-/// The capture writer does it in its own transaction every `capture::SEARCH_MOVE_AT` leads
-/// (no commit and no hand-over of the write lock of its own); `flush_search` does it for
-/// the rest. Returns how many leads moved; nothing to do on PostgreSQL.
-pub(crate) async fn move_pending_search(tx: &mut Tx) -> Result<u64> {
-    if !matches!(tx, Tx::Sqlite(_)) {
-        return Ok(0);
     }
-    // Through the statement interface: on the capture writer's connection a statement
-    // through the driver would make the writer hand its connection's handle back and take
-    // it again (`writer::Kept`).
-    crate::raw::with_conn(tx, |c| {
-        c.prepare(
-            "INSERT INTO leads_fts (rowid, search_text) \
-             SELECT l.id, l.search_text FROM leads_fts_pending p JOIN leads l ON l.id = p.id ORDER BY p.id",
-        )?
-        .run()?;
-        let moved = c.changes();
-        // Everything in the small index is pending (the write lock keeps it so until the commit).
-        c.prepare("INSERT INTO leads_fts_new (leads_fts_new) VALUES ('delete-all')")?.run()?;
-        c.prepare("DELETE FROM leads_fts_pending")?.run()?;
-        Ok(u64::try_from(moved).unwrap_or(0))
-    })
-    .await
-}
-
-/// The newest lead whose search text is still in the small index (SQLite), if any: the
-/// server's upkeep moves them with `flush_search` once this stops changing.
-pub async fn pending_search(db: &Db) -> Result<Option<i64>> {
-    let Db::Sqlite(p) = db else { return Ok(None) };
-    Ok(sqlx::query_scalar("SELECT max(id) FROM leads_fts_pending").fetch_one(p).await?)
-}
-
-/// Moves all pending search text into the main index in a transaction of its own.
-pub async fn flush_search(db: &Db) -> Result<u64> {
-    if pending_search(db).await?.is_none() {
-        return Ok(0);
+    if let Some((sql, v)) = scope {
+        qb.push(sql).push_bind(v);
     }
-    let mut tx = db.begin().await?;
-    let moved = move_pending_search(&mut tx).await?;
-    tx.commit().await?;
-    Ok(moved)
+    qb
+}
+
+/// The keyset page's order and size.
+fn page<DB: sqlx::Database>(mut qb: sqlx::QueryBuilder<DB>, f: &Filter) -> sqlx::QueryBuilder<DB>
+where
+    for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+{
+    qb.push(" ORDER BY id DESC LIMIT ").push_bind(f.limit.clamp(1, 500));
+    qb
 }
 
 pub async fn count(db: &Db) -> Result<i64> {

@@ -31,6 +31,7 @@ pub mod referrals;
 pub mod reports;
 pub mod rules;
 pub mod schema;
+pub mod search;
 pub mod sla;
 pub mod subscriptions;
 mod ts;

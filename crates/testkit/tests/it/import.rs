@@ -281,9 +281,7 @@ both!(l1_large_import_writes_rows_first_and_indexes_after, |kind| async move {
     assert_eq!(run(cmd(&csv, false), cfg.clone()).await.unwrap(), ExitCode::SUCCESS);
     assert_eq!(store::leads::count(&app.db).await.unwrap(), before + 6_000, "the repeated mobile merged");
     assert_eq!(schema_of(&app.db, "leads").await, schema, "every index and trigger is back as it was");
-    if let store::Db::Sqlite(p) = &app.db {
-        sqlx::query("INSERT INTO leads_fts (leads_fts) VALUES ('integrity-check')").execute(p).await.unwrap();
-    }
+    testkit::assert_search_index_agrees(&app.db).await;
     // Found through the full-text index, graded and routed like any capture.
     let hit = store::leads::list(
         &app.db,
@@ -476,9 +474,7 @@ both!(l1_cli_import_into_a_store_nobody_has_open_writes_its_pages_once, |kind| a
     }
     let db = store::Db::connect(&testdb.url).await.unwrap();
     assert_eq!(store::leads::count(&db).await.unwrap(), demo_leads + 6_000, "the repeated mobile merged");
-    if let store::Db::Sqlite(p) = &db {
-        sqlx::query("INSERT INTO leads_fts (leads_fts) VALUES ('integrity-check')").execute(p).await.unwrap();
-    }
+    testkit::assert_search_index_agrees(&db).await;
     let f = store::leads::Filter { q: Some("星河4321科技有限公司".into()), limit: 5, ..Default::default() };
     assert_eq!(store::leads::list(&db, store::leads::Scope::All, &f).await.unwrap().len(), 1);
     db.close().await;

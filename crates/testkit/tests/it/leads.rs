@@ -560,14 +560,13 @@ both!(l1_search_finds_chinese_names_companies_phones_and_emails_within_scope, |k
         ("\"*:()", &[]),
         ("OR", &[]),
     ];
-    // The same answers while the new leads wait in SQLite's small full-text index and after
-    // the server moved them into the main one (migration 0022).
-    for pass in ["pending", "moved"] {
+    // The same answers as captured and once SQLite's search index has them (`store::search`).
+    for pass in ["captured", "indexed"] {
         for (q, want) in cases {
             let got = found(&mut mk, q).await;
             assert_eq!(got, want.iter().map(|s| s.to_string()).collect::<Vec<_>>(), "query {q:?}, {pass}");
         }
-        store::leads::flush_search(&app.db).await.unwrap();
+        store::search::catch_up(&app.db).await.unwrap();
     }
     // A rep searches only their own leads: the Jiangsu lead is theirs, the Zhejiang one too
     // (east team), the Beijing one belongs to the north team.
@@ -591,11 +590,11 @@ both!(l1_search_finds_chinese_names_companies_phones_and_emails_within_scope, |k
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(found(&mut mk, "星河").await, vec!["李雷".to_string()]);
-    // Changed text and a merged-away lead leave each index right, pending or moved: 韩梅梅
-    // is moved, then changed; 韩梅 is pending when 韩梅梅 takes her in.
+    // Changed text and a merged-away lead leave the search right, indexed or not: 韩梅梅 is
+    // indexed, then changed; 韩梅 is not indexed yet when 韩梅梅 takes her in.
     let hmm = post_lead(&mut mk, json!({"name": "韩梅梅", "phone": "13700008888", "channel": "referral"})).await;
     let hmm = hmm.json()["lead"]["id"].as_i64().unwrap();
-    store::leads::flush_search(&app.db).await.unwrap();
+    store::search::catch_up(&app.db).await.unwrap();
     let r = post_lead(
         &mut mk,
         json!({"name": "韩梅梅", "phone": "13700008888", "company": "银河证券", "channel": "email"}),
@@ -609,20 +608,10 @@ both!(l1_search_finds_chinese_names_companies_phones_and_emails_within_scope, |k
     let r = mk.json(Method::POST, &format!("/api/v1/leads/{hmm}/merge"), &json!({"other": hm})).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(found(&mut mk, "hanmei").await, vec!["韩梅梅".to_string()]);
-    store::leads::flush_search(&app.db).await.unwrap();
+    store::search::catch_up(&app.db).await.unwrap();
     assert_eq!(found(&mut mk, "hanmei").await, vec!["韩梅梅".to_string()]);
     assert_eq!(found(&mut mk, "银河").await, vec!["韩梅梅".to_string()]);
-    if let store::Db::Sqlite(p) = &app.db {
-        // FTS5 compares its index with the leads table itself (rank 1): nothing pending, so
-        // the main index holds exactly every lead's current text, and the small one nothing.
-        sqlx::query("INSERT INTO leads_fts (leads_fts, rank) VALUES ('integrity-check', 1)").execute(p).await.unwrap();
-        let small: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM leads_fts_new WHERE leads_fts_new MATCH '\"hanmei\"*'")
-                .fetch_one(p)
-                .await
-                .unwrap();
-        assert_eq!(small, 0);
-    }
+    testkit::assert_search_index_agrees(&app.db).await;
     // The UI list searches the same way.
     let mut ui = app.login("marketer@yunqi.example").await;
     let page = ui.get(&format!("/leads?q={}", testkit::urlencode("无锡云帆"))).await.text;
@@ -946,8 +935,8 @@ both!(l1_captures_in_one_batch_are_each_in_the_audit_log, |kind| async move {
     }
     statuses.sort();
     assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 10, "{statuses:?}");
-    // Each new lead is found at once (its text in SQLite's small full-text index, written
-    // once per batch since migration 0026), also the two merged into leads of their batch.
+    // Each new lead is found at once (by its stored text until SQLite's search index has
+    // it, `store::search`), also the two merged into leads of their batch.
     let mut reader = app.api("marketer@yunqi.example").await;
     assert_eq!(found(&mut reader, "批次科技").await.len(), 10);
     for i in 0..10 {
@@ -973,14 +962,14 @@ both!(l1_captures_in_one_batch_are_each_in_the_audit_log, |kind| async move {
     app.stop().await;
 });
 
-both!(l1_capture_writer_moves_search_text_into_the_main_index, |kind| async move {
-    // Under steady capture the writer moves new leads' search text from SQLite's small
-    // full-text index into the main one itself, every `SEARCH_MOVE_AT` captures (migration
-    // 0022); every lead stays findable throughout.
+both!(l1_search_index_catches_up_beside_the_capture_writer, |kind| async move {
+    // Under steady capture the server's search indexer (SQLite, `store::search`) takes new
+    // leads into the search file on a connection of its own; every lead stays findable, and
+    // once capture stops the index has every lead within a few seconds.
     let app = TestApp::spawn(kind).await;
     let mk = app.api("marketer@yunqi.example").await;
     let token = mk.bearer_token().unwrap();
-    let n = store::capture::SEARCH_MOVE_AT + 76;
+    let n = 1100;
     let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..32 {
@@ -998,37 +987,118 @@ both!(l1_capture_writer_moves_search_text_into_the_main_index, |kind| async move
             }
         }));
     }
+    let mut mk = mk;
+    for _ in 0..5 {
+        let r = mk.get(&format!("/api/v1/leads?q={}&limit=500", testkit::urlencode("搬家科技"))).await;
+        let got = r.json()["leads"].as_array().unwrap().len();
+        assert!(got <= n, "{got}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     for t in tasks {
         t.await.unwrap();
     }
-    if let store::Db::Sqlite(p) = &app.db {
-        let count = |table: &str| {
-            let sql = format!("SELECT count(*) FROM {table} WHERE {table} MATCH '\"搬家科技\"'");
-            async move { sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql)).fetch_one(p).await.unwrap() }
-        };
-        let (main, small) = (count("leads_fts").await, count("leads_fts_new").await);
-        assert_eq!(main + small, n as i64, "each lead in exactly one index");
-        assert!(
-            main >= store::capture::SEARCH_MOVE_AT as i64 && small < store::capture::SEARCH_MOVE_AT as i64,
-            "{main} {small}"
-        );
-        let pending = || async {
-            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM leads_fts_pending").fetch_one(p).await.unwrap()
-        };
-        assert_eq!(pending().await, small);
-        // Once capture stops, the server's upkeep moves the rest within a few seconds.
+    if let Some((behind, _)) = store::search::lag(&app.db).await.unwrap() {
         let waited = std::time::Instant::now();
-        while pending().await > 0 {
-            assert!(waited.elapsed() < std::time::Duration::from_secs(10), "the rest stayed pending");
+        let mut lag = (behind, 0);
+        while lag != (0, 0) {
+            assert!(waited.elapsed() < std::time::Duration::from_secs(10), "the index stayed behind: {lag:?}");
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            lag = store::search::lag(&app.db).await.unwrap().unwrap();
         }
-        assert_eq!((count("leads_fts").await, count("leads_fts_new").await), (n as i64, 0));
+        let all = domain::search::Query::parse("搬家科技").unwrap();
+        assert_eq!(store::search::indexed(&app.db, &all).await.unwrap().unwrap().len(), n);
     }
-    let mut mk = mk;
     let r = mk.get(&format!("/api/v1/leads?q={}&limit=1", testkit::urlencode("搬家1099"))).await;
     assert_eq!(r.json()["leads"][0]["name"], "搬家1099", "{}", r.text);
+    let r = mk.get("/api/v1/leads?q=fts&limit=500").await;
+    assert_eq!(r.json()["leads"].as_array().unwrap().len(), 500);
+    testkit::assert_search_index_agrees(&app.db).await;
     app.stop().await;
 });
+
+both!(l1_search_is_exact_while_the_index_catches_up, |kind| async move {
+    // No indexer in the server: the test steps it. A search gives the same leads whether
+    // SQLite's index holds them, lags behind new ones, holds an old text of a changed lead
+    // or a deleted one, or was made for the database before a restore.
+    let app = TestApp::spawn_with(kind, |c| c.search_index_ms = 0).await;
+    let mut mk = app.api("marketer@yunqi.example").await;
+    let sqlite = matches!(app.db, store::Db::Sqlite(_));
+    let lag = || async { store::search::lag(&app.db).await.unwrap() };
+    let a = post_lead(&mut mk, json!({"name": "夏侯雪", "phone": "13500001111", "channel": "referral"})).await;
+    let a = a.json()["lead"]["id"].as_i64().unwrap();
+    let b = post_lead(
+        &mut mk,
+        json!({"name": "夏侯霜", "email": "dabai@xiahou.example", "company": "霜降物流", "channel": "email"}),
+    )
+    .await;
+    let b = b.json()["lead"]["id"].as_i64().unwrap();
+    if sqlite {
+        let (behind, changed) = lag().await.unwrap();
+        assert!(behind >= 2 && changed == 0, "nothing indexed yet: {behind} {changed}");
+    }
+    let before = || {
+        vec![("夏侯", vec!["夏侯雪", "夏侯霜"]), ("霜降", vec!["夏侯霜"]), ("xiahou", vec!["夏侯霜"]), ("雪域", vec![])]
+    };
+    check(&mut mk, "not indexed", before()).await;
+    let step = store::search::catch_up(&app.db).await.unwrap();
+    if sqlite {
+        assert!(step.indexed >= 2 && step.rebuilt, "{step:?}");
+        assert_eq!(lag().await, Some((0, 0)));
+    }
+    check(&mut mk, "indexed", before()).await;
+    // 夏侯雪 gets a company by a merged capture: the index holds her old text until its next
+    // step, the search takes her new one.
+    let r = post_lead(
+        &mut mk,
+        json!({"name": "夏侯雪", "phone": "135 0000 1111", "company": "雪域酒业", "channel": "email"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // 夏侯霜 is merged into 夏侯雪 and deleted.
+    let r = mk.json(Method::POST, &format!("/api/v1/leads/{a}/merge"), &json!({"other": b})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    if sqlite {
+        assert_eq!(lag().await, Some((0, 2)), "one lead changed, one deleted");
+    }
+    let after = || {
+        vec![
+            ("夏侯", vec!["夏侯雪"]),
+            ("雪域", vec!["夏侯雪"]),
+            ("xiahou", vec!["夏侯雪"]),
+            ("酒业 夏侯", vec!["夏侯雪"]),
+        ]
+    };
+    check(&mut mk, "changed, not applied", after()).await;
+    let step = store::search::catch_up(&app.db).await.unwrap();
+    if sqlite {
+        assert_eq!((step.indexed, step.changed, step.rebuilt), (0, 1, false), "{step:?}");
+    }
+    check(&mut mk, "changed, applied", after()).await;
+    testkit::assert_search_index_agrees(&app.db).await;
+    // A backup from now, a lead after it, then the backup restored: the index (made for the
+    // leads before the restore) is not trusted, and is made again.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("before.backup");
+    store::backup::backup(&app.db, &file).await.unwrap();
+    let c = post_lead(&mut mk, json!({"name": "夏侯露", "email": "zhongbai@xiahou.example", "channel": "email"})).await;
+    assert_eq!(c.status, 201, "{}", c.text);
+    store::search::catch_up(&app.db).await.unwrap();
+    check(&mut mk, "before the restore", vec![("夏侯", vec!["夏侯雪", "夏侯露"])]).await;
+    store::backup::restore(&app.db, &file).await.unwrap();
+    check(&mut mk, "restored", after()).await;
+    let step = store::search::catch_up(&app.db).await.unwrap();
+    assert_eq!(step.rebuilt, sqlite, "{step:?}");
+    check(&mut mk, "restored, indexed again", after()).await;
+    testkit::assert_search_index_agrees(&app.db).await;
+    app.stop().await;
+});
+
+/// Each query finds exactly the named leads (sorted).
+async fn check(mk: &mut testkit::Client, stage: &str, cases: Vec<(&str, Vec<&str>)>) {
+    for (q, want) in cases {
+        assert_eq!(found(mk, q).await, want, "query {q:?}, {stage}");
+    }
+}
 
 both!(l1_capture_writer_waits_out_another_writer, |kind| async move {
     // While another connection holds the write lock, the writer's `BEGIN` waits (on SQLite

@@ -1,0 +1,347 @@
+//! L-1 search on SQLite: the full-text index of the leads' search text in a file of its own.
+//!
+//! SQLite lets one writer at a time into a file. With the index in the database file, new
+//! leads' text had to be moved into it by the capture writer (15–30 ms, up to 90 ms with
+//! FTS5's merges, every thousand captures), and every capture waited behind the move. The
+//! index now lives beside the database (`<file>-search`, attached as `search`) and one
+//! indexer ([`Indexer`], the server's upkeep) writes it on a connection of its own, beside
+//! the capture writer rather than in its way.
+//!
+//! The index lags the leads by a step, and a search stays exact all the same:
+//! - the search file records the newest lead id it has indexed (`upto`); a search takes
+//!   leads past it by their stored text (`leads.search_text`, matched token by token as
+//!   FTS5 would);
+//! - a lead whose text changes, or that is deleted, is listed in the database
+//!   (`leads_fts_dirty`, by a trigger, in the writer's transaction); the search file records
+//!   up to which entry it has applied the list (`done`), and until then a search takes the
+//!   lead by its stored text and ignores what the index holds for it;
+//! - the index records which database it was made for (`epoch`, from `leads_fts_epoch`): a
+//!   restore gives the database a new epoch, and an index of another epoch — or one that
+//!   has applied changes the database no longer lists, as after a crash that lost the
+//!   database's last commits — is made again; one past the newest lead forgets the leads
+//!   past it, whose ids a new lead may take again.
+//!
+//! PostgreSQL: the GIN index is written with the row; nothing here applies.
+
+use crate::{Db, Result};
+use sqlx::ConnectOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqlitePool, SqlitePoolOptions};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{LazyLock, Mutex};
+use std::time::Duration;
+
+/// The search file's tables: the index (contentless: the text is in `leads`; rows deleted
+/// by rowid) and the one row of its state.
+const TABLES: [&str; 2] = [
+    "CREATE TABLE IF NOT EXISTS search.leads_fts_state (k INTEGER PRIMARY KEY CHECK (k = 0), \
+     epoch INTEGER NOT NULL, upto INTEGER NOT NULL, done INTEGER NOT NULL)",
+    // The application's tokens (`domain::search`), space-separated: the `ascii` tokenizer
+    // splits them as they are; matches are by token prefix, so no positions are kept.
+    "CREATE VIRTUAL TABLE IF NOT EXISTS search.leads_fts USING fts5(search_text, content = '', \
+     contentless_delete = 1, tokenize = 'ascii', detail = none)",
+];
+
+/// The search file beside a database file.
+fn file_of(options: &SqliteConnectOptions) -> String {
+    format!("{}-search", options.get_filename().display())
+}
+
+/// Attaches the search file to `c` as `search`, making it if missing.
+async fn attach(c: &mut SqliteConnection, file: &str) -> sqlx::Result<()> {
+    sqlx::query("ATTACH DATABASE $1 AS search").bind(file).execute(&mut *c).await?;
+    sqlx::query("PRAGMA search.journal_mode = WAL").execute(&mut *c).await?;
+    // Nothing in the file that the database cannot give again: no flush per commit. A
+    // crash may lose its last steps, state and index together, and they are done again.
+    sqlx::query("PRAGMA search.synchronous = NORMAL").execute(&mut *c).await?;
+    for sql in TABLES {
+        sqlx::query(sql).execute(&mut *c).await?;
+    }
+    Ok(())
+}
+
+/// Connections for searching, per database file, each with the search file attached. Not
+/// the database's own pool: `BEGIN IMMEDIATE` takes the write lock of every attached file,
+/// so a writer with the search file attached would wait for the indexer and hold it up.
+static READERS: LazyLock<Mutex<HashMap<PathBuf, SqlitePool>>> = LazyLock::new(Default::default);
+
+/// The searching connections of the database `p` is a pool of (made on first use).
+pub(crate) fn readers(p: &SqlitePool) -> SqlitePool {
+    let options = (*p.connect_options()).clone();
+    let mut all = READERS.lock().unwrap_or_else(|e| e.into_inner());
+    all.entry(options.get_filename().to_path_buf())
+        .or_insert_with(|| {
+            let file = file_of(&options);
+            SqlitePoolOptions::new()
+                .max_connections(4)
+                .min_connections(0)
+                .idle_timeout(Duration::from_secs(60))
+                .test_before_acquire(false)
+                .acquire_timeout(Duration::from_secs(10))
+                .after_connect(move |c, _| {
+                    let file = file.clone();
+                    Box::pin(async move { attach(c, &file).await })
+                })
+                .connect_lazy_with(options)
+        })
+        .clone()
+}
+
+/// Pushes onto `qb` a condition that keeps the leads whose search text matches `q`
+/// (SQLite; `qb` selects from `leads`): the index for what it holds, the stored text for
+/// leads past it or changed since (see the module comment).
+pub(crate) fn push_match(qb: &mut sqlx::QueryBuilder<sqlx::Sqlite>, q: &domain::search::Query) {
+    // `fresh`: the index was made for this database. Read in the same statement as the
+    // rest, so the state and the index are of one moment of the search file.
+    qb.push(
+        " AND id IN (WITH s AS (SELECT coalesce(st.epoch = e.n, 0) AS fresh, \
+           CASE WHEN st.epoch = e.n THEN st.upto ELSE -1 END AS upto, coalesce(st.done, 0) AS done \
+           FROM leads_fts_epoch e LEFT JOIN search.leads_fts_state st) \
+         SELECT rowid FROM search.leads_fts WHERE leads_fts MATCH ",
+    )
+    .push_bind(q.fts5())
+    .push(
+        " AND (SELECT fresh FROM s) \
+           AND rowid NOT IN (SELECT d.id FROM leads_fts_dirty d WHERE d.seq > (SELECT done FROM s)) \
+         UNION ALL SELECT l.id FROM leads l WHERE l.id > (SELECT upto FROM s) AND ",
+    );
+    push_text_match(qb, q);
+    qb.push(
+        " UNION ALL SELECT l.id FROM leads_fts_dirty d JOIN leads l ON l.id = d.id \
+           WHERE d.seq > (SELECT done FROM s) AND l.id <= (SELECT upto FROM s) AND ",
+    );
+    push_text_match(qb, q);
+    qb.push(")");
+}
+
+/// `q` over `l.search_text` as the index matches it: each query token a prefix of one of
+/// the text's space-separated tokens (`' ' || text` holds `' ' || token`).
+fn push_text_match(qb: &mut sqlx::QueryBuilder<sqlx::Sqlite>, q: &domain::search::Query) {
+    qb.push("(");
+    for (g, alts) in q.groups().iter().enumerate() {
+        qb.push(if g == 0 { "(" } else { " AND (" });
+        for (a, words) in alts.iter().enumerate() {
+            qb.push(if a == 0 { "(" } else { " OR (" });
+            for (w, word) in words.iter().enumerate() {
+                qb.push(if w == 0 { "" } else { " AND " });
+                qb.push("instr(' ' || l.search_text, ").push_bind(format!(" {word}")).push(") > 0");
+            }
+            qb.push(")");
+        }
+        qb.push(")");
+    }
+    qb.push(")");
+}
+
+/// What one indexing step did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Step {
+    /// Leads indexed for the first time.
+    pub indexed: u64,
+    /// Changed or deleted leads whose entries were made again.
+    pub changed: u64,
+    /// The index was emptied first (made for another epoch, or ahead of the database).
+    pub rebuilt: bool,
+    /// Leads remain past the index after this step.
+    pub behind: bool,
+}
+
+/// The one writer of a database's search file (SQLite), on a connection of its own.
+pub struct Indexer {
+    conn: SqliteConnection,
+    /// Entries of `leads_fts_dirty` up to this `seq` are removed from it.
+    cleaned: i64,
+}
+
+/// Most leads one step indexes: a step is one transaction of the search file, and FTS5
+/// keeps a step's entries in memory until its commit.
+pub const STEP_MOST: i64 = 50_000;
+
+/// Applied entries of `leads_fts_dirty` left in it before they are removed (a write to the
+/// database; rare enough to be nothing beside the capture writer's).
+const CLEAN_AT: i64 = 10_000;
+
+impl Indexer {
+    /// `None` on PostgreSQL.
+    pub async fn open(db: &Db) -> Result<Option<Indexer>> {
+        let Db::Sqlite(p) = db else { return Ok(None) };
+        let options = (*p.connect_options()).clone();
+        let mut conn = options.connect().await?;
+        attach(&mut conn, &file_of(&options)).await?;
+        // FTS5 writes out its in-memory entries as a segment when they pass this size: a
+        // step's entries in one segment, not in 1 MiB ones merged again (a catch-up after a
+        // large import indexes `STEP_MOST` leads a step).
+        sqlx::query("INSERT INTO search.leads_fts (leads_fts, rank) VALUES ('hashsize', 33554432)")
+            .execute(&mut conn)
+            .await?;
+        Ok(Some(Indexer { conn, cleaned: 0 }))
+    }
+
+    /// Brings the index up to date with changed and deleted leads and indexes up to `most`
+    /// new ones, in one transaction of the search file (the database is only read).
+    pub async fn step(&mut self, most: i64) -> Result<Step> {
+        let c = &mut self.conn;
+        // Deferred, then a write to the search file first: its write lock only (an immediate
+        // transaction would take the database's as well, and wait for the capture writer).
+        sqlx::query("BEGIN").execute(&mut *c).await?;
+        let result = step_in(c, most).await;
+        match result {
+            Ok((step, done)) => {
+                sqlx::query("COMMIT").execute(&mut *c).await?;
+                if done - self.cleaned >= CLEAN_AT {
+                    self.clean(done).await?;
+                }
+                Ok(step)
+            }
+            Err(e) => {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *c).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Removes applied entries from `leads_fts_dirty` (a search ignores them already).
+    async fn clean(&mut self, done: i64) -> Result<()> {
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut self.conn).await?;
+        let r =
+            sqlx::query("DELETE FROM main.leads_fts_dirty WHERE seq <= $1").bind(done).execute(&mut self.conn).await;
+        sqlx::query(if r.is_ok() { "COMMIT" } else { "ROLLBACK" }).execute(&mut self.conn).await?;
+        r?;
+        self.cleaned = done;
+        Ok(())
+    }
+
+    /// Steps until no lead is left past the index and every change is applied, telling
+    /// `each` of every step; returns the steps' sums.
+    pub async fn catch_up(&mut self, mut each: impl FnMut(&Step)) -> Result<Step> {
+        let mut all = Step::default();
+        loop {
+            let s = self.step(STEP_MOST).await?;
+            each(&s);
+            all.indexed += s.indexed;
+            all.changed += s.changed;
+            all.rebuilt |= s.rebuilt;
+            if !s.behind {
+                return Ok(all);
+            }
+        }
+    }
+}
+
+/// Brings the index of `db` up to date (SQLite; nothing to do on PostgreSQL): for a
+/// command or a test that needs it now rather than at the server's next step.
+pub async fn catch_up(db: &Db) -> Result<Step> {
+    match Indexer::open(db).await? {
+        Some(mut i) => i.catch_up(|_| {}).await,
+        None => Ok(Step::default()),
+    }
+}
+
+/// The state row: (epoch, upto, done).
+type State = (i64, i64, i64);
+
+/// A step inside its transaction; returns it and the `seq` of `leads_fts_dirty` applied.
+async fn step_in(c: &mut SqliteConnection, most: i64) -> Result<(Step, i64)> {
+    sqlx::query("INSERT OR IGNORE INTO search.leads_fts_state (k, epoch, upto, done) VALUES (0, -1, 0, 0)")
+        .execute(&mut *c)
+        .await?;
+    let ((epoch, mut upto, mut done), now, last_id, last_seq): (State, i64, i64, i64) = {
+        let row: (i64, i64, i64, i64, i64, i64) = sqlx::query_as(
+            "SELECT st.epoch, st.upto, st.done, e.n, \
+               coalesce((SELECT max(id) FROM main.leads), 0), \
+               coalesce((SELECT seq FROM main.sqlite_sequence WHERE name = 'leads_fts_dirty'), 0) \
+             FROM search.leads_fts_state st, main.leads_fts_epoch e",
+        )
+        .fetch_one(&mut *c)
+        .await?;
+        ((row.0, row.1, row.2), row.3, row.4, row.5)
+    };
+    let mut step = Step::default();
+    if epoch != now || done > last_seq {
+        sqlx::query("INSERT INTO search.leads_fts (leads_fts) VALUES ('delete-all')").execute(&mut *c).await?;
+        (upto, done, step.rebuilt) = (0, last_seq, true);
+    }
+    if upto > last_id {
+        // The newest leads are gone: deleted (their entries go anyway), or lost with the
+        // database's last commits in a crash. A new lead may take such an id again, and
+        // must not be taken for indexed.
+        sqlx::query("DELETE FROM search.leads_fts WHERE rowid > $1 AND rowid <= $2")
+            .bind(last_id)
+            .bind(upto)
+            .execute(&mut *c)
+            .await?;
+        upto = last_id;
+    }
+    if last_seq > done {
+        // Entries for leads past `upto` need nothing: those leads are indexed as they are
+        // when their turn comes.
+        const CHANGED: &str = "(SELECT id FROM main.leads_fts_dirty WHERE seq > $1 AND seq <= $2 AND id <= $3)";
+        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM search.leads_fts WHERE rowid IN {CHANGED}")))
+            .bind(done)
+            .bind(last_seq)
+            .bind(upto)
+            .execute(&mut *c)
+            .await?;
+        step.changed = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO search.leads_fts (rowid, search_text) SELECT id, search_text FROM main.leads WHERE id IN {CHANGED}"
+        )))
+        .bind(done)
+        .bind(last_seq)
+        .bind(upto)
+        .execute(&mut *c)
+        .await?
+        .rows_affected();
+        done = last_seq;
+    }
+    let to = last_id.min(upto.saturating_add(most.max(1)));
+    if to > upto {
+        step.indexed = sqlx::query(
+            "INSERT INTO search.leads_fts (rowid, search_text) SELECT id, search_text FROM main.leads \
+             WHERE id > $1 AND id <= $2 ORDER BY id",
+        )
+        .bind(upto)
+        .bind(to)
+        .execute(&mut *c)
+        .await?
+        .rows_affected();
+        upto = to;
+    }
+    step.behind = upto < last_id;
+    sqlx::query("UPDATE search.leads_fts_state SET epoch = $1, upto = $2, done = $3")
+        .bind(now)
+        .bind(upto)
+        .bind(done)
+        .execute(&mut *c)
+        .await?;
+    Ok((step, done))
+}
+
+/// How far the index is behind the database (SQLite; `None` on PostgreSQL): leads past it,
+/// and changed or deleted leads it has still to apply. (0, 0) when it has caught up.
+pub async fn lag(db: &Db) -> Result<Option<(i64, i64)>> {
+    let Db::Sqlite(p) = db else { return Ok(None) };
+    let row: (i64, i64) = sqlx::query_as(
+        "WITH s AS (SELECT CASE WHEN st.epoch = e.n THEN st.upto ELSE 0 END AS upto, coalesce(st.done, 0) AS done \
+           FROM leads_fts_epoch e LEFT JOIN search.leads_fts_state st) \
+         SELECT (SELECT count(*) FROM leads WHERE id > (SELECT upto FROM s)), \
+           (SELECT count(DISTINCT id) FROM leads_fts_dirty WHERE seq > (SELECT done FROM s))",
+    )
+    .fetch_one(&readers(p))
+    .await?;
+    Ok(Some(row))
+}
+
+/// The leads the index alone gives for `q` (SQLite; `None` on PostgreSQL), after FTS5's
+/// own check of the index's structure: for checking the index against the leads' text.
+pub async fn indexed(db: &Db, q: &domain::search::Query) -> Result<Option<Vec<i64>>> {
+    let Db::Sqlite(p) = db else { return Ok(None) };
+    let readers = readers(p);
+    sqlx::query("INSERT INTO search.leads_fts (leads_fts, rank) VALUES ('integrity-check', 0)")
+        .execute(&readers)
+        .await?;
+    let ids = sqlx::query_scalar("SELECT rowid FROM search.leads_fts WHERE leads_fts MATCH $1 ORDER BY rowid")
+        .bind(q.fts5())
+        .fetch_all(&readers)
+        .await?;
+    Ok(Some(ids))
+}
