@@ -54,6 +54,9 @@ async fn attach(c: &mut SqliteConnection, file: &str) -> sqlx::Result<()> {
     // Nothing in the file that the database cannot give again: no flush per commit. A
     // crash may lose its last steps, state and index together, and they are done again.
     sqlx::query("PRAGMA search.synchronous = NORMAL").execute(&mut *c).await?;
+    // A catch-up step after a large import leaves a log of its size; cut it back on restart,
+    // as the database's own (the connection's pragmas were set before the attach).
+    sqlx::query("PRAGMA search.journal_size_limit = 67108864").execute(&mut *c).await?;
     for sql in TABLES {
         sqlx::query(sql).execute(&mut *c).await?;
     }
