@@ -70,11 +70,15 @@ static READERS: LazyLock<Mutex<HashMap<PathBuf, SqlitePool>>> = LazyLock::new(De
 
 /// The searching connections of the database `p` is a pool of (made on first use).
 pub(crate) fn readers(p: &SqlitePool) -> SqlitePool {
-    let options = (*p.connect_options()).clone();
+    let options = p.connect_options();
     let mut all = READERS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(pool) = all.get(options.get_filename()) {
+        return pool.clone();
+    }
     all.entry(options.get_filename().to_path_buf())
         .or_insert_with(|| {
             let file = file_of(&options);
+            let options = (*options).clone();
             SqlitePoolOptions::new()
                 .max_connections(4)
                 .min_connections(0)
@@ -279,21 +283,16 @@ async fn step_in(c: &mut SqliteConnection, most: i64) -> Result<(Step, i64)> {
         // Entries for leads past `upto` need nothing: those leads are indexed as they are
         // when their turn comes.
         const CHANGED: &str = "(SELECT id FROM main.leads_fts_dirty WHERE seq > $1 AND seq <= $2 AND id <= $3)";
-        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM search.leads_fts WHERE rowid IN {CHANGED}")))
-            .bind(done)
-            .bind(last_seq)
-            .bind(upto)
-            .execute(&mut *c)
-            .await?;
-        step.changed = sqlx::query(sqlx::AssertSqlSafe(format!(
+        // Their entries out, then their stored text in again (a deleted lead has none);
+        // `changed` counts the leads put back.
+        let out = format!("DELETE FROM search.leads_fts WHERE rowid IN {CHANGED}");
+        let back = format!(
             "INSERT INTO search.leads_fts (rowid, search_text) SELECT id, search_text FROM main.leads WHERE id IN {CHANGED}"
-        )))
-        .bind(done)
-        .bind(last_seq)
-        .bind(upto)
-        .execute(&mut *c)
-        .await?
-        .rows_affected();
+        );
+        for sql in [out, back] {
+            let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(done).bind(last_seq).bind(upto);
+            step.changed = q.execute(&mut *c).await?.rows_affected();
+        }
         done = last_seq;
     }
     let to = last_id.min(upto.saturating_add(most.max(1)));
@@ -334,17 +333,23 @@ pub async fn lag(db: &Db) -> Result<Option<(i64, i64)>> {
     Ok(Some(row))
 }
 
-/// The leads the index alone gives for `q` (SQLite; `None` on PostgreSQL), after FTS5's
-/// own check of the index's structure: for checking the index against the leads' text.
+/// FTS5's own check of the index's structure (SQLite; nothing on PostgreSQL): an error
+/// when the index is damaged.
+pub async fn check(db: &Db) -> Result<()> {
+    let Db::Sqlite(p) = db else { return Ok(()) };
+    sqlx::query("INSERT INTO search.leads_fts (leads_fts, rank) VALUES ('integrity-check', 0)")
+        .execute(&readers(p))
+        .await?;
+    Ok(())
+}
+
+/// The leads the index alone gives for `q` (SQLite; `None` on PostgreSQL): for checking the
+/// index against the leads' stored text.
 pub async fn indexed(db: &Db, q: &domain::search::Query) -> Result<Option<Vec<i64>>> {
     let Db::Sqlite(p) = db else { return Ok(None) };
-    let readers = readers(p);
-    sqlx::query("INSERT INTO search.leads_fts (leads_fts, rank) VALUES ('integrity-check', 0)")
-        .execute(&readers)
-        .await?;
     let ids = sqlx::query_scalar("SELECT rowid FROM search.leads_fts WHERE leads_fts MATCH $1 ORDER BY rowid")
         .bind(q.fts5())
-        .fetch_all(&readers)
+        .fetch_all(&readers(p))
         .await?;
     Ok(Some(ids))
 }

@@ -249,6 +249,7 @@ pub async fn assert_search_index_agrees(db: &Db) {
     let Db::Sqlite(p) = db else { return };
     store::search::catch_up(db).await.unwrap();
     assert_eq!(store::search::lag(db).await.unwrap(), Some((0, 0)), "caught up");
+    store::search::check(db).await.unwrap();
     let rows: Vec<(i64, String)> =
         sqlx::query_as("SELECT id, search_text FROM leads ORDER BY id").fetch_all(p).await.unwrap();
     let tokens: std::collections::BTreeSet<&str> =
