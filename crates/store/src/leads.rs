@@ -373,12 +373,17 @@ pub(crate) async fn merge_tx(
     Ok(after)
 }
 
-/// Recomputes a lead's search text from its fields (after a merge filled some in).
+/// Recomputes a lead's search text and weak key from its fields (after a merge filled some
+/// in).
 pub(crate) async fn refresh_search_tx(tx: &mut Tx, id: i64) -> Result<()> {
     let l = get_tx(tx, id).await?.ok_or(Error::NotFound)?;
     let texts = [&l.name, &l.company, &l.title, &l.email, &l.province, &l.city].map(|t| t.as_deref());
     let text = domain::lead::search_text_of(texts, l.phone.as_deref());
-    on_tx!(tx, c => sqlx::query("UPDATE leads SET search_text = $1 WHERE id = $2").bind(&text).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
+    // L-2's weak key too: a lead that gets its company or name by a merge can then be
+    // someone's possible duplicate.
+    let weak = domain::lead::company_name_key(l.company.as_deref().unwrap_or(""), l.name.as_deref().unwrap_or(""));
+    let sql = "UPDATE leads SET search_text = $1, weak_key = $2 WHERE id = $3";
+    on_tx!(tx, c => sqlx::query(sql).bind(&text).bind(&weak).bind(id).execute(c).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
 
@@ -691,6 +696,22 @@ pub async fn regrade_all(db: &Db, actor: &Actor, rules: &Rules<'_>) -> Result<us
 
 /// L-2's weak match: other leads with the same company and name, not dismissed as different.
 pub async fn possible_duplicates(db: &Db, id: i64) -> Result<Vec<Lead>> {
+    if let Db::Sqlite(p) = db {
+        // SQLite keeps the weak keys' index in the search file (migration 0028).
+        let readers = crate::search::readers(p);
+        let key: Option<Option<String>> =
+            sqlx::query_scalar("SELECT weak_key FROM leads WHERE id = $1").bind(id).fetch_optional(&readers).await?;
+        let Some(Some(key)) = key else { return Ok(Vec::new()) };
+        let mut qb = sqlx::QueryBuilder::new(format!("SELECT {COLS} FROM leads WHERE id <> "));
+        qb.push_bind(id).push(" AND NOT EXISTS (SELECT 1 FROM duplicate_dismissals d WHERE (d.lead_a = ");
+        qb.push_bind(id)
+            .push(" AND d.lead_b = leads.id) OR (d.lead_b = ")
+            .push_bind(id)
+            .push(" AND d.lead_a = leads.id))");
+        crate::search::push_weak_match(&mut qb, &key);
+        qb.push(" ORDER BY id LIMIT 20");
+        return Ok(qb.build_query_as::<Lead>().fetch_all(&readers).await?);
+    }
     let sql = select(
         "WHERE weak_key = (SELECT weak_key FROM leads WHERE id = $1) AND weak_key IS NOT NULL AND id <> $1 \
          AND NOT EXISTS (SELECT 1 FROM duplicate_dismissals d WHERE (d.lead_a = $1 AND d.lead_b = leads.id) \

@@ -13,11 +13,16 @@ pub struct Column {
     pub nullable: bool,
 }
 
-/// Each backend's own full-text machinery over `leads.search_text` (L-1): SQLite's FTS5 table
-/// (and its shadow tables), PostgreSQL's GIN index. Derived from a column both share, so the
-/// parity check and backups leave them out.
+/// Each backend's own search machinery over columns both share: for `leads.search_text`
+/// (L-1) SQLite's FTS5 table (and its shadow tables) and PostgreSQL's GIN index; for
+/// `leads.weak_key` (L-2) PostgreSQL's index (SQLite's is in the search file,
+/// `store::search`). Derived from those columns, so the parity check and backups leave them
+/// out.
 fn full_text(name: &str) -> bool {
-    name == "leads_fts" || name.starts_with("leads_fts_") || name == "leads.leads_search"
+    name == "leads_fts"
+        || name.starts_with("leads_fts_")
+        || name == "leads.leads_search"
+        || name == "leads.leads_weak_key"
 }
 
 fn class_of(declared: &str) -> String {

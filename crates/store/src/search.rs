@@ -21,6 +21,10 @@
 //!   database's last commits — is made again; one past the newest lead forgets the leads
 //!   past it, whose ids a new lead may take again.
 //!
+//! The search file also indexes the leads' weak keys (L-2's company + name, looked up on a
+//! lead's page, [`push_weak_match`]) by the same rules: an index written with each capture
+//! took a page of the database at random per lead.
+//!
 //! PostgreSQL: the GIN index is written with the row; nothing here applies.
 
 use crate::{Db, Result};
@@ -32,14 +36,16 @@ use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 /// The search file's tables: the index (contentless: the text is in `leads`; rows deleted
-/// by rowid) and the one row of its state.
-const TABLES: [&str; 2] = [
+/// by rowid), the one row of its state, and the leads' weak keys.
+const TABLES: [&str; 4] = [
     "CREATE TABLE IF NOT EXISTS search.leads_fts_state (k INTEGER PRIMARY KEY CHECK (k = 0), \
      epoch INTEGER NOT NULL, upto INTEGER NOT NULL, done INTEGER NOT NULL)",
     // The application's tokens (`domain::search`), space-separated: the `ascii` tokenizer
     // splits them as they are; matches are by token prefix, so no positions are kept.
     "CREATE VIRTUAL TABLE IF NOT EXISTS search.leads_fts USING fts5(search_text, content = '', \
      contentless_delete = 1, tokenize = 'ascii', detail = none)",
+    "CREATE TABLE IF NOT EXISTS search.leads_weak (id INTEGER PRIMARY KEY, weak_key TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS search.leads_weak_key ON leads_weak (weak_key)",
 ];
 
 /// The search file beside a database file.
@@ -94,24 +100,49 @@ pub(crate) fn readers(p: &SqlitePool) -> SqlitePool {
         .clone()
 }
 
+/// The search file's state as a search reads it (`s`): whether it was made for this
+/// database (`fresh`), the newest lead it holds (`upto`, -1 when not fresh) and the last
+/// entry of `leads_fts_dirty` it has applied (`done`).
+const STATE: &str = "WITH s AS (SELECT coalesce(st.epoch = e.n, 0) AS fresh, \
+    CASE WHEN st.epoch = e.n THEN st.upto ELSE -1 END AS upto, coalesce(st.done, 0) AS done \
+    FROM leads_fts_epoch e LEFT JOIN search.leads_fts_state st)";
+
+/// Pushes onto `qb` a condition that keeps the leads whose weak key is `key` (SQLite; `qb`
+/// selects from `leads`, on a connection of [`readers`]): the search file for the leads it
+/// holds, the stored key for leads past it or changed since (see the module comment).
+pub(crate) fn push_weak_match(qb: &mut sqlx::QueryBuilder<sqlx::Sqlite>, key: &str) {
+    qb.push(" AND weak_key = ").push_bind(key.to_string());
+    qb.push(" AND id IN (").push(STATE).push(" SELECT w.id FROM search.leads_weak w WHERE w.weak_key = ");
+    qb.push_bind(key.to_string());
+    // The key is checked again on the lead itself above: a changed lead listed here whose
+    // key is now another one drops out there.
+    qb.push(
+        " AND (SELECT fresh FROM s) \
+           AND w.id NOT IN (SELECT d.id FROM leads_fts_dirty d WHERE d.seq > (SELECT done FROM s)) \
+         UNION ALL SELECT l.id FROM leads l WHERE l.id > (SELECT upto FROM s) AND l.weak_key = ",
+    )
+    .push_bind(key.to_string())
+    .push(
+        " UNION ALL SELECT d.id FROM leads_fts_dirty d \
+           WHERE d.seq > (SELECT done FROM s) AND d.id <= (SELECT upto FROM s))",
+    );
+}
+
 /// Pushes onto `qb` a condition that keeps the leads whose search text matches `q`
 /// (SQLite; `qb` selects from `leads`): the index for what it holds, the stored text for
 /// leads past it or changed since (see the module comment).
 pub(crate) fn push_match(qb: &mut sqlx::QueryBuilder<sqlx::Sqlite>, q: &domain::search::Query) {
     // `fresh`: the index was made for this database. Read in the same statement as the
     // rest, so the state and the index are of one moment of the search file.
-    qb.push(
-        " AND id IN (WITH s AS (SELECT coalesce(st.epoch = e.n, 0) AS fresh, \
-           CASE WHEN st.epoch = e.n THEN st.upto ELSE -1 END AS upto, coalesce(st.done, 0) AS done \
-           FROM leads_fts_epoch e LEFT JOIN search.leads_fts_state st) \
-         SELECT rowid FROM search.leads_fts WHERE leads_fts MATCH ",
-    )
-    .push_bind(q.fts5())
-    .push(
-        " AND (SELECT fresh FROM s) \
+    qb.push(" AND id IN (")
+        .push(STATE)
+        .push(" SELECT rowid FROM search.leads_fts WHERE leads_fts MATCH ")
+        .push_bind(q.fts5())
+        .push(
+            " AND (SELECT fresh FROM s) \
            AND rowid NOT IN (SELECT d.id FROM leads_fts_dirty d WHERE d.seq > (SELECT done FROM s)) \
          UNION ALL SELECT l.id FROM leads l WHERE l.id > (SELECT upto FROM s) AND ",
-    );
+        );
     push_text_match(qb, q);
     qb.push(
         " UNION ALL SELECT l.id FROM leads_fts_dirty d JOIN leads l ON l.id = d.id \
@@ -181,6 +212,10 @@ impl Indexer {
         sqlx::query("INSERT INTO search.leads_fts (leads_fts, rank) VALUES ('hashsize', 33554432)")
             .execute(&mut conn)
             .await?;
+        // The weak keys go into their index in id order, at random places in it: a step's
+        // pages stay in the cache up to the commit rather than read and written again
+        // (1 M keys make an index of some 40 MB; allocated only as used).
+        sqlx::query("PRAGMA search.cache_size = -65536").execute(&mut conn).await?;
         Ok(Some(Indexer { conn, cleaned: 0 }))
     }
 
@@ -266,30 +301,39 @@ async fn step_in(c: &mut SqliteConnection, most: i64) -> Result<(Step, i64)> {
     let mut step = Step::default();
     if epoch != now || done > last_seq {
         sqlx::query("INSERT INTO search.leads_fts (leads_fts) VALUES ('delete-all')").execute(&mut *c).await?;
+        sqlx::query("DELETE FROM search.leads_weak").execute(&mut *c).await?;
         (upto, done, step.rebuilt) = (0, last_seq, true);
     }
     if upto > last_id {
         // The newest leads are gone: deleted (their entries go anyway), or lost with the
         // database's last commits in a crash. A new lead may take such an id again, and
         // must not be taken for indexed.
-        sqlx::query("DELETE FROM search.leads_fts WHERE rowid > $1 AND rowid <= $2")
-            .bind(last_id)
-            .bind(upto)
-            .execute(&mut *c)
-            .await?;
+        for sql in [
+            "DELETE FROM search.leads_fts WHERE rowid > $1 AND rowid <= $2",
+            "DELETE FROM search.leads_weak WHERE id > $1 AND id <= $2",
+        ] {
+            sqlx::query(sql).bind(last_id).bind(upto).execute(&mut *c).await?;
+        }
         upto = last_id;
     }
     if last_seq > done {
         // Entries for leads past `upto` need nothing: those leads are indexed as they are
         // when their turn comes.
         const CHANGED: &str = "(SELECT id FROM main.leads_fts_dirty WHERE seq > $1 AND seq <= $2 AND id <= $3)";
-        // Their entries out, then their stored text in again (a deleted lead has none);
-        // `changed` counts the leads put back.
-        let out = format!("DELETE FROM search.leads_fts WHERE rowid IN {CHANGED}");
-        let back = format!(
-            "INSERT INTO search.leads_fts (rowid, search_text) SELECT id, search_text FROM main.leads WHERE id IN {CHANGED}"
-        );
-        for sql in [out, back] {
+        // Their entries out, then their stored text and key in again (a deleted lead has
+        // neither); `changed` counts the leads put back.
+        let statements = [
+            format!("DELETE FROM search.leads_weak WHERE id IN {CHANGED}"),
+            format!(
+                "INSERT INTO search.leads_weak (id, weak_key) SELECT id, weak_key FROM main.leads \
+                 WHERE id IN {CHANGED} AND weak_key IS NOT NULL"
+            ),
+            format!("DELETE FROM search.leads_fts WHERE rowid IN {CHANGED}"),
+            format!(
+                "INSERT INTO search.leads_fts (rowid, search_text) SELECT id, search_text FROM main.leads WHERE id IN {CHANGED}"
+            ),
+        ];
+        for sql in statements {
             let q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(done).bind(last_seq).bind(upto);
             step.changed = q.execute(&mut *c).await?.rows_affected();
         }
@@ -297,6 +341,14 @@ async fn step_in(c: &mut SqliteConnection, most: i64) -> Result<(Step, i64)> {
     }
     let to = last_id.min(upto.saturating_add(most.max(1)));
     if to > upto {
+        sqlx::query(
+            "INSERT INTO search.leads_weak (id, weak_key) SELECT id, weak_key FROM main.leads \
+             WHERE id > $1 AND id <= $2 AND weak_key IS NOT NULL ORDER BY id",
+        )
+        .bind(upto)
+        .bind(to)
+        .execute(&mut *c)
+        .await?;
         step.indexed = sqlx::query(
             "INSERT INTO search.leads_fts (rowid, search_text) SELECT id, search_text FROM main.leads \
              WHERE id > $1 AND id <= $2 ORDER BY id",
@@ -352,4 +404,12 @@ pub async fn indexed(db: &Db, q: &domain::search::Query) -> Result<Option<Vec<i6
         .fetch_all(&readers(p))
         .await?;
     Ok(Some(ids))
+}
+
+/// The weak keys the search file holds, by lead id (SQLite; `None` on PostgreSQL): for
+/// checking them against the leads' stored keys.
+pub async fn indexed_weak_keys(db: &Db) -> Result<Option<Vec<(i64, String)>>> {
+    let Db::Sqlite(p) = db else { return Ok(None) };
+    let rows = sqlx::query_as("SELECT id, weak_key FROM search.leads_weak ORDER BY id").fetch_all(&readers(p)).await?;
+    Ok(Some(rows))
 }

@@ -254,6 +254,12 @@ pub async fn assert_search_index_agrees(db: &Db) {
         sqlx::query_as("SELECT id, search_text FROM leads ORDER BY id").fetch_all(p).await.unwrap();
     let tokens: std::collections::BTreeSet<&str> =
         rows.iter().flat_map(|(_, t)| t.split(' ')).filter(|t| !t.is_empty()).collect();
+    let keys: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, weak_key FROM leads WHERE weak_key IS NOT NULL ORDER BY id")
+            .fetch_all(p)
+            .await
+            .unwrap();
+    assert!(store::search::indexed_weak_keys(db).await.unwrap().unwrap() == keys, "the weak keys (L-2)");
     let every = (tokens.len() / 300).max(1);
     for token in tokens.iter().step_by(every) {
         let q = domain::search::Query::parse(token).expect("a stored token is something to search by");

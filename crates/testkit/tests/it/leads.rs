@@ -1095,6 +1095,57 @@ both!(l1_search_is_exact_while_the_index_catches_up, |kind| async move {
     app.stop().await;
 });
 
+both!(l2_possible_duplicates_are_exact_while_the_index_catches_up, |kind| async move {
+    // SQLite keeps the weak keys' index (company + name) in the search file, written by the
+    // indexer: a lead's possible duplicates are the same whether the index holds them, lags
+    // behind new ones, or holds the old key of a changed or deleted lead. No indexer in the
+    // server: the test steps it.
+    let app = TestApp::spawn_with(kind, |c| c.search_index_ms = 0).await;
+    let mut mk = app.api("marketer@yunqi.example").await;
+    let id = |r: testkit::Resp| r.json()["lead"]["id"].as_i64().unwrap();
+    let new = |name: &str, company: &str, email: &str| json!({"name": name, "company": company, "email": email, "channel": "wechat"});
+    let a = id(post_lead(&mut mk, new("王芳", "云帆科技", "wf1@yunfan.example")).await);
+    // The same company with a space: the same weak key.
+    let b = id(post_lead(&mut mk, new("王芳", "云帆 科技", "wf2@yunfan.example")).await);
+    // No company yet: no weak key.
+    let c = id(post_lead(&mut mk, json!({"name": "王芳", "phone": "13700001111", "channel": "email"})).await);
+    let other = id(post_lead(&mut mk, new("王芳", "星河科技", "wf3@xinghe.example")).await);
+    assert_eq!(duplicate_ids(&mut mk, a).await, vec![b], "not indexed");
+    store::search::catch_up(&app.db).await.unwrap();
+    assert_eq!(duplicate_ids(&mut mk, a).await, vec![b], "indexed");
+    // c gets the company by a merged capture, and with it the weak key (which a merge did
+    // not make before): the index holds her without a key until its next step.
+    let r = post_lead(
+        &mut mk,
+        json!({"name": "王芳", "phone": "137-0000-1111", "company": "云帆科技", "channel": "email"}),
+    )
+    .await;
+    assert_eq!((r.status, id(r)), (200, c));
+    assert_eq!(duplicate_ids(&mut mk, a).await, vec![b, c], "changed, not applied");
+    // b is merged into a and deleted; a new lead with the key comes after the index.
+    let r = mk.json(Method::POST, &format!("/api/v1/leads/{a}/merge"), &json!({"other": b})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let d = id(post_lead(&mut mk, new("王 芳", "云帆科技", "wf4@yunfan.example")).await);
+    assert_eq!(duplicate_ids(&mut mk, a).await, vec![c, d], "deleted and new, not applied");
+    let step = store::search::catch_up(&app.db).await.unwrap();
+    if matches!(app.db, store::Db::Sqlite(_)) {
+        // d indexed; c put back with her key (b, deleted, has nothing to put back).
+        assert_eq!((step.indexed, step.changed), (1, 1), "{step:?}");
+    }
+    assert_eq!(duplicate_ids(&mut mk, a).await, vec![c, d], "applied");
+    testkit::assert_search_index_agrees(&app.db).await;
+    // The other company's 王芳 is nobody's possible duplicate.
+    assert!(mk.get(&format!("/api/v1/leads/{other}/duplicates")).await.json().as_array().unwrap().is_empty());
+    app.stop().await;
+});
+
+/// The ids of lead `a`'s possible duplicates (L-2).
+async fn duplicate_ids(mk: &mut testkit::Client, a: i64) -> Vec<i64> {
+    let r = mk.get(&format!("/api/v1/leads/{a}/duplicates")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.json().as_array().unwrap().iter().map(|l| l["id"].as_i64().unwrap()).collect()
+}
+
 /// Each query finds exactly the named leads (sorted).
 async fn check(mk: &mut testkit::Client, stage: &str, cases: Vec<(&str, Vec<&str>)>) {
     for (q, want) in cases {
