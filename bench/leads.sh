@@ -110,7 +110,7 @@ TOKEN=$($BIN --database-url "$DB" user token --email director@yunqi.example --na
 # A lead in the middle of the table: deep keyset pages start there.
 MID=$(curl -s -H "Authorization: Bearer $TOKEN" "$URL/api/v1/leads?limit=1" | python3 -c "import json,sys; print(json.load(sys.stdin)['leads'][0]['id'] // 2)")
 $LOAD pages --url "$URL" --header "$COOKIE" --requests 300 \
-  --paths "/leads,/leads?before_id=$MID,/leads?grade=A,/leads?q=%E7%8E%8B%E4%BC%9F,/leads/$MID"
+  --paths "/leads,/leads?before_id=$MID,/leads?grade=A,/leads?channel=wechat,/leads?status=lost,/leads?q=%E7%8E%8B%E4%BC%9F,/leads/$MID"
 $LOAD pages --url "$URL" --header "Authorization: Bearer $TOKEN" --requests 300 \
   --paths "/api/v1/leads,/api/v1/leads?before_id=$MID,/api/v1/leads/$MID"
 stop

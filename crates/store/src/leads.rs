@@ -518,13 +518,13 @@ pub async fn list(db: &Db, scope: Scope, f: &Filter) -> Result<Vec<Lead>> {
         // SQLite's index is in the search file, which the database's own connections do
         // not attach (`search::readers`).
         (Db::Sqlite(p), Some(q)) => {
-            let mut qb = filtered(f, scope);
+            let mut qb = filtered("", f, scope);
             crate::search::push_match(&mut qb, q);
             page(qb, f).build_query_as::<Lead>().fetch_all(&crate::search::readers(p)).await?
         }
-        (Db::Sqlite(p), None) => page(filtered(f, scope), f).build_query_as::<Lead>().fetch_all(p).await?,
+        (Db::Sqlite(p), None) => page(filtered("", f, scope), f).build_query_as::<Lead>().fetch_all(p).await?,
         (Db::Postgres(p), q) => {
-            let mut qb = filtered(f, scope);
+            let mut qb = filtered("", f, scope);
             if let Some(q) = q {
                 qb.push(" AND array_to_tsvector(string_to_array(search_text, ' ')) @@ ")
                     .push_bind(q.tsquery())
@@ -539,12 +539,13 @@ pub async fn list(db: &Db, scope: Scope, f: &Filter) -> Result<Vec<Lead>> {
 /// `($1 IS NULL OR col = $1)` hides the indexes from SQLite's planner, and a keyset page
 /// deep in a million leads then walked half the table (190 ms instead of 3 ms,
 /// BENCHMARKS.md).
-fn filtered<DB: sqlx::Database>(f: &Filter, scope: Option<(&str, i64)>) -> sqlx::QueryBuilder<DB>
+/// `head` goes before it (`EXPLAIN QUERY PLAN `, for [`list_plan`]).
+fn filtered<DB: sqlx::Database>(head: &str, f: &Filter, scope: Option<(&str, i64)>) -> sqlx::QueryBuilder<DB>
 where
     for<'t> String: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
     for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
 {
-    let mut qb = sqlx::QueryBuilder::new(format!("SELECT {COLS} FROM leads WHERE TRUE"));
+    let mut qb = sqlx::QueryBuilder::new(format!("{head}SELECT {COLS} FROM leads WHERE TRUE"));
     let texts = [
         (" AND grade = ", &f.grade),
         (" AND channel = ", &f.channel),
@@ -567,6 +568,15 @@ where
         qb.push(sql).push_bind(v);
     }
     qb
+}
+
+/// SQLite's plan for a lead list without a search, one line per step (`None` on
+/// PostgreSQL): for checking that every filter reads its page off an index.
+pub async fn list_plan(db: &Db, f: &Filter) -> Result<Option<Vec<String>>> {
+    let Db::Sqlite(p) = db else { return Ok(None) };
+    let rows: Vec<(i64, i64, i64, String)> =
+        page(filtered("EXPLAIN QUERY PLAN ", f, None), f).build_query_as().fetch_all(p).await?;
+    Ok(Some(rows.into_iter().map(|r| r.3).collect()))
 }
 
 /// The keyset page's order and size.
