@@ -160,20 +160,86 @@ pub fn lead(n: u64) -> Value {
     })
 }
 
-/// Bodies made ahead per second of a closed loop (more than any run has reached).
+/// Requests made ahead per second of a closed loop (more than any run has reached).
 const PREMADE_PER_SECOND: f64 = 20_000.0;
 
-/// One capture request's idempotency key and JSON body, made ahead.
-#[derive(Clone)]
-struct Body {
-    key: reqwest::header::HeaderValue,
-    json: Vec<u8>,
+/// Where the requests go, and the header lines every one of them carries.
+struct Target {
+    addr: String,
+    path: String,
+    /// `Host` and `Authorization`, each line ending in CRLF.
+    headers: String,
 }
 
-impl Body {
-    fn of(n: u64) -> Body {
-        let key = reqwest::header::HeaderValue::try_from(format!("bench-{n}")).expect("an ASCII key");
-        Body { key, json: serde_json::to_vec(&lead(n)).expect("JSON") }
+impl Target {
+    fn new(url: &str, path: &str, token: &str) -> Target {
+        let url: reqwest::Url = url.parse().expect("--url");
+        let host = url.host_str().expect("--url has a host");
+        let addr = format!("{host}:{}", url.port_or_known_default().unwrap_or(80));
+        let path = format!("{}{path}", url.path().trim_end_matches('/'));
+        Target { headers: format!("Host: {addr}\r\nAuthorization: Bearer {token}\r\n"), addr, path }
+    }
+
+    /// The capture of the n-th generated lead, with its idempotency key: a whole request.
+    fn capture(&self, n: u64) -> Vec<u8> {
+        let body = serde_json::to_vec(&lead(n)).expect("JSON");
+        let mut r = format!(
+            "POST {} HTTP/1.1\r\n{}Content-Type: application/json\r\nIdempotency-Key: bench-{n}\r\nContent-Length: {}\r\n\r\n",
+            self.path,
+            self.headers,
+            body.len()
+        )
+        .into_bytes();
+        r.extend_from_slice(&body);
+        r
+    }
+
+    fn get(&self) -> Vec<u8> {
+        format!("GET {} HTTP/1.1\r\n{}\r\n", self.path, self.headers).into_bytes()
+    }
+}
+
+/// One keep-alive HTTP/1.1 connection: a request written whole, its answer read to the end
+/// of its body (`Content-Length`; the server sends no other kind to these requests).
+struct Conn {
+    stream: tokio::net::TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    async fn open(addr: &str) -> std::io::Result<Conn> {
+        let stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(Conn { stream, buf: Vec::with_capacity(8192) })
+    }
+
+    /// Sends `request`; the answer's status code.
+    async fn round_trip(&mut self, request: &[u8]) -> std::io::Result<u16> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
+        self.stream.write_all(request).await?;
+        self.buf.clear();
+        let (head_end, status, length) = loop {
+            if self.stream.read_buf(&mut self.buf).await? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") else { continue };
+            let head = std::str::from_utf8(&self.buf[..end]).map_err(|_| bad("a head that is not UTF-8"))?;
+            let status = head.get(9..12).and_then(|c| c.parse().ok()).ok_or_else(|| bad("no status"))?;
+            let length = head
+                .lines()
+                .filter_map(|l| l.split_once(':'))
+                .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                .and_then(|(_, v)| v.trim().parse::<usize>().ok())
+                .ok_or_else(|| bad("no Content-Length"))?;
+            break (end + 4, status, length);
+        };
+        while self.buf.len() < head_end + length {
+            if self.stream.read_buf(&mut self.buf).await? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+        Ok(status)
     }
 }
 
@@ -210,31 +276,29 @@ struct Load<'a> {
 
 async fn capture(l: Load<'_>) -> Value {
     let Load { url, token, concurrency, seconds, rate, first, get } = l;
-    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency.max(64)).build().expect("client");
-    let target = format!("{}{}", url.trim_end_matches('/'), get.as_deref().unwrap_or("/api/v1/leads"));
-    // What can be made before the clock starts is: the address parsed once, the token's
-    // header once, and the bodies of the requests the run is expected to send (more are
-    // made as needed). The generator shares the two cores with the server; what it spends
-    // per request is taken from the server, and its own delays count as latency.
-    let target: reqwest::Url = target.parse().expect("--url");
-    let mut auth = reqwest::header::HeaderValue::try_from(format!("Bearer {token}")).expect("--token");
-    auth.set_sensitive(true);
+    // The generator shares the two cores with the server: what it spends per request is
+    // taken from the server, and its own delays count as latency. So it is lean, as wrk
+    // is: one connection per worker, requests made before the clock starts (more as
+    // needed) and written whole, answers read to their end and only their status looked at.
+    let target = Arc::new(Target::new(url, get.as_deref().unwrap_or("/api/v1/leads"), token));
     let expected = match (get.is_some(), rate) {
         (true, _) => 0,
         (false, Some(r)) => (r * seconds).ceil() as u64,
         (false, None) => (PREMADE_PER_SECOND * seconds) as u64,
     };
-    let bodies: Arc<Vec<Body>> = Arc::new((0..expected).map(|n| Body::of(first + n)).collect());
+    let requests: Arc<Vec<Vec<u8>>> = Arc::new((0..expected).map(|n| target.capture(first + n)).collect());
+    let get_request = Arc::new(target.get());
     let next = Arc::new(AtomicU64::new(0));
     let get = get.is_some();
     let start = Instant::now();
     let end = start + Duration::from_secs_f64(seconds);
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (client, target, auth, next, bodies) =
-            (client.clone(), target.clone(), auth.clone(), next.clone(), bodies.clone());
+        let (target, next, requests, get_request) =
+            (target.clone(), next.clone(), requests.clone(), get_request.clone());
         tasks.push(tokio::spawn(async move {
             let mut s = Stats { lat_us: Vec::new(), errors: 0 };
+            let mut conn: Option<Conn> = None;
             loop {
                 let n = next.fetch_add(1, Ordering::Relaxed);
                 // Open loop: request n is due at start + n / rate, whoever sends it.
@@ -249,26 +313,29 @@ async fn capture(l: Load<'_>) -> Value {
                 if due > now {
                     tokio::time::sleep(due - now).await;
                 }
-                let r = if get {
-                    client.get(target.clone()).header(reqwest::header::AUTHORIZATION, auth.clone()).send().await
+                let made;
+                let request: &[u8] = if get {
+                    &get_request
+                } else if let Some(r) = requests.get(n as usize) {
+                    r
                 } else {
-                    let body = bodies.get(n as usize).cloned().unwrap_or_else(|| Body::of(first + n));
-                    client
-                        .post(target.clone())
-                        .header(reqwest::header::AUTHORIZATION, auth.clone())
-                        .header(reqwest::header::CONTENT_TYPE, "application/json")
-                        .header("Idempotency-Key", body.key)
-                        .body(body.json)
-                        .send()
-                        .await
+                    made = target.capture(first + n);
+                    &made
                 };
-                let ok = match r {
-                    Ok(resp) => {
-                        let status = resp.status().as_u16();
-                        let _ = resp.bytes().await;
-                        status == if get { 200 } else { 201 }
+                let status = match conn.as_mut() {
+                    Some(c) => c.round_trip(request).await,
+                    None => match Conn::open(&target.addr).await {
+                        Ok(c) => conn.insert(c).round_trip(request).await,
+                        Err(e) => Err(e),
+                    },
+                };
+                let ok = match status {
+                    Ok(status) => status == if get { 200 } else { 201 },
+                    Err(_) => {
+                        // A broken connection is opened again for the next request.
+                        conn = None;
+                        false
                     }
-                    Err(_) => false,
                 };
                 if ok {
                     s.lat_us.push(due.elapsed().as_micros() as u64);
