@@ -15,6 +15,8 @@ pub struct Application {
     jobs: Option<(Runner, Duration)>,
     /// The search indexer's pause once caught up (`search_index_ms`); `None`: no indexer.
     search_pause: Option<Duration>,
+    /// The checkpoints' interval (`checkpoint_ms`).
+    checkpoint_every: Duration,
 }
 
 /// Connects, migrates, and makes sure a playbook exists (version 1 is the shipped default).
@@ -79,14 +81,15 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", cfg.host, cfg.port))?;
         let addr = listener.local_addr()?;
         let search_pause = (cfg.search_index_ms > 0).then(|| Duration::from_millis(cfg.search_index_ms));
-        Ok(Application { addr, state, listener, jobs, search_pause })
+        let checkpoint_every = Duration::from_millis(cfg.checkpoint_ms.max(1));
+        Ok(Application { addr, state, listener, jobs, search_pause, checkpoint_every })
     }
 
     /// Serves until `shutdown` resolves, then finishes in-flight requests and stops the worker.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let worker = self.jobs.map(|(runner, poll)| tokio::spawn(runner.run(poll, stop_rx.clone())));
-        let checkpointer = tokio::spawn(checkpoint_loop(self.state.db.clone(), stop_rx.clone()));
+        let checkpointer = tokio::spawn(checkpoint_loop(self.state.db.clone(), self.checkpoint_every, stop_rx.clone()));
         let indexer = self.search_pause.map(|pause| tokio::spawn(search_loop(self.state.db.clone(), pause, stop_rx)));
         let app = web::router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await?;
@@ -102,16 +105,16 @@ impl Application {
     }
 }
 
-/// SQLite upkeep while serving: checkpoints the write-ahead log every 25 ms (see
-/// `Db::checkpoint`).
-async fn checkpoint_loop(db: Db, mut stop: tokio::sync::watch::Receiver<bool>) {
+/// SQLite upkeep while serving: checkpoints the write-ahead log every `every`
+/// (`checkpoint_ms`, see `Db::checkpoint`).
+async fn checkpoint_loop(db: Db, every: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
     if !matches!(db, Db::Sqlite(_)) {
         return;
     }
     loop {
         tokio::select! {
             _ = stop.changed() => return,
-            _ = tokio::time::sleep(Duration::from_millis(25)) => {}
+            _ = tokio::time::sleep(every) => {}
         }
         if let Err(e) = db.checkpoint().await {
             tracing::warn!(error = %e, "checkpoint failed");

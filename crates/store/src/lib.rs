@@ -318,11 +318,12 @@ impl Db {
     /// SQLite: copies committed pages from the write-ahead log into the database file
     /// beside the writers (PASSIVE: it takes no lock a writer waits for), then flushes the
     /// file and the log to disk, here rather than in the capture writer's checkpoint. Run
-    /// every 25 ms from a task of its own (the server's upkeep). The log can only start over
-    /// when a write begins with every page of it copied, which under steady writing only
-    /// the writer itself can arrange: once the log is past `writer::RESTART_AT` pages, the
-    /// capture writer is asked to checkpoint before its next transaction, with little left
-    /// to copy or flush (see `writer::WalUpkeep`). PostgreSQL: nothing to do.
+    /// every `checkpoint_ms` (100 ms) from a task of its own (the server's upkeep). The log
+    /// can only start over when a write begins with every page of it copied, which under
+    /// steady writing only the writer itself can arrange: once the log is past
+    /// `writer::RESTART_AT` pages, the capture writer is asked to checkpoint before its next
+    /// transaction, with little left to copy or flush (see `writer::WalUpkeep`).
+    /// PostgreSQL: nothing to do.
     pub async fn checkpoint(&self) -> Result<()> {
         let Db::Sqlite(p) = self else { return Ok(()) };
         let (_busy, log, copied): (i64, i64, i64) =
