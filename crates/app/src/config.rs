@@ -39,11 +39,11 @@ pub struct Config {
     /// stored text past the index, only slower).
     pub search_index_ms: u64,
     /// SQLite: how often the server copies the write-ahead log's committed pages into the
-    /// database file and flushes both (`store::Db::checkpoint`). A page the capture writer
-    /// rewrites in every commit (a table's or an index's last page) is copied once per
-    /// checkpoint: every 100 ms rather than 25 ms, the same captures cost fewer copies and
-    /// syncs (at 9,000 captures/s, alternated: p99 23–32 ms against 44–46 ms, closed loops
-    /// 7–16 % faster; BENCHMARKS.md, lead engine, fifteenth round).
+    /// database file and flushes both (`store::Db::checkpoint`). Longer, a page the capture
+    /// writer rewrites in every commit is copied fewer times, but the writer's own
+    /// checkpoint at a restart of the log has more to copy: 100 ms was better than 25 ms at
+    /// 9,000 captures/s and no better at 11,500 (BENCHMARKS.md, lead engine, fifteenth
+    /// round), so 25 ms stays.
     pub checkpoint_ms: u64,
 }
 
@@ -69,7 +69,7 @@ impl Default for Config {
             form_per_hour: 10,
             dashboard_refresh_ms: 250,
             search_index_ms: 500,
-            checkpoint_ms: 100,
+            checkpoint_ms: 25,
         }
     }
 }

@@ -318,7 +318,7 @@ impl Db {
     /// SQLite: copies committed pages from the write-ahead log into the database file
     /// beside the writers (PASSIVE: it takes no lock a writer waits for), then flushes the
     /// file and the log to disk, here rather than in the capture writer's checkpoint. Run
-    /// every `checkpoint_ms` (100 ms) from a task of its own (the server's upkeep). The log
+    /// every `checkpoint_ms` (25 ms) from a task of its own (the server's upkeep). The log
     /// can only start over when a write begins with every page of it copied, which under
     /// steady writing only the writer itself can arrange: once the log is past
     /// `writer::RESTART_AT` pages, the capture writer is asked to checkpoint before its next

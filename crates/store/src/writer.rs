@@ -280,7 +280,7 @@ impl WalUpkeep {
     }
 
     /// Whether the log moved since the last call (so there is something to flush): an idle
-    /// database is not flushed ten times a second.
+    /// database is not flushed forty times a second.
     pub(crate) fn moved(&self, log: i64, copied: i64) -> bool {
         let mut last = self.last.lock().expect("upkeep state");
         let moved = *last != (log, copied) && log > 0;

@@ -27,9 +27,9 @@ fn config_layers_override_in_order() {
     let env = vec![("MARKETOPS_PORT".to_string(), "9100".to_string()), ("PATH".into(), "/bin".into())];
     let c = Config::load(Some(&file), &env).unwrap();
     assert_eq!((c.port, c.log_level.as_str(), c.host.as_str()), (9100, "debug", "127.0.0.1"));
-    assert_eq!(c.checkpoint_ms, 100);
-    let env = vec![("MARKETOPS_CHECKPOINT_MS".to_string(), "25".to_string())];
-    assert_eq!(Config::load(None, &env).unwrap().checkpoint_ms, 25);
+    assert_eq!(c.checkpoint_ms, 25);
+    let env = vec![("MARKETOPS_CHECKPOINT_MS".to_string(), "100".to_string())];
+    assert_eq!(Config::load(None, &env).unwrap().checkpoint_ms, 100);
     let bad = vec![("MARKETOPS_PORT".to_string(), "http".to_string())];
     assert!(Config::load(None, &bad).unwrap_err().contains("MARKETOPS_PORT"));
     let bad = vec![("MARKETOPS_PROT".to_string(), "1".to_string())];
