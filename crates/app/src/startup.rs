@@ -32,6 +32,10 @@ pub async fn open_db_alone(url: &str) -> anyhow::Result<Db> {
 async fn migrated(url: &str, connected: store::Result<Db>) -> anyhow::Result<Db> {
     let db = connected.map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", store::redact_url(url)))?;
     db.migrate().await.map_err(|e| anyhow::anyhow!("cannot migrate {}: {e}", store::redact_url(url)))?;
+    let repaired = store::leads::run_data_repairs(&db).await?;
+    if repaired > 0 {
+        tracing::info!(leads = repaired, "stored data repaired after an upgrade");
+    }
     Ok(db)
 }
 

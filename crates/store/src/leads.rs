@@ -730,6 +730,31 @@ pub async fn possible_duplicates(db: &Db, id: i64) -> Result<Vec<Lead>> {
     Ok(on_db!(db, p => sqlx::query_as::<_, Lead>(sql).bind(id).fetch_all(p).await)?)
 }
 
+/// Runs the one-off repairs migrations left to the application (`data_repairs`, migration
+/// 0030), each once; returns how many leads were repaired. Another instance starting at the
+/// same time may run one too: each is harmless twice.
+pub async fn run_data_repairs(db: &Db) -> Result<u64> {
+    let pending: Vec<String> = on_db!(db, p => sqlx::query_scalar("SELECT name FROM data_repairs").fetch_all(p).await)?;
+    if !pending.iter().any(|n| n == "weak_keys") {
+        return Ok(0);
+    }
+    // L-2: leads with a company and a name but no weak key (a merge filled them in before
+    // migration 0028) get theirs.
+    let mut tx = db.begin().await?;
+    let sql = "SELECT id, company, name FROM leads WHERE weak_key IS NULL AND company IS NOT NULL AND name IS NOT NULL";
+    let rows: Vec<(i64, String, String)> = on_tx!(&mut tx, c => sqlx::query_as(sql).fetch_all(c).await)?;
+    let mut repaired = 0;
+    for (id, company, name) in rows {
+        let Some(key) = domain::lead::company_name_key(&company, &name) else { continue };
+        repaired += on_tx!(&mut tx, c => sqlx::query("UPDATE leads SET weak_key = $1 WHERE id = $2").bind(&key).bind(id)
+            .execute(c).await.map(|r| r.rows_affected()))?;
+    }
+    on_tx!(&mut tx, c => sqlx::query("DELETE FROM data_repairs WHERE name = 'weak_keys'").execute(c).await
+        .map(|r| r.rows_affected()))?;
+    tx.commit().await?;
+    Ok(repaired)
+}
+
 /// Records that two leads are different people.
 pub async fn dismiss_duplicate(db: &Db, actor: &Actor, a: i64, b: i64) -> Result<()> {
     let (a, b) = (a.min(b), a.max(b));

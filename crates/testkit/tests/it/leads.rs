@@ -1189,6 +1189,35 @@ both!(lead_list_filters_page_newest_first_off_an_index, |kind| async move {
     app.stop().await;
 });
 
+both!(l2_weak_keys_left_empty_by_old_merges_are_repaired_once, |kind| async move {
+    // Before migration 0028 a merge that filled in a lead's company or name left its weak
+    // key empty; the first start after the upgrade makes the keys again, once.
+    let app = TestApp::spawn(kind).await;
+    store::leads::run_data_repairs(&app.db).await.unwrap();
+    let mut mk = app.api("marketer@yunqi.example").await;
+    let id = |r: testkit::Resp| r.json()["lead"]["id"].as_i64().unwrap();
+    let a = id(post_lead(
+        &mut mk,
+        json!({"name": "赵敏", "company": "Ming Jiao 科技", "email": "zm1@mj.example", "channel": "wechat"}),
+    )
+    .await);
+    let b = id(post_lead(
+        &mut mk,
+        json!({"name": "赵敏", "company": "ming jiao科技", "email": "zm2@mj.example", "channel": "email"}),
+    )
+    .await);
+    // b as an old merge left her, and the repair listed as a migration lists it.
+    store::on_db!(&app.db, p => sqlx::query("UPDATE leads SET weak_key = NULL WHERE id = $1").bind(b).execute(p).await.map(|r| r.rows_affected()))
+        .unwrap();
+    store::on_db!(&app.db, p => sqlx::query("INSERT INTO data_repairs (name) VALUES ('weak_keys')").execute(p).await.map(|r| r.rows_affected()))
+        .unwrap();
+    assert!(duplicate_ids(&mut mk, a).await.is_empty(), "b has no key");
+    assert_eq!(store::leads::run_data_repairs(&app.db).await.unwrap(), 1);
+    assert_eq!(duplicate_ids(&mut mk, a).await, vec![b], "b's key made again: the same as a's");
+    assert_eq!(store::leads::run_data_repairs(&app.db).await.unwrap(), 0, "once");
+    app.stop().await;
+});
+
 /// The ids of lead `a`'s possible duplicates (L-2).
 async fn duplicate_ids(mk: &mut testkit::Client, a: i64) -> Vec<i64> {
     let r = mk.get(&format!("/api/v1/leads/{a}/duplicates")).await;
