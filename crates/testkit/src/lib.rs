@@ -259,7 +259,7 @@ pub async fn assert_search_index_agrees(db: &Db) {
             .fetch_all(p)
             .await
             .unwrap();
-    assert!(store::search::indexed_weak_keys(db).await.unwrap().unwrap() == keys, "the weak keys (L-2)");
+    assert_eq!(store::search::indexed_weak_keys(db).await.unwrap().unwrap(), keys, "the weak keys (L-2)");
     let every = (tokens.len() / 300).max(1);
     for token in tokens.iter().step_by(every) {
         let q = domain::search::Query::parse(token).expect("a stored token is something to search by");
