@@ -80,7 +80,7 @@ impl Application {
             )
         });
         let state = AppState::new(db, settings, clock);
-        let listener = tokio::net::TcpListener::bind((cfg.host.as_str(), cfg.port))
+        let listener = listen(&cfg.host, cfg.port)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", cfg.host, cfg.port))?;
         let addr = listener.local_addr()?;
@@ -107,6 +107,35 @@ impl Application {
         }
         Ok(())
     }
+}
+
+/// Connections the kernel completes and holds for the server before it accepts them (it
+/// takes the smaller of this and `net.core.somaxconn`).
+pub const BACKLOG: u32 = 4096;
+
+/// The server's listening socket on `host:port` (the first of its addresses that binds),
+/// with a queue of [`BACKLOG`] connections. `TcpListener::bind` asks for 128: when more
+/// clients than that connect at once (a campaign's form going out, a client's pool opening)
+/// while the server is busy, the kernel drops the rest of their handshakes and each of
+/// those clients waits a second for its retry (the 256-client capture loop of `bench/`
+/// had a 1.05 s outlier in every run, the kernel's `ListenOverflows` counting them).
+pub async fn listen(host: &str, port: u16) -> std::io::Result<tokio::net::TcpListener> {
+    let mut last = None;
+    for addr in tokio::net::lookup_host((host, port)).await? {
+        let bound = (|| {
+            let socket =
+                if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+            // As `TcpListener::bind`: a restarted server binds while old connections linger.
+            socket.set_reuseaddr(true)?;
+            socket.bind(addr)?;
+            socket.listen(BACKLOG)
+        })();
+        match bound {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, "no address to listen on")))
 }
 
 /// SQLite upkeep while serving: checkpoints the write-ahead log every `every`

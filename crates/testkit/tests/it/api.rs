@@ -318,3 +318,23 @@ async fn raw_http(addr: std::net::SocketAddr, bytes: &[u8]) -> String {
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut out)).await;
     String::from_utf8_lossy(&out).to_string()
 }
+
+/// A burst of clients connecting at once is queued by the kernel until the server accepts
+/// them (`startup::listen`): with the usual backlog of 128, the handshakes past it were
+/// dropped and those clients waited a second for their retry (L-1 captures from a client
+/// opening its pool, a form going out to a campaign). Nothing accepts here, so every
+/// connection below completes only if the queue holds it.
+#[tokio::test]
+async fn the_listener_queues_a_burst_of_connections_beyond_128() {
+    let listener = marketops::startup::listen("127.0.0.1", 0).await.expect("listen");
+    let addr = listener.local_addr().expect("addr");
+    let mut open = Vec::new();
+    for n in 0..300 {
+        let connected =
+            tokio::time::timeout(std::time::Duration::from_millis(500), tokio::net::TcpStream::connect(addr))
+                .await
+                .unwrap_or_else(|_| panic!("connection {n} was not queued: the listener's backlog is too short"));
+        open.push(connected.expect("connect"));
+    }
+    assert_eq!(open.len(), 300);
+}
