@@ -45,6 +45,11 @@ pub struct Config {
     /// 9,000 captures/s and no better at 11,500 (BENCHMARKS.md, lead engine, fifteenth
     /// round), so 25 ms stays.
     pub checkpoint_ms: u64,
+    /// L-1: longest wait for the capture writer's answer; past it the API answers 503 (the
+    /// capture may still be written: a retry with the same Idempotency-Key returns it), and
+    /// a transaction of the writer's still waiting that long is abandoned and its
+    /// connection replaced (`store::capture::Queue`).
+    pub capture_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -70,6 +75,7 @@ impl Default for Config {
             dashboard_refresh_ms: 250,
             search_index_ms: 500,
             checkpoint_ms: 25,
+            capture_timeout_ms: 30_000,
         }
     }
 }
@@ -128,6 +134,7 @@ impl Config {
             "dashboard_refresh_ms" => self.dashboard_refresh_ms = parse(v)?,
             "search_index_ms" => self.search_index_ms = parse(v)?,
             "checkpoint_ms" => self.checkpoint_ms = parse(v)?,
+            "capture_timeout_ms" => self.capture_timeout_ms = parse(v)?,
             // Variables of other tools may share the prefix; only ours are read.
             "config" => {}
             other => return Err(format!("unknown setting `{other}`")),
@@ -174,6 +181,7 @@ impl Config {
             },
             form_per_hour: self.form_per_hour,
             dashboard_refresh_ms: self.dashboard_refresh_ms,
+            capture_timeout: std::time::Duration::from_millis(self.capture_timeout_ms.max(1)),
         }
     }
 }

@@ -21,6 +21,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// An idempotency key: whose it is, the key, and the hash of the request body it came with.
@@ -856,34 +857,66 @@ struct Job {
 /// first of them is not kept waiting long.
 const MAX_BATCH: usize = 256;
 
-/// The capture writer: see the module comment.
+/// The capture writer: see the module comment. Its watchdog: a capture waits for its
+/// answer at most `timeout`, and a transaction of the writer's that waits that long on the
+/// database is abandoned and the writer takes a new connection (a connection's thread once
+/// stopped answering the writer for good, and every capture after waited with it).
 #[derive(Clone)]
-pub struct Queue(mpsc::Sender<Job>);
+pub struct Queue {
+    jobs: mpsc::Sender<Job>,
+    timeout: Duration,
+}
 
 impl Queue {
     /// Starts the writer on a thread of its own with a scheduler of its own: a batch waits on
     /// the database a dozen times, and on the server's scheduler each wake-up queued behind
     /// the request handlers (a millisecond and more per batch under load, with every capture
     /// of the batch waiting). The thread ends when the last `Queue` is dropped.
-    pub fn start(db: Db) -> Queue {
+    pub fn start(db: Db, timeout: Duration) -> Queue {
         let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
         let run = move || match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             // The writer's pool belongs to this thread's scheduler: made inside it.
-            Ok(rt) => rt.block_on(async move { writer(crate::writer::Writer::new(&db), rx).await }),
+            Ok(rt) => rt.block_on(async move { writer(db, rx, timeout).await }),
             Err(e) => tracing::error!(error = %e, "cannot start the capture writer"),
         };
         if let Err(e) = std::thread::Builder::new().name("capture-writer".into()).spawn(run) {
             tracing::error!(error = %e, "cannot start the capture writer");
         }
-        Queue(tx)
+        Queue { jobs: tx, timeout }
     }
 
-    /// Captures one lead; answers when its transaction has committed.
+    /// Captures one lead; answers when its transaction has committed, or with
+    /// `Error::Unavailable` when that takes longer than the queue's timeout (the capture may
+    /// still be written: the same idempotency key then returns it).
     pub async fn capture(&self, item: Item, rules: Arc<Loaded>) -> Result<Answer> {
-        let (reply, answer) = oneshot::channel();
-        self.0.send(Job { item, rules, reply }).await.map_err(|_| Error::Other("the capture writer stopped".into()))?;
-        answer.await.map_err(|_| Error::Other("the capture writer stopped".into()))?
+        let stopped = |_| Error::Other("the capture writer stopped".into());
+        let answered = async {
+            let (reply, answer) = oneshot::channel();
+            self.jobs
+                .send(Job { item, rules, reply })
+                .await
+                .map_err(|_| Error::Other("the capture writer stopped".into()))?;
+            answer.await.map_err(stopped)?
+        };
+        tokio::time::timeout(self.timeout, answered).await.unwrap_or_else(|_| Err(late(self.timeout)))
     }
+}
+
+fn late(limit: Duration) -> Error {
+    Error::Unavailable(format!(
+        "the capture was not written within {} ms; it may still be: retry with the same Idempotency-Key",
+        limit.as_millis()
+    ))
+}
+
+/// A batch's transaction, abandoned after `limit` (`None`): dropped, it rolls back.
+async fn bounded(
+    w: &crate::writer::Writer,
+    items: &[Item],
+    rules: &Rules<'_>,
+    limit: Duration,
+) -> Option<Result<Vec<Result<Answer>>>> {
+    tokio::time::timeout(limit, in_tx(w.begin(), items, rules)).await.ok()
 }
 
 /// How the writer gathers a batch when captures come faster than one transaction at a time
@@ -931,28 +964,47 @@ pub async fn gather<T>(rx: &mut mpsc::Receiver<T>, buf: &mut Vec<T>, max: usize,
     buf.len()
 }
 
-async fn writer(db: crate::writer::Writer, mut rx: mpsc::Receiver<Job>) {
+async fn writer(db: Db, mut rx: mpsc::Receiver<Job>, limit: Duration) {
+    let mut w = crate::writer::Writer::new(&db);
+    // The watchdog's way out: a new connection (a pool of its own), the stuck one left to
+    // its pool, which goes with the old writer.
+    let stalled = |w: &mut crate::writer::Writer, items: usize| {
+        tracing::error!(
+            items,
+            limit_ms = limit.as_millis() as u64,
+            "the capture writer's transaction stalled; abandoned, the writer takes a new connection"
+        );
+        *w = crate::writer::Writer::new(&db);
+    };
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while gather(&mut rx, &mut jobs, MAX_BATCH, &GATHERING).await > 0 {
         let rules = jobs[0].rules.clone();
         let (items, replies): (Vec<Item>, Vec<_>) = jobs.drain(..).map(|j| (j.item, j.reply)).unzip();
-        match in_tx(db.begin(), &items, &rules.rules()).await {
-            Ok(results) => {
-                for (reply, r) in replies.into_iter().zip(results) {
-                    let _ = reply.send(r);
-                }
-            }
+        let results = match bounded(&w, &items, &rules.rules(), limit).await {
+            Some(Ok(results)) => results,
             // The batch as a whole failed (e.g. another process captured the same e-mail
             // meanwhile): each capture again on its own, so one cannot sink the others.
-            Err(e) => {
+            Some(Err(e)) => {
                 tracing::warn!(error = %e, items = items.len(), "capture batch failed; capturing its leads one by one");
-                for (item, reply) in items.into_iter().zip(replies) {
-                    let r = in_tx(db.begin(), std::slice::from_ref(&item), &rules.rules())
-                        .await
-                        .and_then(|mut v| v.pop().unwrap_or(Err(Error::NotFound)));
-                    let _ = reply.send(r);
+                let mut results = Vec::with_capacity(items.len());
+                for item in &items {
+                    results.push(match bounded(&w, std::slice::from_ref(item), &rules.rules(), limit).await {
+                        Some(r) => r.and_then(|mut v| v.pop().unwrap_or(Err(Error::NotFound))),
+                        None => {
+                            stalled(&mut w, 1);
+                            Err(late(limit))
+                        }
+                    });
                 }
+                results
             }
+            None => {
+                stalled(&mut w, items.len());
+                items.iter().map(|_| Err(late(limit))).collect()
+            }
+        };
+        for (reply, r) in replies.into_iter().zip(results) {
+            let _ = reply.send(r);
         }
     }
 }

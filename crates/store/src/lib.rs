@@ -114,6 +114,10 @@ pub enum Error {
     Db(#[from] sqlx::Error),
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database did not answer in time (L-1: the capture writer's watchdog); the write
+    /// may still happen, so a client retries with the same idempotency key.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     #[error("{0}")]
     Other(String),
 }

@@ -1,7 +1,7 @@
 //! API errors: one enum, one JSON shape.
 //!
 //! `{"error": {"code": "...", "message": "...", "fields": {"name": "message"}}}` — 422 for
-//! input that names a field, 401/403/404/409/413/415/429 as meant, 500 for everything we did
+//! input that names a field, 401/403/404/409/413/415/429/503 as meant, 500 for everything we did
 //! not expect (logged, never shown in detail to the client).
 
 use axum::Json;
@@ -18,9 +18,13 @@ pub enum ApiError {
     NotFound,
     Conflict(String),
     Invalid(FieldErrors),
-    TooManyRequests { retry_after_secs: i64 },
+    TooManyRequests {
+        retry_after_secs: i64,
+    },
     PayloadTooLarge,
     UnsupportedMediaType,
+    /// 503 with `Retry-After`: the database did not answer in time.
+    Unavailable(String),
     Internal(String),
 }
 
@@ -69,6 +73,7 @@ impl ApiError {
                 "unsupported_media_type",
                 "send the body as application/json".into(),
             ),
+            ApiError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", m.clone()),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -95,6 +100,9 @@ impl IntoResponse for ApiError {
         {
             resp.headers_mut().insert(header::RETRY_AFTER, v);
         }
+        if matches!(self, ApiError::Unavailable(_)) {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         resp
     }
 }
@@ -105,6 +113,7 @@ impl From<store::Error> for ApiError {
             store::Error::NotFound => ApiError::NotFound,
             store::Error::Invalid(f) => ApiError::Invalid(f),
             store::Error::Conflict(m) => ApiError::Conflict(m),
+            store::Error::Unavailable(m) => ApiError::Unavailable(m),
             other => ApiError::Internal(other.to_string()),
         }
     }

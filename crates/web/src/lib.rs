@@ -45,6 +45,8 @@ pub struct Settings {
     pub form_per_hour: i64,
     /// See `dashboard_refresh_ms` in the configuration.
     pub dashboard_refresh_ms: u64,
+    /// See `capture_timeout_ms` in the configuration.
+    pub capture_timeout: std::time::Duration,
 }
 
 impl Default for Settings {
@@ -58,6 +60,7 @@ impl Default for Settings {
             password: password::Params::default(),
             form_per_hour: 10,
             dashboard_refresh_ms: 250,
+            capture_timeout: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -98,7 +101,7 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     pub fn new(db: Db, settings: Settings, clock: Clock) -> AppState {
-        let captures = store::capture::Queue::start(db.clone());
+        let captures = store::capture::Queue::start(db.clone(), settings.capture_timeout);
         let rules = store::rules::Cache::default();
         AppState(Arc::new(Inner {
             db,

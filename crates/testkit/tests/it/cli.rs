@@ -30,6 +30,9 @@ fn config_layers_override_in_order() {
     assert_eq!(c.checkpoint_ms, 25);
     let env = vec![("MARKETOPS_CHECKPOINT_MS".to_string(), "100".to_string())];
     assert_eq!(Config::load(None, &env).unwrap().checkpoint_ms, 100);
+    assert_eq!(c.capture_timeout_ms, 30_000);
+    let env = vec![("MARKETOPS_CAPTURE_TIMEOUT_MS".to_string(), "2000".to_string())];
+    assert_eq!(Config::load(None, &env).unwrap().web_settings().capture_timeout, std::time::Duration::from_secs(2));
     let bad = vec![("MARKETOPS_PORT".to_string(), "http".to_string())];
     assert!(Config::load(None, &bad).unwrap_err().contains("MARKETOPS_PORT"));
     let bad = vec![("MARKETOPS_PROT".to_string(), "1".to_string())];

@@ -177,6 +177,71 @@ both!(l1_idempotency_key_replays_the_first_answer, |kind| async move {
     app.stop().await;
 });
 
+// L-1: a capture never waits on the database without end (`capture_timeout_ms`, the
+// capture writer's watchdog). Another writer holds the database past the timeout: the
+// capture answers 503 with `Retry-After` at the timeout; once the database is free the
+// writer goes on (on PostgreSQL its stalled transaction was abandoned for a new
+// connection), and the retry with the same key returns the lead, written once.
+both!(l1_a_stalled_capture_answers_503_and_its_retry_returns_the_lead, |kind| async move {
+    let app = TestApp::spawn_with(kind, |c| c.capture_timeout_ms = 700).await;
+    let mut mk = app.api("marketer@yunqi.example").await;
+    let token = mk.bearer_token().unwrap();
+    // The token's first use is recorded (a write) before the database is held.
+    assert_eq!(mk.get("/api/v1/leads").await.status, 200);
+    let post = |key: &'static str, body: Value| {
+        let (url, token) = (format!("{}/api/v1/leads", app.url), token.clone());
+        async move {
+            let r =
+                reqwest::Client::new().post(url).bearer_auth(token).header("Idempotency-Key", key).json(&body).send();
+            r.await.unwrap()
+        }
+    };
+    let before = store::leads::count(&app.db).await.unwrap();
+    let body = json!({"name": "钱七", "email": "qq@stall.example", "channel": "email"});
+    // The leads held by another transaction (SQLite: the write lock; PostgreSQL: the table).
+    let holder = match &app.db {
+        store::Db::Sqlite(p) => {
+            let mut c = p.acquire().await.unwrap();
+            sqlx::query("BEGIN IMMEDIATE").execute(&mut *c).await.unwrap();
+            Err(c)
+        }
+        store::Db::Postgres(p) => {
+            let mut tx = p.begin().await.unwrap();
+            sqlx::query("LOCK TABLE leads IN EXCLUSIVE MODE").execute(&mut *tx).await.unwrap();
+            Ok(tx)
+        }
+    };
+    let started = std::time::Instant::now();
+    let r = post("stall-1", body.clone()).await;
+    let waited = started.elapsed();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "1");
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["error"]["code"], "unavailable", "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("Idempotency-Key"), "{answer}");
+    assert!(waited < std::time::Duration::from_millis(1500), "answered at the timeout, not when freed: {waited:?}");
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    match holder {
+        Err(mut c) => drop(sqlx::query("ROLLBACK").execute(&mut *c).await.unwrap()),
+        Ok(tx) => tx.rollback().await.unwrap(),
+    }
+    let retry = post("stall-1", body.clone()).await;
+    assert_eq!(retry.status(), 201);
+    // SQLite's writer waited inside the database's lock wait and wrote the capture once
+    // freed: the retry replays it. PostgreSQL's abandoned its stalled transaction (rolled
+    // back with the old connection): the retry writes it.
+    assert_eq!(retry.headers().contains_key("idempotent-replayed"), kind == Kind::Sqlite);
+    let lead: Value = retry.json().await.unwrap();
+    assert_eq!(lead["lead"]["email"], "qq@stall.example");
+    let again = post("stall-1", body.clone()).await;
+    assert_eq!((again.status().as_u16(), again.headers().contains_key("idempotent-replayed")), (201, true));
+    // The writer goes on with other captures.
+    let other = post("stall-2", json!({"name": "孙八", "email": "sb@stall.example", "channel": "email"})).await;
+    assert_eq!(other.status(), 201);
+    assert_eq!(store::leads::count(&app.db).await.unwrap(), before + 2);
+    app.stop().await;
+});
+
 both!(lead_permissions_by_role, |kind| async move {
     let app = TestApp::spawn(kind).await;
     let mut mk = app.api("marketer@yunqi.example").await;

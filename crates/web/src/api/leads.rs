@@ -71,10 +71,12 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 /// an e-mail or phone already known is merged into the existing one (L-2, answer 200).
 /// Send an `Idempotency-Key` header to make retries safe: a retry with the same key returns
 /// the first answer and never creates a second lead, even while the first is in flight.
+/// A capture the database has not taken within `capture_timeout_ms` answers 503 (L-1).
 #[utoipa::path(post, path = "/leads", tag = "leads", request_body = LeadIn,
     params(("Idempotency-Key" = Option<String>, Header, description = "Any unique string per logical request, ≤ 200 characters")),
     responses((status = 201, body = CaptureOut), (status = 200, body = CaptureOut, description = "merged into an existing lead"),
-              (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+              (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+              (status = 503, body = ErrorBody, description = "not written within `capture_timeout_ms`; it may still be: retry after `Retry-After` with the same Idempotency-Key")))]
 pub async fn capture_lead(
     State(s): State<AppState>,
     ApiUser(u): ApiUser,
