@@ -982,6 +982,15 @@ async fn writer(db: Db, mut rx: mpsc::Receiver<Job>, limit: Duration) {
         let (items, replies): (Vec<Item>, Vec<_>) = jobs.drain(..).map(|j| (j.item, j.reply)).unzip();
         let results = match bounded(&w, &items, &rules.rules(), limit).await {
             Some(Ok(results)) => results,
+            // The database was busy with another writer past the busy timeout: so would it
+            // be for each capture on its own (a busy timeout each, one after another).
+            Some(Err(Error::Unavailable(m))) => {
+                tracing::warn!(error = %m, items = items.len(), "capture batch found the database busy");
+                items
+                    .iter()
+                    .map(|_| Err(Error::Unavailable(format!("{m}; retry with the same Idempotency-Key"))))
+                    .collect()
+            }
             // The batch as a whole failed (e.g. another process captured the same e-mail
             // meanwhile): each capture again on its own, so one cannot sink the others.
             Some(Err(e)) => {

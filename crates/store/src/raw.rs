@@ -91,6 +91,10 @@ fn error(db: *mut ffi::sqlite3, what: &str) -> Error {
     };
     if code == ffi::SQLITE_CONSTRAINT_UNIQUE || code == ffi::SQLITE_CONSTRAINT_PRIMARYKEY {
         Error::Conflict(msg)
+    } else if matches!(code & 0xff, ffi::SQLITE_BUSY | ffi::SQLITE_LOCKED) {
+        // Another writer (an import in another process, say) held the database past the
+        // busy timeout: nothing was written, and a later try can succeed.
+        Error::Unavailable(format!("{what}: the database is busy with another writer ({msg})"))
     } else {
         Error::Other(format!("{what}: {msg} (SQLite code {code})"))
     }
@@ -99,11 +103,22 @@ fn error(db: *mut ffi::sqlite3, what: &str) -> Error {
 /// Waits of the writer's busy handler: 200 µs.
 const BUSY_STEP: std::time::Duration = std::time::Duration::from_micros(200);
 
-/// A busy handler that retries every `BUSY_STEP` for up to `arg` tries (the pointer-sized
-/// argument is the count, not an address).
+thread_local! {
+    /// When the busy handler's current wait began, on the thread running the statement.
+    static BUSY_SINCE: std::cell::Cell<std::time::Instant> = std::cell::Cell::new(std::time::Instant::now());
+}
+
+/// A busy handler that retries every `BUSY_STEP` until `arg` microseconds have passed since
+/// the wait's first try (the pointer-sized argument is the limit, not an address). By the
+/// clock, not by a count of tries: a sleep of 200 µs takes longer on a loaded machine (a
+/// "10 s" limit counted in tries waited 20 s).
 extern "C" fn busy_in_steps(arg: *mut std::ffi::c_void, tries: c_int) -> c_int {
-    let limit = arg as usize;
-    if usize::try_from(tries).unwrap_or(usize::MAX) < limit {
+    let limit = std::time::Duration::from_micros(arg as u64);
+    let now = std::time::Instant::now();
+    if tries == 0 {
+        BUSY_SINCE.with(|s| s.set(now));
+    }
+    if now.duration_since(BUSY_SINCE.with(|s| s.get())) < limit {
         std::thread::sleep(BUSY_STEP);
         1
     } else {
@@ -118,12 +133,12 @@ impl Conn {
     /// job) held for 3 ms cost the capture writer up to 8 ms, and a batch of captures waited
     /// behind it (`BEGIN IMMEDIATE` up to 22 ms at 4,600 captures/s).
     pub(crate) fn retry_busy_in_steps(&self, limit: std::time::Duration) {
-        let tries = (limit.as_micros() / BUSY_STEP.as_micros()).max(1) as usize;
+        let micros = usize::try_from(limit.as_micros()).unwrap_or(usize::MAX).max(1);
         // SAFETY: `db` is the open handle; the handler is a plain function that neither
         // unwinds nor touches the connection, and its argument is a number, not a pointer
         // that could dangle.
         unsafe {
-            ffi::sqlite3_busy_handler(self.db, Some(busy_in_steps), tries as *mut std::ffi::c_void);
+            ffi::sqlite3_busy_handler(self.db, Some(busy_in_steps), micros as *mut std::ffi::c_void);
         }
     }
 

@@ -242,6 +242,39 @@ both!(l1_a_stalled_capture_answers_503_and_its_retry_returns_the_lead, |kind| as
     app.stop().await;
 });
 
+/// L-1 on SQLite: a capture that finds the database held by another writer (an import in
+/// another process, say) past SQLite's busy timeout (10 s) answers 503 then, at once for
+/// its whole batch, instead of each capture of the batch waiting out a busy timeout of its
+/// own (500 after 20 s for a lone capture before); the next capture is written.
+#[tokio::test]
+async fn l1_a_capture_finding_sqlite_busy_answers_503_after_one_busy_timeout() {
+    let app = TestApp::spawn_with(Kind::Sqlite, |c| c.capture_timeout_ms = 60_000).await;
+    let mut mk = app.api("marketer@yunqi.example").await;
+    // The token's first use is recorded (a write) before the database is held.
+    assert_eq!(mk.get("/api/v1/leads").await.status, 200);
+    let before = store::leads::count(&app.db).await.unwrap();
+    let store::Db::Sqlite(pool) = &app.db else { unreachable!() };
+    let mut holder = pool.acquire().await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut *holder).await.unwrap();
+    let started = std::time::Instant::now();
+    let r = mk
+        .json(Method::POST, "/api/v1/leads", &json!({"name": "周九", "email": "zj@busy.example", "channel": "email"}))
+        .await;
+    let waited = started.elapsed();
+    sqlx::query("ROLLBACK").execute(&mut *holder).await.unwrap();
+    drop(holder);
+    assert_eq!(r.status, 503, "{}", r.text);
+    assert_eq!(r.header("retry-after").as_deref(), Some("1"));
+    assert!(r.json()["error"]["message"].as_str().unwrap().contains("busy with another writer"), "{}", r.text);
+    assert!(waited < std::time::Duration::from_secs(15), "one busy timeout, not one per capture: {waited:?}");
+    assert_eq!(store::leads::count(&app.db).await.unwrap(), before);
+    let r = mk
+        .json(Method::POST, "/api/v1/leads", &json!({"name": "周九", "email": "zj@busy.example", "channel": "email"}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    app.stop().await;
+}
+
 both!(lead_permissions_by_role, |kind| async move {
     let app = TestApp::spawn(kind).await;
     let mut mk = app.api("marketer@yunqi.example").await;
