@@ -111,7 +111,7 @@ pub enum Error {
     #[error("conflict: {0}")]
     Conflict(String),
     #[error("database error: {0}")]
-    Db(#[from] sqlx::Error),
+    Db(sqlx::Error),
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// The database did not answer in time (L-1: the capture writer's watchdog); the write
@@ -120,6 +120,21 @@ pub enum Error {
     Unavailable(String),
     #[error("{0}")]
     Other(String),
+}
+
+impl From<sqlx::Error> for Error {
+    /// SQLite's "busy" and "locked" (another writer held the database past the busy
+    /// timeout: nothing was written, and a later try can succeed) become `Unavailable`, as
+    /// they do through the statement interface (`raw`).
+    fn from(e: sqlx::Error) -> Error {
+        if let sqlx::Error::Database(d) = &e
+            && d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
+            && d.code().and_then(|c| c.parse::<i32>().ok()).is_some_and(|c| matches!(c & 0xff, 5 | 6))
+        {
+            return Error::Unavailable(format!("the database is busy with another writer ({d})"));
+        }
+        Error::Db(e)
+    }
 }
 
 impl Error {

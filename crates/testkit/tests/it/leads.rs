@@ -245,7 +245,8 @@ both!(l1_a_stalled_capture_answers_503_and_its_retry_returns_the_lead, |kind| as
 /// L-1 on SQLite: a capture that finds the database held by another writer (an import in
 /// another process, say) past SQLite's busy timeout (10 s) answers 503 then, at once for
 /// its whole batch, instead of each capture of the batch waiting out a busy timeout of its
-/// own (500 after 20 s for a lone capture before); the next capture is written.
+/// own (500 after 20 s for a lone capture before); a manual entry meanwhile gets a 503
+/// page; nothing is written, and the next capture is.
 #[tokio::test]
 async fn l1_a_capture_finding_sqlite_busy_answers_503_after_one_busy_timeout() {
     let app = TestApp::spawn_with(Kind::Sqlite, |c| c.capture_timeout_ms = 60_000).await;
@@ -253,16 +254,23 @@ async fn l1_a_capture_finding_sqlite_busy_answers_503_after_one_busy_timeout() {
     // The token's first use is recorded (a write) before the database is held.
     assert_eq!(mk.get("/api/v1/leads").await.status, 200);
     let before = store::leads::count(&app.db).await.unwrap();
+    // A manual entry through the form at the same time (writes through the driver's own
+    // statements): a 503 page, not the internal-error page.
+    let mut ui = app.login("marketer@yunqi.example").await;
+    let lead = json!({"name": "周九", "email": "zj@busy.example", "channel": "email"});
     let store::Db::Sqlite(pool) = &app.db else { unreachable!() };
     let mut holder = pool.acquire().await.unwrap();
     sqlx::query("BEGIN IMMEDIATE").execute(&mut *holder).await.unwrap();
     let started = std::time::Instant::now();
-    let r = mk
-        .json(Method::POST, "/api/v1/leads", &json!({"name": "周九", "email": "zj@busy.example", "channel": "email"}))
-        .await;
+    let (r, page) = tokio::join!(
+        mk.json(Method::POST, "/api/v1/leads", &lead),
+        ui.post_form("/leads", &[("name", "吴十"), ("email", "ws@busy.example"), ("channel", "email")])
+    );
     let waited = started.elapsed();
     sqlx::query("ROLLBACK").execute(&mut *holder).await.unwrap();
     drop(holder);
+    assert_eq!(page.status, 503, "{}", page.text);
+    assert!(page.text.contains("数据库正忙"), "{}", page.text);
     assert_eq!(r.status, 503, "{}", r.text);
     assert_eq!(r.header("retry-after").as_deref(), Some("1"));
     assert!(r.json()["error"]["message"].as_str().unwrap().contains("busy with another writer"), "{}", r.text);

@@ -32,6 +32,7 @@ flash-calendar-loaded = The official holiday arrangement is loaded.
 error-forbidden = Your role may not do this.
 error-not-found = This page or record does not exist.
 error-internal = An unexpected error occurred; it has been logged.
+error-unavailable = The database is busy with another write (an import, say). Nothing was saved; try again in a moment.
 error-home = Back to the home page
 error-bad-language = That language is not supported.
 error-delete-self = You cannot delete your own account.

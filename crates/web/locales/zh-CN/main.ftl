@@ -32,6 +32,7 @@ flash-calendar-loaded = 已载入官方节假日安排。
 error-forbidden = 你的角色无权执行此操作。
 error-not-found = 找不到该页面或记录。
 error-internal = 发生意外错误，已记录日志。
+error-unavailable = 数据库正忙于另一项写入（例如导入），本次未保存，请稍后重试。
 error-home = 返回首页
 error-bad-language = 不支持该语言。
 error-delete-self = 不能删除自己的账户。

@@ -407,6 +407,11 @@ pub fn internal(ctx: &Ctx, e: store::Error) -> Response {
             let page = ErrorPage { ctx: ctx.clone(), status: 422, message };
             (StatusCode::UNPROCESSABLE_ENTITY, page).into_response()
         }
+        // The database busy with another writer past the busy timeout: nothing was written.
+        store::Error::Unavailable(m) => {
+            tracing::warn!(error = %m, "database busy");
+            ctx.error_page(StatusCode::SERVICE_UNAVAILABLE, "error-unavailable")
+        }
         other => {
             tracing::error!(error = %other, "internal error");
             ctx.error_page(StatusCode::INTERNAL_SERVER_ERROR, "error-internal")
