@@ -889,14 +889,11 @@ impl Queue {
     /// `Error::Unavailable` when that takes longer than the queue's timeout (the capture may
     /// still be written: the same idempotency key then returns it).
     pub async fn capture(&self, item: Item, rules: Arc<Loaded>) -> Result<Answer> {
-        let stopped = |_| Error::Other("the capture writer stopped".into());
+        let stopped = || Error::Other("the capture writer stopped".into());
         let answered = async {
             let (reply, answer) = oneshot::channel();
-            self.jobs
-                .send(Job { item, rules, reply })
-                .await
-                .map_err(|_| Error::Other("the capture writer stopped".into()))?;
-            answer.await.map_err(stopped)?
+            self.jobs.send(Job { item, rules, reply }).await.map_err(|_| stopped())?;
+            answer.await.map_err(|_| stopped())?
         };
         tokio::time::timeout(self.timeout, answered).await.unwrap_or_else(|_| Err(late(self.timeout)))
     }

@@ -114,8 +114,10 @@ pub enum Error {
     Db(sqlx::Error),
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    /// The database did not answer in time (L-1: the capture writer's watchdog); the write
-    /// may still happen, so a client retries with the same idempotency key.
+    /// The database could not take the write now (L-1): it did not answer within the
+    /// capture writer's timeout (the write may still happen, so a client retries with the
+    /// same idempotency key), or SQLite was busy with another writer past its busy timeout
+    /// (nothing was written).
     #[error("unavailable: {0}")]
     Unavailable(String),
     #[error("{0}")]

@@ -23,7 +23,8 @@ pub enum ApiError {
     },
     PayloadTooLarge,
     UnsupportedMediaType,
-    /// 503 with `Retry-After`: the database did not answer in time.
+    /// 503 with `Retry-After`: the database could not take the write now
+    /// (`store::Error::Unavailable`).
     Unavailable(String),
     Internal(String),
 }
