@@ -49,6 +49,11 @@ enum Cmd {
         /// GET this path instead of capturing (the cost of HTTP and authentication alone).
         #[arg(long)]
         get: Option<String>,
+        /// Also write each answered request's due time and latency (µs from the start,
+        /// µs) to this file, one line each in the order they were due: where a tail comes
+        /// from (a stall, a burst) shows in time.
+        #[arg(long)]
+        latencies: Option<std::path::PathBuf>,
     },
     /// The physical limit: the same rows inserted one committed transaction at a time into
     /// a plain table, with the server's connection settings.
@@ -245,6 +250,8 @@ impl Conn {
 
 struct Stats {
     lat_us: Vec<u64>,
+    /// (due, latency) in µs from the start: kept for an open loop and for `--latencies`.
+    timeline: Vec<(u64, u64)>,
     errors: u64,
 }
 
@@ -272,10 +279,14 @@ struct Load<'a> {
     rate: Option<f64>,
     first: u64,
     get: Option<String>,
+    latencies: Option<std::path::PathBuf>,
 }
 
 async fn capture(l: Load<'_>) -> Value {
-    let Load { url, token, concurrency, seconds, rate, first, get } = l;
+    let Load { url, token, concurrency, seconds, rate, first, get, latencies } = l;
+    // An open loop's tail is reported second by second too: a tail in every second is a
+    // server short of capacity, a tail in one or two a stall (of the server or the host).
+    let keep_timeline = latencies.is_some() || rate.is_some();
     // The generator shares the two cores with the server: what it spends per request is
     // taken from the server, and its own delays count as latency. So it is lean, as wrk
     // is: one connection per worker, requests made before the clock starts (more as
@@ -297,7 +308,7 @@ async fn capture(l: Load<'_>) -> Value {
         let (target, next, requests, get_request) =
             (target.clone(), next.clone(), requests.clone(), get_request.clone());
         tasks.push(tokio::spawn(async move {
-            let mut s = Stats { lat_us: Vec::new(), errors: 0 };
+            let mut s = Stats { lat_us: Vec::new(), timeline: Vec::new(), errors: 0 };
             let mut conn: Option<Conn> = None;
             loop {
                 let n = next.fetch_add(1, Ordering::Relaxed);
@@ -338,7 +349,11 @@ async fn capture(l: Load<'_>) -> Value {
                     }
                 };
                 if ok {
-                    s.lat_us.push(due.elapsed().as_micros() as u64);
+                    let latency = due.elapsed().as_micros() as u64;
+                    s.lat_us.push(latency);
+                    if keep_timeline {
+                        s.timeline.push(((due - start).as_micros() as u64, latency));
+                    }
                 } else {
                     s.errors += 1;
                 }
@@ -346,11 +361,18 @@ async fn capture(l: Load<'_>) -> Value {
             s
         }));
     }
-    let mut all = Stats { lat_us: Vec::new(), errors: 0 };
+    let mut all = Stats { lat_us: Vec::new(), timeline: Vec::new(), errors: 0 };
     for t in tasks {
         let s = t.await.expect("worker");
         all.lat_us.extend(s.lat_us);
+        all.timeline.extend(s.timeline);
         all.errors += s.errors;
+    }
+    all.timeline.sort_unstable();
+    let each_second = p99_each_second(&all.timeline);
+    if let Some(path) = latencies {
+        let lines: String = all.timeline.iter().map(|(due, lat)| format!("{due} {lat}\n")).collect();
+        std::fs::write(&path, lines).expect("--latencies file");
     }
     let secs = start.elapsed().as_secs_f64();
     let what = match (get, rate.is_some()) {
@@ -358,7 +380,32 @@ async fn capture(l: Load<'_>) -> Value {
         (false, true) => "capture (open loop)",
         (false, false) => "capture (closed loop)",
     };
-    report(what, all, secs)
+    let mut out = report(what, all, secs);
+    if rate.is_some() {
+        out["p99_ms_each_second"] = json!(each_second);
+    }
+    out
+}
+
+/// The p99 latency (ms, one decimal) of the requests due in each whole second of the run.
+fn p99_each_second(timeline: &[(u64, u64)]) -> Vec<f64> {
+    let mut seconds: Vec<Vec<u64>> = Vec::new();
+    for &(due, latency) in timeline {
+        let i = (due / 1_000_000) as usize;
+        if seconds.len() <= i {
+            seconds.resize_with(i + 1, Vec::new);
+        }
+        seconds[i].push(latency);
+    }
+    seconds
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .map(|mut s| {
+            s.sort_unstable();
+            let p99 = s[((s.len() as f64 * 0.99) as usize).min(s.len() - 1)];
+            (p99 as f64 / 100.0).round() / 10.0
+        })
+        .collect()
 }
 
 async fn plain_insert(url: &str, rows: u64) -> Value {
@@ -370,7 +417,7 @@ async fn plain_insert(url: &str, rows: u64) -> Value {
                timeline) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
     let t = |v: &Value, k: &str| v[k].as_str().unwrap_or_default().to_string();
     let start = Instant::now();
-    let mut s = Stats { lat_us: Vec::new(), errors: 0 };
+    let mut s = Stats { lat_us: Vec::new(), timeline: Vec::new(), errors: 0 };
     macro_rules! run {
         ($pool:expr) => {{
             sqlx::query(create).execute($pool).await.expect("create");
@@ -411,7 +458,7 @@ async fn pages(url: &str, header: &str, paths: &[String], requests: usize) -> Va
     let (hname, hvalue) = header.split_once(':').map(|(a, b)| (a.trim(), b.trim())).expect("--header 'Name: value'");
     let mut out = Vec::new();
     for p in paths {
-        let mut s = Stats { lat_us: Vec::new(), errors: 0 };
+        let mut s = Stats { lat_us: Vec::new(), timeline: Vec::new(), errors: 0 };
         for _ in 0..requests {
             let t0 = Instant::now();
             let r = client.get(format!("{}{p}", url.trim_end_matches('/'))).header(hname, hvalue).send().await;
@@ -636,8 +683,8 @@ async fn main() {
     marketops::jobs::install_tls();
     let args = Args::parse();
     let out = match args.cmd {
-        Cmd::Capture { url, token, concurrency, seconds, rate, first, get } => {
-            capture(Load { url: &url, token: &token, concurrency, seconds, rate, first, get }).await
+        Cmd::Capture { url, token, concurrency, seconds, rate, first, get, latencies } => {
+            capture(Load { url: &url, token: &token, concurrency, seconds, rate, first, get, latencies }).await
         }
         Cmd::PlainInsert { database_url, rows } => plain_insert(&database_url, rows).await,
         Cmd::Pages { url, header, paths, requests } => pages(&url, &header, &paths, requests).await,
