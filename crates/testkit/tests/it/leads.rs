@@ -276,9 +276,7 @@ async fn l1_a_capture_finding_sqlite_busy_answers_503_after_one_busy_timeout() {
     assert!(r.json()["error"]["message"].as_str().unwrap().contains("busy with another writer"), "{}", r.text);
     assert!(waited < std::time::Duration::from_secs(15), "one busy timeout, not one per capture: {waited:?}");
     assert_eq!(store::leads::count(&app.db).await.unwrap(), before);
-    let r = mk
-        .json(Method::POST, "/api/v1/leads", &json!({"name": "周九", "email": "zj@busy.example", "channel": "email"}))
-        .await;
+    let r = mk.json(Method::POST, "/api/v1/leads", &lead).await;
     assert_eq!(r.status, 201, "{}", r.text);
     app.stop().await;
 }

@@ -71,12 +71,14 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 /// an e-mail or phone already known is merged into the existing one (L-2, answer 200).
 /// Send an `Idempotency-Key` header to make retries safe: a retry with the same key returns
 /// the first answer and never creates a second lead, even while the first is in flight.
-/// A capture the database has not taken within `capture_timeout_ms` answers 503 (L-1).
+/// A capture the database has not taken within `capture_timeout_ms` (it may still be
+/// written), or one that found SQLite busy with another writer past its busy timeout
+/// (nothing was written), answers 503 with `Retry-After` (L-1).
 #[utoipa::path(post, path = "/leads", tag = "leads", request_body = LeadIn,
     params(("Idempotency-Key" = Option<String>, Header, description = "Any unique string per logical request, ≤ 200 characters")),
     responses((status = 201, body = CaptureOut), (status = 200, body = CaptureOut, description = "merged into an existing lead"),
               (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
-              (status = 503, body = ErrorBody, description = "not written within `capture_timeout_ms`; it may still be: retry after `Retry-After` with the same Idempotency-Key")))]
+              (status = 503, body = ErrorBody, description = "not written within `capture_timeout_ms` (it may still be), or the database busy with another writer (nothing written): retry after `Retry-After` with the same Idempotency-Key")))]
 pub async fn capture_lead(
     State(s): State<AppState>,
     ApiUser(u): ApiUser,
