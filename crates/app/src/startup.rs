@@ -94,7 +94,9 @@ impl Application {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let worker = self.jobs.map(|(runner, poll)| tokio::spawn(runner.run(poll, stop_rx.clone())));
         let checkpointer = tokio::spawn(checkpoint_loop(self.state.db.clone(), self.checkpoint_every, stop_rx.clone()));
-        let indexer = self.search_pause.map(|pause| tokio::spawn(search_loop(self.state.db.clone(), pause, stop_rx)));
+        let indexer = self
+            .search_pause
+            .map(|pause| tokio::spawn(search_loop(self.state.db.clone(), self.state.captures.clone(), pause, stop_rx)));
         let app = web::router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await?;
         let _ = stop_tx.send(true);
@@ -155,11 +157,18 @@ async fn checkpoint_loop(db: Db, every: Duration, mut stop: tokio::sync::watch::
     }
 }
 
-/// SQLite: the search indexer (`store::search::Indexer`), on a connection of its own.
-/// Steps back to back while it is behind (after a large import), then after `pause`
-/// (`search_index_ms`). A search is exact meanwhile (`store::search`); a shorter pause only
-/// makes more, smaller steps, each a segment for FTS5 to merge.
-async fn search_loop(db: Db, pause: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+/// SQLite: the search indexer (`store::search::Indexer`), on a connection of its own. Paced
+/// by `store::search::pace`: back to back while it is behind and no capture is coming in
+/// (after a large import), short steps with rests while captures come in (`captures`), and
+/// after `pause` (`search_index_ms`) once caught up. A search is exact meanwhile
+/// (`store::search`); a shorter pause only makes more, smaller steps, each a segment for
+/// FTS5 to merge.
+async fn search_loop(
+    db: Db,
+    captures: store::capture::Queue,
+    pause: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let mut indexer = match store::search::Indexer::open(&db).await {
         Ok(Some(i)) => i,
         Ok(None) => return,
@@ -168,13 +177,28 @@ async fn search_loop(db: Db, pause: Duration, mut stop: tokio::sync::watch::Rece
             return;
         }
     };
+    let mut most = store::search::STEP_MOST;
+    let mut traffic = store::search::Traffic::new(captures.taken());
     loop {
-        let pause = match indexer.step(store::search::STEP_MOST).await {
+        let started = std::time::Instant::now();
+        let stepped = indexer.step(most).await;
+        let took = started.elapsed();
+        let busy = traffic.busy(captures.taken(), std::time::Instant::now());
+        let rest = match stepped {
             Ok(s) => {
                 if s != store::search::Step::default() {
-                    tracing::debug!(indexed = s.indexed, changed = s.changed, rebuilt = s.rebuilt, "search index step");
+                    tracing::debug!(
+                        indexed = s.indexed,
+                        changed = s.changed,
+                        rebuilt = s.rebuilt,
+                        busy,
+                        took_ms = took.as_millis() as u64,
+                        "search index step"
+                    );
                 }
-                if s.behind { Duration::ZERO } else { pause }
+                let next = store::search::pace(&s, took, busy, pause);
+                most = next.most;
+                next.rest
             }
             Err(e) => {
                 tracing::warn!(error = %e, "search index step failed");
@@ -183,7 +207,7 @@ async fn search_loop(db: Db, pause: Duration, mut stop: tokio::sync::watch::Rece
         };
         tokio::select! {
             _ = stop.changed() => return,
-            _ = tokio::time::sleep(pause) => {}
+            _ = tokio::time::sleep(rest) => {}
         }
     }
 }

@@ -865,6 +865,9 @@ const MAX_BATCH: usize = 256;
 pub struct Queue {
     jobs: mpsc::Sender<Job>,
     timeout: Duration,
+    /// Captures handed to the writer so far: the search indexer yields while it moves
+    /// (`search::pace`).
+    taken: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Queue {
@@ -882,7 +885,12 @@ impl Queue {
         if let Err(e) = std::thread::Builder::new().name("capture-writer".into()).spawn(run) {
             tracing::error!(error = %e, "cannot start the capture writer");
         }
-        Queue { jobs: tx, timeout }
+        Queue { jobs: tx, timeout, taken: Arc::default() }
+    }
+
+    /// How many captures have been handed to the writer since it started.
+    pub fn taken(&self) -> u64 {
+        self.taken.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Captures one lead; answers when its transaction has committed, or with
@@ -893,6 +901,7 @@ impl Queue {
         let answered = async {
             let (reply, answer) = oneshot::channel();
             self.jobs.send(Job { item, rules, reply }).await.map_err(|_| stopped())?;
+            self.taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             answer.await.map_err(|_| stopped())?
         };
         tokio::time::timeout(self.timeout, answered).await.unwrap_or_else(|_| Err(late(self.timeout)))

@@ -182,6 +182,8 @@ pub struct Step {
     pub rebuilt: bool,
     /// Leads remain past the index after this step.
     pub behind: bool,
+    /// How many (by id: the newest lead's id less the newest indexed).
+    pub left: i64,
 }
 
 /// The one writer of a database's search file (SQLite), on a connection of its own.
@@ -194,6 +196,78 @@ pub struct Indexer {
 /// Most leads one step indexes: a step is one transaction of the search file, and FTS5
 /// keeps a step's entries in memory until its commit.
 pub const STEP_MOST: i64 = 50_000;
+
+/// Most leads a step takes while captures are coming in ([`pace`]): a step is one
+/// statement on one core, and a step of 50,000 leads after a burst of captures held a core
+/// for most of a second while the captures behind it waited for the other.
+pub const STEP_BUSY: i64 = 1_000;
+
+/// While captures are coming in, the indexer rests this many times as long as its last
+/// step took ([`pace`]): it indexes at most a fifth of the time.
+pub const BUSY_REST: u32 = 4;
+
+/// How long after the last capture the indexer still counts captures as coming in
+/// ([`pace`]): a pause between two bursts (a client's retry, a form's campaign going out
+/// in waves) is no time for a step of [`STEP_MOST`] leads, most of a second on one core.
+pub const BUSY_HOLD: Duration = Duration::from_secs(2);
+
+/// Leads past the index beyond which the indexer no longer rests while captures come in
+/// ([`pace`]): a search reads the leads past the index by their stored text, so under
+/// captures that never stop the lag must not grow without end. A search's scan of 100,000
+/// such leads took 45–80 ms; at this many, the searches of a long burst stay under a few
+/// hundred milliseconds, and the burst's captures do not share their cores with the index.
+pub const BUSY_LAG_MOST: i64 = 250_000;
+
+/// The indexer's next step: at most `most` leads, after resting `rest`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pace {
+    pub most: i64,
+    pub rest: Duration,
+}
+
+/// How the indexer goes on after a step `last` that took `took` (L-1: captures first, the
+/// index after them). `busy`: captures came in within [`BUSY_HOLD`] (the capture writer's
+/// count moved). Caught up, it rests `caught_up` (`search_index_ms`). Behind and no capture
+/// coming in (after an import, or once a burst is over), it steps again at once, in steps of
+/// [`STEP_MOST`]. Behind while captures come in, it takes [`STEP_BUSY`] leads a step and
+/// rests [`BUSY_REST`] times as long as the step took, so it uses at most a fifth of a
+/// core and in short turns: a capture never waits behind a step of seconds. Should it fall
+/// [`BUSY_LAG_MOST`] leads behind all the same (captures at the peak for minutes), it
+/// stops resting, still in short steps, until it is back within that. A search stays
+/// exact meanwhile (see the module comment).
+pub fn pace(last: &Step, took: Duration, busy: bool, caught_up: Duration) -> Pace {
+    let most = if busy { STEP_BUSY } else { STEP_MOST };
+    let rest = match (last.behind, busy) {
+        (false, _) => caught_up,
+        (true, false) => Duration::ZERO,
+        (true, true) if last.left > BUSY_LAG_MOST => Duration::ZERO,
+        (true, true) => took * BUSY_REST,
+    };
+    Pace { most, rest }
+}
+
+/// Whether captures are coming in, for [`pace`]: the capture writer's count
+/// (`capture::Queue::taken`) moved within [`BUSY_HOLD`].
+#[derive(Debug, Clone, Copy)]
+pub struct Traffic {
+    seen: u64,
+    moved: Option<std::time::Instant>,
+}
+
+impl Traffic {
+    /// From the writer's count now; quiet until it moves.
+    pub fn new(taken: u64) -> Traffic {
+        Traffic { seen: taken, moved: None }
+    }
+
+    /// Busy at `now`, the writer's count being `taken`.
+    pub fn busy(&mut self, taken: u64, now: std::time::Instant) -> bool {
+        if taken != self.seen {
+            (self.seen, self.moved) = (taken, Some(now));
+        }
+        self.moved.is_some_and(|t| now.saturating_duration_since(t) < BUSY_HOLD)
+    }
+}
 
 /// Applied entries of `leads_fts_dirty` left in it before they are removed (a write to the
 /// database; rare enough to be nothing beside the capture writer's).
@@ -361,6 +435,7 @@ async fn step_in(c: &mut SqliteConnection, most: i64) -> Result<(Step, i64)> {
         upto = to;
     }
     step.behind = upto < last_id;
+    step.left = last_id - upto;
     sqlx::query("UPDATE search.leads_fts_state SET epoch = $1, upto = $2, done = $3")
         .bind(now)
         .bind(upto)

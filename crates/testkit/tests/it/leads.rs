@@ -1446,3 +1446,62 @@ async fn l1_capture_writer_gathers_a_batch_only_under_load() {
     assert_eq!(take(&mut rx, 256).await.0, 2);
     assert_eq!(take(&mut rx, 256).await.0, 0);
 }
+
+/// L-1 capture first, the search index after it: how the server's indexer paces itself
+/// (`store::search::pace`). A step of 50,000 leads after a burst of captures held one of the
+/// two cores for most of a second while the captures behind it waited for the other.
+#[test]
+fn l1_search_indexer_yields_to_captures() {
+    use std::time::{Duration, Instant};
+    use store::search::{BUSY_HOLD, BUSY_LAG_MOST, BUSY_REST, Pace, STEP_BUSY, STEP_MOST, Step, Traffic, pace};
+    let ms = Duration::from_millis;
+    let caught_up = ms(500);
+    let behind = |left: i64| Step { indexed: 1, behind: true, left, ..Step::default() };
+    // Caught up: the configured pause, busy or not.
+    let done = Step { indexed: 7, ..Step::default() };
+    assert_eq!(pace(&done, ms(3), false, caught_up), Pace { most: STEP_MOST, rest: caught_up });
+    assert_eq!(pace(&done, ms(3), true, caught_up), Pace { most: STEP_BUSY, rest: caught_up });
+    // Behind with no capture coming in (after an import): whole steps, back to back.
+    assert_eq!(pace(&behind(900_000), ms(600), false, caught_up), Pace { most: STEP_MOST, rest: Duration::ZERO });
+    // Behind while captures come in: short steps, resting BUSY_REST times the step's time.
+    const { assert!(STEP_BUSY <= 2_000 && BUSY_REST >= 2) };
+    assert_eq!(pace(&behind(40_000), ms(20), true, caught_up), Pace { most: STEP_BUSY, rest: ms(20) * BUSY_REST });
+    assert_eq!(pace(&behind(BUSY_LAG_MOST), ms(20), true, caught_up).rest, ms(20) * BUSY_REST);
+    // … until the lag passes BUSY_LAG_MOST: then no rest, still in short steps.
+    assert_eq!(
+        pace(&behind(BUSY_LAG_MOST + 1), ms(20), true, caught_up),
+        Pace { most: STEP_BUSY, rest: Duration::ZERO }
+    );
+
+    // Busy: the capture writer's count moved within BUSY_HOLD.
+    let t0 = Instant::now();
+    let mut traffic = Traffic::new(40);
+    assert!(!traffic.busy(40, t0), "quiet until the count moves");
+    assert!(traffic.busy(41, t0));
+    assert!(traffic.busy(41, t0 + BUSY_HOLD - ms(1)), "a pause between two bursts is still busy");
+    assert!(!traffic.busy(41, t0 + BUSY_HOLD));
+    assert!(traffic.busy(45, t0 + BUSY_HOLD * 2));
+    assert!(!traffic.busy(45, t0 + BUSY_HOLD * 3));
+}
+
+both!(l1_capture_queue_counts_the_captures_it_takes, |kind| async move {
+    // The search indexer reads this count to yield while captures come in.
+    let app = TestApp::spawn(kind).await;
+    let rules = std::sync::Arc::new(store::rules::load(&app.db).await.unwrap());
+    let queue = store::capture::Queue::start(app.db.clone(), std::time::Duration::from_secs(30));
+    let other = queue.clone();
+    assert_eq!(queue.taken(), 0);
+    for i in 0..3 {
+        let f = domain::errors::Fields::from_pairs([
+            ("name", format!("计数{i}")),
+            ("email", format!("count{i}@queue.example")),
+            ("channel", "email".to_string()),
+        ]);
+        let input = domain::lead::LeadInput::parse(&f, &rules.playbook).unwrap();
+        let item = store::capture::Item::new(store::Actor::system(app.now()), input, None);
+        let answer = other.capture(item, rules.clone()).await.unwrap();
+        assert!(matches!(answer.captured, store::leads::Captured::Created(_)), "{:?}", answer.captured);
+    }
+    assert_eq!((queue.taken(), other.taken()), (3, 3), "clones share one count");
+    app.stop().await;
+});
