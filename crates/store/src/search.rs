@@ -211,11 +211,13 @@ pub const BUSY_REST: u32 = 4;
 /// in waves) is no time for a step of [`STEP_MOST`] leads, most of a second on one core.
 pub const BUSY_HOLD: Duration = Duration::from_secs(2);
 
-/// Leads past the index beyond which the indexer no longer rests while captures come in
-/// ([`pace`]): a search reads the leads past the index by their stored text, so under
-/// captures that never stop the lag must not grow without end. A search's scan of 100,000
-/// such leads took 45–80 ms; at this many, the searches of a long burst stay under a few
-/// hundred milliseconds, and the burst's captures do not share their cores with the index.
+/// Leads past the index beyond which the indexer rests less while captures come in
+/// ([`pace`]), and at four times this many not at all: a search reads the leads past the
+/// index by their stored text, so under captures that never stop the lag must not grow
+/// without end. A search's scan of 100,000 such leads took 45–80 ms. Resting less as the
+/// lag grows rather than not at all past one line: with a line at 100,000, a closed loop's
+/// 130,000 captures put the indexer past it at once, and it took a core from the captures
+/// that came next.
 pub const BUSY_LAG_MOST: i64 = 250_000;
 
 /// The indexer's next step: at most `most` leads, after resting `rest`.
@@ -232,15 +234,19 @@ pub struct Pace {
 /// [`STEP_MOST`]. Behind while captures come in, it takes [`STEP_BUSY`] leads a step and
 /// rests [`BUSY_REST`] times as long as the step took, so it uses at most a fifth of a
 /// core and in short turns: a capture never waits behind a step of seconds. Should it fall
-/// [`BUSY_LAG_MOST`] leads behind all the same (captures at the peak for minutes), it
-/// stops resting, still in short steps, until it is back within that. A search stays
-/// exact meanwhile (see the module comment).
+/// more than [`BUSY_LAG_MOST`] leads behind all the same (captures at the peak for
+/// minutes), its rests shrink in proportion (half as long at twice that many), and at four
+/// times that many it stops resting, still in short steps. A search stays exact meanwhile
+/// (see the module comment).
 pub fn pace(last: &Step, took: Duration, busy: bool, caught_up: Duration) -> Pace {
     let most = if busy { STEP_BUSY } else { STEP_MOST };
     let rest = match (last.behind, busy) {
         (false, _) => caught_up,
         (true, false) => Duration::ZERO,
-        (true, true) if last.left > BUSY_LAG_MOST => Duration::ZERO,
+        (true, true) if last.left > 4 * BUSY_LAG_MOST => Duration::ZERO,
+        (true, true) if last.left > BUSY_LAG_MOST => {
+            (took * BUSY_REST).mul_f64(BUSY_LAG_MOST as f64 / last.left as f64)
+        }
         (true, true) => took * BUSY_REST,
     };
     Pace { most, rest }

@@ -1467,11 +1467,13 @@ fn l1_search_indexer_yields_to_captures() {
     const { assert!(STEP_BUSY <= 2_000 && BUSY_REST >= 2) };
     assert_eq!(pace(&behind(40_000), ms(20), true, caught_up), Pace { most: STEP_BUSY, rest: ms(20) * BUSY_REST });
     assert_eq!(pace(&behind(BUSY_LAG_MOST), ms(20), true, caught_up).rest, ms(20) * BUSY_REST);
-    // … until the lag passes BUSY_LAG_MOST: then no rest, still in short steps.
-    assert_eq!(
-        pace(&behind(BUSY_LAG_MOST + 1), ms(20), true, caught_up),
-        Pace { most: STEP_BUSY, rest: Duration::ZERO }
-    );
+    // Past BUSY_LAG_MOST the rests shrink in proportion to the lag, still in short steps…
+    let half = pace(&behind(2 * BUSY_LAG_MOST), ms(20), true, caught_up);
+    assert_eq!(half, Pace { most: STEP_BUSY, rest: ms(10) * BUSY_REST });
+    assert_eq!(pace(&behind(4 * BUSY_LAG_MOST), ms(20), true, caught_up).rest, ms(5) * BUSY_REST);
+    // … and past four times that there is none.
+    let none = pace(&behind(4 * BUSY_LAG_MOST + 1), ms(20), true, caught_up);
+    assert_eq!(none, Pace { most: STEP_BUSY, rest: Duration::ZERO });
 
     // Busy: the capture writer's count moved within BUSY_HOLD.
     let t0 = Instant::now();
