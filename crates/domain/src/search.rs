@@ -212,6 +212,26 @@ impl Query {
     }
 }
 
+/// The tokens SQLite's FTS5 `ascii` tokenizer makes of an L-2 weak key
+/// (`lead::company_name_key`): it splits at ASCII characters other than letters and digits
+/// and folds ASCII capitals, and a weak key is lower case already. The search file indexes
+/// each lead's weak key in an FTS5 table of its own (`store::search`): appended to a run of
+/// segments rather than put into a B-tree at a random place, so that a page of the file is
+/// not written again for each new lead.
+pub fn weak_key_tokens(key: &str) -> impl Iterator<Item = &str> {
+    key.split(|c: char| c.is_ascii() && !c.is_ascii_alphanumeric()).filter(|t| !t.is_empty())
+}
+
+/// An FTS5 MATCH expression for the leads whose weak key has every token of `key`
+/// ([`weak_key_tokens`], each whole: no prefix); `None` when it has none. A token holds no
+/// ASCII punctuation, so quoting it keeps FTS5 syntax out. The caller compares the stored
+/// keys: two keys with the same tokens in another order or with other punctuation match
+/// here alike.
+pub fn weak_key_fts5(key: &str) -> Option<String> {
+    let tokens: Vec<String> = weak_key_tokens(key).map(|t| format!("\"{t}\"")).collect();
+    (!tokens.is_empty()).then(|| tokens.join(" AND "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,5 +328,17 @@ mod tests {
         ] {
             assert_eq!(Query::parse(q).unwrap().matches(&text), want, "{q} in {text}");
         }
+    }
+
+    /// L-2: a weak key's tokens are what FTS5's `ascii` tokenizer makes of it, matched whole.
+    #[test]
+    fn l2_weak_key_tokens_as_fts5_makes_them() {
+        let key = crate::lead::company_name_key("Acme (上海) 科技有限公司", "Zhang Wei").unwrap();
+        assert_eq!(key, "acme(上海)科技有限公司|zhangwei");
+        assert_eq!(weak_key_tokens(&key).collect::<Vec<_>>(), ["acme", "上海", "科技有限公司", "zhangwei"]);
+        assert_eq!(weak_key_fts5(&key).unwrap(), r#""acme" AND "上海" AND "科技有限公司" AND "zhangwei""#);
+        // Full-width punctuation is not ASCII: part of the token, as FTS5 has it.
+        assert_eq!(weak_key_tokens("云帆（上海）|王伟").collect::<Vec<_>>(), ["云帆（上海）", "王伟"]);
+        assert_eq!(weak_key_fts5("--|\"\""), None);
     }
 }

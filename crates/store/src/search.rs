@@ -23,7 +23,10 @@
 //!
 //! The search file also indexes the leads' weak keys (L-2's company + name, looked up on a
 //! lead's page, [`push_weak_match`]) by the same rules: an index written with each capture
-//! took a page of the database at random per lead.
+//! took a page of the database at random per lead. They are in an FTS5 table too (by the
+//! tokens of `domain::search::weak_key_tokens`), not in a B-tree of the keys: each step
+//! appends a segment, where the B-tree had a page at random to write for nearly every new
+//! lead, four fifths of a step's time (26 of 34 ms per thousand leads).
 //!
 //! PostgreSQL: the GIN index is written with the row; nothing here applies.
 
@@ -36,16 +39,16 @@ use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 /// The search file's tables: the index (contentless: the text is in `leads`; rows deleted
-/// by rowid), the one row of its state, and the leads' weak keys.
-const TABLES: [&str; 4] = [
+/// by rowid), the one row of its state, and the index of the leads' weak keys (the same).
+const TABLES: [&str; 3] = [
     "CREATE TABLE IF NOT EXISTS search.leads_fts_state (k INTEGER PRIMARY KEY CHECK (k = 0), \
      epoch INTEGER NOT NULL, upto INTEGER NOT NULL, done INTEGER NOT NULL)",
     // The application's tokens (`domain::search`), space-separated: the `ascii` tokenizer
     // splits them as they are; matches are by token prefix, so no positions are kept.
     "CREATE VIRTUAL TABLE IF NOT EXISTS search.leads_fts USING fts5(search_text, content = '', \
      contentless_delete = 1, tokenize = 'ascii', detail = none)",
-    "CREATE TABLE IF NOT EXISTS search.leads_weak (id INTEGER PRIMARY KEY, weak_key TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS search.leads_weak_key ON leads_weak (weak_key)",
+    "CREATE VIRTUAL TABLE IF NOT EXISTS search.leads_weak_fts USING fts5(weak_key, content = '', \
+     contentless_delete = 1, tokenize = 'ascii', detail = none)",
 ];
 
 /// The search file beside a database file.
@@ -111,21 +114,27 @@ const STATE: &str = "WITH s AS (SELECT coalesce(st.epoch = e.n, 0) AS fresh, \
 /// selects from `leads`, on a connection of [`readers`]): the search file for the leads it
 /// holds, the stored key for leads past it or changed since (see the module comment).
 pub(crate) fn push_weak_match(qb: &mut sqlx::QueryBuilder<sqlx::Sqlite>, key: &str) {
+    // The key is checked on the lead itself: the index gives every lead whose key has the
+    // same tokens (`domain::search::weak_key_fts5`), and a changed lead listed below whose
+    // key is now another one drops out here.
     qb.push(" AND weak_key = ").push_bind(key.to_string());
-    qb.push(" AND id IN (").push(STATE).push(" SELECT w.id FROM search.leads_weak w WHERE w.weak_key = ");
-    qb.push_bind(key.to_string());
-    // The key is checked again on the lead itself above: a changed lead listed here whose
-    // key is now another one drops out there.
-    qb.push(
-        " AND (SELECT fresh FROM s) \
-           AND w.id NOT IN (SELECT d.id FROM leads_fts_dirty d WHERE d.seq > (SELECT done FROM s)) \
-         UNION ALL SELECT l.id FROM leads l WHERE l.id > (SELECT upto FROM s) AND l.weak_key = ",
-    )
-    .push_bind(key.to_string())
-    .push(
-        " UNION ALL SELECT d.id FROM leads_fts_dirty d \
+    qb.push(" AND id IN (").push(STATE);
+    match domain::search::weak_key_fts5(key) {
+        Some(expr) => {
+            qb.push(" SELECT rowid FROM search.leads_weak_fts WHERE leads_weak_fts MATCH ").push_bind(expr).push(
+                " AND (SELECT fresh FROM s) \
+                   AND rowid NOT IN (SELECT d.id FROM leads_fts_dirty d WHERE d.seq > (SELECT done FROM s))",
+            )
+        }
+        // Nothing but punctuation: no tokens, and no entry in the index either.
+        None => qb.push(" SELECT NULL WHERE 0"),
+    };
+    qb.push(" UNION ALL SELECT l.id FROM leads l WHERE l.id > (SELECT upto FROM s) AND l.weak_key = ")
+        .push_bind(key.to_string())
+        .push(
+            " UNION ALL SELECT d.id FROM leads_fts_dirty d \
            WHERE d.seq > (SELECT done FROM s) AND d.id <= (SELECT upto FROM s))",
-    );
+        );
 }
 
 /// Pushes onto `qb` a condition that keeps the leads whose search text matches `q`
@@ -289,12 +298,14 @@ impl Indexer {
         // FTS5 writes out its in-memory entries as a segment when they pass this size: a
         // step's entries in one segment, not in 1 MiB ones merged again (a catch-up after a
         // large import indexes `STEP_MOST` leads a step).
-        sqlx::query("INSERT INTO search.leads_fts (leads_fts, rank) VALUES ('hashsize', 33554432)")
-            .execute(&mut conn)
-            .await?;
-        // The weak keys go into their index in id order, at random places in it: a step's
-        // pages stay in the cache up to the commit rather than read and written again
-        // (1 M keys make an index of some 40 MB; allocated only as used).
+        for table in ["leads_fts", "leads_weak_fts"] {
+            let sql = format!("INSERT INTO search.{table} ({table}, rank) VALUES ('hashsize', 33554432)");
+            sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await?;
+        }
+        // The weak keys' B-tree of a search file made before (migration 0031 has the file
+        // made again, with their FTS5 table).
+        sqlx::query("DROP TABLE IF EXISTS search.leads_weak").execute(&mut conn).await?;
+        // FTS5's merges read back the segments they merge (allocated only as used).
         sqlx::query("PRAGMA search.cache_size = -65536").execute(&mut conn).await?;
         Ok(Some(Indexer { conn, cleaned: 0 }))
     }
@@ -381,7 +392,9 @@ async fn step_in(c: &mut SqliteConnection, most: i64) -> Result<(Step, i64)> {
     let mut step = Step::default();
     if epoch != now || done > last_seq {
         sqlx::query("INSERT INTO search.leads_fts (leads_fts) VALUES ('delete-all')").execute(&mut *c).await?;
-        sqlx::query("DELETE FROM search.leads_weak").execute(&mut *c).await?;
+        sqlx::query("INSERT INTO search.leads_weak_fts (leads_weak_fts) VALUES ('delete-all')")
+            .execute(&mut *c)
+            .await?;
         (upto, done, step.rebuilt) = (0, last_seq, true);
     }
     if upto > last_id {
@@ -390,7 +403,7 @@ async fn step_in(c: &mut SqliteConnection, most: i64) -> Result<(Step, i64)> {
         // must not be taken for indexed.
         for sql in [
             "DELETE FROM search.leads_fts WHERE rowid > $1 AND rowid <= $2",
-            "DELETE FROM search.leads_weak WHERE id > $1 AND id <= $2",
+            "DELETE FROM search.leads_weak_fts WHERE rowid > $1 AND rowid <= $2",
         ] {
             sqlx::query(sql).bind(last_id).bind(upto).execute(&mut *c).await?;
         }
@@ -403,9 +416,9 @@ async fn step_in(c: &mut SqliteConnection, most: i64) -> Result<(Step, i64)> {
         // Their entries out, then their stored text and key in again (a deleted lead has
         // neither); `changed` counts the leads put back.
         let statements = [
-            format!("DELETE FROM search.leads_weak WHERE id IN {CHANGED}"),
+            format!("DELETE FROM search.leads_weak_fts WHERE rowid IN {CHANGED}"),
             format!(
-                "INSERT INTO search.leads_weak (id, weak_key) SELECT id, weak_key FROM main.leads \
+                "INSERT INTO search.leads_weak_fts (rowid, weak_key) SELECT id, weak_key FROM main.leads \
                  WHERE id IN {CHANGED} AND weak_key IS NOT NULL"
             ),
             format!("DELETE FROM search.leads_fts WHERE rowid IN {CHANGED}"),
@@ -422,7 +435,7 @@ async fn step_in(c: &mut SqliteConnection, most: i64) -> Result<(Step, i64)> {
     let to = last_id.min(upto.saturating_add(most.max(1)));
     if to > upto {
         sqlx::query(
-            "INSERT INTO search.leads_weak (id, weak_key) SELECT id, weak_key FROM main.leads \
+            "INSERT INTO search.leads_weak_fts (rowid, weak_key) SELECT id, weak_key FROM main.leads \
              WHERE id > $1 AND id <= $2 AND weak_key IS NOT NULL ORDER BY id",
         )
         .bind(upto)
@@ -466,13 +479,14 @@ pub async fn lag(db: &Db) -> Result<Option<(i64, i64)>> {
     Ok(Some(row))
 }
 
-/// FTS5's own check of the index's structure (SQLite; nothing on PostgreSQL): an error
-/// when the index is damaged.
+/// FTS5's own check of the indexes' structure (SQLite; nothing on PostgreSQL): an error
+/// when one is damaged.
 pub async fn check(db: &Db) -> Result<()> {
     let Db::Sqlite(p) = db else { return Ok(()) };
-    sqlx::query("INSERT INTO search.leads_fts (leads_fts, rank) VALUES ('integrity-check', 0)")
-        .execute(&readers(p))
-        .await?;
+    for table in ["leads_fts", "leads_weak_fts"] {
+        let sql = format!("INSERT INTO search.{table} ({table}, rank) VALUES ('integrity-check', 0)");
+        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&readers(p)).await?;
+    }
     Ok(())
 }
 
@@ -487,10 +501,16 @@ pub async fn indexed(db: &Db, q: &domain::search::Query) -> Result<Option<Vec<i6
     Ok(Some(ids))
 }
 
-/// The weak keys the search file holds, by lead id (SQLite; `None` on PostgreSQL): for
-/// checking them against the leads' stored keys.
-pub async fn indexed_weak_keys(db: &Db) -> Result<Option<Vec<(i64, String)>>> {
+/// The leads the index of weak keys alone gives for `key`: those whose key has every one of
+/// its tokens (SQLite; `None` on PostgreSQL; empty for a key without tokens): for checking
+/// the index against the leads' stored keys.
+pub async fn indexed_weak(db: &Db, key: &str) -> Result<Option<Vec<i64>>> {
     let Db::Sqlite(p) = db else { return Ok(None) };
-    let rows = sqlx::query_as("SELECT id, weak_key FROM search.leads_weak ORDER BY id").fetch_all(&readers(p)).await?;
-    Ok(Some(rows))
+    let Some(expr) = domain::search::weak_key_fts5(key) else { return Ok(Some(Vec::new())) };
+    let ids =
+        sqlx::query_scalar("SELECT rowid FROM search.leads_weak_fts WHERE leads_weak_fts MATCH $1 ORDER BY rowid")
+            .bind(expr)
+            .fetch_all(&readers(p))
+            .await?;
+    Ok(Some(ids))
 }
