@@ -1243,6 +1243,54 @@ both!(l2_possible_duplicates_are_exact_while_the_index_catches_up, |kind| async 
     app.stop().await;
 });
 
+both!(l2_weak_keys_match_whole_keys_and_an_old_search_file_is_made_again, |kind| async move {
+    // SQLite's search file indexes the weak keys by their tokens (migration 0031): a lead
+    // whose company and name are another's name and company has the same tokens, and is not
+    // a possible duplicate all the same (the stored key decides). A search file made before
+    // held the keys in a B-tree (`leads_weak`): the migration's new epoch has the file made
+    // again, and the B-tree goes. No indexer in the server: the test steps it.
+    let app = TestApp::spawn_with(kind, |c| c.search_index_ms = 0).await;
+    let mut mk = app.api("marketer@yunqi.example").await;
+    let id = |r: testkit::Resp| r.json()["lead"]["id"].as_i64().unwrap();
+    let new = |name: &str, company: &str, email: &str| json!({"name": name, "company": company, "email": email, "channel": "wechat"});
+    let a = id(post_lead(&mut mk, new("王芳", "Acme 云帆", "wf1@acme.example")).await);
+    let b = id(post_lead(&mut mk, new("王芳", "ACME云帆", "wf2@acme.example")).await);
+    let swapped = id(post_lead(&mut mk, new("Acme云帆", "王芳", "wf3@acme.example")).await);
+    store::search::catch_up(&app.db).await.unwrap();
+    if let store::Db::Sqlite(p) = &app.db {
+        use sqlx::{ConnectOptions, Connection};
+        let key = "acme云帆|王芳";
+        assert_eq!(store::search::indexed_weak(&app.db, key).await.unwrap().unwrap(), vec![a, b, swapped]);
+        // The file as an earlier MarketOps left it: the B-tree beside the index.
+        let file = format!("{}-search", p.connect_options().get_filename().display());
+        let mut c = sqlx::sqlite::SqliteConnectOptions::new().filename(&file).connect().await.unwrap();
+        for sql in [
+            "CREATE TABLE leads_weak (id INTEGER PRIMARY KEY, weak_key TEXT NOT NULL)",
+            "CREATE INDEX leads_weak_key ON leads_weak (weak_key)",
+            "INSERT INTO leads_weak (id, weak_key) VALUES (1, 'x|y')",
+        ] {
+            sqlx::query(sql).execute(&mut c).await.unwrap();
+        }
+        c.close().await.unwrap();
+        sqlx::query("UPDATE leads_fts_epoch SET n = n + 1").execute(p).await.unwrap();
+        assert_eq!(duplicate_ids(&mut mk, a).await, vec![b], "the index not for this epoch");
+        let step = store::search::catch_up(&app.db).await.unwrap();
+        assert!(step.rebuilt && step.indexed >= 3, "{step:?}");
+        let mut c = sqlx::sqlite::SqliteConnectOptions::new().filename(&file).connect().await.unwrap();
+        let left: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE name IN ('leads_weak', 'leads_weak_key')")
+                .fetch_one(&mut c)
+                .await
+                .unwrap();
+        assert_eq!(left, 0, "the B-tree and its index are gone");
+        c.close().await.unwrap();
+    }
+    assert_eq!(duplicate_ids(&mut mk, a).await, vec![b], "indexed");
+    assert!(duplicate_ids(&mut mk, swapped).await.is_empty(), "the same tokens, another key");
+    testkit::assert_search_index_agrees(&app.db).await;
+    app.stop().await;
+});
+
 both!(lead_list_filters_page_newest_first_off_an_index, |kind| async move {
     // Each filter of the lead list gives its leads newest first, a keyset page at a time;
     // on SQLite each reads its page straight off an index (with a million leads a sort of
