@@ -627,6 +627,16 @@ async fn post_lead(c: &mut testkit::Client, body: Value) -> testkit::Resp {
     c.json(Method::POST, "/api/v1/leads", &body).await
 }
 
+/// The id of the lead a capture answered with.
+fn lead_id(r: testkit::Resp) -> i64 {
+    r.json()["lead"]["id"].as_i64().unwrap()
+}
+
+/// A capture from WeChat with a name, a company and an e-mail (L-2's weak key).
+fn wechat_lead(name: &str, company: &str, email: &str) -> Value {
+    json!({"name": name, "company": company, "email": email, "channel": "wechat"})
+}
+
 both!(l1_search_finds_chinese_names_companies_phones_and_emails_within_scope, |kind| async move {
     let app = TestApp::spawn(kind).await;
     let mut mk = app.api("marketer@yunqi.example").await;
@@ -1206,8 +1216,8 @@ both!(l2_possible_duplicates_are_exact_while_the_index_catches_up, |kind| async 
     // server: the test steps it.
     let app = TestApp::spawn_with(kind, |c| c.search_index_ms = 0).await;
     let mut mk = app.api("marketer@yunqi.example").await;
-    let id = |r: testkit::Resp| r.json()["lead"]["id"].as_i64().unwrap();
-    let new = |name: &str, company: &str, email: &str| json!({"name": name, "company": company, "email": email, "channel": "wechat"});
+    let id = lead_id;
+    let new = wechat_lead;
     let a = id(post_lead(&mut mk, new("王芳", "云帆科技", "wf1@yunfan.example")).await);
     // The same company with a space: the same weak key.
     let b = id(post_lead(&mut mk, new("王芳", "云帆 科技", "wf2@yunfan.example")).await);
@@ -1251,8 +1261,8 @@ both!(l2_weak_keys_match_whole_keys_and_an_old_search_file_is_made_again, |kind|
     // again, and the B-tree goes. No indexer in the server: the test steps it.
     let app = TestApp::spawn_with(kind, |c| c.search_index_ms = 0).await;
     let mut mk = app.api("marketer@yunqi.example").await;
-    let id = |r: testkit::Resp| r.json()["lead"]["id"].as_i64().unwrap();
-    let new = |name: &str, company: &str, email: &str| json!({"name": name, "company": company, "email": email, "channel": "wechat"});
+    let id = lead_id;
+    let new = wechat_lead;
     let a = id(post_lead(&mut mk, new("王芳", "Acme 云帆", "wf1@acme.example")).await);
     let b = id(post_lead(&mut mk, new("王芳", "ACME云帆", "wf2@acme.example")).await);
     let swapped = id(post_lead(&mut mk, new("Acme云帆", "王芳", "wf3@acme.example")).await);
@@ -1347,7 +1357,7 @@ both!(l2_weak_keys_left_empty_by_old_merges_are_repaired_once, |kind| async move
     let app = TestApp::spawn(kind).await;
     store::leads::run_data_repairs(&app.db).await.unwrap();
     let mut mk = app.api("marketer@yunqi.example").await;
-    let id = |r: testkit::Resp| r.json()["lead"]["id"].as_i64().unwrap();
+    let id = lead_id;
     let a = id(post_lead(
         &mut mk,
         json!({"name": "赵敏", "company": "Ming Jiao 科技", "email": "zm1@mj.example", "channel": "wechat"}),
