@@ -875,6 +875,7 @@ fn check_file<C: RowChecker>(
                 let mut chunk = Records::default();
                 let utf8 = web::sheets::stream_csv(reader, |row, rec| {
                     chunk.push(row, rec.iter());
+                    chunk.end = rec.position().map_or(0, |p| p.byte());
                     if row % 65_536 == 0 {
                         checking.set_position(rec.position().map_or(0, |p| p.byte()));
                     }
@@ -896,6 +897,14 @@ fn check_file<C: RowChecker>(
                     let headers: Vec<String> = chunk.record(0).1.map(|h| h.trim().to_string()).collect();
                     checker = Some(make(&headers));
                     from = 1;
+                    // The whole file's rows, guessed from the first chunk's share of its bytes
+                    // (a sixteenth over: room reserved and never used costs no memory).
+                    if let Some(Ok(c)) = &mut checker
+                        && chunk.end > 0
+                    {
+                        let rows = chunk.rows.len() as u128 * u128::from(size) / u128::from(chunk.end);
+                        c.expect_rows(usize::try_from(rows + rows / 16).unwrap_or(usize::MAX));
+                    }
                 }
                 let Some(Ok(c)) = &mut checker else { break };
                 c.records(&chunk, from);
@@ -928,6 +937,8 @@ struct Records {
     ends: Vec<usize>,
     /// (sheet row, index in `ends` of the record's first cell, the text's length before it).
     rows: Vec<(usize, usize, usize)>,
+    /// Where in the file its last record starts (bytes).
+    end: u64,
 }
 
 impl Records {
@@ -969,11 +980,18 @@ trait RowChecker {
 
     /// Follows each chunk of rows checked (and the last).
     fn checked_some(&mut self) {}
+
+    /// How many rows the file holds, about (`check_file` guesses it from the first chunk).
+    fn expect_rows(&mut self, _rows: usize) {}
 }
 
 impl RowChecker for domain::import::LeadChecker<'_> {
     fn row<'a>(&mut self, row: usize, cells: impl Iterator<Item = &'a str>) {
         domain::import::LeadChecker::row(self, row, cells)
+    }
+
+    fn expect_rows(&mut self, rows: usize) {
+        domain::import::LeadChecker::expect_rows(self, rows)
     }
 
     /// The second half of each chunk on a thread of its own: checking a lead row costs

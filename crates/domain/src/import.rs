@@ -263,6 +263,13 @@ impl<'a> LeadChecker<'a> {
         }
     }
 
+    /// Room for `rows` more valid rows, when the caller can tell how many a file holds: a
+    /// million rows' list grown by doubling copied itself and touched fresh memory twice over
+    /// (1 M leads: 1.7 of the check's 2.4 s in page faults).
+    pub fn expect_rows(&mut self, rows: usize) {
+        self.valid.reserve(rows.saturating_sub(self.valid.len()));
+    }
+
     /// Appends what `other` (a `fork`) checked: rows that follow this checker's.
     pub fn absorb(&mut self, other: LeadChecker<'a>) {
         self.valid.extend(other.valid);

@@ -122,6 +122,27 @@ pub struct Grading {
     pub playbook_version: i64,
 }
 
+/// A grading's numbers (L-3): each part's points in `PARTS` order, the total, the grade and
+/// the playbook version that made them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Score {
+    pub points: [i64; 4],
+    pub total: i64,
+    pub grade: Grade,
+    pub playbook_version: i64,
+}
+
+impl Grading {
+    pub fn score(&self) -> Score {
+        Score {
+            points: self.parts.each_ref().map(|p| p.points),
+            total: self.total,
+            grade: self.grade,
+            playbook_version: self.playbook_version,
+        }
+    }
+}
+
 impl Playbook {
     fn answer_table(&self, part: &str) -> (&std::collections::BTreeMap<String, i64>, i64) {
         let b = &self.leads.bant;
@@ -160,14 +181,26 @@ impl Playbook {
     /// total (4–14 with the defaults) and the grade: A at `grade_a_min` or more, B at
     /// `grade_b_min` or more, C below.
     pub fn grade(&self, a: &BantAnswers, version: i64) -> Result<Grading, FieldErrors> {
-        self.check_answers(a)?;
+        let score = self.score(a, version)?;
+        let mut k = 0;
         let parts = PARTS.map(|part| {
-            let (table, max) = self.answer_table(part);
-            let answer = a.get(part).map(str::to_string);
-            let points = answer.as_ref().and_then(|x| table.get(x)).copied().unwrap_or(1);
-            PartScore { part, answer, points, max }
+            let (_, max) = self.answer_table(part);
+            let points = score.points[k];
+            k += 1;
+            PartScore { part, answer: a.get(part).map(str::to_string), points, max }
         });
-        let total = parts.iter().map(|p| p.points).sum();
+        Ok(Grading { parts, total: score.total, grade: score.grade, playbook_version: version })
+    }
+
+    /// L-3 as `grade` decides it, without the explanation: what a lead row stores. Nothing
+    /// is allocated (a million-lead import keeps one per lead until it has written them).
+    pub fn score(&self, a: &BantAnswers, version: i64) -> Result<Score, FieldErrors> {
+        self.check_answers(a)?;
+        let points = PARTS.map(|part| {
+            let (table, _) = self.answer_table(part);
+            a.get(part).and_then(|x| table.get(x)).copied().unwrap_or(1)
+        });
+        let total = points.iter().sum();
         let b = &self.leads.bant;
         let grade = if total >= b.grade_a_min {
             Grade::A
@@ -176,7 +209,7 @@ impl Playbook {
         } else {
             Grade::C
         };
-        Ok(Grading { parts, total, grade, playbook_version: version })
+        Ok(Score { points, total, grade, playbook_version: version })
     }
 
     /// Where a grade goes: `sales`, `nurture` or `content`.
@@ -489,6 +522,40 @@ mod tests {
         assert_eq!((g.total, g.grade), (4, Grade::C));
         let e = pb.grade(&answers("lots", "", "", ""), 1).unwrap_err();
         assert!(e.get("budget").unwrap().contains("approved, planned, unknown"));
+    }
+
+    /// L-3: the numbers alone (`score`, what an import stores per lead) are the grading's,
+    /// for every combination of answers, unanswered parts included; a bad answer is refused
+    /// the same way.
+    #[test]
+    fn l3_score_is_the_gradings_numbers() {
+        let pb = Playbook::default_playbook();
+        let with_blank = |part: &str| {
+            let mut v: Vec<String> = pb.answers_for(part).into_iter().map(|(k, _)| k).collect();
+            v.push(String::new());
+            v
+        };
+        let (b, a, n, t) = (with_blank("budget"), with_blank("authority"), with_blank("need"), with_blank("timeline"));
+        let mut grades = std::collections::BTreeSet::new();
+        for b in &b {
+            for a in &a {
+                for n in &n {
+                    for t in &t {
+                        let x = answers(b, a, n, t);
+                        let g = pb.grade(&x, 7).unwrap();
+                        let s = pb.score(&x, 7).unwrap();
+                        assert_eq!(s, g.score(), "{x:?}");
+                        assert_eq!(s.points.iter().sum::<i64>(), s.total);
+                        grades.insert(s.grade.code());
+                    }
+                }
+            }
+        }
+        assert_eq!(grades.len(), 3, "the combinations reach every grade");
+        assert_eq!(
+            pb.score(&answers("lots", "", "", ""), 1).unwrap_err(),
+            pb.grade(&answers("lots", "", "", ""), 1).unwrap_err()
+        );
     }
 
     fn team(id: i64, territories: &[&str], reps: &[(i64, bool)], last: Option<i64>) -> RoutingTeam {

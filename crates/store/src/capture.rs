@@ -16,7 +16,7 @@ use crate::leads::{Captured, GradingEntry, Lead, Rules, grading_json, merge_tx, 
 use crate::rules::Loaded;
 use crate::{Db, Error, Result, Ts, Tx, on_tx};
 use domain::automation::Trigger;
-use domain::lead::{Grading, LeadInput, RouteDecision, route, sla_due};
+use domain::lead::{Grading, LeadInput, RouteDecision, Score, route, sla_due};
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -326,7 +326,7 @@ async fn write(tx: &mut Tx, items: &[Item], rules: &Rules<'_>) -> Result<Vec<Res
                 let (input, now) = (&items[r.at].input, items[r.at].actor.now);
                 // SQLite's writer takes the sources as text from `Item` (`insert_new`).
                 let sources = if pg { json!([source_json(input, now)]) } else { Value::Null };
-                NewLead { input, now, grading: &r.grading, decision: &r.decision, due: r.due, sources }
+                NewLead { input, now, grading: r.grading.score(), decision: &r.decision, due: r.due, sources }
             })
             .collect();
         let new = insert_new(tx, items, chunk, &rows).await?;
@@ -434,7 +434,7 @@ fn replayed(status: u16, l: &Lead) -> Captured {
 pub(crate) struct NewLead<'a> {
     pub input: &'a LeadInput,
     pub now: Ts,
-    pub grading: &'a Grading,
+    pub grading: Score,
     pub decision: &'a RouteDecision,
     /// (first response, follow-up) deadlines when a rep was assigned (L-5).
     pub due: Option<(Ts, Ts)>,
@@ -470,7 +470,7 @@ where
                 .push_bind(i.utm.medium.clone()).push_bind(i.utm.campaign.clone()).push_bind(i.utm.term.clone())
                 .push_bind(i.utm.content.clone()).push_bind(i.answers.budget.clone()).push_bind(i.answers.authority.clone())
                 .push_bind(i.answers.need.clone()).push_bind(i.answers.timeline.clone())
-                .push_bind(g.parts[0].points).push_bind(g.parts[1].points).push_bind(g.parts[2].points).push_bind(g.parts[3].points)
+                .push_bind(g.points[0]).push_bind(g.points[1]).push_bind(g.points[2]).push_bind(g.points[3])
                 .push_bind(g.total).push_bind(g.grade.code()).push_bind(g.playbook_version).push_bind(now)
                 .push_bind(route_code).push_bind(reason).push_bind("open").push_bind(owner).push_bind(team)
                 .push_bind(assigned.then_some(now)).push_bind(r.due.map(|d| d.0)).push_bind(r.due.map(|d| d.1))
@@ -550,8 +550,8 @@ pub(crate) fn insert_leads_raw<'d>(
             st.opt_text(k as i32 + 1, v)?;
         }
         st.opt_int(13, i.campaign_id)?;
-        for (k, p) in g.parts.iter().enumerate() {
-            st.int(23 + k as i32, p.points)?;
+        for (k, points) in g.points.into_iter().enumerate() {
+            st.int(23 + k as i32, points)?;
         }
         st.int(27, g.total)?;
         st.text_copy(28, g.grade.code())?;
@@ -675,10 +675,10 @@ fn as_inserted(id: i64, r: &NewLead<'_>, sources: &str) -> Result<Lead> {
         authority: i.answers.authority.clone(),
         need: i.answers.need.clone(),
         timeline: i.answers.timeline.clone(),
-        budget_points: g.parts[0].points,
-        authority_points: g.parts[1].points,
-        need_points: g.parts[2].points,
-        timeline_points: g.parts[3].points,
+        budget_points: g.points[0],
+        authority_points: g.points[1],
+        need_points: g.points[2],
+        timeline_points: g.points[3],
         total: g.total,
         grade: g.grade.code().to_string(),
         graded_version: g.playbook_version,
