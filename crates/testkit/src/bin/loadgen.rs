@@ -49,6 +49,11 @@ enum Cmd {
         /// GET this path instead of capturing (the cost of HTTP and authentication alone).
         #[arg(long)]
         get: Option<String>,
+        /// E-mail, phone and idempotency key spread over their whole range rather than
+        /// in order (still one per lead number): each capture then lands on a page of its
+        /// own in every unique index, as keys from real clients do.
+        #[arg(long)]
+        random_keys: bool,
         /// Also write each answered request's due time and latency (µs from the start,
         /// µs) to this file, one line each in the order they were due: where a tail comes
         /// from (a stall, a burst) shows in time.
@@ -139,6 +144,21 @@ enum Cmd {
 /// The n-th generated lead: realistic Chinese names, companies and BANT answers, unique
 /// e-mail and phone so every capture creates a lead.
 pub fn lead(n: u64) -> Value {
+    lead_keyed(n, false)
+}
+
+/// A bijection of the 64-bit numbers that looks random (SplitMix64's finaliser): distinct
+/// lead numbers keep distinct keys.
+fn scatter(n: u64) -> u64 {
+    let mut z = n.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// `lead(n)`, with its e-mail and phone scattered over their ranges when `random` (the
+/// phone's last nine digits by a bijection of 0..10⁹: 3¹⁸ is prime to 10⁹).
+fn lead_keyed(n: u64, random: bool) -> Value {
     const SURNAMES: &[&str] = &["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "欧阳"];
     const GIVEN: &[&str] = &["伟", "芳", "娜", "敏", "静", "磊", "洋", "晓东", "思远", "雨涵"];
     const WORDS: &[&str] = &["云帆", "数澜", "星河", "智联", "恒信", "天工", "瑞达", "博远"];
@@ -154,9 +174,13 @@ pub fn lead(n: u64) -> Value {
     json!({
         "name": format!("{}{}", SURNAMES[i % SURNAMES.len()], GIVEN[(i / 7) % GIVEN.len()]),
         "company": format!("{city}{}科技有限公司", WORDS[(i / 3) % WORDS.len()]),
-        "email": format!("lead{n}@bench.example"),
+        "email": if random { format!("{:016x}@bench.example", scatter(n)) } else { format!("lead{n}@bench.example") },
         // Mainland mobile numbers, unique up to 7·10⁹ leads.
-        "phone": format!("1{}{:09}", 3 + (n / 1_000_000_000) % 7, n % 1_000_000_000),
+        "phone": format!("1{}{:09}", 3 + (n / 1_000_000_000) % 7, if random {
+            ((n % 1_000_000_000) * 387_420_489 + 123_456_789) % 1_000_000_000
+        } else {
+            n % 1_000_000_000
+        }),
         "province": province,
         "city": city,
         "channel": CHANNELS[i % CHANNELS.len()],
@@ -170,6 +194,8 @@ const PREMADE_PER_SECOND: f64 = 20_000.0;
 
 /// Where the requests go, and the header lines every one of them carries.
 struct Target {
+    /// `--random-keys`.
+    random_keys: bool,
     addr: String,
     path: String,
     /// `Host` and `Authorization`, each line ending in CRLF.
@@ -177,19 +203,20 @@ struct Target {
 }
 
 impl Target {
-    fn new(url: &str, path: &str, token: &str) -> Target {
+    fn new(url: &str, path: &str, token: &str, random_keys: bool) -> Target {
         let url: reqwest::Url = url.parse().expect("--url");
         let host = url.host_str().expect("--url has a host");
         let addr = format!("{host}:{}", url.port_or_known_default().unwrap_or(80));
         let path = format!("{}{path}", url.path().trim_end_matches('/'));
-        Target { headers: format!("Host: {addr}\r\nAuthorization: Bearer {token}\r\n"), addr, path }
+        Target { headers: format!("Host: {addr}\r\nAuthorization: Bearer {token}\r\n"), addr, path, random_keys }
     }
 
     /// The capture of the n-th generated lead, with its idempotency key: a whole request.
     fn capture(&self, n: u64) -> Vec<u8> {
-        let body = serde_json::to_vec(&lead(n)).expect("JSON");
+        let body = serde_json::to_vec(&lead_keyed(n, self.random_keys)).expect("JSON");
+        let key = if self.random_keys { format!("bench-{:016x}", scatter(!n)) } else { format!("bench-{n}") };
         let mut r = format!(
-            "POST {} HTTP/1.1\r\n{}Content-Type: application/json\r\nIdempotency-Key: bench-{n}\r\nContent-Length: {}\r\n\r\n",
+            "POST {} HTTP/1.1\r\n{}Content-Type: application/json\r\nIdempotency-Key: {key}\r\nContent-Length: {}\r\n\r\n",
             self.path,
             self.headers,
             body.len()
@@ -280,10 +307,11 @@ struct Load<'a> {
     first: u64,
     get: Option<String>,
     latencies: Option<std::path::PathBuf>,
+    random_keys: bool,
 }
 
 async fn capture(l: Load<'_>) -> Value {
-    let Load { url, token, concurrency, seconds, rate, first, get, latencies } = l;
+    let Load { url, token, concurrency, seconds, rate, first, get, latencies, random_keys } = l;
     // An open loop's tail is reported second by second too: a tail in every second is a
     // server short of capacity, a tail in one or two a stall (of the server or the host).
     let keep_timeline = latencies.is_some() || rate.is_some();
@@ -291,7 +319,7 @@ async fn capture(l: Load<'_>) -> Value {
     // taken from the server, and its own delays count as latency. So it is lean, as wrk
     // is: one connection per worker, requests made before the clock starts (more as
     // needed) and written whole, answers read to their end and only their status looked at.
-    let target = Arc::new(Target::new(url, get.as_deref().unwrap_or("/api/v1/leads"), token));
+    let target = Arc::new(Target::new(url, get.as_deref().unwrap_or("/api/v1/leads"), token, random_keys));
     let expected = match (get.is_some(), rate) {
         (true, _) => 0,
         (false, Some(r)) => (r * seconds).ceil() as u64,
@@ -683,8 +711,9 @@ async fn main() {
     marketops::jobs::install_tls();
     let args = Args::parse();
     let out = match args.cmd {
-        Cmd::Capture { url, token, concurrency, seconds, rate, first, get, latencies } => {
-            capture(Load { url: &url, token: &token, concurrency, seconds, rate, first, get, latencies }).await
+        Cmd::Capture { url, token, concurrency, seconds, rate, first, get, latencies, random_keys } => {
+            capture(Load { url: &url, token: &token, concurrency, seconds, rate, first, get, latencies, random_keys })
+                .await
         }
         Cmd::PlainInsert { database_url, rows } => plain_insert(&database_url, rows).await,
         Cmd::Pages { url, header, paths, requests } => pages(&url, &header, &paths, requests).await,
