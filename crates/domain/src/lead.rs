@@ -182,12 +182,10 @@ impl Playbook {
     /// `grade_b_min` or more, C below.
     pub fn grade(&self, a: &BantAnswers, version: i64) -> Result<Grading, FieldErrors> {
         let score = self.score(a, version)?;
-        let mut k = 0;
-        let parts = PARTS.map(|part| {
+        let parts = std::array::from_fn(|k| {
+            let part = PARTS[k];
             let (_, max) = self.answer_table(part);
-            let points = score.points[k];
-            k += 1;
-            PartScore { part, answer: a.get(part).map(str::to_string), points, max }
+            PartScore { part, answer: a.get(part).map(str::to_string), points: score.points[k], max }
         });
         Ok(Grading { parts, total: score.total, grade: score.grade, playbook_version: version })
     }
