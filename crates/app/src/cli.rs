@@ -875,12 +875,15 @@ fn check_file<C: RowChecker>(
                 let mut chunk = Records::default();
                 let utf8 = web::sheets::stream_csv(reader, |row, rec| {
                     chunk.push(row, rec.iter());
-                    chunk.end = rec.position().map_or(0, |p| p.byte());
                     if row % 65_536 == 0 {
                         checking.set_position(rec.position().map_or(0, |p| p.byte()));
                     }
+                    if chunk.rows.len() < Records::ROWS {
+                        return true;
+                    }
+                    chunk.end = rec.position().map_or(0, |p| p.byte());
                     // The checker stopped (an unusable header): nothing more to read.
-                    chunk.rows.len() < Records::ROWS || send.send(std::mem::take(&mut chunk)).is_ok()
+                    send.send(std::mem::take(&mut chunk)).is_ok()
                 });
                 if !chunk.rows.is_empty() {
                     let _ = send.send(chunk);
@@ -937,7 +940,8 @@ struct Records {
     ends: Vec<usize>,
     /// (sheet row, index in `ends` of the record's first cell, the text's length before it).
     rows: Vec<(usize, usize, usize)>,
-    /// Where in the file its last record starts (bytes).
+    /// Where in the file its last record starts (bytes), set on a full chunk as it is sent
+    /// (a file of one chunk is not sized ahead).
     end: u64,
 }
 
